@@ -1,0 +1,3 @@
+from messenger.cli import main
+
+raise SystemExit(main())

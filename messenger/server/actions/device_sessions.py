@@ -1,0 +1,71 @@
+"""Device sessions: the desktop login. Tokens are handed out once; only their hashes are kept."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+
+from messenger.server.actions.audit import record_audit
+from messenger.server.actions.events import device_channel, disconnect_channel, user_channel
+from messenger.server.auth import hash_token, new_token
+from messenger.server.db.models import DeviceSession, User
+from messenger.server.extensions import database
+
+TTL_REMEMBER_DAYS = 30
+TTL_SESSION_DAYS = 1
+
+
+def do_create_device_session(user: User, device_name: str, remember: bool, ip: str, user_agent: str
+                             ) -> tuple[DeviceSession, str]:
+    """A new device session; returns it and the token (shown to the device, never stored)."""
+    token = new_token()
+    ttl_days = TTL_REMEMBER_DAYS if remember else TTL_SESSION_DAYS
+    now = datetime.now(timezone.utc)
+    device = DeviceSession(
+        user_id=user.id, device_id=uuid.uuid4().hex, token_hash=hash_token(token), device_name=device_name,
+        created_at=now, last_used_at=now, expires_at=now + timedelta(days=ttl_days), ip=ip,
+        user_agent=user_agent, remember=remember, ttl_days=ttl_days,
+    )
+    database.session.add(device)
+    database.session.flush()
+    record_audit("login_success", user.id, ip, user_agent, device_session_id=device.id, device_name=device_name)
+    database.session.commit()
+    return device, token
+
+
+def do_rotate_device_token(device: DeviceSession, ip: str, user_agent: str) -> str:
+    """Replace the token of a live session: the old one dies, id/name/remember/TTL stay."""
+    token = new_token()
+    now = datetime.now(timezone.utc)
+    device.token_hash = hash_token(token)
+    device.expires_at = now + timedelta(days=device.ttl_days)
+    device.last_used_at = now
+    device.ip = ip
+    record_audit("token_refresh", device.user_id, ip, user_agent, device_session_id=device.id)
+    database.session.commit()
+    return token
+
+
+def do_revoke_device_session(device: DeviceSession, actor_id: int, ip: str | None, user_agent: str | None,
+                             reason: str = "logout") -> None:
+    device.revoked_at = datetime.now(timezone.utc)
+    record_audit("token_revoke", device.user_id, ip, user_agent, device_session_id=device.id, reason=reason,
+                 actor_id=actor_id)
+    database.session.commit()
+    disconnect_channel(device_channel(device.id), reason)
+
+
+def revoke_all_device_sessions(user_id: int) -> None:
+    """Stage the revocation of every live session of a user; the caller commits, then calls
+    `disconnect_user`."""
+    database.session.execute(
+        update(DeviceSession)
+        .where(DeviceSession.user_id == user_id, DeviceSession.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(timezone.utc))
+    )
+
+
+def disconnect_user(user_id: int, reason: str) -> None:
+    disconnect_channel(user_channel(user_id), reason)

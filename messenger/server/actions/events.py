@@ -1,0 +1,100 @@
+"""Canonical events: staged in the transaction that makes the change, emitted after commit.
+
+An event with `keep=True` is also written to the `events` table in the same
+transaction, so a client that was away reads exactly what it missed by cursor
+(`GET /api/events?after=N`). Only this module talks to the Socket.IO server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from messenger.server.db.models import RoomEvent
+from messenger.server.extensions import database, socketio
+
+
+def room_channel(room_id: int) -> str:
+    return f"room:{room_id}"
+
+
+def user_channel(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def device_channel(device_session_id: int) -> str:
+    return f"device:{device_session_id}"
+
+
+@dataclass
+class Event:
+    name: str
+    payload: dict
+    room_id: int | None = None  # delivered to the room's subscribed sockets
+    user_id: int | None = None  # delivered to every socket of one user
+    keep: bool = True
+    skip_sid: str | None = None
+
+    @property
+    def channel(self) -> str:
+        return room_channel(self.room_id) if self.room_id is not None else user_channel(self.user_id)
+
+
+@dataclass
+class Pending:
+    """The events of one action, in order."""
+
+    events: list[Event] = field(default_factory=list)
+
+    def add(self, name: str, payload: dict, *, room_id: int | None = None, user_id: int | None = None,
+            keep: bool = True, skip_sid: str | None = None) -> Event:
+        if (room_id is None) == (user_id is None):
+            raise ValueError("an event goes to exactly one room or one user")
+        event = Event(name, payload, room_id, user_id, keep, skip_sid)
+        if keep:
+            row = RoomEvent(name=name, room_id=room_id, user_id=user_id, payload=payload)
+            database.session.add(row)
+            database.session.flush()
+            payload["event_id"] = row.id
+        self.events.append(event)
+        return event
+
+
+def commit_and_emit(pending: Pending) -> None:
+    """Commit the transaction, then tell the sockets; nothing is emitted for a failed commit."""
+    database.session.commit()
+    emit_all(pending)
+
+
+def emit_all(pending: Pending) -> None:
+    for event in pending.events:
+        socketio.emit(event.name, event.payload, to=event.channel, skip_sid=event.skip_sid)
+
+
+def emit_now(name: str, payload: dict, *, room_id: int | None = None, user_id: int | None = None,
+             skip_sid: str | None = None) -> None:
+    """An ephemeral event that changes nothing stored (typing, presence)."""
+    channel = room_channel(room_id) if room_id is not None else user_channel(user_id)
+    socketio.emit(name, payload, to=channel, skip_sid=skip_sid)
+
+
+def _sids(channel: str) -> list[str]:
+    return [sid for sid, _ in socketio.server.manager.get_participants("/", channel)]
+
+
+def unsubscribe_user_from_room(user_id: int, room_id: int) -> None:
+    """Kick and leave take effect on the user's live sockets at once."""
+    for sid in _sids(user_channel(user_id)):
+        socketio.server.leave_room(sid, room_channel(room_id), namespace="/")
+
+
+def subscribe_user_to_room(user_id: int, room_id: int) -> None:
+    """A new member's live sockets start receiving the room straight away."""
+    for sid in _sids(user_channel(user_id)):
+        socketio.server.enter_room(sid, room_channel(room_id), namespace="/")
+
+
+def disconnect_channel(channel: str, reason: str) -> None:
+    """Tell the sockets why, then close them (device revoke, password change, disable)."""
+    for sid in _sids(channel):
+        socketio.emit("session_revoked", {"reason": reason}, to=sid)
+        socketio.server.disconnect(sid, namespace="/")

@@ -1,0 +1,84 @@
+"""The app factory: `create_app(config) -> (app, socketio)`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from messenger.server.config import ServerConfig
+from messenger.server.errors import register_error_handlers
+from messenger.server.extensions import database, socketio
+from messenger.server.throttle import LoginThrottle
+
+log = logging.getLogger("messenger.server")
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write a secret readable by the server's account only, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def secret_key(data_dir: Path) -> bytes:
+    """The cookie-signing key, made on first start and kept in the data dir."""
+    path = data_dir / "secret_key"
+    if not path.exists():
+        write_private_file(path, secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def create_app(config: ServerConfig) -> tuple[Flask, object]:
+    data_dir = Path(config.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+    app = Flask("messenger.server")
+    app.config.update(
+        MESSENGER=config,
+        SECRET_KEY=secret_key(data_dir),
+        MAX_CONTENT_LENGTH=config.max_request_bytes,
+        SESSION_COOKIE_NAME="messenger_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.https,
+        JSON_SORT_KEYS=False,
+        TESTING=config.testing,
+    )
+    app.json.ensure_ascii = False
+    app.extensions["login_throttle"] = LoginThrottle(
+        config.login_throttle_per_account, config.login_throttle_per_address, config.login_throttle_window_seconds
+    )
+
+    database.open(config.sqlalchemy_url, config.sqlite_synchronous)
+    database.migrate()
+
+    @app.teardown_appcontext
+    def _end_session(_exc):
+        database.session.remove()
+
+    register_error_handlers(app)
+    from messenger.server.http import register_blueprints
+
+    register_blueprints(app)
+
+    socketio.init_app(
+        app,
+        async_mode=config.async_mode,
+        cors_allowed_origins=list(config.allowed_origins) or None,  # None: same origin only
+        max_http_buffer_size=config.max_request_bytes,
+        # One sender's events are handled in the order they arrive.
+        async_handlers=False,
+        ping_interval=20,
+        ping_timeout=20,
+    )
+    from messenger.server.realtime import handlers  # noqa: F401  (registers the socket events)
+
+    return app, socketio

@@ -1,0 +1,112 @@
+"""Server configuration: one typed object built from four layers.
+
+Precedence, lowest first: built-in defaults < config file (`config.toml` in the
+data dir, or `--config FILE`) < environment variables < command-line flags.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "messenger"
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+# Environment variable -> config field.
+ENV_FIELDS = {
+    "MESSENGER_ENV": "env",
+    "MESSENGER_DATA_DIR": "data_dir",
+    "MESSENGER_DATABASE_URL": "database_url",
+    "USE_HTTPS": "use_https",
+    "DESKTOP_ONLY_MODE": "desktop_only_mode",
+    "MESSENGER_HOST": "host",
+    "MESSENGER_PORT": "port",
+    "MESSENGER_ASYNC_MODE": "async_mode",
+}
+
+
+def default_data_dir() -> Path:
+    """Where a server keeps its data when nothing else is said (per-machine on Windows)."""
+    return Path(platformdirs.site_data_dir(APP_NAME, appauthor=False)) if os.name == "nt" else Path(
+        platformdirs.user_data_dir(APP_NAME, appauthor=False)
+    )
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    env: str = "dev"  # "prod" turns HTTPS on unless USE_HTTPS says otherwise
+    data_dir: Path = field(default_factory=default_data_dir)
+    database_url: str | None = None  # None: SQLite file in the data dir
+    host: str = "127.0.0.1"
+    port: int = 5000
+    use_https: bool | None = None  # None: on in prod, off otherwise
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    desktop_only_mode: bool | None = None  # None: the mode stored by `admin set-mode`
+    async_mode: str = "gevent"  # "threading" exists for measurement only
+    allowed_origins: tuple[str, ...] = ()
+    max_request_bytes: int = 1 * 1024 * 1024
+    max_image_bytes: int = 5 * 1024 * 1024
+    # FULL: an acknowledged message is on disk before the ack, even across a power cut.
+    sqlite_synchronous: str = "FULL"
+    wal_checkpoint_seconds: float = 5.0
+    login_throttle_per_account: int = 10  # failures per (account, address) in the window
+    login_throttle_per_address: int = 50  # failures per address in the window
+    login_throttle_window_seconds: int = 15 * 60
+    typing_throttle_seconds: float = 2.0
+    testing: bool = False
+
+    @property
+    def https(self) -> bool:
+        return self.use_https if self.use_https is not None else self.env == "prod"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir) / 'messenger.db'}"
+
+
+def _coerce(name: str, raw):
+    kind = {f.name: f.type for f in fields(ServerConfig)}[name]
+    if isinstance(raw, str):
+        if "bool" in kind:
+            return raw.strip().lower() in TRUE_WORDS
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if "Path" in kind:
+            return Path(raw).expanduser()
+        if "tuple" in kind:
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+    if "tuple" in kind and isinstance(raw, list):
+        return tuple(raw)
+    return raw
+
+
+def load_config(
+    overrides: dict | None = None,
+    config_file: Path | None = None,
+    environ: dict | None = None,
+) -> ServerConfig:
+    """Build the config from file, environment and `overrides` (flags), in that order."""
+    environ = os.environ if environ is None else environ
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    known = {f.name for f in fields(ServerConfig)}
+
+    env_values = {name: environ[var] for var, name in ENV_FIELDS.items() if environ.get(var, "") != ""}
+    data_dir = overrides.get("data_dir") or env_values.get("data_dir") or default_data_dir()
+    config_file = config_file or Path(data_dir) / "config.toml"
+    file_values = {}
+    if Path(config_file).is_file():
+        with open(config_file, "rb") as fh:
+            file_values = tomllib.load(fh)
+        unknown = set(file_values) - known
+        if unknown:
+            raise ValueError(f"unknown settings in {config_file}: {', '.join(sorted(unknown))}")
+
+    merged = {**file_values, **env_values, **overrides}
+    return replace(ServerConfig(), **{k: _coerce(k, v) for k, v in merged.items()})

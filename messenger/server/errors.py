@@ -1,0 +1,54 @@
+"""One way to fail: `ApiError(code)` raised anywhere in a request, answered as JSON."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from messenger.core.errors import ERRORS, localized, pick_locale
+
+HTTP_CODES = {400: "VALIDATION_ERROR", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+
+
+class ApiError(Exception):
+    """A refusal with a stable code; `status` defaults to the code's own."""
+
+    def __init__(self, code: str, status: int | None = None, detail: str | None = None, headers=None):
+        super().__init__(code)
+        self.code = code
+        self.status = status or ERRORS[code][0]
+        self.detail = detail
+        self.headers = headers or {}
+
+
+def request_locale() -> str:
+    return pick_locale(request.headers.get("X-App-Language"), request.headers.get("Accept-Language"))
+
+
+def error_response(code: str, status: int | None = None, detail: str | None = None, headers=None):
+    locale = request_locale()
+    body = {
+        "error": detail or localized(code, "en-US"),
+        "error_code": code,
+        "error_localized": localized(code, locale),
+        "locale": locale,
+    }
+    response = jsonify(body)
+    response.status_code = status or ERRORS[code][0]
+    response.headers.update(headers or {})
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.code, exc.status, exc.detail, exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        return error_response(HTTP_CODES.get(exc.code, "INTERNAL_ERROR"), exc.code)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response("INTERNAL_ERROR", 500)

@@ -1,0 +1,78 @@
+"""Typed reading of request input: every bad value becomes a VALIDATION_ERROR naming the field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import request
+
+from messenger.server.errors import ApiError
+
+_MISSING = object()
+
+
+def json_body() -> dict:
+    """The request's JSON object; anything else is refused."""
+    data = request.get_json(silent=True)
+    if data is None and request.get_data(cache=True):
+        raise ApiError("INVALID_JSON")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ApiError("INVALID_JSON", detail="The body must be a JSON object.")
+    return data
+
+
+def invalid(name: str, why: str) -> ApiError:
+    return ApiError("VALIDATION_ERROR", detail=f"{name}: {why}")
+
+
+def take(data: dict, name: str, kind: type, default: Any = _MISSING) -> Any:
+    """`data[name]` if it has type `kind` (bool is never an int); the default when absent."""
+    if name not in data or data[name] is None:
+        if default is _MISSING:
+            raise invalid(name, "is required")
+        return default
+    value = data[name]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise invalid(name, "must be an integer")
+    if not isinstance(value, kind):
+        raise invalid(name, f"must be a {kind.__name__}")
+    return value
+
+
+def take_text(data: dict, name: str, min_len: int = 0, max_len: int = 10_000, default: Any = _MISSING,
+              pattern: str | None = None) -> str:
+    value = take(data, name, str, default)
+    if value is default and default is not _MISSING:
+        return value
+    if not min_len <= len(value) <= max_len:
+        raise invalid(name, f"must be {min_len}-{max_len} characters")
+    if pattern and not re.fullmatch(pattern, value):
+        raise invalid(name, "has characters that are not allowed")
+    return value
+
+
+def take_id_list(data: dict, name: str, max_items: int = 500) -> list[int]:
+    values = take(data, name, list)
+    if len(values) > max_items or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+        raise invalid(name, f"must be a list of at most {max_items} integers")
+    return list(dict.fromkeys(values))
+
+
+def query_int(name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(name, "must be an integer") from None
+    if not low <= value <= high:
+        raise invalid(name, f"must be between {low} and {high}")
+    return value
+
+
+def query_flag(name: str) -> bool:
+    return request.args.get(name, "").lower() in {"1", "true", "yes"}

@@ -1,0 +1,1 @@
+"""Socket.IO handlers: thin, like the HTTP routes."""

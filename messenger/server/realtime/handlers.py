@@ -1,0 +1,170 @@
+"""Connection, subscriptions and the shared wrapper every socket event goes through.
+
+A socket authenticates once, at connect, with `auth={"token": ...}` (or, in hybrid
+mode, the browser's cookie session). Revoking the token closes the socket, so the
+identity remembered here stays true for the socket's life.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from flask import request, session
+from flask_socketio import ConnectionRefusedError, join_room, leave_room
+from sqlalchemy import select
+
+from messenger.core import protocol
+from messenger.core.errors import localized, pick_locale
+from messenger.server import presence, settings
+from messenger.server.actions.events import device_channel, emit_now, room_channel, user_channel
+from messenger.server.auth import cookie_user, live_device_session
+from messenger.server.db.models import RoomMember, User
+from messenger.server.errors import ApiError
+from messenger.server.extensions import database, socketio
+
+
+@dataclass
+class SocketCaller:
+    user_id: int
+    device_session_id: int | None
+    locale: str
+
+
+callers: dict[str, SocketCaller] = {}
+
+
+def socket_error(code: str, locale: str, detail: str | None = None) -> dict:
+    """The contract's socket error shape, plus `ok/error/error_code` for acks."""
+    return {
+        "ok": False,
+        "error": detail or localized(code, "en-US"),
+        "error_code": code,
+        "message": detail or localized(code, "en-US"),
+        "message_code": code,
+        "message_localized": localized(code, locale),
+        "locale": locale,
+    }
+
+
+def refuse(code: str, locale: str) -> ConnectionRefusedError:
+    return ConnectionRefusedError(socket_error(code, locale))
+
+
+def socket_event(name: str):
+    """Register a handler `fn(user, data, caller)`; its dict result is the ack.
+
+    ApiError (from validation or `access_*`) becomes an `{ok: false, ...}` ack and an
+    `error` event; the handler never sees a socket that has not authenticated.
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def handler(data=None):
+            caller = callers.get(request.sid)
+            if caller is None:
+                return socket_error("AUTH_REQUIRED", "ko-KR")
+            try:
+                user = database.session.get(User, caller.user_id)
+                if user is None or user.disabled_at or user.deleted_at:
+                    raise ApiError("AUTH_TOKEN_INVALID_OR_EXPIRED")
+                if not isinstance(data, dict):
+                    raise ApiError("VALIDATION_ERROR", detail="the event data must be an object")
+                return {"ok": True, **(fn(user, data, caller) or {})}
+            except ApiError as exc:
+                database.session.rollback()
+                error = socket_error(exc.code, caller.locale, exc.detail)
+                socketio.emit(protocol.ERROR, error, to=request.sid)
+                return error
+
+        socketio.on_event(name, handler)
+        return fn
+
+    return decorate
+
+
+def _locale(auth) -> str:
+    lang = auth.get("lang") if isinstance(auth, dict) else None
+    return pick_locale(lang, request.args.get("lang"), request.headers.get("Accept-Language"))
+
+
+@socketio.on("connect")
+def on_connect(auth=None):
+    locale = _locale(auth)
+    token = auth.get("token") if isinstance(auth, dict) else None
+    if isinstance(token, str) and token:
+        found = live_device_session(token)
+        if found is None:
+            raise refuse("AUTH_TOKEN_INVALID_OR_EXPIRED", locale)
+        device, user = found
+        device_id = device.id
+    elif "user_id" in session:
+        if settings.desktop_only():
+            raise refuse("BROWSER_ACCESS_DISABLED", locale)
+        user, device_id = cookie_user(), None
+        if user is None:
+            raise refuse("AUTH_TOKEN_INVALID_OR_EXPIRED", locale)
+    else:
+        raise refuse("AUTH_REQUIRED", locale)
+
+    callers[request.sid] = SocketCaller(user.id, device_id, locale)
+    join_room(user_channel(user.id))
+    if device_id is not None:
+        join_room(device_channel(device_id))
+    room_ids = list(database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == user.id)))
+    for room_id in room_ids:
+        join_room(room_channel(room_id))
+    if presence.connected(user.id):
+        for room_id in room_ids:
+            emit_now(protocol.USER_STATUS, {"user_id": user.id, "status": "online"}, room_id=room_id)
+
+
+@socketio.on("disconnect")
+def on_disconnect(*_reason):
+    caller = callers.pop(request.sid, None)
+    if caller is None or not presence.disconnected(caller.user_id):
+        return
+    room_ids = database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == caller.user_id))
+    for room_id in room_ids:
+        emit_now(protocol.USER_STATUS, {"user_id": caller.user_id, "status": "offline"}, room_id=room_id)
+
+
+def _member_room_ids(user: User, wanted: list) -> list[int]:
+    ids = [r for r in wanted if isinstance(r, int) and not isinstance(r, bool)]
+    if not ids:
+        return []
+    return list(database.session.scalars(
+        select(RoomMember.room_id).where(RoomMember.user_id == user.id, RoomMember.room_id.in_(ids))))
+
+
+@socket_event(protocol.JOIN_ROOM)
+def on_join_room(user: User, data: dict, caller: SocketCaller):
+    """Subscribe this socket to one of the user's rooms (membership is not changed)."""
+    room_ids = _member_room_ids(user, [data.get("room_id")])
+    if not room_ids:
+        raise ApiError("ROOM_NOT_FOUND")
+    join_room(room_channel(room_ids[0]))
+    return {"room_id": room_ids[0]}
+
+
+@socket_event(protocol.LEAVE_ROOM)
+def on_leave_room(user: User, data: dict, caller: SocketCaller):
+    """Stop this socket's delivery for a room; the user stays a member."""
+    room_id = data.get("room_id")
+    if isinstance(room_id, int) and not isinstance(room_id, bool):
+        leave_room(room_channel(room_id))
+    return {"room_id": room_id}
+
+
+@socket_event(protocol.SUBSCRIBE_ROOMS)
+def on_subscribe_rooms(user: User, data: dict, caller: SocketCaller):
+    wanted = data.get("room_ids")
+    if not isinstance(wanted, list) or len(wanted) > 1000:
+        raise ApiError("VALIDATION_ERROR", detail="room_ids: must be a list of room ids")
+    room_ids = _member_room_ids(user, wanted)
+    for room_id in room_ids:
+        join_room(room_channel(room_id))
+    return {"room_ids": room_ids}
+
+
+from messenger.server.realtime import messages  # noqa: E402,F401  (registers the message events)

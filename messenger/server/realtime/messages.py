@@ -1,0 +1,1 @@
+"""Message socket events (send, read, typing, edit, delete)."""

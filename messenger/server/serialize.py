@@ -1,0 +1,95 @@
+"""The JSON shapes of stored things, as the contract names their fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from messenger.server import presence
+from messenger.server.db.models import DeviceSession, Message, Room, RoomMember, User
+
+PREVIEW_CHARS = 100
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def user_public(user: User) -> dict:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "nickname": user.nickname,
+        "status_message": user.status_message or "",
+        "profile_image": f"/api/users/{user.id}/profile-image" if user.profile_image else None,
+        "status": "online" if presence.is_online(user.id) else "offline",
+        "is_admin": bool(user.is_admin),
+        "deleted": user.deleted_at is not None,
+    }
+
+
+def user_self(user: User) -> dict:
+    return {**user_public(user), "created_at": iso(user.created_at)}
+
+
+def device_session(row: DeviceSession, current_id: int | None, now: datetime) -> dict:
+    return {
+        "id": row.id,
+        "device_id": row.device_id,
+        "device_name": row.device_name,
+        "created_at": iso(row.created_at),
+        "last_used_at": iso(row.last_used_at),
+        "expires_at": iso(row.expires_at),
+        "ip": row.ip,
+        "user_agent": row.user_agent,
+        "remember": bool(row.remember),
+        "ttl_days": row.ttl_days,
+        "is_expired": row.expires_at <= now,
+        "is_current": row.id == current_id,
+    }
+
+
+def reply_preview(reply: Message | None, sender: User | None) -> dict | None:
+    if reply is None:
+        return None
+    return {
+        "id": reply.id,
+        "sender_id": reply.sender_id,
+        "sender_name": sender.nickname if sender else None,
+        "content": "" if reply.deleted_at else reply.content[:PREVIEW_CHARS] if not reply.encrypted else reply.content,
+        "encrypted": bool(reply.encrypted),
+        "message_type": reply.message_type,
+        "deleted": reply.deleted_at is not None,
+    }
+
+
+def message(row: Message, sender: User | None, reply: Message | None = None, reply_sender: User | None = None,
+            reactions: list[dict] | None = None) -> dict:
+    deleted = row.deleted_at is not None
+    return {
+        "id": row.id,
+        "room_id": row.room_id,
+        "sender_id": row.sender_id,
+        "sender_name": sender.nickname if sender else None,
+        "content": "" if deleted else row.content,
+        "encrypted": bool(row.encrypted),
+        "message_type": row.message_type,
+        "file_name": None if deleted else row.file_name,
+        "file_size": None if deleted else row.file_size,
+        "client_msg_id": row.client_msg_id,
+        "reply_to": row.reply_to,
+        "reply_preview": reply_preview(reply, reply_sender),
+        "created_at": iso(row.created_at),
+        "edited_at": iso(row.edited_at),
+        "deleted": deleted,
+        "reactions": reactions or [],
+    }
+
+
+def membership(member: RoomMember, user: User) -> dict:
+    return {**user_public(user), "role": member.role, "joined_at": iso(member.joined_at),
+            "last_read_message_id": member.last_read_message_id}
+
+
+def room_basic(room: Room) -> dict:
+    return {"id": room.id, "name": room.name, "type": room.type, "created_by": room.created_by,
+            "created_at": iso(room.created_at)}

@@ -1,0 +1,67 @@
+"""`messenger --serve`: the production server on gevent's WSGI server.
+
+gevent (with simple-websocket) was measured against the threading mode; see the
+README. The caller must have monkey-patched the standard library first.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import sys
+
+from messenger.server.config import ServerConfig
+
+log = logging.getLogger("messenger.server")
+
+
+def serve(config: ServerConfig) -> int:
+    import gevent
+    from gevent import pywsgi
+
+    from messenger.server import jobs
+    from messenger.server.app import create_app
+    from messenger.server.bootstrap import ensure_first_admin
+    from messenger.server.extensions import database
+
+    app, _socketio = create_app(config)
+    with app.app_context():
+        ensure_first_admin(config)
+
+    class Server(pywsgi.WSGIServer):
+        def handle(self, sock, address):
+            # Small frames (acks, events) must not wait for Nagle's algorithm.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            super().handle(sock, address)
+
+    ssl_args = {}
+    if config.https:
+        from messenger.server.tls import ensure_certificate
+
+        cert, key = (config.cert_file, config.key_file) if config.cert_file else ensure_certificate(config.data_dir)
+        ssl_args = {"certfile": str(cert), "keyfile": str(key)}
+
+    server = Server((config.host, config.port), app, log=None, error_log=log, **ssl_args)
+    server.start()
+    scheme = "https" if config.https else "http"
+    port = server.server_port
+    # Tests and scripts read this line to learn the port (with --port 0).
+    print(f"messenger server listening on {scheme}://{config.host}:{port}", flush=True)
+    workers = jobs.start(app)
+
+    stopping = gevent.event.Event()
+    if sys.platform != "win32":
+        gevent.signal_handler(signal.SIGTERM, stopping.set)
+        gevent.signal_handler(signal.SIGINT, stopping.set)
+    try:
+        stopping.wait()
+    except KeyboardInterrupt:  # Windows Ctrl+C
+        pass
+    log.info("shutting down")
+    gevent.killall(workers)
+    server.stop(timeout=5)
+    database.checkpoint()
+    database.close()
+    print("messenger server stopped", flush=True)
+    return 0

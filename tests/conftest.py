@@ -1,0 +1,58 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from harness import ServerProcess, Socket, register_and_login  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """One shared server for tests that create their own users and rooms."""
+    proc = ServerProcess(tmp_path_factory.mktemp("server")).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path):
+    """A server of the test's own, for tests that restart it or change its settings."""
+    procs = []
+
+    def start(env=None, config=None, data_dir=None):
+        proc = ServerProcess(data_dir or tmp_path / f"server{len(procs)}", env=env, config=config).start()
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.stop()
+
+
+@pytest.fixture
+def user(server):
+    """A signed-in user (an `Api` with `.user` and a device token)."""
+    return register_and_login(server)
+
+
+@pytest.fixture
+def users(server):
+    """A factory of signed-in users."""
+    return lambda n=1, **kw: [register_and_login(server, **kw) for _ in range(n)]
+
+
+@pytest.fixture
+def sockets(server):
+    """A factory of connected sockets, all closed at the end of the test."""
+    opened = []
+
+    def connect(api, **kwargs):
+        sock = Socket(server.url, api.token, **kwargs)
+        opened.append(sock)
+        return sock
+
+    yield connect
+    for sock in opened:
+        sock.close()

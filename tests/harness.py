@@ -1,0 +1,184 @@
+"""Real servers and real clients for black-box tests.
+
+`ServerProcess` runs `python -m messenger --serve` on a free port with its own data
+dir; `Api` talks HTTP with httpx; `Socket` is a python-socketio client that records
+every event it receives.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import socketio
+
+LISTENING = re.compile(r"listening on (https?://[\d.]+:\d+)")
+PASSWORD = "Correct-Horse-42-battery"
+
+
+class ServerProcess:
+    def __init__(self, data_dir: Path, env: dict | None = None, config: str | None = None):
+        self.data_dir = Path(data_dir)
+        self.env = env or {}
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if config is not None:
+            (self.data_dir / "config.toml").write_text(config)
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+        self.output: list[str] = []
+
+    def start(self, timeout: float = 30) -> "ServerProcess":
+        env = {**os.environ, "MESSENGER_ENV": "dev", **self.env}
+        self.output = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "messenger", "--serve", "--port", "0", "--data-dir", str(self.data_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+        found: queue.Queue[str] = queue.Queue()
+
+        def pump():
+            for line in self.proc.stdout:
+                self.output.append(line)
+                match = LISTENING.search(line)
+                if match:
+                    found.put(match.group(1))
+
+        threading.Thread(target=pump, daemon=True).start()
+        try:
+            self.url = found.get(timeout=timeout)
+        except queue.Empty:
+            self.stop()
+            raise RuntimeError("server did not start:\n" + "".join(self.output)) from None
+        return self
+
+    @property
+    def first_admin_password(self) -> str:
+        text = (self.data_dir / "first-run-admin.txt").read_text()
+        return re.search(r"password: (\S+)", text).group(1)
+
+    def stop(self, timeout: float = 15) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a durability test needs."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def api(self, token: str | None = None, **kwargs) -> "Api":
+        return Api(self.url, token, **kwargs)
+
+
+class Api(httpx.Client):
+    """httpx client for one caller; `token` goes in the Bearer header."""
+
+    def __init__(self, url: str, token: str | None = None, **kwargs):
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        super().__init__(base_url=url, headers=headers, timeout=30, verify=False, **kwargs)
+        self.token = token
+        self.user: dict = {}
+
+
+def unique_name(prefix: str = "u") -> str:
+    return f"{prefix}{secrets.token_hex(5)}"
+
+
+def register_and_login(server: ServerProcess, username: str | None = None, password: str = PASSWORD,
+                       nickname: str | None = None, device_name: str = "test desk") -> Api:
+    """A new user with a device session; returns an Api carrying its token and `user`."""
+    username = username or unique_name()
+    plain = server.api()
+    reply = plain.post("/api/register", json={"username": username, "password": password,
+                                               "nickname": nickname or username[:20]})
+    assert reply.status_code == 201, reply.text
+    return login(server, username, password, device_name)
+
+
+def login(server: ServerProcess, username: str, password: str = PASSWORD, device_name: str = "test desk",
+          remember: bool = True) -> Api:
+    reply = server.api().post("/api/device-sessions", json={
+        "username": username, "password": password, "device_name": device_name, "remember": remember})
+    assert reply.status_code == 201, reply.text
+    body = reply.json()
+    api = server.api(body["device_token"])
+    api.user = body["user"]
+    api.device_session_id = body["device_session_id"]
+    return api
+
+
+class Socket:
+    """A real Socket.IO client that keeps every event it receives, in order."""
+
+    def __init__(self, url: str, token: str | None, lang: str | None = None, transports=("websocket",),
+                 headers: dict | None = None):
+        self.client = socketio.Client(reconnection=False, ssl_verify=False)
+        self.events: queue.Queue[tuple[str, object]] = queue.Queue()
+        self.seen: list[tuple[str, object]] = []
+        self.client.on("*", self._record)
+        auth = {"token": token} if token else {}
+        if lang:
+            auth["lang"] = lang
+        self.client.connect(url, auth=auth, transports=list(transports), headers=headers or {},
+                            wait_timeout=10)
+
+    def _record(self, event, data=None):
+        self.events.put((event, data))
+
+    def call(self, event: str, data: dict, timeout: float = 10):
+        return self.client.call(event, data, timeout=timeout)
+
+    def wait_for(self, event: str, predicate=lambda data: True, timeout: float = 10):
+        """The first `event` whose data satisfies `predicate` (earlier ones are kept in `seen`)."""
+        for name, data in self.seen:
+            if name == event and predicate(data):
+                self.seen.remove((name, data))
+                return data
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no {event} within {timeout}s; saw {[n for n, _ in self.seen]}")
+            try:
+                name, data = self.events.get(timeout=left)
+            except queue.Empty:
+                continue
+            if name == event and predicate(data):
+                return data
+            self.seen.append((name, data))
+
+    def drain(self, wait: float = 0.3) -> list[tuple[str, object]]:
+        """Everything received so far (waiting `wait` seconds for stragglers)."""
+        time.sleep(wait)
+        while True:
+            try:
+                self.seen.append(self.events.get_nowait())
+            except queue.Empty:
+                return list(self.seen)
+
+    def names(self, wait: float = 0.3) -> list[str]:
+        return [name for name, _ in self.drain(wait)]
+
+    @property
+    def connected(self) -> bool:
+        return self.client.connected
+
+    def close(self) -> None:
+        if self.client.connected:
+            self.client.disconnect()
