@@ -7,7 +7,15 @@ from werkzeug.exceptions import HTTPException
 
 from messenger.core.errors import ERRORS, localized, pick_locale
 
-HTTP_CODES = {400: "VALIDATION_ERROR", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+HTTP_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "AUTH_REQUIRED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    429: "RATE_LIMITED",
+}
 
 
 class ApiError(Exception):

@@ -25,9 +25,11 @@ def serve(config: ServerConfig) -> int:
     from messenger.server.bootstrap import ensure_first_admin
     from messenger.server.extensions import database
 
-    app, _socketio = create_app(config)
+    app, socketio = create_app(config)
     with app.app_context():
         ensure_first_admin(config)
+    if config.async_mode == "threading":
+        return _serve_threading(app, socketio, config)
 
     class Server(pywsgi.WSGIServer):
         def handle(self, sock, address):
@@ -64,4 +66,27 @@ def serve(config: ServerConfig) -> int:
     database.checkpoint()
     database.close()
     print("messenger server stopped", flush=True)
+    return 0
+
+
+def _serve_threading(app, socketio, config: ServerConfig) -> int:
+    """The threading mode (Werkzeug, one OS thread per connection), kept for measurement only."""
+    import threading
+
+    from werkzeug.serving import WSGIRequestHandler
+
+    from messenger.server import jobs
+
+    class Handler(WSGIRequestHandler):
+        disable_nagle_algorithm = True  # same as the gevent server, for a fair comparison
+
+    port = config.port
+    if port == 0:  # Werkzeug does not report the port it picked, so pick one here.
+        with socket.socket() as probe:
+            probe.bind((config.host, 0))
+            port = probe.getsockname()[1]
+    print(f"messenger server listening on http://{config.host}:{port}", flush=True)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request, as with gevent
+    threading.Thread(target=jobs.checkpoint_loop, args=(config.wal_checkpoint_seconds,), daemon=True).start()
+    socketio.run(app, config.host, port, allow_unsafe_werkzeug=True, request_handler=Handler, log_output=False)
     return 0
