@@ -48,7 +48,10 @@ def socket_error(code: str, locale: str, detail: str | None = None) -> dict:
 
 
 def refuse(code: str, locale: str) -> ConnectionRefusedError:
-    return ConnectionRefusedError(socket_error(code, locale))
+    refusal = ConnectionRefusedError()
+    # Sent as the CONNECT_ERROR data as is: the client gets the contract's error shape.
+    refusal.error_args = socket_error(code, locale)
+    return refusal
 
 
 def socket_event(name: str):
