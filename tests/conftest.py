@@ -56,3 +56,16 @@ def sockets(server):
     yield connect
     for sock in opened:
         sock.close()
+
+
+@pytest.fixture
+def in_process(tmp_path):
+    """The server's code in this process on its own database, for counting queries."""
+    from messenger.server.app import create_app
+    from messenger.server.config import ServerConfig
+    from messenger.server.extensions import database
+
+    app, _ = create_app(ServerConfig(data_dir=tmp_path, async_mode="threading", testing=True))
+    with app.app_context():
+        yield database
+    database.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from messenger.server import presence
-from messenger.server.db.models import DeviceSession, Message, Room, RoomMember, User
+from messenger.server.db.models import DeviceSession, Message, Notice, Reaction, Room, RoomMember, User
 
 PREVIEW_CHARS = 100
 
@@ -62,9 +62,32 @@ def reply_preview(reply: Message | None, sender: User | None) -> dict | None:
     }
 
 
+def reactions(rows: list[Reaction], viewer_id: int | None = None) -> list[dict]:
+    """Reactions grouped by emoji, in the order each emoji was first used.
+
+    With a `viewer_id` each group says whether the viewer is in it (`me`); a room
+    broadcast has no single viewer, so it carries `user_ids` only.
+    """
+    groups: dict[str, list[int]] = {}
+    for row in rows:
+        groups.setdefault(row.emoji, []).append(row.user_id)
+    answer = [{"emoji": emoji, "count": len(user_ids), "user_ids": user_ids} for emoji, user_ids in groups.items()]
+    if viewer_id is not None:
+        for group in answer:
+            group["me"] = viewer_id in group["user_ids"]
+    return answer
+
+
+def file_url(file_id: int) -> str:
+    """Where a room's file is downloaded (by members of that room only)."""
+    return f"/uploads/{file_id}"
+
+
 def message(row: Message, sender: User | None, reply: Message | None = None, reply_sender: User | None = None,
             reactions: list[dict] | None = None) -> dict:
     deleted = row.deleted_at is not None
+    # Loaded only for file and image messages (one lookup each).
+    room_file = row.room_file if row.message_type in ("file", "image") and not deleted else None
     return {
         "id": row.id,
         "room_id": row.room_id,
@@ -75,6 +98,8 @@ def message(row: Message, sender: User | None, reply: Message | None = None, rep
         "message_type": row.message_type,
         "file_name": None if deleted else row.file_name,
         "file_size": None if deleted else row.file_size,
+        "file_id": room_file.id if room_file else None,
+        "file_url": file_url(room_file.id) if room_file else None,
         "client_msg_id": row.client_msg_id,
         "reply_to": row.reply_to,
         "reply_preview": reply_preview(reply, reply_sender),
@@ -93,3 +118,22 @@ def membership(member: RoomMember, user: User) -> dict:
 def room_basic(room: Room) -> dict:
     return {"id": room.id, "name": room.name, "type": room.type, "created_by": room.created_by,
             "created_at": iso(room.created_at)}
+
+
+def room_summary(room: Room, member: RoomMember, member_count: int, last: Message | None, last_sender: User | None,
+                 unread_count: int, partner: User | None) -> dict:
+    """A room as one member sees it in the room list. The last live message's preview keeps
+    ciphertext as it is (clients decrypt); `last_message` adds its type and sender."""
+    last_message = reply_preview(last, last_sender)
+    return {**room_basic(room), "member_count": member_count,
+            "last_message_at": iso(last.created_at) if last else None,
+            "last_message_preview": last_message["content"] if last_message else None,
+            "last_message": last_message, "unread_count": unread_count, "pinned": bool(member.pinned),
+            "muted": bool(member.muted), "role": member.role, "partner": user_public(partner) if partner else None}
+
+
+def notice(row: Notice, pinner: User | None, target: Message | None, target_sender: User | None) -> dict:
+    """A room notice: a pinned message (`message` is its preview) or a free text (`content`)."""
+    return {"id": row.id, "room_id": row.room_id, "message_id": row.message_id, "content": row.content,
+            "pinned_by": row.pinned_by, "pinned_by_name": pinner.nickname if pinner else None,
+            "pinned_at": iso(row.pinned_at), "message": reply_preview(target, target_sender)}

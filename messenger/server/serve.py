@@ -31,6 +31,14 @@ def serve(config: ServerConfig) -> int:
     if config.async_mode == "threading":
         return _serve_threading(app, socketio, config)
 
+    class Handler(pywsgi.WSGIHandler):
+        def handle_one_response(self):
+            super().handle_one_response()
+            if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                # The connection belonged to the WebSocket: reading on as keep-alive would take the
+                # client's close frame for a request and make every close wait for a timeout.
+                self.close_connection = True
+
     class Server(pywsgi.WSGIServer):
         def handle(self, sock, address):
             # Small frames (acks, events) must not wait for Nagle's algorithm.
@@ -44,18 +52,17 @@ def serve(config: ServerConfig) -> int:
         cert, key = (config.cert_file, config.key_file) if config.cert_file else ensure_certificate(config.data_dir)
         ssl_args = {"certfile": str(cert), "keyfile": str(key)}
 
-    server = Server((config.host, config.port), app, log=None, error_log=log, **ssl_args)
+    server = Server((config.host, config.port), app, handler_class=Handler, log=None, error_log=log, **ssl_args)
     server.start()
-    scheme = "https" if config.https else "http"
-    port = server.server_port
-    # Tests and scripts read this line to learn the port (with --port 0).
-    print(f"messenger server listening on {scheme}://{config.host}:{port}", flush=True)
-    workers = jobs.start(app)
-
     stopping = gevent.event.Event()
     if sys.platform != "win32":
         gevent.signal_handler(signal.SIGTERM, stopping.set)
         gevent.signal_handler(signal.SIGINT, stopping.set)
+    workers = jobs.start(app)
+    scheme = "https" if config.https else "http"
+    # Tests and scripts read this line to learn the port (with --port 0); from here a SIGTERM
+    # is a clean stop.
+    print(f"messenger server listening on {scheme}://{config.host}:{server.server_port}", flush=True)
     try:
         stopping.wait()
     except KeyboardInterrupt:  # Windows Ctrl+C

@@ -80,6 +80,7 @@ def do_delete_account(user: User, ip: str, user_agent: str) -> str | None:
 
     Returns the profile image file name for the caller to delete from disk.
     """
+    from messenger.server.actions.keys import delete_key_backup
     from messenger.server.actions.rooms import remove_membership
 
     pending = Pending()
@@ -87,6 +88,7 @@ def do_delete_account(user: User, ip: str, user_agent: str) -> str | None:
     for room_id in room_ids:
         remove_membership(pending, database.session.get(Room, room_id), user.id, reason="account_deleted")
     database.session.execute(delete(Reaction).where(Reaction.user_id == user.id))
+    delete_key_backup(user.id)
     revoke_all_device_sessions(user.id)
     image = user.profile_image
     user.username = f"deleted_{user.id}_{secrets.token_hex(4)}"

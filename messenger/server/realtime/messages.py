@@ -1,1 +1,82 @@
-"""Message socket events (send, read, typing, edit, delete)."""
+"""Message socket events (send, read, typing, edit, delete).
+
+Each handler reads and checks its input, finds the room or message through `access`,
+and hands over to one action; the ack goes out after the action's commit.
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+from messenger.core import protocol
+from messenger.server.access import access_message, access_own_message, access_room
+from messenger.server.actions.messages import (
+    check_content,
+    do_delete_message,
+    do_edit_message,
+    do_mark_read,
+    do_send_message,
+    do_typing,
+    reply_target,
+)
+from messenger.server.db.models import User
+from messenger.server.errors import ApiError
+from messenger.server.http.params import take, take_text
+from messenger.server.realtime.handlers import SocketCaller, socket_event
+
+
+@socket_event(protocol.SEND_MESSAGE)
+def on_send_message(user: User, data: dict, caller: SocketCaller):
+    """Store and broadcast a message; the ack `{message_id}` means it is committed.
+
+    A repeated `client_msg_id` answers the first message's id with `duplicate: true`.
+    """
+    room, _ = access_room(user, take(data, "room_id", int))
+    message_type = take(data, "type", str, "text")
+    if message_type not in protocol.MESSAGE_TYPES_SENDABLE:
+        raise ApiError("MESSAGE_TYPE_NOT_ALLOWED")
+    content = take(data, "content", str)
+    # Required: the length limit and what search may read both depend on it.
+    encrypted = take(data, "encrypted", bool)
+    reply = reply_target(room, take(data, "reply_to", int, None))
+    client_msg_id = take_text(data, "client_msg_id", 1, 64, default=None)
+    # Files and images: the token from POST /api/upload, consumed in the message's transaction.
+    upload_token = take(data, "upload_token", str, None)
+    check_content(content, encrypted)
+    message, duplicate = do_send_message(user, room, content, message_type, encrypted, reply, client_msg_id,
+                                         upload_token)
+    return {"message_id": message.id, "duplicate": True} if duplicate else {"message_id": message.id}
+
+
+@socket_event(protocol.MESSAGE_READ)
+def on_message_read(user: User, data: dict, caller: SocketCaller):
+    """Move the caller's read mark in a room forward; a mark at or past the message stays."""
+    _, membership = access_room(user, take(data, "room_id", int))
+    message, _ = access_message(user, take(data, "message_id", int))
+    if message.room_id != membership.room_id:
+        raise ApiError("MESSAGE_NOT_FOUND")
+    mark, moved = do_mark_read(user, membership, message)
+    return {"room_id": membership.room_id, "message_id": mark, "moved": moved}
+
+
+@socket_event(protocol.TYPING)
+def on_typing(user: User, data: dict, caller: SocketCaller):
+    """Tell the room's other sockets; `sent: false` means the throttle held it back."""
+    room, _ = access_room(user, take(data, "room_id", int))
+    return {"sent": do_typing(user, room, take(data, "is_typing", bool), request.sid)}
+
+
+@socket_event(protocol.EDIT_MESSAGE)
+def on_edit_message(user: User, data: dict, caller: SocketCaller):
+    """Replace the caller's own text message; the room gets `message_edited`."""
+    message = access_own_message(user, take(data, "message_id", int))
+    content, encrypted = take(data, "content", str), take(data, "encrypted", bool)
+    check_content(content, encrypted)
+    edited = do_edit_message(message, content, encrypted)
+    return {"message_id": message.id, "room_id": message.room_id, "edited_at": edited["edited_at"]}
+
+
+@socket_event(protocol.DELETE_MESSAGE)
+def on_delete_message(user: User, data: dict, caller: SocketCaller):
+    """Soft-delete the caller's own message; the room gets `message_deleted`."""
+    return do_delete_message(access_own_message(user, take(data, "message_id", int)))

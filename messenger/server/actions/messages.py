@@ -1,0 +1,218 @@
+"""Messages: send, read marks, typing, edit, delete and reactions (contract section 4).
+
+Each action changes the database in one transaction and emits its canonical event
+after the commit, so whoever sees the event (or the ack) can rely on the change being
+on disk: with SQLite in WAL mode and `synchronous=FULL` a committed message survives a
+crash of the process and a power cut.
+"""
+
+from __future__ import annotations
+
+import time
+from threading import Lock
+
+from flask import current_app
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from messenger.core import protocol
+from messenger.server import serialize
+from messenger.server.actions.events import Pending, commit_and_emit, emit_now
+from messenger.server.actions.files import attach_upload
+from messenger.server.db.models import Message, Reaction, Room, RoomMember, User, utcnow
+from messenger.server.errors import ApiError
+from messenger.server.extensions import database
+
+
+def check_content(content: str, encrypted: bool) -> None:
+    """The content rules shared by send and edit: not blank, within the limit for its kind."""
+    limit = protocol.MAX_CIPHERTEXT_CHARS if encrypted else protocol.MAX_PLAINTEXT_CHARS
+    if len(content) > limit:
+        raise ApiError("MESSAGE_TOO_LONG", detail=f"content: at most {limit} characters")
+    if not content.strip():
+        raise ApiError("VALIDATION_ERROR", detail="content: must not be empty")
+
+
+def reply_target(room: Room, reply_to: int | None) -> Message | None:
+    """The message being answered; it must be in the same room."""
+    if reply_to is None:
+        return None
+    reply = database.session.get(Message, reply_to)
+    if reply is None or reply.room_id != room.id:
+        raise ApiError("REPLY_NOT_IN_ROOM")
+    return reply
+
+
+def _by_client_msg_id(sender: User, room: Room, client_msg_id: str) -> Message | None:
+    return database.session.scalar(select(Message).where(
+        Message.sender_id == sender.id, Message.room_id == room.id, Message.client_msg_id == client_msg_id))
+
+
+def do_send_message(sender: User, room: Room, content: str, message_type: str, encrypted: bool,
+                    reply: Message | None, client_msg_id: str | None,
+                    upload_token: str | None = None) -> tuple[Message, bool]:
+    """Store a message and broadcast `new_message` to the room (the sender's sockets included).
+
+    Returns the message and whether it was a repeat: a `client_msg_id` the sender already
+    used in this room gives back the first message, changes nothing and broadcasts nothing.
+    """
+    if client_msg_id is not None:
+        first = _by_client_msg_id(sender, room, client_msg_id)
+        if first is not None:
+            return first, True
+    message = Message(room_id=room.id, sender_id=sender.id, content=content, encrypted=encrypted,
+                      message_type=message_type, client_msg_id=client_msg_id,
+                      reply_to=reply.id if reply else None)
+    database.session.add(message)
+    try:
+        database.session.flush()
+    except IntegrityError:
+        # Two sockets raced with the same client_msg_id and the other one committed first.
+        database.session.rollback()
+        first = _by_client_msg_id(sender, room, client_msg_id) if client_msg_id is not None else None
+        if first is None:
+            raise
+        return first, True
+    if message_type != "text":
+        # The token is consumed in this transaction: a refused one rolls the message back too.
+        attach_upload(sender, room.id, message_type, upload_token, message)
+    pending = Pending()
+    reply_sender = database.session.get(User, reply.sender_id) if reply else None
+    pending.add(protocol.NEW_MESSAGE, serialize.message(message, sender, reply, reply_sender), room_id=room.id)
+    commit_and_emit(pending)
+    return message, False
+
+
+def do_mark_read(user: User, membership: RoomMember, message: Message) -> tuple[int, bool]:
+    """Move the reader's mark forward to `message` and broadcast `read_updated`.
+
+    Returns the reader's mark afterwards and whether it moved; a mark never moves back,
+    and a mark that does not move broadcasts nothing.
+    """
+    moved = database.session.execute(
+        update(RoomMember)
+        .where(RoomMember.room_id == membership.room_id, RoomMember.user_id == user.id,
+               RoomMember.last_read_message_id < message.id)
+        .values(last_read_message_id=message.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount == 1
+    if not moved:
+        database.session.rollback()
+        database.session.refresh(membership)
+        return membership.last_read_message_id, False
+    pending = Pending()
+    pending.add(protocol.READ_UPDATED, {"room_id": membership.room_id, "user_id": user.id, "message_id": message.id},
+                room_id=membership.room_id)
+    commit_and_emit(pending)
+    return message.id, True
+
+
+class TypingThrottle:
+    """Lets one "is typing" per (user, room) through per window; in-process, bounded memory.
+
+    A "stopped typing" always goes through and clears the window, so the others never keep
+    seeing someone type who stopped, and a fresh start after a stop is shown at once.
+    """
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.last_sent: dict[tuple[int, int], float] = {}
+        self.lock = Lock()
+
+    def allow(self, user_id: int, room_id: int, is_typing: bool, window: float) -> bool:
+        key = (user_id, room_id)
+        now = self.clock()
+        with self.lock:
+            if not is_typing:
+                self.last_sent.pop(key, None)
+                return True
+            last = self.last_sent.get(key)
+            if last is not None and now - last < window:
+                return False
+            if len(self.last_sent) >= self.MAX_ENTRIES:
+                self._forget_older_than(now - window)
+            self.last_sent[key] = now
+            return True
+
+    def _forget_older_than(self, cutoff: float) -> None:
+        # Entries past the window no longer hold anything back; if every entry is fresh the
+        # worst a reset does is let one extra "is typing" through.
+        stale = [key for key, at in self.last_sent.items() if at <= cutoff]
+        for key in stale:
+            del self.last_sent[key]
+        if len(self.last_sent) >= self.MAX_ENTRIES:
+            self.last_sent.clear()
+
+
+typing_throttle = TypingThrottle()
+
+
+def do_typing(user: User, room: Room, is_typing: bool, sid: str | None) -> bool:
+    """Tell the room's other sockets that `user` is (not) typing; returns False if throttled.
+
+    Typing is ephemeral: nothing is stored and a client that was away does not replay it.
+    """
+    window = current_app.config["MESSENGER"].typing_throttle_seconds
+    if not typing_throttle.allow(user.id, room.id, is_typing, window):
+        return False
+    emit_now(protocol.USER_TYPING, {"room_id": room.id, "user_id": user.id, "nickname": user.nickname,
+                                    "is_typing": is_typing}, room_id=room.id, skip_sid=sid)
+    return True
+
+
+def do_edit_message(message: Message, content: str, encrypted: bool) -> dict:
+    """Replace a message's content and broadcast `message_edited`; returns the event payload."""
+    if message.message_type != "text":
+        raise ApiError("MESSAGE_TYPE_NOT_ALLOWED", detail="only text messages can be edited")
+    message.content = content
+    message.encrypted = encrypted
+    message.edited_at = utcnow()
+    payload = {"message_id": message.id, "room_id": message.room_id, "content": content, "encrypted": encrypted,
+               "edited_at": serialize.iso(message.edited_at)}
+    pending = Pending()
+    pending.add(protocol.MESSAGE_EDITED, payload, room_id=message.room_id)
+    commit_and_emit(pending)
+    return payload
+
+
+def do_delete_message(message: Message) -> dict:
+    """Soft delete: the row stays (replies and read marks point at it), its content and
+    reactions go; broadcasts `message_deleted` and returns its payload."""
+    message.deleted_at = utcnow()
+    message.content = ""
+    database.session.execute(delete(Reaction).where(Reaction.message_id == message.id))
+    payload = {"message_id": message.id, "room_id": message.room_id}
+    pending = Pending()
+    pending.add(protocol.MESSAGE_DELETED, payload, room_id=message.room_id)
+    commit_and_emit(pending)
+    return payload
+
+
+def reaction_rows(message_ids: list[int]) -> list[Reaction]:
+    """The reactions on some messages in one query, oldest first (so emojis keep their order)."""
+    if not message_ids:
+        return []
+    return list(database.session.scalars(
+        select(Reaction).where(Reaction.message_id.in_(message_ids)).order_by(Reaction.id)))
+
+
+def do_toggle_reaction(user: User, message: Message, emoji: str) -> tuple[bool, list[dict]]:
+    """Add the caller's `emoji` to the message, or take it away if it is there; broadcasts
+    `reaction_updated` with the message's reactions. Returns (added, reactions seen by `user`)."""
+    if message.deleted_at is not None:
+        raise ApiError("MESSAGE_DELETED")
+    removed = database.session.execute(
+        delete(Reaction).where(Reaction.message_id == message.id, Reaction.user_id == user.id,
+                               Reaction.emoji == emoji)
+    ).rowcount
+    if not removed:
+        database.session.add(Reaction(message_id=message.id, user_id=user.id, emoji=emoji))
+        database.session.flush()
+    rows = reaction_rows([message.id])
+    pending = Pending()
+    pending.add(protocol.REACTION_UPDATED, {"message_id": message.id, "room_id": message.room_id,
+                                            "reactions": serialize.reactions(rows)}, room_id=message.room_id)
+    commit_and_emit(pending)
+    return not removed, serialize.reactions(rows, user.id)
