@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import secrets
 from pathlib import Path
 
 from flask import Flask
 
+from messenger.core.files import write_atomic
 from messenger.server.config import ServerConfig
 from messenger.server.errors import register_error_handlers
 from messenger.server.extensions import database, socketio
 from messenger.server.throttle import LoginThrottle
-
-log = logging.getLogger("messenger.server")
-
-
-def write_private_file(path: Path, data: bytes) -> None:
-    """Write a secret readable by the server's account only, atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def secret_key(data_dir: Path) -> bytes:
     """The cookie-signing key, made on first start and kept in the data dir."""
     path = data_dir / "secret_key"
     if not path.exists():
-        write_private_file(path, secrets.token_bytes(32))
+        write_atomic(path, secrets.token_bytes(32))
     return path.read_bytes()
 
 

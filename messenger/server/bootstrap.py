@@ -8,7 +8,7 @@ import secrets
 from sqlalchemy import func, select
 
 from messenger.server.actions.accounts import do_create_user
-from messenger.server.app import write_private_file
+from messenger.core.files import write_atomic
 from messenger.server.config import ServerConfig
 from messenger.server.db.models import User
 from messenger.server.extensions import database
@@ -28,7 +28,7 @@ def ensure_first_admin(config: ServerConfig) -> str | None:
         return None
     password = secrets.token_urlsafe(12)
     do_create_user(FIRST_ADMIN, password, "Administrator", is_admin=True)
-    write_private_file(config.data_dir / PASSWORD_FILE,
+    write_atomic(config.data_dir / PASSWORD_FILE,
                        f"username: {FIRST_ADMIN}\npassword: {password}\n".encode())
     print(f"first run: created administrator '{FIRST_ADMIN}'; its password is in "
           f"{config.data_dir / PASSWORD_FILE}", flush=True)

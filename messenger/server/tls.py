@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from messenger.server.app import write_private_file
+from messenger.core.files import write_atomic
 
 
 def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
@@ -42,7 +42,7 @@ def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
         )
         .sign(key, hashes.SHA256())
     )
-    write_private_file(
+    write_atomic(
         key_path,
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from messenger.server.actions.audit import record_audit
 from messenger.server.actions.events import device_channel, disconnect_channel, user_channel
