@@ -53,6 +53,37 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "UPLOAD_TOKEN_INVALID": (400, "파일 전송 토큰이 유효하지 않습니다.", "The upload token is not valid."),
     # profile
     "IMAGE_INVALID": (400, "지원하지 않는 이미지입니다 (png, jpg, gif, webp).", "Unsupported image (png, jpg, gif, webp)."),
+    # platform administration
+    "ADMIN_SELF_ACTION": (409, "자신의 계정은 중지하거나 삭제할 수 없습니다.", "Administrators cannot disable or delete their own account."),
+    "LAST_PLATFORM_ADMIN": (409, "마지막 관리자는 중지하거나 삭제할 수 없습니다.", "The last platform administrator cannot be disabled or deleted."),
+    "DEVICE_SESSION_NOT_FOUND": (404, "기기 세션을 찾을 수 없습니다.", "Device session not found."),
+    # client updates
+    "CLIENT_VERSION_INVALID": (400, "클라이언트 버전 형식이 올바르지 않습니다.", "The client version is not a valid version."),
+    "UPDATE_CHANNEL_INVALID": (400, "업데이트 채널은 stable 또는 canary여야 합니다.", "The update channel must be stable or canary."),
+    # end-to-end keys
+    "DEVICE_TOKEN_REQUIRED": (403, "암호화 키는 로그인한 데스크톱 기기에서만 다룰 수 있습니다.", "Encryption keys are handled by a signed-in desktop device only."),
+    "DEVICE_KEYS_NOT_PUBLISHED": (409, "이 기기의 공개 키가 아직 등록되지 않았습니다.", "This device has not published its public keys yet."),
+    "DEVICE_KEYS_ALREADY_PUBLISHED": (409, "이 기기는 이미 다른 공개 키를 등록했습니다. 새 키는 다시 로그인해서 새 기기로 등록하세요.", "This device already published other public keys; sign in again to register new ones as a new device."),
+    "ROOM_KEY_VERSION_CONFLICT": (409, "대화방 키 버전이 맞지 않습니다. 키 상태를 다시 불러오세요.", "The room key version does not match; reload the room's key state."),
+    "ROOM_KEY_TARGET_INVALID": (403, "대화방 구성원의 사용 중인 기기에만 대화방 키를 보낼 수 있습니다.", "Room keys can only be sealed to live devices of the room's members."),
+    "ROOM_KEY_NOT_ENTITLED": (403, "이 대화방 키 버전을 받을 수 없습니다.", "This room key version is not available to this member."),
+    "ROOM_KEY_PACKAGE_TOO_LARGE": (413, "봉인된 키가 너무 큽니다.", "A sealed key package is too large."),
+    "KEY_BACKUP_NOT_FOUND": (404, "키 백업이 없습니다.", "There is no key backup."),
+    "KEY_BACKUP_VERSION_CONFLICT": (409, "다른 기기가 키 백업을 먼저 바꿨습니다. 다시 불러와 합친 뒤 저장하세요.", "Another device changed the key backup first; reload, merge and save again."),
+    "KEY_BACKUP_TOO_LARGE": (413, "키 백업이 너무 큽니다.", "The key backup is too large."),
+    # files
+    "FILE_TOO_LARGE": (413, "파일이 너무 큽니다.", "The file is too large."),
+    "UPLOAD_QUOTA_EXCEEDED": (413, "파일 저장 공간이 부족합니다. 예전 파일을 지운 뒤 다시 시도하세요.", "Your file storage is full; delete old files and try again."),
+    "FILE_TYPE_NOT_ALLOWED": (415, "보낼 수 없는 파일 형식입니다.", "This kind of file cannot be sent."),
+    "FILE_CONTENT_MISMATCH": (415, "파일 내용이 확장자와 맞지 않습니다.", "The file's content does not match its extension."),
+    "PLAINTEXT_UPLOAD_DISABLED": (403, "이 서버에서는 암호화한 파일만 보낼 수 있습니다.", "This server accepts end-to-end encrypted files only."),
+    "FILE_NOT_FOUND": (404, "파일을 찾을 수 없습니다.", "File not found."),
+    "FILE_DELETE_NOT_ALLOWED": (403, "올린 사람이나 방 관리자만 파일을 지울 수 있습니다.", "Only the uploader or a room admin can delete this file."),
+    # polls
+    "POLL_NOT_FOUND": (404, "투표를 찾을 수 없습니다.", "Poll not found."),
+    "POLL_CLOSED": (409, "마감된 투표입니다.", "The poll is closed."),
+    "POLL_OPTION_INVALID": (400, "이 투표의 선택지가 아니거나 선택 개수가 맞지 않습니다.", "The choice is not an option of this poll, or the number of choices is wrong."),
+    "POLL_CLOSE_NOT_ALLOWED": (403, "투표를 만든 사람이나 방 관리자만 마감할 수 있습니다.", "Only the poll's creator or a room admin can close it."),
 }
 
 

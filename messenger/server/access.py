@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from messenger.server.db.models import Message, Room, RoomMember, User
+from messenger.server.db.models import Message, Poll, Room, RoomFile, RoomMember, User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 
@@ -58,3 +58,31 @@ def access_own_message(user: User, message_id) -> Message:
     if message.deleted_at is not None:
         raise ApiError("MESSAGE_DELETED")
     return message
+
+
+def access_room_file(user: User, file_id: int | None = None, file_path: str | None = None
+                     ) -> tuple[RoomFile, Message, RoomMember]:
+    """A file of a live message in one of the caller's rooms, by id or by stored name (the
+    v4 download path); FILE_NOT_FOUND otherwise, whether missing, deleted or not the caller's."""
+    query = select(RoomFile, Message).join(Message, Message.id == RoomFile.message_id)
+    query = query.where(RoomFile.id == file_id) if file_id is not None else query.where(RoomFile.file_path == file_path)
+    row = database.session.execute(query).first()
+    if row is None or row[0].deleted_at is not None or row[1].deleted_at is not None:
+        raise ApiError("FILE_NOT_FOUND")
+    try:
+        _, membership = access_room(user, row[0].room_id)
+    except ApiError:
+        raise ApiError("FILE_NOT_FOUND") from None
+    return row[0], row[1], membership
+
+
+def access_poll(user: User, poll_id: int) -> tuple[Poll, RoomMember]:
+    """A poll in one of the caller's rooms, or POLL_NOT_FOUND (missing or not theirs)."""
+    poll = database.session.get(Poll, poll_id)
+    if poll is None:
+        raise ApiError("POLL_NOT_FOUND")
+    try:
+        _, membership = access_room(user, poll.room_id)
+    except ApiError:
+        raise ApiError("POLL_NOT_FOUND") from None
+    return poll, membership

@@ -54,11 +54,18 @@ class ServerConfig:
     # FULL: an acknowledged message is on disk before the ack, even across a power cut.
     sqlite_synchronous: str = "FULL"
     wal_checkpoint_seconds: float = 5.0
+    maintenance_interval_seconds: float = 600.0  # purges and retention (messenger/server/jobs.py)
+    # How soon a socket whose sign-in ended elsewhere (e.g. `messenger admin` revoked it) is closed.
+    socket_sweep_seconds: float = 2.0
     login_throttle_per_account: int = 10  # failures per (account, address) in the window
     login_throttle_per_address: int = 50  # failures per address in the window
     login_throttle_window_seconds: int = 15 * 60
     typing_throttle_seconds: float = 2.0
     testing: bool = False
+    max_upload_bytes: int = 16 * 1024 * 1024  # one file sent in a room (POST /api/upload)
+    user_quota_bytes: int = 1024 * 1024 * 1024  # all of one user's stored uploads together
+    upload_token_seconds: int = 5 * 60  # an upload must be sent in a message within this time
+    search_per_minute: int = 30  # searches one user may run in any minute
 
     @property
     def https(self) -> bool:

@@ -1,7 +1,8 @@
-"""Login throttle: failures counted per (account, address) and per address in a sliding window.
+"""Sliding-window limits: the login throttle, and a per-key request rate (search).
 
-Counting per (account, address) rather than per account alone means an attacker
-elsewhere cannot lock a victim out; every block ends when the window passes.
+Login failures are counted per (account, address) and per address: counting per
+(account, address) rather than per account alone means an attacker elsewhere cannot
+lock a victim out; every block ends when the window passes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,14 @@ import math
 import time
 from collections import defaultdict, deque
 from threading import Lock
+
+
+def _wait(times: deque[float], limit: int, window: float, now: float) -> float:
+    """Seconds until fewer than `limit` of `times` fall in the window ending at `now`
+    (0 if that is already so); forgets the times that left the window."""
+    while times and times[0] <= now - window:
+        times.popleft()
+    return times[0] + window - now if len(times) >= limit else 0.0
 
 
 class LoginThrottle:
@@ -30,12 +39,8 @@ class LoginThrottle:
         with self.lock:
             for key in self._keys(username, address):
                 times = self.failures.get(key)
-                if not times:
-                    continue
-                while times and times[0] <= now - self.window:
-                    times.popleft()
-                if len(times) >= self.limits[key[0]]:
-                    wait = max(wait, times[0] + self.window - now)
+                if times:
+                    wait = max(wait, _wait(times, self.limits[key[0]], self.window, now))
         return math.ceil(wait)
 
     def failed(self, username: str, address: str) -> None:
@@ -47,3 +52,26 @@ class LoginThrottle:
     def succeeded(self, username: str, address: str) -> None:
         with self.lock:
             self.failures.pop(self._keys(username, address)[0], None)
+
+
+class RateLimit:
+    """At most `limit` requests per key (a user id) in any `window_seconds`."""
+
+    def __init__(self, limit: int, window_seconds: float, clock=time.monotonic):
+        self.limit = limit
+        self.window = window_seconds
+        self.clock = clock
+        self.requests: dict[object, deque[float]] = defaultdict(deque)
+        self.lock = Lock()
+
+    def take(self, key) -> int:
+        """Count a request and return 0, or, if the key is over its limit, count nothing
+        and return the seconds to wait."""
+        now = self.clock()
+        with self.lock:
+            times = self.requests[key]
+            wait = _wait(times, self.limit, self.window, now)
+            if wait:
+                return max(1, math.ceil(wait))
+            times.append(now)
+            return 0

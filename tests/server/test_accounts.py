@@ -3,6 +3,7 @@
 import pytest
 
 from harness import PASSWORD, Socket, login, register_and_login, unique_name
+from messaging import history, open_room, text
 
 
 def register(server, **body):
@@ -82,14 +83,21 @@ def test_password_change_revokes_every_device_and_socket(server):
     sock.close()
 
 
-def test_account_deletion_anonymises_and_frees_nothing_else(server):
-    alice, bob = register_and_login(server), register_and_login(server)
+def test_account_deletion_anonymises_messages_and_removes_the_person(server, sockets):
+    alice, bob, carol = register_and_login(server), register_and_login(server), register_and_login(server)
+    room_id = open_room(alice, bob, carol, name="팀")
+    said = sockets(bob).call("send_message", text(room_id, "곧 퇴사합니다"))
+    assert said["ok"] is True
     assert bob.request("DELETE", "/api/me", json={"password": "wrong-password"}).status_code == 403
     reply = bob.request("DELETE", "/api/me", json={"password": PASSWORD})
     assert reply.status_code == 200
     assert bob.get("/api/me").status_code == 401
     names = {u["username"] for u in alice.get("/api/users").json()["users"]}
     assert bob.user["username"] not in names
+    kept = [m for m in history(alice, room_id)["messages"] if m["id"] == said["message_id"]]
+    assert kept and kept[0]["content"] == "곧 퇴사합니다" and kept[0]["sender_name"] == "(deleted)"
+    members = alice.get(f"/api/rooms/{room_id}/info").json()["room"]
+    assert bob.user["id"] not in {m["id"] for m in members["members"]}
     again = server.api().post("/api/device-sessions", json={"username": bob.user["username"], "password": PASSWORD})
     assert again.status_code == 401
 

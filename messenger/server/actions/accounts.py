@@ -5,13 +5,13 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from messenger.core import protocol
 from messenger.server.actions.audit import record_audit
 from messenger.server.actions.device_sessions import disconnect_user, revoke_all_device_sessions
 from messenger.server.actions.events import Pending, commit_and_emit, unsubscribe_user_from_room
-from messenger.server.db.models import Reaction, Room, RoomMember, User
+from messenger.server.db.models import PollVote, Reaction, Room, RoomFile, RoomMember, User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.passwords import hash_password
@@ -88,6 +88,10 @@ def do_delete_account(user: User, ip: str, user_agent: str) -> str | None:
     for room_id in room_ids:
         remove_membership(pending, database.session.get(Room, room_id), user.id, reason="account_deleted")
     database.session.execute(delete(Reaction).where(Reaction.user_id == user.id))
+    database.session.execute(delete(PollVote).where(PollVote.user_id == user.id))
+    # The files' bytes go with the next orphan sweep (jobs); their messages stay, anonymised.
+    database.session.execute(update(RoomFile).where(RoomFile.uploaded_by == user.id, RoomFile.deleted_at.is_(None))
+                             .values(deleted_at=datetime.now(timezone.utc)))
     delete_key_backup(user.id)
     revoke_all_device_sessions(user.id)
     image = user.profile_image

@@ -15,8 +15,9 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
 
 
 def utcnow() -> datetime:
@@ -186,3 +187,194 @@ class ServerSetting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[dict | list | str | int | bool | None] = mapped_column(JSON)
+
+
+# --- end-to-end keys: public keys and opaque sealed packages only (spec/e2e-keys.md) -------------
+
+class DeviceKey(Base):
+    """A device session's public keys: X25519 to seal room keys to it, Ed25519 to check what it signs.
+
+    The private halves never leave the device; one set per device session, never replaced.
+    """
+
+    __tablename__ = "device_keys"
+
+    device_session_id: Mapped[int] = mapped_column(ForeignKey("device_sessions.id", ondelete="CASCADE"),
+                                                   primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    encryption_key: Mapped[str] = mapped_column(String(64))  # base64 of 32 bytes
+    signing_key: Mapped[str] = mapped_column(String(64))  # base64 of 32 bytes
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# New members read the room's history, as they always did in v4; a room admin can turn it off.
+HISTORY_VISIBLE_BY_DEFAULT = True
+
+
+class RoomKeyState(Base):
+    """A room's key policy and whether the next sender must make a new key version (no row: defaults)."""
+
+    __tablename__ = "room_key_states"
+
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
+    history_visible_to_new_members: Mapped[bool] = mapped_column(Boolean, default=HISTORY_VISIBLE_BY_DEFAULT)
+    # Set when someone who may hold the current key leaves; cleared by the next version.
+    rotation_required: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RoomKey(Base):
+    """One version of a room's key, made by a member's device. The server knows its number and
+    id, never the key."""
+
+    __tablename__ = "room_keys"
+    __table_args__ = (
+        UniqueConstraint("room_id", "version", name="uq_room_keys_version"),
+        UniqueConstraint("room_id", "key_id", name="uq_room_keys_key_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by_device_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("device_sessions.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoomKeyPackage(Base):
+    """A room key version sealed by one device to another device's public key (opaque here)."""
+
+    __tablename__ = "room_key_packages"
+    __table_args__ = (
+        UniqueConstraint("device_session_id", "room_id", "key_version", "sender_device_session_id",
+                         name="uq_room_key_packages_target_sender"),
+        Index("ix_room_key_packages_room_id_key_version", "room_id", "key_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    key_version: Mapped[int] = mapped_column(Integer)
+    device_session_id: Mapped[int] = mapped_column(ForeignKey("device_sessions.id", ondelete="CASCADE"))
+    sender_device_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("device_sessions.id", ondelete="SET NULL"))
+    sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RoomKeyRequest(Base):
+    """A device asking for room key versions it lacks; open until packages for all of them arrive."""
+
+    __tablename__ = "room_key_requests"
+    __table_args__ = (UniqueConstraint("room_id", "device_session_id", name="uq_room_key_requests_device"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    device_session_id: Mapped[int] = mapped_column(ForeignKey("device_sessions.id", ondelete="CASCADE"))
+    versions: Mapped[list] = mapped_column(JSON)  # still wanted
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class KeyBackup(Base):
+    """A user's key backup: one blob encrypted on a device with a passphrase the server never sees."""
+
+    __tablename__ = "key_backups"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)  # each write is the previous + 1
+    blob: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    device_session_id: Mapped[int | None] = mapped_column(ForeignKey("device_sessions.id", ondelete="SET NULL"))
+
+
+# --- files, polls (v4 tables and column names, so a v4 database's rows map over) -----------------
+
+OCTET_STREAM = "application/octet-stream"  # bytes the server does not (or may not) read
+
+
+class UploadToken(Base):
+    """An uploaded file waiting to be sent: the bearer of the token may attach it to one
+    message of type `file_type` in `room_id`, once, before `expires_at`. Only a hash of
+    the token is kept."""
+
+    __tablename__ = "upload_tokens"
+    __table_args__ = (Index("ix_upload_tokens_room_id_user_id", "room_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    file_path: Mapped[str] = mapped_column(String(255))  # the server-made name under DATA_DIR/uploads
+    file_name: Mapped[str] = mapped_column(String(255))  # sanitized original, for display only
+    file_type: Mapped[str] = mapped_column(String(10))  # file | image
+    file_size: Mapped[int] = mapped_column(Integer)
+    # An end-to-end encrypted blob the server cannot read (served as application/octet-stream).
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    mime_type: Mapped[str] = mapped_column(String(100), default=OCTET_STREAM, server_default=OCTET_STREAM)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RoomFile(Base):
+    """A file sent in a room: the message that carries it, and where its bytes are."""
+
+    __tablename__ = "room_files"
+    __table_args__ = (Index("ix_room_files_room_id_id", "room_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    # Removing a message (retention) removes its file row; the orphan job then removes the bytes.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    file_path: Mapped[str] = mapped_column(String(255), unique=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    file_size: Mapped[int] = mapped_column(Integer)
+    file_type: Mapped[str] = mapped_column(String(10))  # file | image
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Server defaults: rows copied from a v4 database have neither column.
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    mime_type: Mapped[str] = mapped_column(String(100), default=OCTET_STREAM, server_default=OCTET_STREAM)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the bytes are gone
+
+    # `message.room_file`: loaded only when a file or image message is serialized.
+    message: Mapped[Message | None] = relationship(backref=backref("room_file", uselist=False))
+
+
+class Poll(Base):
+    __tablename__ = "polls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    question: Mapped[str] = mapped_column(String(200))
+    multiple_choice: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Voters are kept (a new vote replaces the old one) but never shown to anyone.
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PollOption(Base):
+    __tablename__ = "poll_options"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"), index=True)
+    option_text: Mapped[str] = mapped_column(String(100))
+
+
+class PollVote(Base):
+    __tablename__ = "poll_votes"
+    __table_args__ = (
+        UniqueConstraint("poll_id", "option_id", "user_id", name="uq_poll_votes_option_user"),
+        Index("ix_poll_votes_poll_id_user_id", "poll_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id", ondelete="CASCADE"))
+    option_id: Mapped[int] = mapped_column(ForeignKey("poll_options.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    voted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

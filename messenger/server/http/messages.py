@@ -20,11 +20,10 @@ from messenger.server.actions.messages import (
 from messenger.server.auth import login_required
 from messenger.server.db.models import Message, RoomMember, User
 from messenger.server.extensions import database
-from messenger.server.http.params import invalid, json_body, query_flag, query_int, take, take_text
+from messenger.server.http.params import MAX_ID, invalid, json_body, query_flag, query_int, take, take_text
 
 bp = Blueprint("messages", __name__)
 
-MAX_ID = 2**63 - 1  # SQLite's largest integer; a bigger cursor would not bind
 
 
 @bp.get("/api/rooms/<int:room_id>/messages")

@@ -10,6 +10,8 @@ from flask import request
 from messenger.server.errors import ApiError
 
 _MISSING = object()
+# The largest integer SQLite (and a PostgreSQL bigint) stores; a bigger id would not bind.
+MAX_ID = 2**63 - 1
 
 
 def json_body() -> dict:

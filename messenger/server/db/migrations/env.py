@@ -5,7 +5,15 @@ from alembic import context
 from messenger.server.db.models import Base
 
 connection = context.config.attributes["connection"]
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    """The search index (FTS5 tables and their shadow tables) is made by hand in 0003."""
+    return not (type_ == "table" and name.startswith("messages_fts"))
+
+
 context.configure(
+    include_object=include_object,
     connection=connection,
     target_metadata=Base.metadata,
     render_as_batch=True,  # SQLite alters tables by copying them

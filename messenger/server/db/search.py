@@ -1,0 +1,118 @@
+"""Message search over what the server may read, one way per database.
+
+SQLite has the FTS5 index `messages_fts` (made by migration 0003 and kept in step by its
+triggers): unencrypted text and system messages, and the names of plaintext uploads.
+Other databases scan with ILIKE under the same rules. Ciphertext is never searched: the
+clients search encrypted rooms over their own local index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, column, false, func, literal_column, or_, select, table
+from sqlalchemy.sql import Select
+
+from messenger.server.db import database
+from messenger.server.db.models import Message, RoomFile
+
+SNIPPET_TOKENS = 16  # words around the match (SQLite)
+SNIPPET_CHARS = 80  # characters around the match (other databases)
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    message_id: int
+    room_id: int
+    sender_id: int
+    message_type: str
+    created_at: datetime
+    snippet: str
+    file_id: int | None
+    file_name: str | None
+
+
+def search_messages(terms: list[str], room_ids: Select, *, room_id: int | None = None,
+                    date_from: datetime | None = None, date_to: datetime | None = None,
+                    file_only: bool = False, offset: int = 0, limit: int = 20) -> list[SearchHit]:
+    """Live messages in `room_ids` (a select of room ids) whose readable text or plaintext
+    file name holds every term (as a word prefix on SQLite, anywhere elsewhere), newest
+    first. `file_only`: file names only. `date_to` is exclusive."""
+    search = _search_fts5 if database.is_sqlite else _search_ilike
+    conditions = [Message.room_id.in_(room_ids), Message.deleted_at.is_(None)]
+    if room_id is not None:
+        conditions.append(Message.room_id == room_id)
+    if date_from is not None:
+        conditions.append(Message.created_at >= date_from)
+    if date_to is not None:
+        conditions.append(Message.created_at < date_to)
+    if file_only:
+        conditions.append(Message.message_type.in_(("file", "image")))
+    return search(terms, conditions, file_only, offset, limit)
+
+
+def _plain_file_join():
+    return and_(RoomFile.message_id == Message.id, RoomFile.encrypted.is_(False), RoomFile.deleted_at.is_(None))
+
+
+def _fts5_query(terms: list[str], file_only: bool) -> str:
+    """Every term as a quoted prefix phrase, so user input is never read as FTS5 syntax."""
+    phrases = " ".join('"' + term.replace('"', '""') + '"*' for term in terms)
+    return f"file_name : ({phrases})" if file_only else phrases
+
+
+def _search_fts5(terms, conditions, file_only, offset, limit) -> list[SearchHit]:
+    fts = table("messages_fts", column("rowid"))
+    index = literal_column("messages_fts")
+    statement = (
+        select(Message.id, Message.room_id, Message.sender_id, Message.message_type, Message.created_at,
+               func.snippet(index, -1, "", "", ELLIPSIS, SNIPPET_TOKENS), RoomFile.id, RoomFile.file_name)
+        .select_from(fts)
+        .join(Message, Message.id == fts.c.rowid)
+        .outerjoin(RoomFile, _plain_file_join())
+        .where(index.op("MATCH")(_fts5_query(terms, file_only)), *conditions)
+        .order_by(Message.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [SearchHit(*row) for row in database.session.execute(statement)]
+
+
+def _like_pattern(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _search_ilike(terms, conditions, file_only, offset, limit) -> list[SearchHit]:
+    readable = and_(Message.encrypted.is_(False), Message.message_type.in_(("text", "system")))
+    for term in terms:
+        pattern = _like_pattern(term)
+        in_name = RoomFile.file_name.ilike(pattern, escape="\\")
+        in_text = false() if file_only else and_(readable, Message.content.ilike(pattern, escape="\\"))
+        conditions.append(or_(in_text, in_name))
+    statement = (
+        select(Message, RoomFile.id, RoomFile.file_name)
+        .outerjoin(RoomFile, _plain_file_join())
+        .where(*conditions)
+        .order_by(Message.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    hits = []
+    for message, file_id, file_name in database.session.execute(statement):
+        text = message.content if not message.encrypted and message.message_type in ("text", "system") else ""
+        hits.append(SearchHit(message.id, message.room_id, message.sender_id, message.message_type,
+                              message.created_at, _snippet(text, terms) or file_name or "", file_id, file_name))
+    return hits
+
+
+def _snippet(text: str, terms: list[str]) -> str:
+    """Some characters of `text` around the first term found in it ('' if none is)."""
+    folded = text.casefold()
+    found = [at for at in (folded.find(term.casefold()) for term in terms) if at >= 0]
+    if not found:
+        return ""
+    start = max(0, min(found) - SNIPPET_CHARS // 2)
+    end = start + SNIPPET_CHARS
+    return (ELLIPSIS if start else "") + text[start:end] + (ELLIPSIS if end < len(text) else "")
