@@ -14,21 +14,80 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="messenger", description="Office messenger: server and desktop client.")
     parser.add_argument("--version", action="version", version=f"messenger {__version__}")
     parser.add_argument("--serve", action="store_true", help="run the server")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check that this build has everything it needs, then exit (0: all ok)")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 5000; 0 picks a free one)")
     parser.add_argument("--data-dir", type=Path, help="server data folder (default: the platform's data dir)")
     parser.add_argument("--config", type=Path, help="config file (default: DATA_DIR/config.toml)")
     commands = parser.add_subparsers(dest="command")
 
+    add_admin_commands(commands)
+    return parser
+
+
+def add_admin_commands(commands) -> None:
+    """`messenger admin ...`: one command per admin API call, plus backup and restore.
+    USER is a username or a numeric user id."""
     admin = commands.add_parser("admin", help="administer a server's data dir (running or stopped)")
     admin.add_argument("--data-dir", type=Path, dest="admin_data_dir", help="server data folder")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
-    create = admin_commands.add_parser("create-user", help="create an account")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    def command(name, help_text):
+        return admin_commands.add_parser(name, help=help_text, parents=[common])
+
+    users = command("list-users", "list accounts with their status")
+    users.add_argument("--status", choices=["active", "disabled", "deleted"])
+    create = command("create-user", "create an account")
     create.add_argument("username")
     create.add_argument("--nickname")
     create.add_argument("--admin", action="store_true", help="make it a platform administrator")
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    return parser
+    command("disable", "disable an account: revoke its devices, close its sockets").add_argument("user")
+    command("enable", "let a disabled account sign in again").add_argument("user")
+    reset = command("reset-password", "set a new password (generated and printed once unless --password-stdin)")
+    reset.add_argument("user")
+    reset.add_argument("--password-stdin", action="store_true", help="read the new password from standard input")
+    delete = command("delete-user", "delete an account (messages are kept, anonymised)")
+    delete.add_argument("user")
+    delete.add_argument("--yes", action="store_true", help="confirm the deletion")
+    devices = command("list-devices", "list live device sessions")
+    devices.add_argument("--user")
+    devices.add_argument("--include-expired", action="store_true")
+    command("revoke-device", "sign a device session out").add_argument("session_id", type=int)
+    rooms = command("list-rooms", "list rooms with member and message counts")
+    rooms.add_argument("--limit", type=int, default=200)
+    rooms.add_argument("--offset", type=int, default=0)
+    setting = command("settings", "show or change run-time settings")
+    setting_commands = setting.add_subparsers(dest="settings_command", required=True)
+    setting_commands.add_parser("show", help="print every setting", parents=[common])
+    setting_set = setting_commands.add_parser("set", help="change one setting; VALUE is JSON (or a bare word)",
+                                              parents=[common])
+    setting_set.add_argument("key")
+    setting_set.add_argument("value")
+    command("set-mode", "switch the cutover mode").add_argument("mode", choices=["hybrid", "desktop-only"])
+    release = command("set-release", "set one update channel's release policy (replaces that channel's)")
+    release.add_argument("channel", choices=["stable", "canary"])
+    release.add_argument("--minimum", required=True, help="clients older than this must update")
+    release.add_argument("--latest", help="the newest version (default: the server's own)")
+    release.add_argument("--download-url")
+    release.add_argument("--notes-url")
+    audit = command("audit", "read the security log, newest first")
+    audit.add_argument("--user")
+    audit.add_argument("--action", help="one action or several, comma-separated")
+    audit.add_argument("--since", help="ISO-8601 time (UTC if no offset)")
+    audit.add_argument("--until", help="ISO-8601 time (UTC if no offset)")
+    audit.add_argument("--limit", type=int, default=50)
+    audit.add_argument("--offset", type=int, default=0)
+    command("backup", "write a backup archive of the data dir (safe while the server runs)").add_argument(
+        "file", type=Path)
+    restore = command("restore", "restore a backup archive into an empty or new data dir")
+    restore.add_argument("file", type=Path)
+    restore.add_argument("--data-dir", type=Path, dest="admin_data_dir", default=argparse.SUPPRESS,
+                         help="the folder to restore into (must be empty or not exist)")
+    command("run-maintenance", "run the maintenance jobs (purges, retention) once, now")
 
 
 def server_config(args):
@@ -46,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
 
         monkey.patch_all()
     args = build_parser().parse_args(argv)
+    if args.self_test:
+        from messenger import selftest
+
+        return selftest.run()
     if args.serve:
         import logging
 

@@ -26,7 +26,10 @@ PASSWORD = "Correct-Horse-42-battery"
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, env: dict | None = None, config: str | None = None):
+    def __init__(self, data_dir: Path, env: dict | None = None, config: str | None = None,
+                 command: list[str] | None = None):
+        """`command` starts the program (default: `python -m messenger`; a built binary for build tests)."""
+        self.command = command or [sys.executable, "-m", "messenger"]
         self.data_dir = Path(data_dir)
         self.env = env or {}
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -40,7 +43,7 @@ class ServerProcess:
         env = {**os.environ, "MESSENGER_ENV": "dev", **self.env}
         self.output = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "messenger", "--serve", "--port", "0", "--data-dir", str(self.data_dir)],
+            [*self.command, "--serve", "--port", "0", "--data-dir", str(self.data_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         found: queue.Queue[str] = queue.Queue()

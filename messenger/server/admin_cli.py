@@ -1,16 +1,41 @@
-"""`messenger admin ...`: the same actions as the admin API, run on a server's data dir."""
+"""`messenger admin ...`: the same actions as the admin API, run on a server's data dir.
+
+Works beside a running server: the database is shared, settings take effect on the
+server's next request, and the server closes the sockets a command ends (revoked
+devices, disabled accounts) within `socket_sweep_seconds`.
+
+Each command prints readable text, or with `--json` the admin API's JSON. A refusal
+prints `error: CODE: text` on stderr (with `--json`, `{"ok": false, "error_code", ...}`
+on stdout) and exits 1.
+"""
 
 from __future__ import annotations
 
 import getpass
+import json
 import re
 import sys
+from pathlib import Path
 
+from messenger.core.errors import localized
+from messenger.server import jobs, settings
+from messenger.server.actions import admin
 from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user
 from messenger.server.app import create_app
+from messenger.server.backup import BackupError, create_backup, restore_backup
 from messenger.server.config import ServerConfig
 from messenger.server.errors import ApiError
+from messenger.server.http.users import remove_profile_file
 from messenger.server.passwords import MIN_PASSWORD_LENGTH
+
+
+class CommandFailed(Exception):
+    """A refusal outside the API's errors (backup, restore), with its own code."""
+
+    def __init__(self, code: str, text: str):
+        super().__init__(text)
+        self.code = code
+        self.text = text
 
 
 def read_password(from_stdin: bool) -> str:
@@ -23,20 +48,243 @@ def read_password(from_stdin: bool) -> str:
 
 
 def run_admin(args, config: ServerConfig) -> int:
+    try:
+        data, text = _run(args, config)
+    except ApiError as exc:
+        return _fail(args, exc.code, exc.detail or localized(exc.code, "en-US"))
+    except CommandFailed as exc:
+        return _fail(args, exc.code, exc.text)
+    if getattr(args, "json", False):
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(text)
+    return 0
+
+
+def _fail(args, code: str, text: str) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"ok": False, "error_code": code, "error": text}, ensure_ascii=False))
+    print(f"error: {code}: {text}", file=sys.stderr)
+    return 1
+
+
+def _run(args, config: ServerConfig) -> tuple[object, str]:
+    command = args.admin_command
+    try:
+        if command == "restore":
+            return _restore(args)
+        if command == "backup":
+            return _backup(args, config)
+    except BackupError as exc:
+        raise CommandFailed("BACKUP_FAILED" if command == "backup" else "RESTORE_REFUSED", str(exc)) from None
+    if command != "create-user" and config.database_url is None:
+        database_file = Path(config.data_dir) / "messenger.db"
+        if not database_file.is_file():
+            raise CommandFailed("NO_DATABASE", f"there is no server database in {config.data_dir}")
+
     app, _ = create_app(config)
     with app.app_context():
-        if args.admin_command == "create-user":
-            if not re.fullmatch(USERNAME_PATTERN, args.username):
-                print("error: a username is 3-20 letters, digits or _", file=sys.stderr)
-                return 2
-            password = read_password(args.password_stdin)
-            if len(password) < MIN_PASSWORD_LENGTH:
-                print(f"error: the password needs at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
-                return 2
-            try:
-                user = do_create_user(args.username, password, args.nickname or args.username, is_admin=args.admin)
-            except ApiError as exc:
-                print(f"error: {exc.code}", file=sys.stderr)
-                return 1
-            print(f"created user {user.username} (id {user.id}{', platform admin' if user.is_admin else ''})")
-    return 0
+        return COMMANDS[command](args)
+
+
+# --- backup and restore: no app, so nothing touches the live database's schema ------------
+
+def _backup(args, config: ServerConfig):
+    manifest = create_backup(config, args.file)
+    size = Path(args.file).stat().st_size
+    return ({"file": str(Path(args.file).resolve()), "size": size, **manifest},
+            f"backup written to {args.file} ({len(manifest['files'])} files, {size / 1e6:.1f} MB, "
+            f"schema {manifest['schema_revision']})")
+
+
+def _restore(args):
+    target = getattr(args, "admin_data_dir", None)
+    if target is None:
+        raise CommandFailed("RESTORE_REFUSED", "say where to restore: restore FILE --data-dir DIR")
+    manifest = restore_backup(args.file, target)
+    before, after = manifest["schema_revision"], manifest["restored_schema_revision"]
+    schema = f"schema {before}" if before == after else f"schema {before} upgraded to {after}"
+    return ({"data_dir": str(Path(target).resolve()), **manifest},
+            f"restored {len(manifest['files'])} files into {target} ({schema}); start the server on it with "
+            f"--data-dir {target}")
+
+
+# --- commands that run in an app context --------------------------------------------------
+
+def _actor():
+    return admin.Actor.command_line()
+
+
+def _user(name_or_id: str):
+    return admin.find_user(admin.find_user_by_name_or_id(name_or_id).id)
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [[("" if row.get(c) is None else str(row.get(c))) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def create_user(args):
+    if not re.fullmatch(USERNAME_PATTERN, args.username):
+        raise ApiError("VALIDATION_ERROR", detail="username: 3-20 letters, digits or _")
+    password = read_password(args.password_stdin)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ApiError("PASSWORD_TOO_WEAK")
+    user = do_create_user(args.username, password, args.nickname or args.username, is_admin=args.admin)
+    return (admin.admin_user(user),
+            f"created user {user.username} (id {user.id}{', platform admin' if user.is_admin else ''})")
+
+
+def list_users(args):
+    rows = admin.list_users(args.status)
+    for row in rows:
+        row["admin"] = "yes" if row["is_admin"] else ""
+    return rows, _table(rows, ["id", "username", "nickname", "status", "admin", "last_login", "live_devices"])
+
+
+def disable(args):
+    user = _user(args.user)
+    changed = admin.do_disable_user(user, _actor())
+    return ({"success": True, "changed": changed, "user_id": user.id},
+            f"{user.username} (id {user.id}) is disabled" + ("" if changed else " (it already was)"))
+
+
+def enable(args):
+    user = _user(args.user)
+    changed = admin.do_enable_user(user, _actor())
+    return ({"success": True, "changed": changed, "user_id": user.id},
+            f"{user.username} (id {user.id}) is enabled" + ("" if changed else " (it already was)"))
+
+
+def reset_password(args):
+    user = _user(args.user)
+    password = read_password(True) if args.password_stdin else None
+    generated = admin.do_reset_password(user, password, _actor())
+    data = {"success": True, "user_id": user.id}
+    text = f"password of {user.username} (id {user.id}) changed; its devices are signed out"
+    if generated:
+        data["generated_password"] = generated
+        text += f"\nnew password (shown once): {generated}"
+    return data, text
+
+
+def delete_user(args):
+    if not args.yes:
+        raise ApiError("VALIDATION_ERROR", detail="deleting an account cannot be undone: add --yes to confirm")
+    user = _user(args.user)
+    name = user.username
+    remove_profile_file(admin.do_delete_user(user, _actor()))
+    return {"success": True, "user_id": user.id}, f"{name} (id {user.id}) is deleted"
+
+
+def list_devices(args):
+    user_id = _user(args.user).id if args.user else None
+    rows = admin.list_device_sessions(user_id, args.include_expired)
+    return rows, _table(rows, ["id", "user_id", "username", "device_name", "last_used_at", "expires_at", "ip"])
+
+
+def revoke_device(args):
+    device = admin.find_live_device_session(args.session_id)
+    admin.do_revoke_device(device, _actor())
+    return ({"success": True, "revoked": True, "session_id": device.id},
+            f"device session {device.id} ({device.device_name}) is revoked")
+
+
+def list_rooms(args):
+    if not 1 <= args.limit <= 1000 or args.offset < 0:
+        raise ApiError("VALIDATION_ERROR", detail="limit: 1-1000, offset: 0 or more")
+    data = admin.list_rooms(args.limit, args.offset)
+    text = _table(data["rooms"], ["id", "type", "name", "member_count", "message_count", "last_message_at"])
+    return data, f"{text}\n({len(data['rooms'])} of {data['total']} rooms)"
+
+
+def _store_settings(changes: dict):
+    try:
+        checked = {key: settings.validate(key, value) for key, value in changes.items()}
+    except settings.SettingInvalid as exc:
+        raise ApiError("VALIDATION_ERROR", detail=str(exc)) from None
+    return admin.do_update_settings(checked, _actor())
+
+
+def _settings_text(view: dict) -> str:
+    lines = [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in view["settings"].items()]
+    forced = " (forced by DESKTOP_ONLY_MODE)" if view["mode_forced_by_environment"] else ""
+    lines.append(f"mode in force: {'desktop-only' if view['desktop_only_mode'] else 'hybrid'}{forced}")
+    return "\n".join(lines)
+
+
+def settings_command(args):
+    if args.settings_command == "show":
+        view = admin.settings_view()
+        return view, _settings_text(view)
+    try:
+        value = json.loads(args.value)
+    except ValueError:
+        value = args.value  # a bare word: hybrid, required, ...
+    view = _store_settings({args.key: value})
+    return view, _settings_text(view)
+
+
+def set_mode(args):
+    view = _store_settings({"mode": args.mode})
+    return view, _settings_text(view)
+
+
+def set_release(args):
+    policy = settings.get("release_policy")
+    policy[args.channel] = {"minimum_version": args.minimum, "latest_version": args.latest,
+                            "download_url": args.download_url, "release_notes_url": args.notes_url}
+    view = _store_settings({"release_policy": policy})
+    return view, _settings_text(view)
+
+
+def audit(args):
+    try:
+        since = admin.parse_time("since", args.since) if args.since else None
+        until = admin.parse_time("until", args.until) if args.until else None
+    except ValueError as exc:
+        raise ApiError("VALIDATION_ERROR", detail=str(exc)) from None
+    if not 1 <= args.limit <= 1000 or args.offset < 0:
+        raise ApiError("VALIDATION_ERROR", detail="limit: 1-1000, offset: 0 or more")
+    actions = [a.strip() for a in (args.action or "").split(",") if a.strip()]
+    user_id = _user_any(args.user) if args.user else None
+    data = admin.audit_entries(user_id, actions, since, until, args.limit, args.offset)
+    return data, _table(data["entries"], ["id", "created_at", "action", "username", "actor_id", "ip_address"])
+
+
+def _user_any(name_or_id: str) -> int:
+    """Deleted users too: their log stays readable."""
+
+    return admin.find_user_by_name_or_id(name_or_id).id
+
+
+def run_maintenance(args):
+    results = jobs.run_maintenance()
+    failed = [name for name, count in results.items() if count is None]
+    text = "\n".join(f"{name}: {'FAILED (see the log)' if count is None else count}" for name, count in results.items())
+    if failed:
+        raise CommandFailed("MAINTENANCE_FAILED", f"{', '.join(failed)} failed:\n{text}")
+    return results, text
+
+
+COMMANDS = {
+    "create-user": create_user,
+    "list-users": list_users,
+    "disable": disable,
+    "enable": enable,
+    "reset-password": reset_password,
+    "delete-user": delete_user,
+    "list-devices": list_devices,
+    "revoke-device": revoke_device,
+    "list-rooms": list_rooms,
+    "settings": settings_command,
+    "set-mode": set_mode,
+    "set-release": set_release,
+    "audit": audit,
+    "run-maintenance": run_maintenance,
+}

@@ -1,21 +1,55 @@
-"""Run-time server settings an admin changes (stored in `server_settings`), with their defaults."""
+"""Run-time server settings an admin changes (stored in `server_settings`), with their defaults.
+
+Every setting has a validator: `validate(key, value)` returns the value to store, complete
+and normalised, or raises `SettingInvalid` naming the (sub)key. The admin API and
+`messenger admin settings set` both go through it, so nothing unchecked is ever stored.
+"""
 
 from __future__ import annotations
 
-from flask import current_app
+import copy
+from urllib.parse import urlsplit
 
-from messenger.server.db.models import ServerSetting
+from flask import current_app
+from packaging.version import InvalidVersion, Version
+
+from messenger.server.db.models import Room, ServerSetting
 from messenger.server.extensions import database
+
+MODES = ("hybrid", "desktop-only")
+E2E_POLICIES = ("required", "optional", "off")
+CHANNELS = ("stable", "canary")
+MAX_DAYS = 36_500
+MAX_URL_CHARS = 500
 
 DEFAULTS = {
     "mode": "hybrid",  # hybrid | desktop-only
     "self_registration": True,
+    "e2e_policy": "required",  # required | optional | off
+    # Messages older than `days` are deleted for good; `rooms` overrides it per room
+    # ({"<room id>": days, or null to keep that room's messages forever}).
+    "retention": {"days": None, "rooms": {}},
+    "audit_retention_days": 365,
+    # Per update channel; a missing latest_version means "the server's own version".
+    "release_policy": {
+        channel: {"minimum_version": "0.0.0", "latest_version": None, "download_url": None,
+                  "release_notes_url": None}
+        for channel in CHANNELS
+    },
 }
+
+
+class SettingInvalid(ValueError):
+    """A value refused by a validator; `str()` names the key, e.g. `retention.days: ...`."""
 
 
 def get(key: str):
     row = database.session.get(ServerSetting, key)
-    return DEFAULTS[key] if row is None else row.value
+    return copy.deepcopy(DEFAULTS[key]) if row is None else row.value
+
+
+def get_all() -> dict:
+    return {key: get(key) for key in DEFAULTS}
 
 
 def put(key: str, value) -> None:
@@ -29,7 +63,125 @@ def put(key: str, value) -> None:
         row.value = value
 
 
+def mode_forced() -> bool | None:
+    """The DESKTOP_ONLY_MODE environment override, or None when the stored mode decides."""
+    return current_app.config["MESSENGER"].desktop_only_mode
+
+
 def desktop_only() -> bool:
     """The DESKTOP_ONLY_MODE environment variable wins over the stored mode."""
-    forced = current_app.config["MESSENGER"].desktop_only_mode
+    forced = mode_forced()
     return forced if forced is not None else get("mode") == "desktop-only"
+
+
+# --- validation ----------------------------------------------------------------------------
+
+def validate(key: str, value):
+    """The value to store for `key`, or SettingInvalid naming what is wrong."""
+    if key not in VALIDATORS:
+        raise SettingInvalid(f"{key}: unknown setting (known: {', '.join(DEFAULTS)})")
+    return VALIDATORS[key](key, value)
+
+
+def _choice(choices):
+    def check(name, value):
+        if value not in choices:
+            raise SettingInvalid(f"{name}: must be one of {', '.join(choices)}")
+        return value
+    return check
+
+
+def _bool(name, value):
+    if not isinstance(value, bool):
+        raise SettingInvalid(f"{name}: must be true or false")
+    return value
+
+
+def _days(name, value, low: int = 1, nullable: bool = False):
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_DAYS:
+        raise SettingInvalid(f"{name}: must be a whole number of days from {low} to {MAX_DAYS}"
+                             + (", or null" if nullable else ""))
+    return value
+
+
+def _object(name, value, known: set[str]) -> dict:
+    if not isinstance(value, dict):
+        raise SettingInvalid(f"{name}: must be an object")
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise SettingInvalid(f"{name}.{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    return value
+
+
+def _retention(name, value):
+    value = _object(name, value, {"days", "rooms"})
+    rooms = value.get("rooms") or {}
+    if not isinstance(rooms, dict):
+        raise SettingInvalid(f"{name}.rooms: must be an object of room id -> days")
+    checked = {}
+    for room_key, days in rooms.items():
+        label = f"{name}.rooms.{room_key}"
+        room_id = str(room_key).strip()
+        if not room_id.isdigit() or database.session.get(Room, int(room_id)) is None:
+            raise SettingInvalid(f"{label}: no such room")
+        checked[str(int(room_id))] = _days(label, days, nullable=True)
+    return {"days": _days(f"{name}.days", value.get("days"), nullable=True), "rooms": checked}
+
+
+def parse_version(name: str, value) -> Version:
+    """A PEP 440 version, or SettingInvalid naming `name`."""
+    if not isinstance(value, str):
+        raise SettingInvalid(f"{name}: must be a version string like 1.2.0")
+    try:
+        return Version(value)
+    except InvalidVersion:
+        raise SettingInvalid(f"{name}: {value!r} is not a version (PEP 440, e.g. 1.2.0 or 1.3.0a1)") from None
+
+
+def _url(name, value):
+    if value is None:
+        return None
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(value) > MAX_URL_CHARS:
+        raise SettingInvalid(f"{name}: must be an http(s) URL of at most {MAX_URL_CHARS} characters")
+    return value
+
+
+def _channel_policy(name: str, channel: str, value) -> dict:
+    value = _object(name, value, set(DEFAULTS["release_policy"][channel]))
+    minimum = parse_version(f"{name}.minimum_version", value.get("minimum_version", "0.0.0"))
+    latest = value.get("latest_version")
+    if latest is not None:
+        latest_version = parse_version(f"{name}.latest_version", latest)
+        if latest_version < minimum:
+            raise SettingInvalid(f"{name}.latest_version: must not be older than minimum_version")
+        if channel == "stable" and latest_version.is_prerelease:
+            raise SettingInvalid(f"{name}.latest_version: a pre-release belongs on the canary channel")
+    if channel == "stable" and minimum.is_prerelease:
+        raise SettingInvalid(f"{name}.minimum_version: a pre-release belongs on the canary channel")
+    return {
+        "minimum_version": str(minimum),
+        "latest_version": None if latest is None else str(Version(latest)),
+        "download_url": _url(f"{name}.download_url", value.get("download_url")),
+        "release_notes_url": _url(f"{name}.release_notes_url", value.get("release_notes_url")),
+    }
+
+
+def _release_policy(name, value):
+    """Both channels, complete; a channel left out gets its default."""
+    value = _object(name, value, set(CHANNELS))
+    return {channel: _channel_policy(f"{name}.{channel}", channel,
+                                     value.get(channel, DEFAULTS["release_policy"][channel]))
+            for channel in CHANNELS}
+
+
+VALIDATORS = {
+    "mode": _choice(MODES),
+    "self_registration": _bool,
+    "e2e_policy": _choice(E2E_POLICIES),
+    "retention": _retention,
+    "audit_retention_days": lambda name, value: _days(name, value, low=30),
+    "release_policy": _release_policy,
+}

@@ -6,7 +6,11 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from messenger.server.http import accounts, device_sessions, events, messages, rooms, system, users
+    from messenger.server.http import (
+        accounts, admin, client_update, device_sessions, events, files, keys, messages, polls, rooms, search, system,
+        users,
+    )
 
-    for module in (system, device_sessions, accounts, users, rooms, messages, events):
+    for module in (system, device_sessions, accounts, users, rooms, messages, events, keys, admin, client_update,
+                   files, polls, search):
         app.register_blueprint(module.bp)

@@ -8,6 +8,7 @@ identity remembered here stays true for the socket's life.
 from __future__ import annotations
 
 import functools
+from datetime import datetime, timezone
 from dataclasses import dataclass
 
 from flask import request, session
@@ -19,7 +20,7 @@ from messenger.core.errors import localized, pick_locale
 from messenger.server import presence, settings
 from messenger.server.actions.events import device_channel, emit_now, room_channel, user_channel
 from messenger.server.auth import cookie_user, live_device_session
-from messenger.server.db.models import RoomMember, User
+from messenger.server.db.models import DeviceSession, RoomMember, User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database, socketio
 
@@ -54,6 +55,19 @@ def refuse(code: str, locale: str) -> ConnectionRefusedError:
     return refusal
 
 
+def caller_user(caller: SocketCaller) -> User | None:
+    """The socket's user while its sign-in still holds: a revoke done elsewhere (another
+    server process, the admin CLI) takes effect on the very next event."""
+    user = database.session.get(User, caller.user_id)
+    if user is None or user.disabled_at or user.deleted_at:
+        return None
+    if caller.device_session_id is not None:
+        device = database.session.get(DeviceSession, caller.device_session_id)
+        if device is None or device.revoked_at or device.expires_at <= datetime.now(timezone.utc):
+            return None
+    return user
+
+
 def socket_event(name: str):
     """Register a handler `fn(user, data, caller)`; its dict result is the ack.
 
@@ -68,8 +82,8 @@ def socket_event(name: str):
             if caller is None:
                 return socket_error("AUTH_REQUIRED", "ko-KR")
             try:
-                user = database.session.get(User, caller.user_id)
-                if user is None or user.disabled_at or user.deleted_at:
+                user = caller_user(caller)
+                if user is None:
                     raise ApiError("AUTH_TOKEN_INVALID_OR_EXPIRED")
                 if not isinstance(data, dict):
                     raise ApiError("VALIDATION_ERROR", detail="the event data must be an object")

@@ -1,0 +1,345 @@
+"""Platform administration (contract section 10): the work behind `/api/admin/...` and
+`messenger admin ...`, shared by both so they behave the same.
+
+Every change records an audit row naming the actor (`actor_id`; None when it came from
+the command line, whose `user_agent` then says so). The command line may run beside a
+live server: its changes are in the shared database at once, and the server itself
+closes the sockets they end (see `close_ended_sockets`, run by `jobs`).
+"""
+
+from __future__ import annotations
+
+import getpass
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+
+from messenger.server import serialize, settings
+from messenger.server.actions.accounts import do_change_password, do_delete_account
+from messenger.server.actions.audit import record_audit
+from messenger.server.actions.device_sessions import (
+    disconnect_user,
+    do_revoke_device_session,
+    revoke_all_device_sessions,
+)
+from messenger.server.actions.events import device_channel, disconnect_channel
+from messenger.server.db.models import AuditEvent, DeviceSession, Message, Room, RoomMember, User
+from messenger.server.errors import ApiError
+from messenger.server.extensions import database, socketio
+from messenger.server.passwords import MIN_PASSWORD_LENGTH
+
+# Long enough to be safe, short enough to read out over the phone.
+GENERATED_PASSWORD_BYTES = 12
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for an admin change: a signed-in platform admin, or the command line."""
+
+    user_id: int | None
+    ip: str | None = None
+    user_agent: str | None = None
+
+    @classmethod
+    def command_line(cls) -> "Actor":
+        try:
+            who = getpass.getuser()
+        except Exception:  # no login name (some service accounts)
+            who = "unknown"
+        return cls(None, None, f"messenger admin (cli, os user {who})")
+
+
+def user_status(user: User) -> str:
+    if user.deleted_at is not None:
+        return "deleted"
+    return "disabled" if user.disabled_at is not None else "active"
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+def find_user(user_id: int) -> User:
+    """A user an admin may act on (not deleted: deletion is final), or USER_NOT_FOUND."""
+    user = database.session.get(User, user_id)
+    if user is None or user.deleted_at is not None:
+        raise ApiError("USER_NOT_FOUND")
+    return user
+
+
+def find_user_by_name_or_id(name_or_id: str) -> User:
+    """For the command line: a username (any case), else a numeric id (deleted users keep
+    only their id, since deletion renames them)."""
+    user = database.session.scalar(select(User).where(func.lower(User.username) == name_or_id.lower()))
+    if user is None and name_or_id.isdigit():
+        user = database.session.get(User, int(name_or_id))
+    if user is None:
+        raise ApiError("USER_NOT_FOUND")
+    return user
+
+
+def list_users(status: str | None = None, user_id: int | None = None) -> list[dict]:
+    """Every account (or one) with its status, role, last login and live device count."""
+    now = datetime.now(timezone.utc)
+    last_login = (select(AuditEvent.created_at)
+                  .where(AuditEvent.user_id == User.id, AuditEvent.action == "login_success")
+                  .order_by(AuditEvent.id.desc()).limit(1).correlate(User).scalar_subquery())
+    last_seen = (select(func.max(DeviceSession.last_used_at))
+                 .where(DeviceSession.user_id == User.id).correlate(User).scalar_subquery())
+    live_devices = (select(func.count()).select_from(DeviceSession)
+                    .where(DeviceSession.user_id == User.id, DeviceSession.revoked_at.is_(None),
+                           DeviceSession.expires_at > now).correlate(User).scalar_subquery())
+    query = select(User, last_login, last_seen, live_devices).order_by(User.id)
+    if user_id is not None:
+        query = query.where(User.id == user_id)
+    if status == "active":
+        query = query.where(User.deleted_at.is_(None), User.disabled_at.is_(None))
+    elif status == "disabled":
+        query = query.where(User.deleted_at.is_(None), User.disabled_at.is_not(None))
+    elif status == "deleted":
+        query = query.where(User.deleted_at.is_not(None))
+    return [_admin_user(user, login, seen, devices)
+            for user, login, seen, devices in database.session.execute(query)]
+
+
+def _admin_user(user: User, last_login, last_seen, live_devices: int) -> dict:
+    return {
+        **serialize.user_public(user),
+        "status": user_status(user),
+        "created_at": serialize.iso(user.created_at),
+        "disabled_at": serialize.iso(user.disabled_at),
+        "deleted_at": serialize.iso(user.deleted_at),
+        "last_login": serialize.iso(last_login),
+        "last_seen": serialize.iso(last_seen),
+        "live_devices": live_devices or 0,
+    }
+
+
+def admin_user(user: User) -> dict:
+    """One account as `list_users` shows it."""
+    [row] = list_users(user_id=user.id)
+    return row
+
+
+def list_device_sessions(user_id: int | None = None, include_expired: bool = False,
+                         current_id: int | None = None) -> list[dict]:
+    """Live device sessions of everyone (or one user); expired ones too if asked."""
+    now = datetime.now(timezone.utc)
+    query = (select(DeviceSession, User).join(User, User.id == DeviceSession.user_id)
+             .where(DeviceSession.revoked_at.is_(None)).order_by(DeviceSession.id))
+    if user_id is not None:
+        query = query.where(DeviceSession.user_id == user_id)
+    if not include_expired:
+        query = query.where(DeviceSession.expires_at > now)
+    return [{**serialize.device_session(device, current_id, now), "user_id": user.id, "username": user.username}
+            for device, user in database.session.execute(query)]
+
+
+def find_live_device_session(session_id: int) -> DeviceSession:
+    device = database.session.get(DeviceSession, session_id)
+    if device is None or device.revoked_at is not None:
+        raise ApiError("DEVICE_SESSION_NOT_FOUND")
+    return device
+
+
+def list_rooms(limit: int, offset: int) -> dict:
+    """Every room with its member count, message count and last message time."""
+    members = (select(RoomMember.room_id, func.count().label("n"))
+               .group_by(RoomMember.room_id).subquery("member_counts"))
+    # Counted on the (room_id, id) index alone; the newest id gives the last message's time.
+    messages = (select(Message.room_id, func.count().label("n"), func.max(Message.id).label("last_id"))
+                .group_by(Message.room_id).subquery("message_counts"))
+    rows = database.session.execute(
+        select(Room, members.c.n, messages.c.n, Message.created_at)
+        .outerjoin(members, members.c.room_id == Room.id)
+        .outerjoin(messages, messages.c.room_id == Room.id)
+        .outerjoin(Message, Message.id == messages.c.last_id)
+        .order_by(Room.id).limit(limit).offset(offset))
+    total = database.session.scalar(select(func.count()).select_from(Room))
+    return {
+        "rooms": [{**serialize.room_basic(room), "member_count": member_count or 0,
+                   "message_count": message_count or 0, "last_message_at": serialize.iso(last_at)}
+                  for room, member_count, message_count, last_at in rows],
+        "total": total, "limit": limit, "offset": offset,
+    }
+
+
+def parse_time(name: str, raw: str) -> datetime:
+    """An ISO-8601 time; one without an offset is taken as UTC. ValueError names `name`."""
+    try:
+        value = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValueError(f"{name}: must be an ISO-8601 time like 2026-11-25T10:00:00+00:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def audit_entries(user_id: int | None = None, actions: list[str] | None = None, since: datetime | None = None,
+                  until: datetime | None = None, limit: int = 100, offset: int = 0) -> dict:
+    """The security log, newest first, filtered; `actor_id` is lifted out of the details."""
+    query = select(AuditEvent, User.username).outerjoin(User, User.id == AuditEvent.user_id)
+    if user_id is not None:
+        query = query.where(AuditEvent.user_id == user_id)
+    if actions:
+        query = query.where(AuditEvent.action.in_(actions))
+    if since is not None:
+        query = query.where(AuditEvent.created_at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.created_at < until)
+    rows = database.session.execute(query.order_by(AuditEvent.id.desc()).limit(limit).offset(offset))
+    entries = []
+    for row, username in rows:
+        details = dict(row.details or {})
+        entries.append({"id": row.id, "created_at": serialize.iso(row.created_at), "action": row.action,
+                        "user_id": row.user_id, "username": username, "actor_id": details.pop("actor_id", None),
+                        "ip_address": row.ip_address, "user_agent": row.user_agent, "details": details})
+    return {"entries": entries, "limit": limit, "offset": offset}
+
+
+def settings_view() -> dict:
+    """The stored settings (defaults filled in) and the mode actually in force."""
+    return {"settings": settings.get_all(), "desktop_only_mode": settings.desktop_only(),
+            "mode_forced_by_environment": settings.mode_forced() is not None}
+
+
+# --- changes -------------------------------------------------------------------------------
+
+def _refuse_self(actor: Actor, target: User) -> None:
+    if actor.user_id is not None and actor.user_id == target.id:
+        raise ApiError("ADMIN_SELF_ACTION")
+
+
+def _keep_an_admin() -> None:
+    """Checked after the change is flushed, inside the write transaction, so two admins
+    disabling each other at the same moment cannot both succeed."""
+    database.session.flush()
+    remaining = database.session.scalar(select(func.count()).select_from(User).where(
+        User.is_admin.is_(True), User.disabled_at.is_(None), User.deleted_at.is_(None)))
+    if remaining == 0:
+        database.session.rollback()
+        raise ApiError("LAST_PLATFORM_ADMIN")
+
+
+def do_disable_user(target: User, actor: Actor) -> bool:
+    """Stop an account: every device session is revoked, browser cookies die (the session
+    epoch moves) and every socket is closed. Returns False if it was already disabled."""
+    _refuse_self(actor, target)
+    if target.disabled_at is not None:
+        return False
+    target.disabled_at = datetime.now(timezone.utc)
+    target.session_epoch += 1
+    _keep_an_admin()
+    revoke_all_device_sessions(target.id)
+    record_audit("account_disabled", target.id, actor.ip, actor.user_agent, actor_id=actor.user_id)
+    database.session.commit()
+    disconnect_user(target.id, "account_disabled")
+    return True
+
+
+def do_enable_user(target: User, actor: Actor) -> bool:
+    """Let a disabled account sign in again (its old sessions stay revoked)."""
+    if target.disabled_at is None:
+        return False
+    target.disabled_at = None
+    record_audit("account_enabled", target.id, actor.ip, actor.user_agent, actor_id=actor.user_id)
+    database.session.commit()
+    return True
+
+
+def do_reset_password(target: User, new_password: str | None, actor: Actor) -> str | None:
+    """Set a new password (a generated one if none is given, returned to be shown once);
+    every device session and socket of the account ends, as on any password change."""
+    generated = None
+    if new_password is None:
+        new_password = generated = generate_password()
+    if len(new_password) < MIN_PASSWORD_LENGTH:
+        raise ApiError("PASSWORD_TOO_WEAK")
+    do_change_password(target, new_password, actor.ip, actor.user_agent, actor_id=actor.user_id)
+    return generated
+
+
+def do_delete_user(target: User, actor: Actor) -> str | None:
+    """Delete an account as `DELETE /api/me` does (messages anonymised, the rest removed).
+
+    Returns the profile image file name for the caller to delete from disk.
+    """
+    _refuse_self(actor, target)
+    target.deleted_at = datetime.now(timezone.utc)
+    _keep_an_admin()
+    # Staged before the deletion's own commit, so both rows land in one transaction.
+    record_audit("account_deleted_by_admin", target.id, actor.ip, actor.user_agent, actor_id=actor.user_id)
+    return do_delete_account(target, actor.ip, actor.user_agent)
+
+
+def do_revoke_device(device: DeviceSession, actor: Actor) -> None:
+    """Force one device of any user to sign out; its sockets close."""
+    do_revoke_device_session(device, actor.user_id, actor.ip, actor.user_agent, reason="revoked_by_admin")
+
+
+def do_update_settings(changes: dict, actor: Actor) -> dict:
+    """Store already validated settings in one transaction; returns `settings_view()`.
+
+    Switching to desktop-only closes the browser sockets at once (new ones are refused
+    at connect); the rest takes effect on the next request.
+    """
+    for key, value in changes.items():
+        settings.put(key, value)
+    record_audit("settings_changed", actor.user_id, actor.ip, actor.user_agent, actor_id=actor.user_id,
+                 changes=changes)
+    database.session.commit()
+    if "mode" in changes and settings.desktop_only():
+        close_ended_sockets()
+    return settings_view()
+
+
+def close_ended_sockets() -> int:
+    """Close every socket whose sign-in has ended; returns how many sign-ins (a device
+    session, or one browser socket) it closed.
+
+    A socket authenticates once, at connect. Changes made in this process close the
+    sockets they end straight away; this catches the rest, made where no socket lives
+    (`messenger admin` beside a running server) or by time (an expired device session):
+    a device socket needs a live session of an active account, a browser socket an
+    active account, the cookie's session epoch and hybrid mode.
+    """
+    # Who is connected is known to the socket layer; read at call time, as actions sit below it.
+    from messenger.server.realtime.handlers import callers
+
+    live = list(callers.items())
+    if not live:
+        return 0
+    now = datetime.now(timezone.utc)
+    users = {u.id: u for u in database.session.scalars(
+        select(User).where(User.id.in_({c.user_id for _, c in live})))}
+    device_ids = {c.device_session_id for _, c in live if c.device_session_id is not None}
+    devices = ({d.id: d for d in database.session.scalars(select(DeviceSession).where(DeviceSession.id.in_(device_ids)))}
+               if device_ids else {})
+    browsers_allowed = not settings.desktop_only()
+    closed: set[str] = set()
+    for sid, caller in live:
+        user = users.get(caller.user_id)
+        if user is None or user.deleted_at is not None:
+            reason = "account_deleted"
+        elif user.disabled_at is not None:
+            reason = "account_disabled"
+        elif caller.device_session_id is not None:
+            device = devices.get(caller.device_session_id)
+            reason = ("revoked" if device is None or device.revoked_at is not None
+                      else "expired" if device.expires_at <= now else None)
+        elif not browsers_allowed:
+            reason = "browser_access_disabled"
+        else:
+            environ = socketio.server.get_environ(sid, namespace="/") or {}
+            cookie = environ.get("saved_session") or {}
+            reason = "session_ended" if cookie.get("epoch") != user.session_epoch else None
+        if reason is None:
+            continue
+        # A socket's sid is also a channel of its own (python-socketio puts it there).
+        channel = device_channel(caller.device_session_id) if caller.device_session_id is not None else sid
+        if channel not in closed:
+            disconnect_channel(channel, reason)
+            closed.add(channel)
+    return len(closed)

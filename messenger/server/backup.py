@@ -1,0 +1,291 @@
+"""Backup and restore of a server's data dir (SQLite deployments) as one zip file.
+
+The archive holds:
+  manifest.json   {format, app_version, schema_revision, created_at, files: [{path, size, sha256}]}
+  messenger.db    a consistent snapshot taken with SQLite's online backup API (never a file
+                  copy, which could catch the database between two writes); safe while the
+                  server runs, which keeps writing during the backup
+  secret_key, config.toml, tls/, uploads/, profile_images/   as they are on disk
+
+Restore goes into an empty or new folder only, checks every file against the manifest
+before anything is put in place, and brings an older schema up to date with the
+migrations. PostgreSQL deployments back up with `pg_dump` instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import sqlite3
+import tempfile
+import zipfile
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+
+from alembic.script import ScriptDirectory
+
+from messenger import __version__
+from messenger.server.config import ServerConfig
+from messenger.server.db import MIGRATIONS, Database
+
+log = logging.getLogger("messenger.server")
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+DATABASE = "messenger.db"
+KEPT_FILES = ("secret_key", "config.toml")
+KEPT_FOLDERS = ("tls", "uploads", "profile_images")
+# Already compressed (images) or encrypted (E2E blobs): deflating them only costs time.
+STORED_FOLDERS = ("uploads", "profile_images")
+CHUNK = 1024 * 1024
+
+
+class BackupError(Exception):
+    """A backup or restore refused or failed; the message says why, for the admin."""
+
+
+def database_path(config: ServerConfig) -> Path:
+    url = config.sqlalchemy_url
+    if not url.startswith("sqlite:///"):
+        raise BackupError("this server uses PostgreSQL: back it up with pg_dump (see the README), "
+                          "and copy the data dir's keys and files alongside")
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def known_revisions() -> set[str]:
+    return {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
+
+
+def head_revision() -> str:
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+# --- backup --------------------------------------------------------------------------------
+
+def create_backup(config: ServerConfig, target: Path) -> dict:
+    """Write the backup of `config`'s data dir to `target` (atomically, owner-only) and
+    return its manifest."""
+    data_dir = Path(config.data_dir)
+    source = database_path(config)
+    if not source.is_file():
+        raise BackupError(f"there is no server database at {source}")
+    target = Path(target).resolve()
+    if target.is_dir():
+        raise BackupError(f"{target} is a folder; give the backup file's name")
+    if target.is_relative_to(data_dir.resolve()):
+        raise BackupError("write the backup outside the data dir (it would back itself up, and a lost "
+                          "disk would take both)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".messenger-backup-", dir=target.parent) as work:
+        snapshot = Path(work) / DATABASE
+        revision = snapshot_database(source, snapshot)
+        entries = [(DATABASE, snapshot), *_data_files(data_dir)]
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            manifest = _write_archive(tmp, entries, revision)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    _fsync_folder(target.parent)
+    return manifest
+
+
+def snapshot_database(source: Path, target: Path) -> str:
+    """Copy the live database to `target` in one step of SQLite's backup API and return its
+    schema revision. One step is one read transaction: a consistent snapshot, and in WAL
+    mode the server keeps writing meanwhile."""
+    src = sqlite3.connect(source, timeout=30)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        check = dst.execute("PRAGMA integrity_check").fetchone()[0]
+        if check != "ok":
+            raise BackupError(f"the database snapshot failed its integrity check: {check}")
+        row = dst.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise BackupError(f"could not read the database: {exc}") from None
+    finally:
+        dst.close()
+        src.close()
+    if row is None:
+        raise BackupError("the database has no schema revision (alembic_version is empty)")
+    return row[0]
+
+
+def _data_files(data_dir: Path) -> list[tuple[str, Path]]:
+    found = [(name, data_dir / name) for name in KEPT_FILES if (data_dir / name).is_file()]
+    for folder in KEPT_FOLDERS:
+        for path in sorted((data_dir / folder).rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                found.append((path.relative_to(data_dir).as_posix(), path))
+    return found
+
+
+def _write_archive(tmp: Path, entries: list[tuple[str, Path]], revision: str) -> dict:
+    files = []
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds the server's keys
+    with os.fdopen(fd, "wb") as fh:
+        with zipfile.ZipFile(fh, "w", allowZip64=True) as archive:
+            for name, path in entries:
+                written = _add_file(archive, name, path)
+                if written is not None:
+                    files.append(written)
+            manifest = {
+                "format": FORMAT,
+                "app_version": __version__,
+                "schema_revision": revision,
+                "created_at": datetime.now(timezone.utc).isoformat(),
+                "database": DATABASE,
+                "files": files,
+            }
+            archive.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False),
+                             compress_type=zipfile.ZIP_DEFLATED)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return manifest
+
+
+def _add_file(archive: zipfile.ZipFile, name: str, path: Path) -> dict | None:
+    """Stream one file into the archive; returns its manifest entry, or None if it went
+    away meanwhile (an upload deleted during the backup)."""
+    stored = name.split("/", 1)[0] in STORED_FOLDERS
+    info = zipfile.ZipInfo(name, date_time=datetime.now(timezone.utc).timetuple()[:6])
+    info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    info.external_attr = 0o600 << 16
+    digest, size = hashlib.sha256(), 0
+    try:
+        source = open(path, "rb")
+    except FileNotFoundError:
+        log.warning("backup: %s disappeared before it was copied; left out", name)
+        return None
+    with source, archive.open(info, "w", force_zip64=True) as out:
+        while chunk := source.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return {"path": name, "size": size, "sha256": digest.hexdigest()}
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename durable (POSIX); Windows has no folder handles to sync."""
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- restore -------------------------------------------------------------------------------
+
+def restore_backup(archive_path: Path, data_dir: Path) -> dict:
+    """Restore a backup into `data_dir`, which must be empty or not exist yet.
+
+    Every file is checked against the manifest's sha256 before the folder is put in place;
+    the database is then migrated to this version's schema. Returns the manifest, with
+    `restored_schema_revision` added.
+    """
+    data_dir = Path(data_dir).resolve()
+    if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
+        raise BackupError(f"{data_dir} is not empty: restore only into an empty or new folder, "
+                          "so that nothing there is overwritten")
+    try:
+        archive = zipfile.ZipFile(archive_path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BackupError(f"{archive_path} is not a backup archive: {exc}") from None
+    with archive:
+        manifest = _read_manifest(archive)
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restoring-", dir=data_dir.parent))
+        try:
+            for entry in manifest["files"]:
+                _extract(archive, entry, staging)
+            manifest["restored_schema_revision"] = _upgrade(staging / DATABASE)
+            if data_dir.exists():
+                data_dir.rmdir()
+            os.replace(staging, data_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    _fsync_folder(data_dir.parent)
+    return manifest
+
+
+def _read_manifest(archive: zipfile.ZipFile) -> dict:
+    try:
+        manifest = json.loads(archive.read(MANIFEST))
+        files = manifest["files"]
+        paths = [entry["path"] for entry in files]
+        if manifest["format"] != FORMAT or not all(isinstance(e["sha256"], str) for e in files):
+            raise ValueError("unknown format")
+    except (KeyError, TypeError, ValueError, zipfile.BadZipFile) as exc:
+        raise BackupError(f"the archive has no valid {MANIFEST} ({exc})") from None
+    for path in paths:
+        if not _safe_member(path):
+            raise BackupError(f"the archive holds a file outside the data dir's layout: {path!r}")
+    if DATABASE not in paths:
+        raise BackupError("the archive holds no database")
+    listed, present = set(paths), set(archive.namelist()) - {MANIFEST}
+    if listed != present or len(paths) != len(listed):
+        extra = sorted(present - listed) or sorted(listed - present) or ["(duplicates)"]
+        raise BackupError(f"the archive does not match its manifest: {', '.join(extra[:5])}")
+    revision = manifest.get("schema_revision")
+    if revision not in known_revisions():
+        raise BackupError(f"the backup's database schema ({revision}) is newer than this version knows; "
+                          f"restore it with messenger {manifest.get('app_version')} or later")
+    return manifest
+
+
+def _safe_member(path) -> bool:
+    """A relative path inside one of the places a backup writes to, nothing else."""
+    if not isinstance(path, str) or "\\" in path or not path:
+        return False
+    parts = PurePosixPath(path).parts
+    if PurePosixPath(path).is_absolute() or ".." in parts or "." in parts:
+        return False
+    return path in (DATABASE, *KEPT_FILES) or (len(parts) > 1 and parts[0] in KEPT_FOLDERS)
+
+
+def _extract(archive: zipfile.ZipFile, entry: dict, staging: Path) -> None:
+    path = staging / entry["path"]
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    digest = hashlib.sha256()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with archive.open(entry["path"]) as source, os.fdopen(fd, "wb") as out:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise BackupError(f"{entry['path']}: the archive is damaged ({exc})") from None
+    if digest.hexdigest() != entry["sha256"]:
+        raise BackupError(f"{entry['path']}: its sha256 does not match the manifest; "
+                          "the archive is damaged or was altered")
+
+
+def _upgrade(db_file: Path) -> str:
+    """Run the migrations on a restored database; returns the revision it ends at."""
+    database = Database()
+    database.open(f"sqlite:///{db_file}")
+    try:
+        database.migrate()
+    finally:
+        database.close()
+    db = sqlite3.connect(db_file)
+    try:
+        check = db.execute("PRAGMA integrity_check").fetchone()[0]
+        revision = db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    finally:
+        db.close()
+    if check != "ok":
+        raise BackupError(f"the restored database failed its integrity check: {check}")
+    return revision

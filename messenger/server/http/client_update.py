@@ -1,0 +1,65 @@
+"""The update policy a desktop client asks for at start (contract section 9); no sign-in needed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+from packaging.version import InvalidVersion, Version
+
+from messenger import __version__
+from messenger.server import settings
+from messenger.server.errors import ApiError
+
+bp = Blueprint("client_update", __name__)
+
+
+def current_release(channel: str) -> dict:
+    """What the admin publishes for `channel`: `{minimum_version, latest_version,
+    download_url, release_notes_url}`, versions as `Version`.
+
+    The one place the release comes from (today the admin's release policy; later the
+    update repository's signed metadata). A channel without a latest version offers the
+    server's own (server and client are one program); canary never offers less than stable.
+    """
+    policy = settings.get("release_policy")
+
+    def release(name: str) -> dict:
+        chosen = policy[name]
+        minimum = Version(chosen["minimum_version"])
+        latest = Version(chosen["latest_version"] or __version__)
+        return {"minimum_version": minimum, "latest_version": max(latest, minimum),
+                "download_url": chosen["download_url"], "release_notes_url": chosen["release_notes_url"]}
+
+    answer = release(channel)
+    if channel == "canary":
+        stable = release("stable")
+        if stable["latest_version"] > answer["latest_version"]:
+            answer.update(latest_version=stable["latest_version"], download_url=stable["download_url"],
+                          release_notes_url=stable["release_notes_url"])
+    return answer
+
+
+@bp.get("/api/client/update")
+def client_update():
+    """`?client_version&channel=stable|canary`: whether an update exists and whether it is forced
+    (the client is older than the channel's minimum version). Versions follow PEP 440."""
+    channel = request.args.get("channel") or "stable"
+    if channel not in settings.CHANNELS:
+        raise ApiError("UPDATE_CHANNEL_INVALID")
+    raw = request.args.get("client_version")
+    client = None
+    if raw:
+        try:
+            client = Version(raw)
+        except InvalidVersion:
+            raise ApiError("CLIENT_VERSION_INVALID") from None
+    release = current_release(channel)
+    return {
+        "channel": channel,
+        "desktop_only_mode": settings.desktop_only(),
+        "minimum_version": str(release["minimum_version"]),
+        "latest_version": str(release["latest_version"]),
+        "download_url": release["download_url"],
+        "release_notes_url": release["release_notes_url"],
+        "update_available": client is not None and client < release["latest_version"],
+        "force_update": client is not None and client < release["minimum_version"],
+    }
