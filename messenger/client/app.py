@@ -1,0 +1,392 @@
+"""The tray client's start-up and its life: `messenger` with no flag runs `run()`.
+
+Start-up: the tray icon first, then the last session is resumed from the session store
+(the token is rotated on the way) and the main window opens; without one (or when it is
+over) the login window does. A second launch only brings the first one forward.
+
+`ClientApp` is the conductor: it owns the settings, the session store, the bridge, the
+tray and whichever window is up, and moves between signed out and signed in. Tests drive
+it directly with their own client folder and keyring.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import signal
+import sys
+from pathlib import Path
+
+from keyring.backend import KeyringBackend
+from PySide6.QtCore import QCoreApplication, QLibraryInfo, QObject, QTimer, QTranslator, Signal
+from PySide6.QtWidgets import QApplication, QWidget
+
+from messenger.client.i18n import set_language, tr
+from messenger.client.services.api import ApiClient, ApiError, ServerUnreachable
+from messenger.client.services.dirs import APP_NAME, ClientDirs, client_dirs
+from messenger.client.services.session_store import SessionStore, normalize_server_url
+from messenger.client.services.settings import ClientSettings
+from messenger.client.ui.bridge import Bridge
+from messenger.client.ui.crash import install_exception_hook
+from messenger.client.ui.login import LoginWindow, RegisterDialog
+from messenger.client.ui.main_window import MainWindow
+from messenger.client.ui.message_text import MessageText
+from messenger.client.ui.session import ChatSession
+from messenger.client.ui.settings_dialog import SettingsDialog
+from messenger.client.ui.single_instance import SingleInstance, instance_name
+from messenger.client.ui.tray import Tray, app_icon
+
+log = logging.getLogger(__name__)
+
+RESTORE_RETRY_MS = (2_000, 60_000)  # first and longest wait between tries to resume a session
+LOG_FILE_BYTES = 1_000_000
+
+
+class ClientApp(QObject):
+    signed_in = Signal()  # the main window is up
+    signed_out = Signal()  # the login window is up
+
+    def __init__(self, dirs: ClientDirs, *, keyring_backend: KeyringBackend | None = None,
+                 realtime_options: dict | None = None, outbox_options: dict | None = None,
+                 parent: QObject | None = None):
+        """`dirs`: the client's folders (settings, session store, outbox); `keyring_backend`:
+        where tokens go (default: the system's keyring or the protected file);
+        `realtime_options`/`outbox_options`: tuning passed to those services."""
+        super().__init__(parent)
+        self.dirs = dirs
+        self.settings = ClientSettings(dirs.config / ClientSettings.FILE_NAME)
+        self.store = SessionStore(dirs.data, backend=keyring_backend)
+        self.realtime_options = realtime_options or {}
+        self.outbox_options = outbox_options or {}
+        self.bridge = Bridge(self)
+        self.text = MessageText()
+        self.tray = Tray(self)
+        self.session: ChatSession | None = None
+        self.main_window: MainWindow | None = None
+        self.login_window: LoginWindow | None = None
+        self.register_dialog: RegisterDialog | None = None  # the last one opened
+        self._restore_delay = RESTORE_RETRY_MS[0]
+        self._attempt = 0  # numbers each resume or sign-in; a late answer to an older one is ignored
+        self._restore_timer = QTimer(self, singleShot=True)
+        self._restore_timer.timeout.connect(self._resume)
+        self._shut_down = False
+        self._qt_translator = QTranslator(self)
+        self._apply_language()
+        # Settings listeners run on the thread that made the change: hop to the GUI thread.
+        self.settings.add_listener(lambda name, value: self.bridge.post(self._setting_changed, name, value))
+        self.tray.open_requested.connect(self.show_front)
+        self.tray.quit_requested.connect(self.quit)
+        self.tray.notification_clicked.connect(self._notification_clicked)
+
+    # -- life -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Tray first, then resume the last session or ask to sign in."""
+        self.tray.show()
+        account = self.store.last_account()
+        server_url = self.settings.server_url
+        if server_url and account is not None and account.server_url == normalize_server_url(server_url):
+            self._resume()
+        else:
+            self._show_login()
+
+    def show_front(self) -> None:
+        """Bring the window in use forward (the tray's Open, a second launch)."""
+        window = self.main_window or self.login_window
+        if window is not None:
+            window.show()
+            window.showNormal()
+            window.raise_()
+            window.activateWindow()
+
+    def quit(self) -> None:
+        self.shutdown()
+        QCoreApplication.quit()
+
+    def shutdown(self) -> None:
+        """Stop everything (services, windows, the tray); the saved session stays for next time."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self._restore_timer.stop()
+        session, _ = self._drop_session()
+        if session is not None:
+            session.close()
+            session.api.close()
+        if self.login_window is not None:
+            self.login_window.close()
+        self.tray.hide()
+        self.bridge.close()
+
+    def _keeps_running(self) -> bool:
+        """Whether closing the main window leaves the client in the tray."""
+        return self.tray.available and self.settings.close_to_tray
+
+    def _new_api(self, server_url: str, *, keep_session: bool = True) -> ApiClient:
+        return ApiClient(server_url, self.store if keep_session else None, language=self.settings.effective_language)
+
+    # -- resuming -----------------------------------------------------------------------------------
+
+    def _resume(self) -> None:
+        self._attempt += 1
+        attempt = self._attempt
+        api = self._new_api(self.settings.server_url)
+        if self.login_window is not None:
+            self.login_window.show_info(tr("login.restoring"))
+        self.bridge.run(api.restore).then(lambda user: self._resumed(attempt, api, user)).fail(
+            lambda exc: self._resume_failed(attempt, api, exc))
+
+    def _resumed(self, attempt: int, api: ApiClient, user: dict | None) -> None:
+        if attempt != self._attempt or user is None:
+            # Signed in by hand meanwhile, or nothing to resume: this client is not needed.
+            api.close()
+            if attempt == self._attempt:
+                self._show_login().show_info("")
+            return
+        self._start_session(api)
+
+    def _resume_failed(self, attempt: int, api: ApiClient, exc: BaseException) -> None:
+        api.close()
+        if attempt != self._attempt:
+            return
+        if isinstance(exc, ServerUnreachable):
+            # The saved session is still good: keep trying while the user does nothing else.
+            self._show_login().show_info(tr("login.restore_retry"))
+            self._restore_timer.start(self._restore_delay)
+            self._restore_delay = min(self._restore_delay * 2, RESTORE_RETRY_MS[1])
+        elif isinstance(exc, ApiError):
+            self._show_login(error=exc.message_localized)
+        else:
+            raise exc
+
+    # -- signing in and out ------------------------------------------------------------------------------
+
+    def _show_login(self, *, error: str = "", busy: bool = False) -> LoginWindow:
+        if self.login_window is None:
+            account = self.store.last_account()
+            self.login_window = LoginWindow(self.settings.server_url, account.username if account else "",
+                                            self.settings.device_name, self.settings.remember_me)
+            self.login_window.sign_in_requested.connect(self._sign_in)
+            self.login_window.register_requested.connect(self._register)
+            self.login_window.server_chosen.connect(self._probe_server)
+            if self.settings.server_url:
+                self._probe_server(self.settings.server_url)
+        window = self.login_window
+        window.set_busy(busy)
+        if error:
+            window.show_error(error)
+        window.show()
+        window.raise_()
+        window.activateWindow()
+        self.tray.set_status("")
+        self.tray.set_unread(0)
+        self.signed_out.emit()
+        return window
+
+    def _sign_in(self, server_url: str, username: str, password: str, device_name: str, remember: bool) -> None:
+        self._restore_timer.stop()
+        self._attempt += 1
+        attempt = self._attempt
+        api = self._new_api(server_url)
+        self.login_window.set_busy(True)
+        self.bridge.run(api.sign_in, username, password, device_name=device_name, remember=remember).then(
+            lambda user: self._signed_in(attempt, api, device_name, remember)).fail(
+            lambda exc: self._sign_in_failed(attempt, api, exc))
+
+    def _signed_in(self, attempt: int, api: ApiClient, device_name: str, remember: bool) -> None:
+        if attempt != self._attempt or self.session is not None:
+            api.close()
+            return
+        self.settings.update(server_url=api.server_url, device_name=device_name, remember_me=remember)
+        self._start_session(api)
+
+    def _sign_in_failed(self, attempt: int, api: ApiClient, exc: BaseException) -> None:
+        api.close()
+        if attempt != self._attempt or self.login_window is None:
+            return
+        self.login_window.set_busy(False)
+        if isinstance(exc, ApiError):
+            self.login_window.show_error(exc.message_localized)
+        elif isinstance(exc, ServerUnreachable):
+            self.login_window.show_error(tr("login.unreachable"))
+        else:
+            raise exc
+
+    def _register(self, server_url: str) -> None:
+        if not server_url:
+            self.login_window.show_error(tr("login.bad_server"))
+            return
+        api = self._new_api(server_url, keep_session=False)
+        dialog = RegisterDialog(lambda username, password, nickname: self.bridge.run(
+            api.register, username, password, nickname, owner=dialog), self.login_window)
+        dialog.accepted.connect(lambda: self._registered(dialog.registered_username))
+        dialog.finished.connect(lambda _: (api.close(), dialog.deleteLater()))
+        self.register_dialog = dialog
+        dialog.open()
+
+    def _registered(self, username: str) -> None:
+        if self.login_window is not None:
+            self.login_window.username.setText(username)
+            self.login_window.password.clear()
+            self.login_window.password.setFocus()
+            self.login_window.show_info(tr("login.registered"))
+
+    def _probe_server(self, server_url: str) -> None:
+        """Ask the server (quietly) whether it takes registrations, to show or hide the link.
+        A server that does not say is assumed to; its refusal is shown if it does not."""
+        api = self._new_api(server_url, keep_session=False)
+        window = self.login_window
+        self.bridge.run(api.health, owner=window).then(
+            lambda health: window.set_registration_open(bool(health.get("self_registration", True)))).fail(
+            lambda exc: None).always(api.close)
+
+    def _start_session(self, api: ApiClient) -> None:
+        self._restore_delay = RESTORE_RETRY_MS[0]
+        session = ChatSession(api, self.dirs, self.bridge, realtime_options=self.realtime_options,
+                              outbox_options=self.outbox_options, parent=self)
+        window = MainWindow(session, self.settings, self.text, self._keeps_running)
+        session.ended.connect(self._session_ended)
+        window.settings_requested.connect(self.open_settings)
+        window.sign_out_requested.connect(self.sign_out)
+        window.quit_requested.connect(self.quit)
+        window.notify.connect(self._notify)
+        window.status_changed.connect(self._connection_shown)
+        window.rooms.unread_total_changed.connect(self.tray.set_unread)
+        self.session, self.main_window = session, window
+        session.start()
+        window.load_rooms()
+        window.show()
+        window.activateWindow()
+        if self.login_window is not None:
+            self.login_window.close()
+            self.login_window.deleteLater()
+            self.login_window = None
+        self.signed_in.emit()
+
+    def sign_out(self) -> None:
+        """Revoke this device, forget its token, and go back to the login window."""
+        session, _ = self._drop_session()
+        if session is None:
+            return
+        window = self._show_login(busy=True)
+        # The login form waits for the revocation: signing in again before it ends could
+        # have the old session's clean-up forget the new token.
+        session.sign_out().always(lambda: self._signed_out(session, window))
+
+    def _signed_out(self, session: ChatSession, window: LoginWindow) -> None:
+        session.api.close()
+        session.deleteLater()
+        if window is self.login_window:
+            window.set_busy(False)
+            window.password.clear()
+            window.password.setFocus()
+
+    def _session_ended(self) -> None:
+        """The server ended the session (revoked elsewhere, expired, password changed)."""
+        session, _ = self._drop_session()
+        if session is None:
+            return
+        self.bridge.run(session.close).always(lambda: (session.api.close(), session.deleteLater()))
+        self._show_login(error=tr("login.signed_out_elsewhere"))
+
+    def _drop_session(self) -> tuple[ChatSession | None, MainWindow | None]:
+        session, window = self.session, self.main_window
+        self.session, self.main_window = None, None
+        if window is not None:
+            window.close_for_good()
+            window.deleteLater()
+        return session, window
+
+    # -- desktop ---------------------------------------------------------------------------------------------
+
+    def _notify(self, room_id: int, title: str, text: str) -> None:
+        if not self.tray.notify(room_id, title, text) and self.main_window is not None:
+            QApplication.alert(self.main_window)  # no tray: at least flash the taskbar
+
+    def _notification_clicked(self, room_id: int) -> None:
+        self.show_front()
+        if self.main_window is not None:
+            self.main_window.open_room(room_id)
+
+    def _connection_shown(self, text: str) -> None:
+        if self.session is not None:
+            user = self.session.user
+            self.tray.set_status(tr("tray.status", name=user.get("nickname") or user["username"], state=text))
+
+    def open_settings(self) -> SettingsDialog:
+        """Open the settings dialog (modal to its window); what it saves takes effect through
+        the settings listener."""
+        parent: QWidget | None = self.main_window or self.login_window
+        dialog = SettingsDialog(self.settings, signed_in=self.session is not None,
+                                tray_available=self.tray.available, parent=parent)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def _apply_language(self) -> None:
+        """Speak the chosen (or the system's) language, Qt's own buttons and dialogs included."""
+        locale = self.settings.effective_language
+        set_language(locale)
+        QCoreApplication.removeTranslator(self._qt_translator)
+        folder = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+        if self._qt_translator.load(f"qtbase_{locale.split('-')[0]}", folder):
+            QCoreApplication.installTranslator(self._qt_translator)
+
+    def _setting_changed(self, name: str, value) -> None:
+        if name == "language":
+            self._apply_language()
+            if self.session is not None:
+                self.session.api.language = self.settings.effective_language
+            for window in (self.main_window, self.login_window):
+                if window is not None:
+                    window.retranslate()
+            self.tray.retranslate()
+        elif name == "server_url":
+            if self.session is not None and normalize_server_url(value) != self.session.api.server_url:
+                self.sign_out()
+            if self.login_window is not None:
+                self.login_window.server.setText(value)
+
+
+def configure_logging(dirs: ClientDirs) -> Path:
+    """Log to a rotating file in the client's data folder (and warnings to stderr)."""
+    path = dirs.data / "logs" / "client.log"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_FILE_BYTES, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    root.addHandler(console)
+    return path
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the tray client until the user quits; returns the exit code."""
+    dirs = client_dirs()
+    log_path = configure_logging(dirs)
+    QApplication.setApplicationName(APP_NAME)
+    app = QApplication([sys.argv[0], *(argv or [])])
+    app.setQuitOnLastWindowClosed(False)  # the tray keeps it running
+    app.setWindowIcon(app_icon())
+    instance = SingleInstance(instance_name(dirs.data))
+    if not instance.claim():
+        log.info("another instance is running; it was asked to come forward")
+        return 0
+    install_exception_hook(log_path)
+    client = ClientApp(dirs)
+    instance.activated.connect(client.show_front)
+    app.aboutToQuit.connect(client.shutdown)
+    # Ctrl+C in a terminal: Python only sees signals between Qt events, so wake it now and then.
+    signal.signal(signal.SIGINT, lambda *_: client.quit())
+    wake = QTimer(interval=500)
+    wake.timeout.connect(lambda: None)
+    wake.start()
+    client.start()
+    log.info("client started (data in %s)", dirs.data)
+    try:
+        return app.exec()
+    finally:
+        instance.release()

@@ -1,0 +1,691 @@
+"""The main window: rooms on the left, the open room on the right, the connection below.
+
+Everything it shows comes from its two models, fed by the session's calls (history,
+room list) and signals (live events, outbox changes). It never talks to a service itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from messenger.client.i18n import tr
+from messenger.client.services.outbox import OutboxState, OutgoingMessage
+from messenger.client.services.settings import ClientSettings
+from messenger.client.ui.composer import Composer, TypingLine, TypingNotifier
+from messenger.client.ui.delegates import CHAT_BACKGROUND, ChatDelegate, RoomDelegate
+from messenger.client.ui.message_text import MessageText
+from messenger.client.ui.models import ITEM_ROLE, ChatItem, ChatModel, RoomItem, RoomListModel
+from messenger.client.ui.session import ChatSession
+from messenger.client.ui.tray import app_icon
+from messenger.core import protocol
+from messenger.core.errors import localized
+
+log = logging.getLogger(__name__)
+
+REACTIONS = ("👍", "❤️", "😂", "😮", "😢", "🙏")
+NOTIFICATION_CHARS = 200
+AT_BOTTOM_SLACK = 40  # pixels from the end that still count as "reading the newest"
+CONNECTION_STYLES = {"connected": "#2E7D32", "connecting": "#B26A00", "disconnected": "#B26A00"}
+
+
+class MainWindow(QMainWindow):
+    settings_requested = Signal()
+    sign_out_requested = Signal()
+    quit_requested = Signal()
+    notify = Signal(int, str, str)  # (room_id, title, text): a new message worth a notification
+    status_changed = Signal(str)  # the connection line, for the tray's menu
+
+    def __init__(self, session: ChatSession, settings: ClientSettings, text: MessageText,
+                 keeps_running: Callable[[], bool], parent: QWidget | None = None):
+        """`keeps_running()`: whether closing the window leaves the app in the tray."""
+        super().__init__(parent)
+        self.session = session
+        self.settings = settings
+        self.keeps_running = keeps_running
+        self.rooms = RoomListModel(session.user_id, text, self)
+        self.chat = ChatModel(session.user, text, self)
+        self.typing_line = TypingLine(self)
+        self.typing = TypingNotifier(self._send_typing, self)
+        self.connection = "connecting"
+        self._was_connected = False
+        self._opening: int | None = None  # the room whose first page is on its way
+        self._held: list[Callable[[], None]] = []  # changes to that room, applied after the page
+        self._loading_older = False
+        self._reply_to: ChatItem | None = None
+        self._following = True  # the view shows the newest messages and keeps showing them
+        self._marked: dict[int, int] = {}  # room -> the read mark this window last sent
+        self._closing = False
+
+        self.setWindowIcon(app_icon())
+        self.resize(980, 680)
+        self._build()
+        self.retranslate()
+
+        session.event_received.connect(self.on_event)
+        session.connection_changed.connect(self.on_connection)
+        session.outgoing_changed.connect(self.on_outgoing)
+        session.problem.connect(self.show_problem)
+        self.rooms.unread_total_changed.connect(self._update_title)
+        self.typing_line.changed.connect(self._typing_changed)
+
+    # -- building ---------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        menu = self.menuBar()
+        self.main_menu = QMenu(self)
+        menu.addMenu(self.main_menu)
+        self.settings_action = QAction(self)
+        self.settings_action.triggered.connect(self.settings_requested.emit)
+        self.sign_out_action = QAction(self)
+        self.sign_out_action.triggered.connect(self.sign_out_requested.emit)
+        self.quit_action = QAction(self)
+        self.quit_action.triggered.connect(self.quit_requested.emit)
+        self.main_menu.addAction(self.settings_action)
+        self.main_menu.addAction(self.sign_out_action)
+        self.main_menu.addSeparator()
+        self.main_menu.addAction(self.quit_action)
+
+        # Left: who I am, then the rooms.
+        self.me_label = QLabel()
+        bold = QFont(self.font())
+        bold.setBold(True)
+        self.me_label.setFont(bold)
+        self.me_label.setContentsMargins(12, 10, 12, 6)
+        self.room_view = QListView()
+        self.room_view.setModel(self.rooms)
+        self.room_view.setItemDelegate(RoomDelegate(self.room_view))
+        self.room_view.setMouseTracking(True)
+        self.room_view.setFrameShape(QListView.Shape.NoFrame)
+        self.room_view.setUniformItemSizes(True)
+        self.room_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.room_view.customContextMenuRequested.connect(self._room_menu)
+        self.room_view.selectionModel().currentChanged.connect(self._room_picked)
+        self.no_rooms = QLabel()
+        self.no_rooms.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.no_rooms.setStyleSheet("color: #7A8291;")
+        left = QWidget()
+        left.setObjectName("roomPane")
+        left.setStyleSheet("#roomPane, #roomPane QListView { background: white; }")
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.setSpacing(0)
+        left_layout.addWidget(self.me_label)
+        left_layout.addWidget(self.no_rooms)
+        left_layout.addWidget(self.room_view, 1)
+
+        # Right: the open room.
+        self.room_title = QLabel()
+        title_font = QFont(self.font())
+        title_font.setBold(True)
+        title_font.setPointSizeF(max(title_font.pointSizeF(), 9) * 1.15)
+        self.room_title.setFont(title_font)
+        self.room_subtitle = QLabel()
+        self.room_subtitle.setStyleSheet("color: #7A8291;")
+        header = QWidget()
+        header.setObjectName("roomHeader")
+        header.setStyleSheet("#roomHeader { background: white; border-bottom: 1px solid #E1E5EB; }")
+        header_layout = QHBoxLayout(header)
+        header_layout.setContentsMargins(16, 10, 16, 10)
+        header_layout.addWidget(self.room_title)
+        header_layout.addWidget(self.room_subtitle)
+        header_layout.addStretch(1)
+
+        self.chat_view = QListView()
+        self.chat_view.setModel(self.chat)
+        self.chat_delegate = ChatDelegate(self.chat_view)
+        self.chat_view.setItemDelegate(self.chat_delegate)
+        self.chat_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.chat_view.verticalScrollBar().setSingleStep(24)
+        self.chat_view.setUniformItemSizes(False)
+        self.chat_view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.chat_view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.chat_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.chat_view.setFrameShape(QListView.Shape.NoFrame)
+        self.chat_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chat_view.setStyleSheet(f"QListView {{ background: {CHAT_BACKGROUND.name()}; }}")
+        self.chat_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.chat_view.customContextMenuRequested.connect(self._message_menu)
+        self.chat_view.verticalScrollBar().valueChanged.connect(self._scrolled)
+        self.chat_view.verticalScrollBar().rangeChanged.connect(self._range_changed)
+        # A bubble's height can change (reactions, state): have the view measure it again.
+        self.chat.dataChanged.connect(lambda top, bottom, roles=(): self.chat_delegate.sizeHintChanged.emit(top))
+        self.older_label = QLabel()
+        self.older_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.older_label.setStyleSheet("color: #7A8291; padding: 4px;")
+        self.older_label.hide()
+
+        self.typing_label = QLabel()
+        self.typing_label.setStyleSheet("color: #7A8291; padding: 2px 16px;")
+        self.typing_label.setMinimumHeight(self.typing_label.fontMetrics().height() + 4)
+        self.reply_label = QLabel()
+        self.reply_label.setStyleSheet("color: #4A5260;")
+        self.cancel_reply = QToolButton()
+        self.cancel_reply.setText("✕")
+        self.cancel_reply.clicked.connect(self.clear_reply)
+        self.reply_bar = QWidget()
+        self.reply_bar.setObjectName("replyBar")
+        self.reply_bar.setStyleSheet("#replyBar { background: #EEF2FA; }")
+        reply_layout = QHBoxLayout(self.reply_bar)
+        reply_layout.setContentsMargins(16, 4, 8, 4)
+        reply_layout.addWidget(self.reply_label, 1)
+        reply_layout.addWidget(self.cancel_reply)
+        self.reply_bar.hide()
+        self.composer = Composer()
+        self.composer.setFixedHeight(76)
+        self.composer.submitted.connect(self.send)
+        self.composer.textChanged.connect(self._composer_edited)
+        self.send_button = QPushButton()
+        self.send_button.setMinimumHeight(36)
+        self.send_button.clicked.connect(lambda: self.send(self.composer.toPlainText().strip()))
+        composer_row = QWidget()
+        composer_row.setObjectName("composerRow")
+        composer_row.setStyleSheet("#composerRow { background: white; }")
+        composer_layout = QHBoxLayout(composer_row)
+        composer_layout.setContentsMargins(12, 8, 12, 10)
+        composer_layout.addWidget(self.composer, 1)
+        composer_layout.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+
+        chat_page = QWidget()
+        chat_layout = QVBoxLayout(chat_page)
+        chat_layout.setContentsMargins(0, 0, 0, 0)
+        chat_layout.setSpacing(0)
+        chat_layout.addWidget(header)
+        chat_layout.addWidget(self.older_label)
+        chat_layout.addWidget(self.chat_view, 1)
+        chat_layout.addWidget(self.typing_label)
+        chat_layout.addWidget(self.reply_bar)
+        chat_layout.addWidget(composer_row)
+        self.placeholder = QLabel()
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet(f"background: {CHAT_BACKGROUND.name()}; color: #7A8291;")
+        self.right = QStackedWidget()
+        self.right.addWidget(self.placeholder)
+        self.right.addWidget(chat_page)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(self.right)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([300, 680])
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
+
+        self.problem_label = QLabel()
+        self.problem_label.setStyleSheet("color: #D93025;")
+        self.connection_label = QLabel()
+        self.statusBar().addWidget(self.problem_label, 1)
+        self.statusBar().addPermanentWidget(self.connection_label)
+
+    def retranslate(self) -> None:
+        self.main_menu.setTitle(tr("main.menu"))
+        self.settings_action.setText(tr("main.settings"))
+        self.sign_out_action.setText(tr("main.sign_out"))
+        self.quit_action.setText(tr("main.quit"))
+        user = self.session.user
+        self.me_label.setText(tr("main.signed_in_as", name=user.get("nickname") or user["username"],
+                                 username=user["username"]))
+        self.no_rooms.setText(tr("main.no_rooms"))
+        self.placeholder.setText(tr("main.pick_room"))
+        self.older_label.setText(tr("main.loading_older"))
+        self.composer.setPlaceholderText(tr("main.composer_hint"))
+        self.send_button.setText(tr("main.send"))
+        self.cancel_reply.setToolTip(tr("main.cancel_reply"))
+        self._show_connection()
+        self._update_title()
+        self._update_header()
+        self._show_reply()
+        self._typing_changed(self.chat.room_id or 0)
+        self.room_view.viewport().update()
+        self.chat_view.viewport().update()
+
+    # -- what is on screen ------------------------------------------------------------------------
+
+    @property
+    def current_room_id(self) -> int | None:
+        return self.chat.room_id
+
+    def room_shown(self, room_id: int) -> bool:
+        """Whether `room_id` is open with its first page loaded."""
+        return self.chat.room_id == room_id and self._opening is None
+
+    def room_in_view(self, room_id: int) -> bool:
+        """Whether the user is looking at `room_id` right now (it is open in the active window)."""
+        return (self.chat.room_id == room_id and self._opening is None and self.isVisible()
+                and not self.isMinimized() and self.isActiveWindow())
+
+    def load_rooms(self) -> None:
+        self.session.rooms(owner=self).then(self._rooms_arrived)
+
+    def _rooms_arrived(self, summaries: list[dict]) -> None:
+        self.rooms.reset(summaries)
+        self._select_quietly(self.chat.room_id)
+        self.no_rooms.setVisible(self.rooms.rowCount() == 0)
+        self._update_header()
+        if self.chat.room_id is not None and self.rooms.room(self.chat.room_id) is None:
+            self._close_room()  # removed from the room while away
+
+    def open_room(self, room_id: int) -> None:
+        """Show a room: its newest messages, our undelivered ones, scrolled to the end."""
+        if room_id == self.chat.room_id or room_id == self._opening:
+            self._select_quietly(room_id)
+            return
+        self.typing.stop()
+        self.clear_reply()
+        self.composer.clear()
+        self._select_quietly(room_id)
+        self._opening, self._held = room_id, []
+        self.session.room_page(room_id, owner=self).then(lambda answer: self._page_arrived(room_id, *answer)).fail(
+            lambda exc: self._page_failed(room_id, exc))
+
+    def _page_arrived(self, room_id: int, page: dict, outgoing: list[OutgoingMessage]) -> None:
+        if room_id != self._opening:
+            return  # another room was picked meanwhile
+        self._opening = None
+        self._loading_older = False
+        self.older_label.hide()
+        self.chat.open(room_id, page, outgoing)
+        held, self._held = self._held, []
+        for change in held:
+            change()
+        self.right.setCurrentIndex(1)
+        self._update_header()
+        self._typing_changed(room_id)
+        self._scroll_to_bottom()
+        self.composer.setFocus()
+        self._mark_read()
+
+    def _page_failed(self, room_id: int, exc: BaseException) -> None:
+        if room_id == self._opening:
+            self._opening, self._held = None, []
+        self.session.failed(exc)
+
+    def _close_room(self) -> None:
+        self.typing.stop()
+        self.chat.close()
+        self.right.setCurrentIndex(0)
+        self._update_header()
+
+    def _update_header(self) -> None:
+        room = self.rooms.room(self.chat.room_id) if self.chat.room_id is not None else None
+        self.room_title.setText(room.title if room else "")
+        self.room_subtitle.setText(tr("main.members", count=room.member_count) if room and room.type == "group"
+                                   else "")
+
+    def _update_title(self, *_) -> None:
+        total = self.rooms.unread_total
+        self.setWindowTitle(f"({total}) {tr('app.name')}" if total else tr("app.name"))
+
+    def _select_quietly(self, room_id: int | None) -> None:
+        """Highlight a room in the list without that counting as a click."""
+        row = self.rooms.row_of(room_id) if room_id is not None else None
+        selection = self.room_view.selectionModel()
+        blocked = selection.blockSignals(True)
+        if row is None:
+            selection.clearCurrentIndex()
+            selection.clearSelection()
+        else:
+            selection.setCurrentIndex(self.rooms.index(row), QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        selection.blockSignals(blocked)
+        self.room_view.viewport().update()
+
+    def _room_picked(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        room: RoomItem | None = current.data(ITEM_ROLE)
+        if room is not None:
+            self.open_room(room.room_id)
+
+    def _scroll_to_bottom(self) -> None:
+        self._following = True
+        self.chat_view.doItemsLayout()
+        self.chat_view.scrollToBottom()
+        QTimer.singleShot(0, self._fill_viewport)
+
+    def _range_changed(self, _minimum: int, maximum: int) -> None:
+        # Rows grew or the view shrank: whoever was reading the newest still is.
+        if self._following:
+            self.chat_view.verticalScrollBar().setValue(maximum)
+
+    def _fill_viewport(self) -> None:
+        """A first page shorter than the window shows no scroll bar to pull: load more now."""
+        if self.chat.room_id is not None and self.chat_view.verticalScrollBar().maximum() == 0:
+            self.load_older()
+
+    # -- history ------------------------------------------------------------------------------------
+
+    def _scrolled(self, value: int) -> None:
+        bar = self.chat_view.verticalScrollBar()
+        self._following = value >= bar.maximum() - AT_BOTTOM_SLACK
+        if value == bar.minimum():
+            self.load_older()
+
+    def load_older(self) -> None:
+        room_id, before = self.chat.room_id, self.chat.oldest_id()
+        if self._loading_older or self._opening is not None or room_id is None or not self.chat.has_more \
+                or before is None:
+            return
+        self._loading_older = True
+        self.older_label.show()
+        self.session.older(room_id, before, owner=self).then(lambda page: self._older_arrived(room_id, page)).always(
+            self._older_done)
+
+    def _older_arrived(self, room_id: int, page: dict) -> None:
+        if room_id != self.chat.room_id:
+            return
+        added = self.chat.prepend(page)
+        if added:
+            # Keep what the user was reading where it was: the old first row stays on top.
+            self.chat_view.doItemsLayout()
+            self.chat_view.scrollTo(self.chat.index(added), QAbstractItemView.ScrollHint.PositionAtTop)
+        QTimer.singleShot(0, self._fill_viewport)
+
+    def _older_done(self) -> None:
+        self._loading_older = False
+        self.older_label.hide()
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def _mark_read(self) -> None:
+        """Tell the server how far the user has read the room in view."""
+        room_id = self.chat.room_id
+        if room_id is None or not self.room_in_view(room_id):
+            return
+        self.rooms.set_read(room_id)
+        newest = self.chat.newest_id()
+        if newest is not None and newest > self._marked.get(room_id, 0):
+            self._marked[room_id] = newest
+            self.session.mark_read(room_id, newest).fail(lambda exc: self._mark_failed(room_id, newest, exc))
+
+    def _mark_failed(self, room_id: int, message_id: int, exc: BaseException) -> None:
+        if self._marked.get(room_id) == message_id:
+            del self._marked[room_id]  # sent again when the connection is back
+        self.session.failed(exc, quiet=True)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.ActivationChange, QEvent.Type.WindowStateChange) and self.isActiveWindow():
+            self._mark_read()
+
+    # -- sending --------------------------------------------------------------------------------------
+
+    def send(self, text: str) -> None:
+        """Send what the composer holds to the open room, through the outbox."""
+        room_id = self.chat.room_id
+        if room_id is None or not text:
+            return
+        if len(text) > protocol.MAX_PLAINTEXT_CHARS:
+            self.show_problem(localized("MESSAGE_TOO_LONG", self.session.api.language))
+            return
+        reply_to = self._reply_to.message_id if self._reply_to else None
+        self.typing.stop()
+        self.composer.clear()
+        self.clear_reply()
+        self.session.send_text(room_id, text, reply_to)
+
+    def _composer_edited(self) -> None:
+        if self.chat.room_id is not None:
+            self.typing.edited(self.chat.room_id, self.composer.toPlainText())
+
+    def _send_typing(self, room_id: int, is_typing: bool) -> None:
+        self.session.set_typing(room_id, is_typing)
+
+    def reply_to(self, item: ChatItem) -> None:
+        self._reply_to = item
+        self._show_reply()
+        self.composer.setFocus()
+
+    def clear_reply(self) -> None:
+        self._reply_to = None
+        self._show_reply()
+
+    def _show_reply(self) -> None:
+        item = self._reply_to
+        self.reply_bar.setVisible(item is not None)
+        if item is not None:
+            self.reply_label.setText(tr("main.replying_to", name=item.sender_name,
+                                        text=item.text.replace("\n", " ")[:80]))
+
+    def on_outgoing(self, out: OutgoingMessage) -> None:
+        """The outbox changed one of our messages."""
+        if out.room_id == self._opening:
+            self._held.append(lambda: self.chat.apply_outgoing(out))
+            return
+        if out.room_id != self.chat.room_id:
+            return
+        self.chat.apply_outgoing(out)
+        if out.state is OutboxState.PENDING and out.attempts == 0:
+            self._scroll_to_bottom()  # our own new message: show it
+
+    # -- live events ------------------------------------------------------------------------------------
+
+    def on_event(self, name: str, data: dict) -> None:
+        handler = {
+            protocol.NEW_MESSAGE: self._on_new_message,
+            protocol.MESSAGE_EDITED: self._on_message_edited,
+            protocol.MESSAGE_DELETED: self._on_message_deleted,
+            protocol.REACTION_UPDATED: self._on_reaction_updated,
+            protocol.READ_UPDATED: self._on_read_updated,
+            protocol.USER_TYPING: self._on_user_typing,
+            protocol.ROOM_UPDATED: self._on_room_updated,
+            protocol.ROOM_NAME_UPDATED: self._on_room_name_updated,
+            protocol.ROOM_MEMBERS_UPDATED: self._on_room_members_updated,
+        }.get(name)
+        if handler is not None and isinstance(data.get("room_id"), int):
+            handler(data)
+
+    def _in_chat(self, room_id: int, change: Callable[[], None]) -> None:
+        """Apply a change to the chat if it shows `room_id` (or hold it while it loads)."""
+        if room_id == self._opening:
+            self._held.append(change)
+        elif room_id == self.chat.room_id:
+            change()
+
+    def _on_new_message(self, message: dict) -> None:
+        room_id = message["room_id"]
+        in_view = self.room_in_view(room_id)
+        room = self.rooms.on_new_message(message, unread=not in_view)
+        if room is None:
+            self._refresh_room(room_id)
+        self.typing_line.stopped(room_id, message.get("sender_id"))
+        self._in_chat(room_id, lambda: self._show_new_message(message))
+        own = message.get("sender_id") == self.session.user_id
+        if not own and not in_view and room is not None and not room.muted and self.settings.notifications:
+            text = self.chat.text.of(room_id, message)[:NOTIFICATION_CHARS]
+            sender = message.get("sender_name") or ""
+            if room.type == "direct":
+                self.notify.emit(room_id, sender, text)
+            else:
+                self.notify.emit(room_id, room.title, f"{sender}: {text}")
+
+    def _show_new_message(self, message: dict) -> None:
+        following = self._following or message.get("sender_id") == self.session.user_id
+        self.chat.add_message(message)
+        if following:
+            self._scroll_to_bottom()
+        self._mark_read()
+
+    def _on_message_edited(self, data: dict) -> None:
+        room_id, message_id = data["room_id"], data.get("message_id")
+        self.rooms.on_message_edited(room_id, message_id, data.get("content") or "", bool(data.get("encrypted")))
+        self._in_chat(room_id, lambda: self.chat.edit(message_id, data.get("content") or "",
+                                                      bool(data.get("encrypted"))))
+
+    def _on_message_deleted(self, data: dict) -> None:
+        room_id, message_id = data["room_id"], data.get("message_id")
+        self.rooms.on_message_deleted(room_id, message_id)
+        self._in_chat(room_id, lambda: self.chat.delete(message_id))
+
+    def _on_reaction_updated(self, data: dict) -> None:
+        self._in_chat(data["room_id"], lambda: self.chat.set_reactions(data.get("message_id"),
+                                                                       data.get("reactions") or []))
+
+    def _on_read_updated(self, data: dict) -> None:
+        room_id, user_id, message_id = data["room_id"], data.get("user_id"), data.get("message_id") or 0
+        if user_id == self.session.user_id:
+            room = self.rooms.room(room_id)
+            if room is not None and message_id >= room.last_message_id:
+                self.rooms.set_read(room_id)  # read on another device
+            elif room is not None and room.unread:
+                self._refresh_room(room_id)  # read partly elsewhere: the server counts the rest
+        self._in_chat(room_id, lambda: self.chat.set_read_mark(user_id, message_id))
+
+    def _on_user_typing(self, data: dict) -> None:
+        if data.get("user_id") != self.session.user_id:
+            self.typing_line.update(data)
+
+    def _on_room_updated(self, data: dict) -> None:
+        room_id = data["room_id"]
+        if data.get("action") == "removed":
+            self.rooms.remove(room_id)
+            if room_id in (self.chat.room_id, self._opening):
+                self._opening = None
+                self._close_room()
+        elif isinstance(data.get("room"), dict):
+            room = data["room"]
+            self.rooms.upsert(room)
+            if room.get("type") == "group" and not room.get("name") and "members" not in room:
+                self._refresh_room(room_id)  # an unnamed group is titled by its members
+        self.no_rooms.setVisible(self.rooms.rowCount() == 0)
+        self._update_header()
+
+    def _on_room_name_updated(self, data: dict) -> None:
+        self.rooms.rename(data["room_id"], data.get("name") or "")
+        self._update_header()
+
+    def _on_room_members_updated(self, data: dict) -> None:
+        room_id, members = data["room_id"], data.get("members") or []
+        room = self.rooms.room(room_id)
+        if room is not None and room.type == "group":
+            self._refresh_room(room_id)  # an unnamed group is titled by its members
+        self.rooms.set_member_count(room_id, len(members))
+        self._in_chat(room_id, lambda: self.chat.set_members(members))
+        self._update_header()
+
+    def _refresh_room(self, room_id: int) -> None:
+        self.session.room_info(room_id, owner=self).then(self._room_refreshed)
+
+    def _room_refreshed(self, summary: dict) -> None:
+        self.rooms.upsert(summary)
+        self.no_rooms.setVisible(False)
+        self._update_header()
+
+    def _typing_changed(self, room_id: int) -> None:
+        if room_id == self.chat.room_id:
+            self.typing_label.setText(self.typing_line.text(room_id))
+
+    # -- connection ---------------------------------------------------------------------------------------
+
+    def on_connection(self, state: str, reason: object) -> None:
+        if state == "connected":
+            # The live connection starts from the server's event cursor of that moment: a list
+            # loaded now misses nothing in between (and after an outage, belt and braces).
+            self.load_rooms()
+            self._was_connected = True
+            self._mark_read()
+        self.connection = state
+        self._show_connection()
+
+    def _show_connection(self) -> None:
+        if self.connection == "connected":
+            text = tr("connection.connected")
+        elif self._was_connected or self.connection == "disconnected":
+            text = tr("connection.reconnecting")
+        else:
+            text = tr("connection.connecting")
+        colour = CONNECTION_STYLES.get(self.connection, "#7A8291")
+        self.connection_label.setText(f'<span style="color:{colour}">●</span> {text}')
+        self.connection_label.setToolTip(self.session.api.server_url)
+        self.connection_text = text
+        self.status_changed.emit(text)
+        if self.connection == "connected":
+            self.problem_label.clear()
+
+    def show_problem(self, text: str) -> None:
+        self.problem_label.setText(text)
+
+    # -- menus --------------------------------------------------------------------------------------------
+
+    def _message_menu(self, position) -> None:
+        index = self.chat_view.indexAt(position)
+        item: ChatItem | None = index.data(ITEM_ROLE) if index.isValid() else None
+        if item is not None:
+            self.message_menu(item).exec(self.chat_view.viewport().mapToGlobal(position))
+
+    def message_menu(self, item: ChatItem) -> QMenu:
+        """What can be done with a message: retry or discard a failed one; reply, react,
+        copy; delete one's own."""
+        menu = QMenu(self)
+        if item.state == "failed" and item.outbox_id is not None:
+            menu.addAction(tr("message.retry"), lambda: self.session.retry(item.outbox_id))
+            menu.addAction(tr("message.discard"), lambda: self.session.discard(item.outbox_id))
+            menu.addSeparator()
+        if item.message_id is not None and not item.deleted:
+            menu.addAction(tr("message.reply"), lambda: self.reply_to(item))
+            react = menu.addMenu(tr("message.react"))
+            for emoji in REACTIONS:
+                react.addAction(emoji, lambda e=emoji: self.session.toggle_reaction(item.message_id, e))
+        if not item.deleted:
+            menu.addAction(tr("message.copy"), lambda: QGuiApplication.clipboard().setText(item.text))
+        if item.own and item.message_id is not None and not item.deleted:
+            menu.addSeparator()
+            menu.addAction(tr("message.delete"), lambda: self._delete(item))
+        return menu
+
+    def _delete(self, item: ChatItem) -> None:
+        answer = QMessageBox.question(self, tr("message.delete"), tr("message.delete_confirm"))
+        if answer == QMessageBox.StandardButton.Yes:
+            self.session.delete_message(item.message_id)
+
+    def _room_menu(self, position) -> None:
+        index = self.room_view.indexAt(position)
+        room: RoomItem | None = index.data(ITEM_ROLE) if index.isValid() else None
+        if room is not None:
+            self.room_menu(room).exec(self.room_view.viewport().mapToGlobal(position))
+
+    def room_menu(self, room: RoomItem) -> QMenu:
+        """Pin or unpin, mute or unmute a room (for this user only)."""
+        menu = QMenu(self)
+        menu.addAction(tr("room.unpin") if room.pinned else tr("room.pin"),
+                       lambda: self._set_flag(room.room_id, "pinned", not room.pinned))
+        menu.addAction(tr("room.unmute") if room.muted else tr("room.mute"),
+                       lambda: self._set_flag(room.room_id, "muted", not room.muted))
+        return menu
+
+    def _set_flag(self, room_id: int, flag: str, value: bool) -> None:
+        self.session.set_room_flag(room_id, flag, value).then(self.rooms.upsert)
+
+    # -- closing ------------------------------------------------------------------------------------------
+
+    def close_for_good(self) -> None:
+        """Close without going to the tray (sign-out, quit)."""
+        self._closing = True
+        self.typing.stop()
+        self.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._closing:
+            event.accept()
+            return
+        event.ignore()
+        self.typing.stop()
+        if self.keeps_running():
+            self.hide()
+        else:
+            self.quit_requested.emit()

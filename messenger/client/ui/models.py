@@ -1,0 +1,509 @@
+"""The room list and the open room's messages, as Qt list models.
+
+Both are fed from the server's JSON (REST pages and socket events) and from the outbox;
+every message text goes through `MessageText`. The models only hold and order data: the
+delegates paint it, the main window decides what to load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+
+from messenger.client.i18n import tr
+from messenger.client.services.outbox import OutboxState, OutgoingMessage
+from messenger.client.ui.message_text import MessageText
+
+ITEM_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's RoomItem or ChatItem
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+def local_time(value: str | None) -> datetime | None:
+    """A server time (ISO-8601 UTC) in this computer's time zone."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone()
+
+
+# -- rooms --------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RoomItem:
+    room_id: int
+    type: str  # direct | group
+    title: str
+    member_count: int
+    created_at: datetime | None
+    last_message_id: int = 0
+    last_message_at: datetime | None = None
+    preview: str = ""
+    unread: int = 0
+    pinned: bool = False
+    muted: bool = False
+    avatar_key: int = 0  # the partner's user id in a direct room, else the room id
+
+    def sort_key(self) -> tuple:
+        """Pinned rooms first, then the most recently active."""
+        moment = self.last_message_at or self.created_at
+        return (not self.pinned, -(moment.timestamp() if moment else 0), -self.room_id)
+
+
+class RoomListModel(QAbstractListModel):
+    unread_total_changed = Signal(int)
+
+    def __init__(self, me_id: int, text: MessageText, parent=None):
+        super().__init__(parent)
+        self.me_id = me_id
+        self.text = text
+        self._rooms: list[RoomItem] = []
+        self._unread_total = 0
+
+    # -- Qt -------------------------------------------------------------------------------------
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rooms)
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rooms):
+            return None
+        room = self._rooms[index.row()]
+        if role == ITEM_ROLE:
+            return room
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            return room.title
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return room.preview
+        return None
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def room(self, room_id: int) -> RoomItem | None:
+        row = self.row_of(room_id)
+        return None if row is None else self._rooms[row]
+
+    def row_of(self, room_id: int) -> int | None:
+        for row, room in enumerate(self._rooms):
+            if room.room_id == room_id:
+                return row
+        return None
+
+    def rooms(self) -> list[RoomItem]:
+        return list(self._rooms)
+
+    @property
+    def unread_total(self) -> int:
+        return self._unread_total
+
+    # -- changes --------------------------------------------------------------------------------
+
+    def reset(self, summaries: Iterable[dict]) -> None:
+        """Replace the whole list with the server's (GET /api/rooms)."""
+        self.beginResetModel()
+        self._rooms = sorted((self._item(summary) for summary in summaries), key=RoomItem.sort_key)
+        self.endResetModel()
+        self._count_unread()
+
+    def upsert(self, summary: dict) -> RoomItem:
+        """Add a room, or refresh one from a newer summary (`room_updated`, room info)."""
+        fresh = self._item(summary)
+        row = self.row_of(fresh.room_id)
+        if row is None:
+            position = self._sorted_position(fresh)
+            self.beginInsertRows(QModelIndex(), position, position)
+            self._rooms.insert(position, fresh)
+            self.endInsertRows()
+        else:
+            if "members" not in summary and fresh.type == "group" and not summary.get("name"):
+                fresh.title = self._rooms[row].title  # keep the member names it was shown with
+            self._rooms[row] = fresh
+            self._changed(row)
+        self._count_unread()
+        return fresh
+
+    def remove(self, room_id: int) -> None:
+        row = self.row_of(room_id)
+        if row is not None:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self._rooms[row]
+            self.endRemoveRows()
+            self._count_unread()
+
+    def rename(self, room_id: int, name: str) -> None:
+        row = self.row_of(room_id)
+        if row is not None:
+            self._rooms[row].title = name
+            self._changed(row)
+
+    def set_member_count(self, room_id: int, count: int) -> None:
+        row = self.row_of(room_id)
+        if row is not None:
+            self._rooms[row].member_count = count
+            self._changed(row)
+
+    def on_new_message(self, message: dict, unread: bool) -> RoomItem | None:
+        """A message arrived in one of the rooms: new preview and time, one more unread if
+        `unread`. A message already counted (seen live, then in a reload) changes nothing."""
+        row = self.row_of(message["room_id"])
+        if row is None:
+            return None
+        room = self._rooms[row]
+        if message["id"] <= room.last_message_id:
+            return room
+        room.last_message_id = message["id"]
+        room.last_message_at = local_time(message.get("created_at")) or room.last_message_at
+        room.preview = self.text.of(room.room_id, message)
+        if unread and message.get("sender_id") != self.me_id:
+            room.unread += 1
+        self._changed(row)
+        self._count_unread()
+        return room
+
+    def on_message_deleted(self, room_id: int, message_id: int) -> None:
+        room = self.room(room_id)
+        if room is not None and room.last_message_id == message_id:
+            room.preview = tr("message.deleted")
+            self._changed(self.row_of(room_id))
+
+    def on_message_edited(self, room_id: int, message_id: int, content: str, encrypted: bool) -> None:
+        room = self.room(room_id)
+        if room is not None and room.last_message_id == message_id:
+            room.preview = self.text.show(room_id, content, encrypted)
+            self._changed(self.row_of(room_id))
+
+    def set_read(self, room_id: int) -> None:
+        row = self.row_of(room_id)
+        if row is not None and self._rooms[row].unread:
+            self._rooms[row].unread = 0
+            self._changed(row)
+            self._count_unread()
+
+    # -- inside -----------------------------------------------------------------------------------
+
+    def _item(self, summary: dict) -> RoomItem:
+        room_id = summary["id"]
+        last = summary.get("last_message")
+        item = RoomItem(
+            room_id=room_id, type=summary.get("type", "group"), title=self._title(summary),
+            member_count=summary.get("member_count") or len(summary.get("members") or ()) or 1,
+            created_at=local_time(summary.get("created_at")),
+            last_message_id=(last or {}).get("id") or 0,
+            last_message_at=local_time(summary.get("last_message_at")),
+            preview=(tr("message.deleted") if last.get("deleted") else self.text.of(room_id, last)) if last else "",
+            unread=summary.get("unread_count") or 0, pinned=bool(summary.get("pinned")),
+            muted=bool(summary.get("muted")),
+            avatar_key=(summary.get("partner") or {}).get("id") or room_id)
+        return item
+
+    def _title(self, summary: dict) -> str:
+        """A group's name; a direct room's partner; an unnamed group's other members."""
+        if summary.get("type") == "direct":
+            partner = summary.get("partner")
+            return partner["nickname"] if partner else tr("room.alone")
+        if summary.get("name"):
+            return summary["name"]
+        others = [m["nickname"] for m in summary.get("members") or () if m["id"] != self.me_id]
+        return ", ".join(others) if others else tr("room.group")
+
+    def _sorted_position(self, item: RoomItem, skip: int | None = None) -> int:
+        key = item.sort_key()
+        position = 0
+        for row, other in enumerate(self._rooms):
+            if row == skip:
+                continue
+            if other.sort_key() < key:
+                position += 1
+        return position
+
+    def _changed(self, row: int) -> None:
+        """Repaint a row and move it where the order now puts it."""
+        index = self.index(row)
+        self.dataChanged.emit(index, index)
+        target = self._sorted_position(self._rooms[row], skip=row)
+        if target != row:
+            # Qt's destination is the row before which it lands, counted before the move.
+            self.beginMoveRows(QModelIndex(), row, row, QModelIndex(), target + 1 if target > row else target)
+            self._rooms.insert(target, self._rooms.pop(row))
+            self.endMoveRows()
+
+    def _count_unread(self) -> None:
+        total = sum(room.unread for room in self._rooms if not room.muted)
+        if total != self._unread_total:
+            self._unread_total = total
+            self.unread_total_changed.emit(total)
+
+
+# -- messages -----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class ChatItem:
+    """One bubble: a stored message, or one of ours the outbox has not delivered yet."""
+
+    room_id: int
+    sender_id: int
+    sender_name: str
+    text: str
+    created_at: datetime
+    own: bool
+    message_type: str = "text"
+    message_id: int | None = None  # None until the server has it
+    client_msg_id: str | None = None
+    outbox_id: int | None = None
+    state: str | None = None  # pending | sent | failed, for messages sent from this device
+    error_code: str | None = None
+    edited: bool = False
+    deleted: bool = False
+    reply: dict | None = None  # {"sender_name", "text", "deleted"}
+    reactions: list[dict] = dataclasses.field(default_factory=list)  # {"emoji", "count", "me"}
+    unread_by: int = 0  # members other than the sender who have not read it yet
+
+
+class ChatModel(QAbstractListModel):
+    """The open room: stored messages by id, then ours still on their way, in outbox order."""
+
+    def __init__(self, me: dict, text: MessageText, parent=None):
+        super().__init__(parent)
+        self.me = me
+        self.text = text
+        self.room_id: int | None = None
+        self.has_more = False  # older history exists on the server
+        self._items: list[ChatItem] = []
+        self._read_marks: dict[int, int] = {}  # member id -> last read message id
+
+    # -- Qt -------------------------------------------------------------------------------------
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._items)
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._items):
+            return None
+        item = self._items[index.row()]
+        if role == ITEM_ROLE:
+            return item
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            return item.text
+        return None
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def item(self, row: int) -> ChatItem:
+        return self._items[row]
+
+    def items(self) -> list[ChatItem]:
+        return list(self._items)
+
+    def oldest_id(self) -> int | None:
+        return next((item.message_id for item in self._items if item.message_id is not None), None)
+
+    def newest_id(self) -> int | None:
+        """The newest stored message (what a read mark points at)."""
+        return max((item.message_id for item in self._items if item.message_id is not None), default=None)
+
+    # -- whole pages ----------------------------------------------------------------------------
+
+    def open(self, room_id: int, page: dict, outgoing: Iterable[OutgoingMessage] = ()) -> None:
+        """Show a room: its newest page of history, then what the outbox still holds for it."""
+        self.beginResetModel()
+        self.room_id = room_id
+        self.has_more = bool(page.get("has_more"))
+        self._read_marks = {m["id"]: m.get("last_read_message_id") or 0 for m in page.get("members") or ()}
+        self._items = [self._from_server(message) for message in page.get("messages", ())]
+        known = {item.client_msg_id for item in self._items if item.client_msg_id}
+        self._items += [self._from_outbox(out) for out in outgoing
+                        if out.room_id == room_id and out.client_msg_id not in known]
+        self._count_readers(self._items)
+        self.endResetModel()
+
+    def close(self) -> None:
+        self.beginResetModel()
+        self.room_id = None
+        self.has_more = False
+        self._items = []
+        self._read_marks = {}
+        self.endResetModel()
+
+    def prepend(self, page: dict) -> int:
+        """Older history (scrolling up); returns how many rows were added at the top."""
+        present = {item.message_id for item in self._items}
+        older = [self._from_server(m) for m in page.get("messages", ()) if m["id"] not in present]
+        self.has_more = bool(page.get("has_more"))
+        if older:
+            self._count_readers(older)
+            self.beginInsertRows(QModelIndex(), 0, len(older) - 1)
+            self._items[:0] = older
+            self.endInsertRows()
+        return len(older)
+
+    # -- live changes ---------------------------------------------------------------------------
+
+    def add_message(self, message: dict) -> None:
+        """A `new_message` for this room: added in id order, or merged with our own bubble
+        (the outbox's copy of it, matched by client_msg_id)."""
+        row = self._row_of_message(message["id"])
+        if row is None and message.get("client_msg_id") and message.get("sender_id") == self.me["id"]:
+            row = self._row_of(lambda i: i.client_msg_id == message["client_msg_id"])
+        fresh = self._from_server(message)
+        self._count_readers([fresh])
+        if row is not None:
+            old = self._items[row]
+            fresh.outbox_id, fresh.state = old.outbox_id, old.state if old.state != "pending" else "sent"
+            if old.message_id is None:
+                # The outbox copy sat in the tail; the stored message goes in id order.
+                self._remove_row(row)
+                self._insert_stored(fresh)
+            else:
+                self._items[row] = fresh
+                self._changed(row)
+            return
+        self._insert_stored(fresh)
+
+    def apply_outgoing(self, out: OutgoingMessage) -> None:
+        """The outbox changed one of our messages: show it pending, sent, failed or gone."""
+        if out.room_id != self.room_id:
+            return
+        row = self._row_of(lambda i: i.client_msg_id == out.client_msg_id)
+        if out.state is OutboxState.DISCARDED:
+            if row is not None and self._items[row].message_id is None:
+                self._remove_row(row)
+            return
+        if row is None:
+            if out.state is not OutboxState.SENT:
+                self.beginInsertRows(QModelIndex(), len(self._items), len(self._items))
+                self._items.append(self._from_outbox(out))
+                self.endInsertRows()
+            return
+        item = self._items[row]
+        item.outbox_id, item.state, item.error_code = out.id, out.state.value, out.error_code
+        if out.state is OutboxState.SENT and item.message_id is None:
+            item.message_id = out.message_id
+            self._count_readers([item])
+            # Now stored: it belongs with the stored messages, in id order.
+            self._remove_row(row)
+            self._insert_stored(item)
+            return
+        self._changed(row)
+
+    def edit(self, message_id: int, content: str, encrypted: bool) -> None:
+        row = self._row_of_message(message_id)
+        if row is not None:
+            item = self._items[row]
+            item.text = self.text.show(item.room_id, content, encrypted)
+            item.edited = True
+            self._changed(row)
+
+    def delete(self, message_id: int) -> None:
+        row = self._row_of_message(message_id)
+        if row is not None:
+            item = self._items[row]
+            item.deleted, item.text, item.reactions = True, tr("message.deleted"), []
+            self._changed(row)
+        # Quotes of it show it deleted too.
+        for other_row, other in enumerate(self._items):
+            if other.reply and other.reply.get("id") == message_id:
+                other.reply = {**other.reply, "deleted": True, "text": tr("message.deleted")}
+                self._changed(other_row)
+
+    def set_reactions(self, message_id: int, reactions: list[dict]) -> None:
+        row = self._row_of_message(message_id)
+        if row is not None:
+            self._items[row].reactions = self._reactions(reactions)
+            self._changed(row)
+
+    def set_read_mark(self, user_id: int, message_id: int) -> None:
+        """A member read up to `message_id`: the "unread by" counts go down."""
+        if self._read_marks.get(user_id, 0) >= message_id:
+            return
+        self._read_marks[user_id] = message_id
+        self._count_readers(self._items)
+        if self._items:
+            self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1))
+
+    def set_members(self, members: Iterable[dict]) -> None:
+        """The room's members changed: new ones start with their read mark, leavers count no more."""
+        self._read_marks = {m["id"]: m.get("last_read_message_id") or 0 for m in members}
+        self._count_readers(self._items)
+        if self._items:
+            self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1))
+
+    # -- inside -----------------------------------------------------------------------------------
+
+    def _from_server(self, message: dict) -> ChatItem:
+        deleted = bool(message.get("deleted"))
+        reply = message.get("reply_preview")
+        return ChatItem(
+            room_id=message["room_id"], sender_id=message.get("sender_id") or 0,
+            sender_name=message.get("sender_name") or tr("message.unknown_sender"),
+            text=tr("message.deleted") if deleted else self.text.of(message["room_id"], message),
+            created_at=local_time(message.get("created_at")) or datetime.now().astimezone(),
+            own=message.get("sender_id") == self.me["id"], message_type=message.get("message_type") or "text",
+            message_id=message["id"], client_msg_id=message.get("client_msg_id"),
+            edited=bool(message.get("edited_at")), deleted=deleted,
+            reply=None if reply is None else {
+                "id": reply.get("id"), "sender_name": reply.get("sender_name") or tr("message.unknown_sender"),
+                "deleted": bool(reply.get("deleted")),
+                "text": tr("message.deleted") if reply.get("deleted") else self.text.of(message["room_id"], reply)},
+            reactions=self._reactions(message.get("reactions") or ()))
+
+    def _from_outbox(self, out: OutgoingMessage) -> ChatItem:
+        reply = None
+        if out.reply_to is not None:
+            row = self._row_of_message(out.reply_to)
+            if row is not None:
+                quoted = self._items[row]
+                reply = {"id": quoted.message_id, "sender_name": quoted.sender_name, "text": quoted.text,
+                         "deleted": quoted.deleted}
+        return ChatItem(
+            room_id=out.room_id, sender_id=self.me["id"], sender_name=self.me.get("nickname") or "",
+            text=self.text.show(out.room_id, out.content, out.encrypted, out.message_type),
+            created_at=datetime.fromtimestamp(out.created_at).astimezone(), own=True,
+            message_type=out.message_type, message_id=out.message_id, client_msg_id=out.client_msg_id,
+            outbox_id=out.id, state=out.state.value, error_code=out.error_code, reply=reply)
+
+    def _reactions(self, reactions: Iterable[dict]) -> list[dict]:
+        return [{"emoji": r["emoji"], "count": r.get("count") or len(r.get("user_ids") or ()),
+                 "me": r["me"] if "me" in r else self.me["id"] in (r.get("user_ids") or ())} for r in reactions]
+
+    def _count_readers(self, items: Iterable[ChatItem]) -> None:
+        for item in items:
+            if item.message_id is None or item.deleted:
+                item.unread_by = 0
+                continue
+            item.unread_by = sum(1 for user_id, mark in self._read_marks.items()
+                                 if user_id != item.sender_id and mark < item.message_id)
+
+    def _row_of(self, matches) -> int | None:
+        for row, item in enumerate(self._items):
+            if matches(item):
+                return row
+        return None
+
+    def _row_of_message(self, message_id: int | None) -> int | None:
+        if message_id is None:
+            return None
+        return self._row_of(lambda item: item.message_id == message_id)
+
+    def _insert_stored(self, item: ChatItem) -> None:
+        """Insert a stored message after every stored message with a smaller id and before
+        the outbox's tail (ours, not delivered yet)."""
+        position = len(self._items)
+        while position > 0 and (self._items[position - 1].message_id is None
+                                or self._items[position - 1].message_id > item.message_id):
+            position -= 1
+        self.beginInsertRows(QModelIndex(), position, position)
+        self._items.insert(position, item)
+        self.endInsertRows()
+
+    def _remove_row(self, row: int) -> None:
+        self.beginRemoveRows(QModelIndex(), row, row)
+        del self._items[row]
+        self.endRemoveRows()
+
+    def _changed(self, row: int) -> None:
+        index = self.index(row)
+        self.dataChanged.emit(index, index)

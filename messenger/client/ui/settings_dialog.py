@@ -1,0 +1,109 @@
+"""The settings dialog: a form over the declared client settings, saved in one write."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from messenger.client.i18n import LANGUAGE_NAMES, tr
+from messenger.client.services.session_store import normalize_server_url
+from messenger.client.services.settings import AUTO, LANGUAGES, UPDATE_CHANNELS, ClientSettings, is_server_url
+from messenger.client.ui.login import ERROR_STYLE
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: ClientSettings, *, signed_in: bool, tray_available: bool,
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.settings = settings
+        self.signed_in = signed_in
+        self.setWindowTitle(tr("settings.title"))
+        self.setMinimumWidth(440)
+
+        self.server = QLineEdit(settings.server_url)
+        self.device = QLineEdit(settings.device_name)
+        self.device.setMaxLength(100)
+        self.language = QComboBox()
+        for code in LANGUAGES:
+            self.language.addItem(tr("settings.language_auto") if code == AUTO else LANGUAGE_NAMES[code], code)
+        self.language.setCurrentIndex(LANGUAGES.index(settings.language))
+        self.notifications = QCheckBox(tr("settings.notifications"))
+        self.notifications.setChecked(settings.notifications)
+        self.start_at_login = QCheckBox(tr("settings.start_at_login"))
+        self.start_at_login.setChecked(settings.start_at_login)
+        self.close_to_tray = QCheckBox(tr("settings.close_to_tray"))
+        self.close_to_tray.setChecked(settings.close_to_tray)
+        # Without a tray, closing the window has to quit: nothing would be left to reopen it.
+        self.close_to_tray.setEnabled(tray_available)
+        self.update_channel = QComboBox()
+        for channel in UPDATE_CHANNELS:
+            self.update_channel.addItem(tr(f"settings.channel_{channel}"), channel)
+        self.update_channel.setCurrentIndex(UPDATE_CHANNELS.index(settings.update_channel))
+        self.message = QLabel()
+        self.message.setStyleSheet(ERROR_STYLE)
+        self.message.setWordWrap(True)
+        self.message.hide()
+
+        form = QFormLayout()
+        form.addRow(tr("settings.server"), self.server)
+        form.addRow(tr("settings.device"), self.device)
+        form.addRow(tr("settings.language"), self.language)
+        form.addRow(tr("settings.update_channel"), self.update_channel)
+        form.addRow("", self.notifications)
+        form.addRow("", self.start_at_login)
+        form.addRow("", self.close_to_tray)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.message)
+        layout.addWidget(buttons)
+
+    def chosen(self) -> dict:
+        """The settings as the form has them."""
+        server = self.server.text().strip()
+        return {
+            "server_url": normalize_server_url(server) if server else "",
+            "device_name": self.device.text().strip(),
+            "language": self.language.currentData(),
+            "notifications": self.notifications.isChecked(),
+            "start_at_login": self.start_at_login.isChecked(),
+            "close_to_tray": self.close_to_tray.isChecked(),
+            "update_channel": self.update_channel.currentData(),
+        }
+
+    def save(self) -> None:
+        """Check and save everything in one write (nothing is saved if a value is refused).
+        Moving to another server while signed in signs out, so it is confirmed first."""
+        values = self.chosen()
+        if not is_server_url(values["server_url"]):
+            self._error(tr("login.bad_server"))
+            return
+        if not values["device_name"]:
+            values.pop("device_name")
+        server_moves = values["server_url"] != normalize_server_url(self.settings.server_url)
+        if self.signed_in and server_moves:
+            answer = QMessageBox.question(self, tr("settings.title"), tr("settings.server_change"))
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        try:
+            self.settings.update(**values)
+        except ValueError as exc:
+            self._error(str(exc))
+            return
+        self.accept()
+
+    def _error(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(True)

@@ -1,0 +1,157 @@
+"""Screenshots of the tray client against a real server (a script, not a test).
+
+    .venv/bin/python tests/client/ui/screenshots.py OUT_DIR [--language ko-KR|en-US]
+
+Starts a server on a scratch data dir, fills it with four people, a DM and a group with
+replies and reactions, signs the client in through its login window under Qt's offscreen
+platform, and writes PNGs of the login window, the main window (the DM and the group) and
+the settings dialog into OUT_DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path[:0] = [str(HERE), str(HERE.parent / "services"), str(HERE.parents[1])]
+
+from desk_kit import Desks  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from harness import PASSWORD, ServerProcess, Socket, login  # noqa: E402
+
+PEOPLE = [("minsu", "김민수"), ("seoyeon", "이서연"), ("jihoon", "박지훈"), ("yujin", "최유진")]
+
+
+def wait_until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the client did not get there in time")
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def settle(seconds: float = 0.3) -> None:
+    """Let queued events (layouts, repaints) run."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def fill_server(server: ServerProcess) -> dict:
+    """Four people, a DM and a group with a conversation; returns the rooms and accounts."""
+    accounts = {}
+    for username, nickname in PEOPLE:
+        reply = server.api().post("/api/register", json={"username": username, "password": PASSWORD,
+                                                         "nickname": nickname})
+        reply.raise_for_status()
+        accounts[username] = login(server, username)
+    minsu, seoyeon, jihoon, yujin = (accounts[name] for name, _ in PEOPLE)
+    sockets = {name: Socket(server.url, api.token) for name, api in accounts.items()}
+
+    def room(api, others, name=None) -> int:
+        body = {"member_ids": [o.user["id"] for o in others]}
+        if name:
+            body["name"] = name
+        return api.post("/api/rooms", json=body).json()["room_id"]
+
+    def say(who: str, room_id: int, text: str, reply_to: int | None = None) -> int:
+        data = {"room_id": room_id, "content": text, "encrypted": False, "client_msg_id": uuid.uuid4().hex}
+        if reply_to:
+            data["reply_to"] = reply_to
+        return sockets[who].call("send_message", data)["message_id"]
+
+    def react(who: str, message_id: int, emoji: str) -> None:
+        accounts[who].post(f"/api/messages/{message_id}/reactions", json={"emoji": emoji}).raise_for_status()
+
+    team = room(minsu, [seoyeon, jihoon, yujin], "개발팀")
+    say("jihoon", team, "오늘 배포는 오후 4시에 시작합니다.")
+    notes = say("yujin", team, "릴리스 노트 초안 공유드려요. 검토 부탁드립니다 🙏")
+    say("minsu", team, "확인했습니다. 두 군데만 고치면 될 것 같아요.", reply_to=notes)
+    react("seoyeon", notes, "👍")
+    react("jihoon", notes, "👍")
+    say("seoyeon", team, "QA는 3시까지 마무리할게요")
+    minsu.post(f"/api/rooms/{team}/pin", json={"pinned": True}).raise_for_status()
+
+    dm = room(minsu, [seoyeon])
+    say("seoyeon", dm, "민수님, 내일 회의 자료 보셨어요?")
+    question = say("minsu", dm, "네, 방금 봤어요. 3페이지 그래프는 최신 데이터로 바꿔야 할 것 같아요.")
+    answer = say("seoyeon", dm, "아 맞다, 지난주 수치네요. 오늘 안에 고칠게요!", reply_to=question)
+    react("minsu", answer, "❤️")
+    say("minsu", dm, "고마워요 👍\n회의는 10시 그대로죠?")
+    say("seoyeon", dm, "네 10시, 3층 대회의실이에요.")
+
+    other = room(jihoon, [minsu])
+    say("jihoon", other, "점심 같이 하실래요?")
+    for sock in sockets.values():
+        sock.close()
+    return {"team": team, "dm": dm, "accounts": accounts}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--language", default="ko-KR", choices=["ko-KR", "en-US"])
+    args = parser.parse_args()
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    qt = QApplication.instance() or QApplication([sys.argv[0]])
+    with tempfile.TemporaryDirectory(prefix="messenger-shots-") as scratch:
+        server = ServerProcess(Path(scratch) / "server").start()
+        desks = Desks(Path(scratch) / "desks")
+        try:
+            world = fill_server(server)
+            app = desks.start("minsu", language=args.language)
+            wait_until(lambda: app.login_window is not None and app.login_window.isVisible())
+            login_window = app.login_window
+            login_window.server.setText(server.url)
+            login_window.username.setText("minsu")
+            login_window.password.setText(PASSWORD)
+            settle()
+            shot(login_window, args.out_dir / "login.png")
+
+            login_window.sign_in.click()
+            wait_until(lambda: app.main_window is not None and app.main_window.connection == "connected")
+            window = app.main_window
+            window.resize(1040, 720)
+            wait_until(lambda: window.rooms.rowCount() == 3)
+            window.open_room(world["dm"])
+            wait_until(lambda: window.room_shown(world["dm"]))
+            typing = Socket(server.url, world["accounts"]["seoyeon"].token)
+            typing.call("typing", {"room_id": world["dm"], "is_typing": True})
+            wait_until(lambda: window.typing_label.text() != "")
+            settle()
+            shot(window, args.out_dir / "main-window.png")
+
+            window.open_room(world["team"])
+            wait_until(lambda: window.room_shown(world["team"]))
+            settle()
+            shot(window, args.out_dir / "main-window-group.png")
+
+            dialog = app.open_settings()
+            settle()
+            shot(dialog, args.out_dir / "settings.png")
+            dialog.reject()
+            typing.close()
+        finally:
+            desks.shut_down_all()
+            server.stop()
+    del qt
+    return 0
+
+
+def shot(widget, path: Path) -> None:
+    widget.grab().save(str(path))
+    print(path)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""Start-up, sign-in, resuming a session, sign-out, one instance per desk."""
+
+from desk_kit import WAIT_MS, sign_in
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QDialogButtonBox
+
+from harness import PASSWORD, unique_name
+from messenger.client.ui.single_instance import SingleInstance, instance_name
+
+
+def test_signing_in_through_the_login_window_opens_the_main_window_with_the_rooms(server, users, desks, qtbot):
+    kim, lee = users(2)
+    kim.post("/api/rooms", json={"member_ids": [lee.user["id"]]}).raise_for_status()
+    app = desks.start("kim")
+    assert app.main_window is None
+
+    window = sign_in(qtbot, app, server.url, kim.user["username"])
+
+    assert app.login_window is None
+    qtbot.waitUntil(lambda: window.rooms.rowCount() == 1, timeout=WAIT_MS)
+    [room] = window.rooms.rooms()
+    assert (room.type, room.title) == ("direct", lee.user["nickname"])  # a DM is named after the partner
+    assert app.store.load_token(server.url, kim.user["username"])
+    assert app.settings.server_url == server.url
+
+
+def test_a_refused_sign_in_shows_the_servers_own_words(server, users, desks, qtbot):
+    [kim] = users(1)
+    app = desks.start("kim", language="en-US")
+    qtbot.waitUntil(lambda: app.login_window is not None and app.login_window.isVisible())
+    login = app.login_window
+    login.server.setText(server.url)
+    login.username.setText(kim.user["username"])
+    login.password.setText("not the password")
+    QTest.mouseClick(login.sign_in, Qt.MouseButton.LeftButton)
+
+    qtbot.waitUntil(lambda: login.message.isVisible() and login.sign_in.isEnabled(), timeout=WAIT_MS)
+    assert login.message.text() == "Wrong username or password."
+    assert app.main_window is None
+
+
+def test_a_second_start_resumes_the_session_without_asking_and_rotates_the_token(server, users, desks, qtbot):
+    [kim] = users(1)
+    username = kim.user["username"]
+    first = desks.start("kim")
+    sign_in(qtbot, first, server.url, username)
+    first_token = first.store.load_token(server.url, username)
+    first.shutdown()
+
+    second = desks.start("kim", start=False)
+    asked = []
+    second.signed_out.connect(lambda: asked.append(True))
+    second.start()
+    qtbot.waitUntil(lambda: second.main_window is not None, timeout=WAIT_MS)
+
+    assert asked == [] and second.login_window is None  # straight to the main window
+    second_token = second.store.load_token(server.url, username)
+    assert second_token and second_token != first_token
+    assert server.api(first_token).get("/api/me").status_code == 401  # the old token died at rotation
+    assert server.api(second_token).get("/api/me").status_code == 200
+
+
+def test_signing_out_revokes_the_device_forgets_the_token_and_shows_the_login_window(server, users, desks, qtbot):
+    [kim] = users(1)
+    username = kim.user["username"]
+    app = desks.start("kim")
+    window = sign_in(qtbot, app, server.url, username)
+    token = app.store.load_token(server.url, username)
+
+    window.sign_out_action.trigger()
+
+    qtbot.waitUntil(lambda: app.login_window is not None and app.login_window.sign_in.isEnabled(), timeout=WAIT_MS)
+    assert app.main_window is None and app.login_window.isVisible()
+    assert app.store.load_token(server.url, username) is None
+    assert server.api(token).get("/api/me").status_code == 401
+    assert app.login_window.username.text() == username  # only the password is asked again
+
+    # And the next start on this desk asks to sign in.
+    app.shutdown()
+    again = desks.start("kim")
+    qtbot.waitUntil(lambda: again.login_window is not None and again.login_window.isVisible(), timeout=WAIT_MS)
+    assert again.main_window is None
+
+
+def test_a_session_revoked_elsewhere_sends_the_client_back_to_the_login_window(server, users, desks, qtbot):
+    [kim] = users(1)
+    app = desks.start("kim")
+    sign_in(qtbot, app, server.url, kim.user["username"])
+    [device] = [s for s in kim.get("/api/device-sessions").json()["sessions"] if s["device_name"] != "test desk"]
+
+    kim.delete(f"/api/device-sessions/{device['id']}").raise_for_status()
+
+    qtbot.waitUntil(lambda: app.login_window is not None and app.login_window.isVisible(), timeout=WAIT_MS)
+    assert app.main_window is None
+    assert app.login_window.message.text() == "Your session ended. Please sign in again."
+    assert app.store.load_token(server.url, kim.user["username"]) is None
+
+
+def test_a_second_launch_brings_the_first_forward_instead_of_starting(tmp_path, qtbot):
+    name = instance_name(tmp_path / "data")
+    first, second = SingleInstance(name), SingleInstance(name)
+    assert first.claim()
+    try:
+        with qtbot.waitSignal(first.activated, timeout=WAIT_MS):
+            assert not second.claim()
+        assert SingleInstance(instance_name(tmp_path / "other")).claim()  # another desk is another instance
+    finally:
+        first.release()
+
+
+def test_registering_from_the_login_window_fills_in_the_new_username(server, desks, qtbot):
+    app = desks.start("new", server_url=server.url)
+    qtbot.waitUntil(lambda: app.login_window is not None and app.login_window.isVisible())
+    app.login_window.register_link.linkActivated.emit("register")
+    dialog = app.register_dialog
+    name = unique_name()
+    dialog.username.setText(name)
+    dialog.nickname.setText("새 사람")
+    dialog.password.setText(PASSWORD)
+    dialog.confirm.setText(PASSWORD)
+
+    QTest.mouseClick(dialog.buttons.button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+
+    qtbot.waitUntil(lambda: app.login_window.username.text() == name, timeout=WAIT_MS)
+    assert app.login_window.message.text() == "You are registered. Now sign in."
+    window = sign_in(qtbot, app, server.url, name)
+    assert window.session.user["nickname"] == "새 사람"
+
+
+def test_a_start_while_the_server_is_unreachable_keeps_trying_and_resumes(server, users, relay, desks, qtbot):
+    [kim] = users(1)
+    link = relay(server.url)
+    first = desks.start("kim")
+    sign_in(qtbot, first, link.url, kim.user["username"])
+    first.shutdown()
+    link.down()
+
+    app = desks.start("kim")
+
+    qtbot.waitUntil(lambda: app.login_window is not None and app.login_window.message.isVisible(), timeout=WAIT_MS)
+    assert app.login_window.message.text() == "Cannot reach the server. Trying again shortly…"
+    assert app.store.load_token(link.url, kim.user["username"])  # the saved session is kept meanwhile
+    link.up()
+    qtbot.waitUntil(lambda: app.main_window is not None, timeout=WAIT_MS)
+    assert app.login_window is None
