@@ -23,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     add_admin_commands(commands)
+    # Imported here, not at the top: `--serve` must monkey-patch before threading is imported.
+    from messenger.client.chat_cli import add_chat_commands
+
+    add_chat_commands(commands)
     return parser
 
 
@@ -120,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         from messenger.server.admin_cli import run_admin
 
         return run_admin(args, server_config(args))
-    print("The desktop client is not part of this build yet; run `messenger --serve` for the server.",
-          file=sys.stderr)
-    return 2
+    if args.command == "chat":
+        from messenger.client.chat_cli import run_chat
+
+        return run_chat(args)
+    from messenger.client.app import run
+
+    return run()

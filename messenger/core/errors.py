@@ -84,6 +84,20 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "POLL_CLOSED": (409, "마감된 투표입니다.", "The poll is closed."),
     "POLL_OPTION_INVALID": (400, "이 투표의 선택지가 아니거나 선택 개수가 맞지 않습니다.", "The choice is not an option of this poll, or the number of choices is wrong."),
     "POLL_CLOSE_NOT_ALLOWED": (403, "투표를 만든 사람이나 방 관리자만 마감할 수 있습니다.", "Only the poll's creator or a room admin can close it."),
+    # end-to-end encryption on the client (never sent by the server; shown in place of a message or for a failed step)
+    "E2E_MALFORMED": (400, "암호화된 내용의 형식이 올바르지 않아 열 수 없습니다.", "The encrypted content is malformed and cannot be opened."),
+    "E2E_WRONG_KEY": (400, "이 기기에는 이 메시지를 열 키가 없습니다.", "This device has no key for this message."),
+    "E2E_TAMPERED": (400, "보낸 뒤에 내용이 바뀐 메시지라서 표시하지 않습니다.", "This message was changed after it was sent, so it is not shown."),
+    "E2E_AUTH_FAILED": (400, "열 수 없습니다. 키가 다르거나 내용이 바뀌었습니다.", "Cannot open: the key is wrong or the content was changed."),
+    "E2E_UNVERIFIED_SENDER": (400, "보낸 기기를 확인할 수 없어 받지 않았습니다.", "Refused: it was not sealed by the device it claims."),
+    "E2E_WAITING_FOR_KEYS": (400, "🔒 키를 기다리는 중입니다. 키가 도착하면 저절로 열립니다.", "🔒 Waiting for keys; this opens by itself when they arrive."),
+    "E2E_NOT_ENCRYPTED": (400, "종단간 암호화되지 않은 메시지입니다.", "This message is not end-to-end encrypted."),
+    "E2E_ROOM_KEY_UNAVAILABLE": (400, "대화방 키를 준비하지 못해 보내지 못했습니다. 잠시 후 다시 시도하세요.", "No room key could be made or received, so nothing was sent. Try again shortly."),
+    "E2E_DEVICE_KEYS_LOST": (400, "이 기기의 암호화 키를 찾을 수 없습니다. 다시 로그인하세요.", "This device's encryption keys are gone. Sign in again."),
+    "E2E_BACKUP_PASSPHRASE_WRONG": (400, "키 백업 암호가 틀렸거나 백업이 손상되었습니다.", "The key backup passphrase is wrong, or the backup is damaged."),
+    # the client itself
+    "SERVER_UNREACHABLE": (503, "서버에 연결할 수 없습니다.", "Cannot reach the server."),
+    "TIMED_OUT": (408, "정해진 시간 안에 끝나지 않았습니다.", "It did not finish in time."),
 }
 
 

@@ -1,0 +1,897 @@
+"""This device's end-to-end keys (spec/e2e-keys.md): its own key pair, the room keys it holds,
+and the talk with the server's key directory that keeps them complete.
+
+Where the secrets live:
+- The device's private keys (`DeviceKeys.export()`) are kept by the session store, exactly as the
+  device token is: the OS keyring, or the protected fallback file when there is none (DPAPI on
+  Windows, mode 0600 elsewhere). Their account name is `<username>#device-<id>-keys`, one entry
+  per server, user and device session. Never in settings, never in a log line.
+- The room keys this device holds are cached in DATA/e2e/<account>-<device>.json as ONE package
+  sealed to the device's own public key and signed with its own signing key (spec/e2e.md §4).
+  Without the private keys the file is opaque, and nobody can slip a key into it. No room key
+  is ever written to disk in plaintext.
+- A room key this device seals to another device carries `{room_id, key_version, room_key}`,
+  and a received one is taken only for that room and version, and only if its key id matches:
+  a server cannot replay one room's package as a key of another room.
+- A device's public keys never change (the server refuses new ones for a device session), so
+  the first keys seen for a device are pinned (in the same sealed cache), and a device shown
+  later with other keys is neither sealed to nor believed: a server cannot swap in a key of
+  its own for a device this one already knows.
+
+What it does, by itself, once `attach`ed to the live connection:
+- opens the packages sealed to this device (`room_key_available`), checking the sealer's
+  signing key as the server lists it;
+- asks the room for the versions it lacks ("waiting for keys", `missing_versions`) and
+  clears that state when the keys arrive; a listener hears each room whose keys changed;
+- answers other devices' key requests (`room_key_requested`, and open requests at start-up)
+  after a short random delay, so that not every device answers at once;
+- before a message is encrypted, makes and seals the next version when the room needs one
+  (`rotation_required`: a member left, or no key yet); of two devices doing that at once the
+  loser drops its key and uses the winner's;
+- with a backup passphrase set (`remember_backup_passphrase`), merges its keys into the
+  user's key backup after they change, and when another device changed it.
+
+Threads: the public methods may be called from any thread; the event callbacks hand their
+work to two worker threads, so the realtime dispatcher never waits for the network.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import enum
+import hashlib
+import json
+import logging
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from messenger.client.services.api import ApiClient, ApiError
+from messenger.client.services.realtime import ConnectionState
+from messenger.client.services.session_store import SessionStore, normalize_server_url
+from messenger.core.e2e import (
+    AuthenticationFailed,
+    BackupCost,
+    DeviceKeys,
+    EnvelopeError,
+    MalformedEnvelope,
+    RoomKeyring,
+    decrypt_key_backup,
+    encrypt_envelope,
+    encrypt_key_backup,
+    new_room_key,
+    open_sealed,
+    room_key_id,
+    seal_to_device,
+)
+from messenger.core.files import write_atomic
+
+log = logging.getLogger(__name__)
+
+KEY_CACHE_DIR = "e2e"
+BACKUP_FORMAT = "messenger-room-keys/1"
+# The server takes at most this many packages in one post (spec/e2e-keys.md §12).
+MAX_PACKAGES_PER_POST = 2_000
+# How long a device that lacks the room's current key waits for it before making a new version.
+CURRENT_KEY_WAIT_SECONDS = 2.0
+# While waiting for a key, the room's state is read again this often (events may be late).
+KEY_POLL_SECONDS = 1.0
+BACKUP_WRITE_ATTEMPTS = 5
+# Key changes are written to the backup in one go, this long after the last one.
+BACKUP_DEBOUNCE_SECONDS = 2.0
+# Refusals that only say "the room moved on meanwhile": read its state again and retry.
+RACE_CODES = frozenset({"ROOM_KEY_VERSION_CONFLICT", "ROOM_KEY_TARGET_INVALID"})
+
+
+class E2EError(Exception):
+    """An end-to-end step that could not be done; `code` is a stable code of messenger.core.errors."""
+
+    def __init__(self, code: str, detail: str = ""):
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+        self.detail = detail
+
+
+class KeyAvailability(str, enum.Enum):
+    HELD = "held"  # this device holds the key: the envelope can be opened
+    WAITING = "waiting"  # entitled and on its way (or not yet known here): "waiting for keys"
+    UNAVAILABLE = "unavailable"  # this device will not get it (not entitled, removed, not a version)
+
+
+@dataclasses.dataclass(frozen=True)
+class RoomKeyStatus:
+    room_id: int
+    current_version: int
+    held_versions: tuple[int, ...]
+    missing_versions: tuple[int, ...]
+    is_member: bool
+
+    @property
+    def waiting_for_keys(self) -> bool:
+        """The room has versions this device is entitled to and does not hold yet."""
+        return bool(self.missing_versions)
+
+
+@dataclasses.dataclass
+class _Room:
+    """What this device knows about one room's keys (guarded by E2EKeys._lock)."""
+
+    keys: dict[str, str] = dataclasses.field(default_factory=dict)  # key id -> room key held
+    keyring: RoomKeyring = dataclasses.field(default_factory=RoomKeyring)
+    versions: dict[int, str] = dataclasses.field(default_factory=dict)  # version -> key id (server's list)
+    current_version: int = 0
+    rotation_required: bool = True
+    missing: set[int] = dataclasses.field(default_factory=set)
+    requested: set[int] = dataclasses.field(default_factory=set)
+    synced: bool = False  # the server's state was read since start
+    stale: bool = True  # something changed since: read it again before sending
+    gone: bool = False  # not (or no longer) a member
+    noticed: set[str] = dataclasses.field(default_factory=set)  # key ids seen in messages, not in `versions`
+    not_versions: set[str] = dataclasses.field(default_factory=set)  # ... and still not after a sync
+
+    def hold(self, room_key: str) -> bool:
+        key_id = room_key_id(room_key)
+        if key_id in self.keys:
+            return False
+        self.keys[key_id] = room_key
+        self.keyring.add(room_key)
+        return True
+
+    def drop(self, key_id: str) -> None:
+        self.keys.pop(key_id, None)
+        self.keyring = RoomKeyring(self.keys.values())
+
+    def version_of(self, key_id: str) -> int | None:
+        return next((version for version, known in self.versions.items() if known == key_id), None)
+
+
+class KeyDirectory:
+    """The server's key directory calls (spec/e2e-keys.md §12) for one signed-in device."""
+
+    def __init__(self, api: ApiClient):
+        self.api = api
+
+    def _call(self, method: str, path: str, **kwargs) -> Any:
+        # ApiClient has no methods for these calls yet: its one transport gives them the same
+        # token handling, rotation retries and errors as every other call.
+        return self.api._call(method, path, **kwargs)
+
+    def current_device_session_id(self) -> int:
+        return next(row["id"] for row in self.api.device_sessions() if row["is_current"])
+
+    def publish_device_keys(self, encryption_key: str, signing_key: str) -> dict:
+        return self._call("PUT", "/api/keys/device", json={"encryption_key": encryption_key,
+                                                           "signing_key": signing_key})
+
+    def room_devices(self, room_id: int) -> list[dict]:
+        return self._call("GET", f"/api/rooms/{room_id}/devices")["devices"]
+
+    def key_state(self, room_id: int) -> dict:
+        return self._call("GET", f"/api/rooms/{room_id}/keys/state")
+
+    def my_keys(self, room_id: int) -> dict:
+        return self._call("GET", f"/api/rooms/{room_id}/keys/mine")
+
+    def share(self, room_id: int, key_version: int, key_id: str, packages: list[tuple[int, str]]) -> dict:
+        body = {"key_version": key_version, "key_id": key_id,
+                "packages": [{"device_session_id": device, "sealed": sealed} for device, sealed in packages]}
+        return self._call("POST", f"/api/rooms/{room_id}/keys", json=body)
+
+    def open_requests(self, room_id: int) -> list[dict]:
+        return self._call("GET", f"/api/rooms/{room_id}/keys/requests")["requests"]
+
+    def request(self, room_id: int, versions: Iterable[int]) -> dict:
+        return self._call("POST", f"/api/rooms/{room_id}/keys/requests", json={"versions": sorted(versions)})
+
+    def backup(self) -> dict | None:
+        try:
+            return self._call("GET", "/api/keys/backup")
+        except ApiError as exc:
+            if exc.code == "KEY_BACKUP_NOT_FOUND":
+                return None
+            raise
+
+    def store_backup(self, blob: str, version: int) -> dict:
+        return self._call("PUT", "/api/keys/backup", json={"blob": blob, "version": version})
+
+
+def device_fingerprint(encryption_key: str, signing_key: str) -> str:
+    """What users compare out of band to know a device is who the server says (8 groups of 4 hex)."""
+    digest = hashlib.sha256(f"{encryption_key}:{signing_key}".encode()).hexdigest()[:32]
+    return " ".join(digest[i:i + 4] for i in range(0, 32, 4))
+
+
+def _key_payload(room_id: int, key_version: int, room_key: str) -> bytes:
+    return json.dumps({"room_id": room_id, "key_version": key_version, "room_key": room_key},
+                      separators=(",", ":")).encode()
+
+
+def _keys_payload(rooms: dict[int, Iterable[str]]) -> bytes:
+    """Room keys by room, as the local cache and the key backup keep them."""
+    return json.dumps({"format": BACKUP_FORMAT, "rooms": {str(r): list(keys) for r, keys in rooms.items() if keys}},
+                      separators=(",", ":")).encode()
+
+
+def _read_keys_payload(payload: bytes) -> dict[int, list[str]]:
+    """The room keys of `_keys_payload` output; MalformedEnvelope for anything else. Each key
+    is checked to be a v3 room key."""
+    try:
+        data = json.loads(payload)
+        if data.get("format") != BACKUP_FORMAT or not isinstance(data.get("rooms"), dict):
+            raise ValueError("not a room key set")
+        rooms = {int(room): list(keys) for room, keys in data["rooms"].items()}
+        for keys in rooms.values():
+            for key in keys:
+                room_key_id(key)  # ValueError unless a k1: key
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise MalformedEnvelope(f"not a set of room keys ({exc})") from None
+    return rooms
+
+
+class E2EKeys:
+    """The end-to-end keys of the device signed in on `api`."""
+
+    def __init__(self, api: ApiClient, store: SessionStore, data_dir: Path | str | None = None, *,
+                 answer_delay: tuple[float, float] = (0.0, 3.0), backup_cost: BackupCost = BackupCost()):
+        """`store` keeps the private keys (as it keeps the token); `data_dir` (default: the
+        store's) holds the sealed room-key cache; `answer_delay`: the random wait, in seconds,
+        before answering another device's key request."""
+        self.api = api
+        self.store = store
+        self.directory = KeyDirectory(api)
+        self.data_dir = Path(data_dir) if data_dir is not None else store.data_dir
+        self.answer_delay = answer_delay
+        self.backup_cost = backup_cost
+        self.device_session_id: int | None = None
+        self.username = ""
+        self._device: DeviceKeys | None = None
+        self._rooms: dict[int, _Room] = {}
+        self._pins: dict[int, tuple[str, str]] = {}  # device id -> (encryption key, signing key)
+        self._pins_unsaved = False
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._generation = 0
+        self._room_locks: dict[int, threading.RLock] = {}
+        self._listeners: list[Callable[[int], None]] = []
+        self._workers = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="e2e-keys")
+        self._timers: set[threading.Timer] = set()
+        self._syncs_queued: set[int] = set()
+        self._backup_passphrase: str | None = None
+        self._backup_timer: threading.Timer | None = None
+        self._closed = False
+
+    # -- the device's own keys ------------------------------------------------------------------
+
+    def start(self, device_session_id: int | None = None) -> None:
+        """Load this device's keys (or make them, the first time), publish the public halves,
+        and open the room-key cache. Raises E2EError E2E_DEVICE_KEYS_LOST if the server holds
+        other public keys for this device (the private keys were lost: sign in again)."""
+        user = self.api.user or {}
+        if not user.get("username"):
+            raise E2EError("AUTH_REQUIRED", "no signed-in user")
+        self.username = user["username"]
+        self.device_session_id = device_session_id or self.directory.current_device_session_id()
+        secret = self.store.load_token(self.api.server_url, self._secret_name)
+        made = secret is None
+        if made:
+            device = DeviceKeys.generate()
+            self.store.save_token(self.api.server_url, self._secret_name, device.export())
+        else:
+            try:
+                device = DeviceKeys.load(secret)
+            except MalformedEnvelope:
+                raise E2EError("E2E_DEVICE_KEYS_LOST", "the stored device keys are unreadable") from None
+        try:
+            self.directory.publish_device_keys(device.public_key, device.signing_public_key)
+        except ApiError as exc:
+            if exc.code != "DEVICE_KEYS_ALREADY_PUBLISHED":
+                raise
+            if made:
+                self.store.forget_token(self.api.server_url, self._secret_name)
+            raise E2EError("E2E_DEVICE_KEYS_LOST", "the server holds other keys for this device") from None
+        self._device = device
+        self._load_cache()
+
+    @property
+    def fingerprint(self) -> str:
+        device = self._require_device()
+        return device_fingerprint(device.public_key, device.signing_public_key)
+
+    def forget(self) -> None:
+        """Drop this device's private keys and its room-key cache (after signing out: the
+        device session is dead, and its keys with it)."""
+        if self.device_session_id is not None:
+            self.store.forget_token(self.api.server_url, self._secret_name)
+            self._cache_path.unlink(missing_ok=True)
+        with self._lock:
+            self._rooms.clear()
+            self._device = None
+
+    @property
+    def _secret_name(self) -> str:
+        return f"{self.username}#device-{self.device_session_id}-keys"
+
+    @property
+    def _cache_path(self) -> Path:
+        account = f"{normalize_server_url(self.api.server_url)}\n{self.username.lower()}".encode()
+        name = f"{hashlib.sha256(account).hexdigest()[:16]}-{self.device_session_id}.json"
+        return self.data_dir / KEY_CACHE_DIR / name
+
+    def _require_device(self) -> DeviceKeys:
+        if self._device is None:
+            raise E2EError("E2E_DEVICE_KEYS_LOST", "E2EKeys.start() has not run")
+        return self._device
+
+    def _seal(self, room_id: int, key_version: int, room_key: str, encryption_key: str) -> str:
+        device = self._require_device()
+        return seal_to_device(_key_payload(room_id, key_version, room_key), encryption_key, sender=device.signing)
+
+    # -- the local cache ----------------------------------------------------------------------
+
+    def _load_cache(self) -> None:
+        try:
+            raw = json.loads(self._cache_path.read_text(encoding="utf-8"))
+            device = self._require_device()
+            payload = open_sealed(raw["sealed"], device.exchange, sender_public_key=device.signing_public_key)
+            rooms = _read_keys_payload(payload)
+            pins = {int(device_id): tuple(keys) for device_id, keys in json.loads(payload).get("devices", {}).items()}
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, EnvelopeError) as exc:
+            log.warning("e2e: the room key cache cannot be read (%s); starting without it", type(exc).__name__)
+            return
+        with self._lock:
+            self._pins.update(pins)
+            for room_id, keys in rooms.items():
+                for key in keys:
+                    self._room(room_id).hold(key)
+
+    def _save_cache(self) -> None:
+        device = self._require_device()
+        with self._lock:
+            held = json.loads(_keys_payload({room_id: room.keys.values() for room_id, room in self._rooms.items()}))
+            held["devices"] = {str(device_id): list(keys) for device_id, keys in self._pins.items()}
+            self._pins_unsaved = False
+            sealed = seal_to_device(json.dumps(held).encode(), device.public_key, sender=device.signing)
+            write_atomic(self._cache_path, json.dumps({"format": 1, "sealed": sealed}) + "\n", mode=0o600)
+
+    def _vouch(self, device_id: int, encryption_key: str | None, signing_key: str | None) -> bool:
+        """Whether these are the device's keys: the first ones seen are pinned (saved with the
+        cache's next write), and other keys for the same device later are refused."""
+        if not encryption_key or not signing_key:
+            return False
+        shown = (encryption_key, signing_key)
+        with self._lock:
+            pinned = self._pins.setdefault(device_id, shown)
+            self._pins_unsaved |= pinned is shown
+        if pinned != shown:
+            log.warning("e2e: device %s is shown with other keys than before; refused", device_id)
+            return False
+        return True
+
+    def _save_pins(self) -> None:
+        if self._pins_unsaved:
+            self._save_cache()
+
+    # -- state, listeners ---------------------------------------------------------------------
+
+    def _room(self, room_id: int) -> _Room:
+        with self._lock:
+            return self._rooms.setdefault(room_id, _Room())
+
+    def _room_lock(self, room_id: int) -> threading.RLock:
+        with self._lock:
+            return self._room_locks.setdefault(room_id, threading.RLock())
+
+    def add_listener(self, listener: Callable[[int], None]) -> None:
+        """`listener(room_id)` whenever the keys of a room changed here (a key arrived, the
+        waiting state changed): messages shown as "waiting for keys" should be read again.
+        Called on a worker thread."""
+        self._listeners.append(listener)
+
+    def _notify(self, room_id: int) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+        for listener in list(self._listeners):
+            try:
+                listener(room_id)
+            except Exception:
+                log.exception("e2e keys listener failed")
+
+    @property
+    def generation(self) -> int:
+        """Grows whenever some room's keys changed (see `wait_for_change`)."""
+        return self._generation
+
+    def wait_for_change(self, generation: int, timeout: float) -> int:
+        """Wait until `generation` has moved on (or `timeout` seconds); returns the current one."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._generation != generation, timeout)
+            return self._generation
+
+    def status(self, room_id: int) -> RoomKeyStatus:
+        with self._lock:
+            room = self._room(room_id)
+            held = tuple(sorted(v for v, key_id in room.versions.items() if key_id in room.keys))
+            return RoomKeyStatus(room_id, room.current_version, held, tuple(sorted(room.missing)), not room.gone)
+
+    def keyring(self, room_id: int) -> RoomKeyring:
+        """Every key this device holds for the room (for reading; senders use `encrypt`)."""
+        with self._lock:
+            return self._room(room_id).keyring
+
+    def held_key_ids(self, room_id: int) -> set[str]:
+        with self._lock:
+            return set(self._room(room_id).keys)
+
+    def key_availability(self, room_id: int, key_id: str) -> KeyAvailability:
+        """Whether the key an envelope names is here, on its way, or not for this device.
+        Never waits: a key id this device cannot place yet has the room's state read again
+        in the background (listeners hear the outcome)."""
+        with self._lock:
+            room = self._room(room_id)
+            if key_id in room.keys:
+                return KeyAvailability.HELD
+            if room.gone:
+                return KeyAvailability.UNAVAILABLE
+            version = room.version_of(key_id)
+            if room.synced and not room.stale and version is not None:
+                return KeyAvailability.WAITING if version in room.missing else KeyAvailability.UNAVAILABLE
+            if room.synced and key_id in room.not_versions:
+                return KeyAvailability.UNAVAILABLE
+            if version is None:
+                room.noticed.add(key_id)
+        self._queue_sync(room_id)
+        return KeyAvailability.WAITING
+
+    # -- reading the server's state -------------------------------------------------------------
+
+    def sync_room(self, room_id: int) -> RoomKeyStatus:
+        """Read the room's key state and the packages sealed to this device: open the new
+        ones, seal to itself what it holds but the server counts as missing (after a backup
+        restore), and ask the room for what is still missing."""
+        device = self._require_device()
+        with self._room_lock(room_id):
+            with self._lock:
+                noticed = set(self._room(room_id).noticed)
+            try:
+                mine = self.directory.my_keys(room_id)
+                state = self.directory.key_state(room_id)
+            except ApiError as exc:
+                if exc.code != "ROOM_NOT_FOUND":
+                    raise
+                with self._lock:
+                    room = self._room(room_id)
+                    changed = not room.gone
+                    room.gone, room.synced, room.stale, room.missing = True, True, False, set()
+                if changed:
+                    self._notify(room_id)
+                return self.status(room_id)
+            added = self._open_packages(room_id, mine["packages"], device)
+            with self._lock:
+                room = self._room(room_id)
+                before = (room.current_version, set(room.missing))
+                room.versions = {v["key_version"]: v["key_id"] for v in state["versions"]}
+                room.current_version = mine["current_version"]
+                room.rotation_required = mine["rotation_required"]
+                server_missing = set(mine["missing_versions"])
+                held_but_missing = {v for v in server_missing if room.versions.get(v) in room.keys}
+                # The server counts a version as received once a package is there; a package
+                # that did not open (forged, broken) leaves it missing here all the same.
+                entitled = server_missing | {p["key_version"] for p in mine["packages"]} | {
+                    v["key_version"] for v in state["versions"]
+                    if v["created_by_device_session_id"] == self.device_session_id}
+                room.missing = {v for v in entitled if room.versions.get(v) not in room.keys}
+                room.gone, room.synced, room.stale = False, True, False
+                known = set(room.versions.values())
+                room.not_versions |= noticed - known
+                room.noticed -= noticed
+                # A package that did not open closed the request on the server: ask again.
+                room.requested -= {p["key_version"] for p in mine["packages"]}
+                to_request = room.missing - room.requested
+                changed = added or before != (room.current_version, room.missing)
+                seal_here = {v: room.keys[room.versions[v]] for v in held_but_missing}
+            if added:
+                self._save_cache()
+            self._save_pins()
+            for version, room_key in seal_here.items():
+                self._share(room_id, version, room_key, [(self.device_session_id, device.public_key)])
+            if to_request:
+                self._request(room_id)
+            if changed or noticed:
+                self._notify(room_id)
+            if added:
+                self._keys_changed()
+            return self.status(room_id)
+
+    def _open_packages(self, room_id: int, packages: list[dict], device: DeviceKeys) -> bool:
+        """Take the keys of the packages this device does not hold yet; True if any was new."""
+        added = False
+        for package in packages:
+            with self._lock:
+                if package["key_id"] in self._room(room_id).keys:
+                    continue
+            if not self._vouch(package["sender_device_session_id"], package.get("sender_encryption_key"),
+                               package.get("sender_signing_key")):
+                log.info("e2e: room %s: a package of an unknown or changed device is ignored", room_id)
+                continue
+            try:
+                payload = json.loads(open_sealed(package["sealed"], device.exchange,
+                                                 sender_public_key=package["sender_signing_key"]))
+                room_key = payload["room_key"]
+                if (payload["room_id"], payload["key_version"]) != (room_id, package["key_version"]):
+                    raise ValueError("sealed for another room or version")
+                if room_key_id(room_key) != package["key_id"]:
+                    raise ValueError("the key does not match its key id")
+            except (EnvelopeError, ValueError, KeyError, TypeError) as exc:
+                # One broken or forged package must not block the others (another sender's
+                # package of the same version may open).
+                log.warning("e2e: room %s: a package of version %s is refused (%s)", room_id,
+                            package.get("key_version"), getattr(exc, "code", type(exc).__name__))
+                continue
+            with self._lock:
+                added = self._room(room_id).hold(room_key) or added
+        return added
+
+    def _request(self, room_id: int) -> None:
+        with self._lock:
+            missing = set(self._room(room_id).missing)
+        if not missing:
+            return
+        try:
+            self.directory.request(room_id, missing)
+        except ApiError as exc:
+            log.info("e2e: room %s: asking for keys was refused (%s)", room_id, exc.code)
+            return
+        with self._lock:
+            self._room(room_id).requested |= missing
+
+    def _share(self, room_id: int, key_version: int, room_key: str, targets: list[tuple[int, str]]) -> bool:
+        """Seal an existing version to these (device id, encryption key) targets; False if refused."""
+        key_id = room_key_id(room_key)
+        packages = [(device_id, self._seal(room_id, key_version, room_key, encryption_key))
+                    for device_id, encryption_key in targets]
+        try:
+            self.directory.share(room_id, key_version, key_id, packages)
+        except ApiError as exc:
+            log.info("e2e: room %s: sharing version %s was refused (%s)", room_id, key_version, exc.code)
+            return False
+        return True
+
+    def sync_all(self) -> None:
+        """Bring every room of the user up to date, and answer the key requests that are open."""
+        for room in self.api.rooms():
+            try:
+                self.sync_room(room["id"])
+                for request in self.directory.open_requests(room["id"]):
+                    self._consider_request(room["id"], request)
+            except ApiError as exc:
+                log.info("e2e: room %s: cannot bring its keys up to date (%s)", room["id"], exc.code)
+
+    def _queue_sync(self, room_id: int) -> None:
+        with self._lock:
+            if room_id in self._syncs_queued or self._closed:
+                return
+            self._syncs_queued.add(room_id)
+        self._submit(self._background_sync, room_id)
+
+    def _background_sync(self, room_id: int) -> None:
+        with self._lock:
+            self._syncs_queued.discard(room_id)
+        try:
+            self.sync_room(room_id)
+        except Exception as exc:  # a worker thread: nobody else would see it
+            log.warning("e2e: room %s: key sync failed (%s)", room_id, exc)
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def encrypt(self, room_id: int, plaintext: str, timeout: float = 20.0) -> str:
+        """A v3 envelope of `plaintext` under the room's current key, making (and sealing to
+        every member device) a new version first when the room needs one. Raises E2EError
+        (E2E_ROOM_KEY_UNAVAILABLE after `timeout`, ROOM_NOT_FOUND), ApiError, ServerUnreachable."""
+        return encrypt_envelope(plaintext, self._sending_key(room_id, timeout), "v3")
+
+    def _sending_key(self, room_id: int, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        wait_for_current = CURRENT_KEY_WAIT_SECONDS
+        # Asked every time, not taken from events: the event of a removal this very client
+        # just made may not have arrived yet, and a stale "no rotation needed" would give
+        # the removed member the next message.
+        self._read_key_state(room_id)
+        while True:
+            with self._room_lock(room_id):
+                with self._lock:
+                    room = self._room(room_id)
+                    fresh = room.synced and not room.stale
+                if not fresh:
+                    self.sync_room(room_id)
+                with self._lock:
+                    room = self._room(room_id)
+                    if room.gone:
+                        raise E2EError("ROOM_NOT_FOUND")
+                    current = room.keys.get(room.versions.get(room.current_version, ""))
+                    if current is not None and not room.rotation_required:
+                        return current
+                    next_version = room.current_version + 1
+                    lacks_current = not room.rotation_required and room.current_version > 0
+                if not lacks_current or wait_for_current <= 0:
+                    made = self._make_version(room_id, next_version)
+                    if made is not None:
+                        return made
+                    wait_for_current = CURRENT_KEY_WAIT_SECONDS  # lost a race: the winner's key comes
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise E2EError("E2E_ROOM_KEY_UNAVAILABLE", f"room {room_id}: no current room key in {timeout}s")
+            pause = min(KEY_POLL_SECONDS, left)
+            self.wait_for_change(self._generation, pause)
+            wait_for_current -= pause
+            with self._lock:
+                self._room(room_id).stale = True
+
+    def _read_key_state(self, room_id: int) -> None:
+        """Take the room's current version and rotation flag; the room is read in full
+        (packages too) before use if that shows a version this device does not hold."""
+        try:
+            state = self.directory.key_state(room_id)
+        except ApiError as exc:
+            if exc.code != "ROOM_NOT_FOUND":
+                raise
+            with self._lock:
+                self._room(room_id).stale = True  # the full read records that it is gone
+            return
+        with self._lock:
+            room = self._room(room_id)
+            room.versions = {v["key_version"]: v["key_id"] for v in state["versions"]}
+            room.current_version = state["current_version"]
+            room.rotation_required = state["rotation_required"]
+            if state["current_key_id"] is not None and state["current_key_id"] not in room.keys:
+                room.stale = True
+
+    def _make_version(self, room_id: int, version: int) -> str | None:
+        """Make `version` with a fresh key sealed to every member device; the key, or None if
+        another device made that version first (or the device list moved on meanwhile)."""
+        room_key = new_room_key()
+        key_id = room_key_id(room_key)
+        packages = [(d["device_session_id"], self._seal(room_id, version, room_key, d["encryption_key"]))
+                    for d in self.directory.room_devices(room_id) if d["device_session_id"] != self.device_session_id
+                    and self._vouch(d["device_session_id"], d["encryption_key"], d["signing_key"])]
+        # Kept before posting: had the server taken it and this device then crashed, every
+        # message under it would be lost to this device. Dropped again if refused.
+        with self._lock:
+            self._room(room_id).hold(room_key)
+        self._save_cache()
+        try:
+            self.directory.share(room_id, version, key_id, packages[:MAX_PACKAGES_PER_POST])
+            for start in range(MAX_PACKAGES_PER_POST, len(packages), MAX_PACKAGES_PER_POST):
+                self.directory.share(room_id, version, key_id, packages[start:start + MAX_PACKAGES_PER_POST])
+        except ApiError as exc:
+            with self._lock:
+                room = self._room(room_id)
+                if room.versions.get(version) != key_id:
+                    room.drop(key_id)
+                room.stale = True
+            self._save_cache()
+            if exc.code in RACE_CODES:
+                log.info("e2e: room %s: version %s was not taken (%s); reading the room again",
+                         room_id, version, exc.code)
+                return None
+            raise
+        with self._lock:
+            room = self._room(room_id)
+            room.versions[version] = key_id
+            room.current_version = max(room.current_version, version)
+            room.rotation_required = False
+            room.missing.discard(version)
+        log.info("e2e: room %s: made key version %s for %s devices", room_id, version, len(packages))
+        self._notify(room_id)
+        self._keys_changed()
+        return room_key
+
+    # -- answering other devices ------------------------------------------------------------------
+
+    def _consider_request(self, room_id: int, request: dict) -> None:
+        """Answer `request` after a random delay, if this device holds some of its versions."""
+        if request.get("device_session_id") == self.device_session_id or self._closed:
+            return
+        delay = random.uniform(*self.answer_delay)
+        timer = threading.Timer(delay, self._answer_later, args=(room_id, request["request_id"]))
+        timer.daemon = True
+        with self._lock:
+            self._timers.add(timer)
+        timer.start()
+
+    def _answer_later(self, room_id: int, request_id: int) -> None:
+        with self._lock:
+            self._timers = {t for t in self._timers if t.is_alive() and t is not threading.current_thread()}
+            if self._closed:
+                return
+        self._submit(self._answer, room_id, request_id)
+
+    def _answer(self, room_id: int, request_id: int) -> None:
+        """Seal what is still wanted (another device may have answered meanwhile) and held."""
+        try:
+            request = next((r for r in self.directory.open_requests(room_id) if r["request_id"] == request_id), None)
+            if request is None or not self._vouch(request["device_session_id"], request["encryption_key"],
+                                                  request["signing_key"]):
+                return
+            with self._lock:
+                fresh = self._room(room_id).synced
+            if not fresh:
+                self.sync_room(room_id)
+            with self._lock:
+                room = self._room(room_id)
+                held = {v: room.keys[room.versions[v]] for v in request["versions"]
+                        if room.versions.get(v) in room.keys}
+            self._save_pins()
+            for version, room_key in sorted(held.items()):
+                self._share(room_id, version, room_key, [(request["device_session_id"], request["encryption_key"])])
+            if held:
+                log.info("e2e: room %s: answered device %s with versions %s", room_id,
+                         request["device_session_id"], sorted(held))
+        except Exception as exc:  # a worker thread
+            log.warning("e2e: room %s: answering a key request failed (%s)", room_id, exc)
+
+    # -- the live connection ------------------------------------------------------------------------
+
+    def attach(self, realtime, *, catch_up: bool = True) -> None:
+        """Follow the key events of `realtime` (a Realtime, before its start). With `catch_up`,
+        every (re)connection also brings every room up to date and answers open requests."""
+        realtime.on("room_key_available", self._on_key_available)
+        realtime.on("room_key_created", self._on_room_changed)
+        realtime.on("room_key_policy_updated", self._on_room_changed)
+        realtime.on("room_members_updated", self._on_room_changed)
+        realtime.on("room_key_requested", self._on_key_requested)
+        realtime.on("key_backup_updated", self._on_backup_updated)
+        if catch_up:
+            realtime.on_state(self._on_connection)
+
+    def _on_key_available(self, data: dict) -> None:
+        if self.device_session_id in data.get("device_session_ids", ()):
+            self._queue_sync(data["room_id"])
+
+    def _on_room_changed(self, data: dict) -> None:
+        room_id = data["room_id"]
+        with self._lock:
+            room = self._room(room_id)
+            room.stale = True
+            known = room.synced
+        if known:
+            self._queue_sync(room_id)
+
+    def _on_key_requested(self, data: dict) -> None:
+        self._consider_request(data["room_id"], data)
+
+    def _on_backup_updated(self, data: dict) -> None:
+        if data.get("device_session_id") != self.device_session_id:
+            self._keys_changed()
+
+    def _on_connection(self, state, reason) -> None:
+        if state is ConnectionState.CONNECTED:
+            self._submit(self._background_sync_all)
+
+    def _background_sync_all(self) -> None:
+        try:
+            self.sync_all()
+        except Exception as exc:
+            log.warning("e2e: catching up on keys failed (%s)", exc)
+
+    # -- key backup -----------------------------------------------------------------------------
+
+    def remember_backup_passphrase(self, passphrase: str | None) -> None:
+        """Keep the backup passphrase in memory (never on disk): key changes are then merged
+        into the user's key backup by themselves. None stops that."""
+        self._backup_passphrase = passphrase
+
+    def _keys_changed(self) -> None:
+        if self._backup_passphrase is None or self._closed:
+            return
+        with self._lock:
+            if self._backup_timer is not None:
+                self._backup_timer.cancel()
+            self._backup_timer = threading.Timer(BACKUP_DEBOUNCE_SECONDS, self._submit,
+                                                 args=(self._background_backup,))
+            self._backup_timer.daemon = True
+            self._backup_timer.start()
+
+    def _background_backup(self) -> None:
+        passphrase = self._backup_passphrase
+        if passphrase is None:
+            return
+        try:
+            self.write_backup(passphrase)
+        except Exception as exc:
+            log.warning("e2e: the key backup could not be written (%s)", getattr(exc, "code", exc))
+
+    def write_backup(self, passphrase: str, *, start_over: bool = False) -> int:
+        """Merge every room key held here with the user's key backup and store it encrypted
+        under `passphrase`; returns the backup's version (unchanged if it held everything).
+
+        Another device writing at the same moment costs a reload, merge and retry. Raises
+        E2EError E2E_BACKUP_PASSPHRASE_WRONG if the stored backup does not open with the
+        passphrase: `start_over` then replaces it with the keys of this device only (for a
+        forgotten passphrase: the old backup cannot be opened by anyone anyway).
+        """
+        for _ in range(BACKUP_WRITE_ATTEMPTS):
+            stored = self.directory.backup()
+            version = stored["version"] if stored else 0
+            if stored and not start_over:
+                backed_up = self._open_backup(stored["blob"], passphrase)
+                self._take_keys(backed_up)
+                with self._lock:
+                    complete = all(set(room.keys.values()) <= set(backed_up.get(room_id, ()))
+                                   for room_id, room in self._rooms.items())
+                if complete:
+                    return version
+            with self._lock:
+                payload = _keys_payload({room_id: room.keys.values() for room_id, room in self._rooms.items()})
+            blob = encrypt_key_backup(payload, passphrase, self.backup_cost)
+            try:
+                return self.directory.store_backup(blob, version + 1)["version"]
+            except ApiError as exc:
+                if exc.code != "KEY_BACKUP_VERSION_CONFLICT":
+                    raise
+                log.info("e2e: another device wrote the key backup first; merging again")
+        raise E2EError("KEY_BACKUP_VERSION_CONFLICT", f"gave up after {BACKUP_WRITE_ATTEMPTS} attempts")
+
+    def restore_backup(self, passphrase: str) -> int:
+        """Take the keys of the user's key backup; returns how many were new here. The rooms
+        that gained keys are read again, which seals the restored versions to this device
+        (so the server stops counting them as missing, and other devices stop answering)."""
+        stored = self.directory.backup()
+        if stored is None:
+            raise E2EError("KEY_BACKUP_NOT_FOUND")
+        gained = self._take_keys(self._open_backup(stored["blob"], passphrase))
+        for room_id in gained:
+            try:
+                self.sync_room(room_id)
+            except ApiError as exc:
+                log.info("e2e: room %s: restored keys not registered (%s)", room_id, exc.code)
+        return sum(gained.values())
+
+    @staticmethod
+    def _open_backup(blob: str, passphrase: str) -> dict[int, list[str]]:
+        try:
+            return _read_keys_payload(decrypt_key_backup(blob, passphrase))
+        except AuthenticationFailed:
+            raise E2EError("E2E_BACKUP_PASSPHRASE_WRONG") from None
+
+    def _take_keys(self, rooms: dict[int, list[str]]) -> dict[int, int]:
+        """Hold these keys; returns how many were new, per room."""
+        gained: dict[int, int] = {}
+        with self._lock:
+            for room_id, keys in rooms.items():
+                room = self._room(room_id)
+                count = sum(room.hold(key) for key in keys)
+                if count:
+                    gained[room_id] = count
+                    room.stale = True
+        if gained:
+            self._save_cache()
+            for room_id in gained:
+                self._notify(room_id)
+        return gained
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    def _submit(self, work: Callable, *args) -> None:
+        """Run `work(*args)` on a worker thread, unless closed."""
+        try:
+            if not self._closed:
+                self._workers.submit(work, *args)
+        except RuntimeError:  # closed meanwhile
+            pass
+
+    def close(self) -> None:
+        """Stop answering and syncing (work in progress finishes first)."""
+        with self._lock:
+            self._closed = True
+            timers = list(self._timers)
+            if self._backup_timer is not None:
+                timers.append(self._backup_timer)
+        for timer in timers:
+            timer.cancel()
+        self._workers.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,248 @@
+"""Messages as they travel and as people read them: the one place where plaintext becomes
+wire content and wire content becomes something to show.
+
+Outgoing: `encrypt_text` turns text into a v3 envelope (`encrypted: true`) under the room's
+current key; `share_file` encrypts a file on this device (`encrypt_file`), uploads only the
+opaque blob under a meaningless name, and sends a file or image message whose content is a
+v3 envelope of `{name, size, mime, file_key}`. The server learns neither the name nor the
+content nor the key; it gives the message its `file_id` when the upload token is spent.
+
+Incoming: `read_content` (or `read_message` for a message as the server serializes it)
+gives a `Readable`: the text or shared file, or a clear state: waiting for keys (clears by
+itself; `E2EKeys` listeners say when to read again), tampered, cannot decrypt, malformed, or
+not end-to-end encrypted. It never blocks and never raises for any content. `fetch_file`
+downloads and decrypts a shared file; an image message is treated as an image only when its
+decrypted bytes are one (`decrypt_image`), whatever its name or type claim.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import mimetypes
+import uuid
+from typing import Any
+
+import httpx
+
+from messenger.client.services.api import USER_AGENT, ApiClient, ApiError, ServerUnreachable
+from messenger.client.services.keys import E2EError, E2EKeys, KeyAvailability
+from messenger.core import protocol
+from messenger.core.e2e import (
+    AuthenticationFailed,
+    EnvelopeError,
+    EnvelopeTampered,
+    WrongRoomKey,
+    decrypt_image,
+    encrypt_file,
+)
+from messenger.core.errors import DEFAULT_LOCALE, localized
+from messenger.core.media import sniff_image
+
+# Prefixes of the envelope formats (spec/e2e.md §2); other "encrypted" content is plaintext.
+V3_PREFIX = "v3:"
+LEGACY_PREFIXES = ("v2:", "U2FsdGVkX1")
+# The multipart file name of every encrypted upload: it tells the server nothing.
+BLOB_NAME = "e2e.bin"
+TRANSFER_TIMEOUT_SECONDS = 120.0
+
+
+class ContentState(str, enum.Enum):
+    READABLE = "readable"  # opened (v3, or a legacy envelope)
+    NOT_ENCRYPTED = "not_encrypted"  # shown, but marked: the server could read or write it
+    WAITING_FOR_KEYS = "waiting_for_keys"  # the key is on its way; read again when keys change
+    TAMPERED = "tampered"  # the right key, changed content: never shown
+    CANNOT_DECRYPT = "cannot_decrypt"  # no key for it here, for good (or a format that cannot tell)
+    MALFORMED = "malformed"
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedFile:
+    """A file as its message describes it. `file_key` is None for a plaintext upload."""
+
+    name: str
+    size: int | None
+    mime: str
+    file_key: str | None
+    file_id: int | None = None
+    url: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Readable:
+    """What a message's content reads as on this device."""
+
+    state: ContentState
+    text: str | None = None
+    file: SharedFile | None = None
+    error_code: str | None = None  # a messenger.core.errors code for every state but READABLE
+    legacy: bool = False  # a v1/v2 envelope of the old system: its server held the room key
+
+    @property
+    def shown(self) -> bool:
+        """Whether there is content to show (READABLE or NOT_ENCRYPTED)."""
+        return self.state in (ContentState.READABLE, ContentState.NOT_ENCRYPTED)
+
+    @property
+    def end_to_end(self) -> bool:
+        return self.state is ContentState.READABLE
+
+    def display(self, locale: str = DEFAULT_LOCALE) -> str:
+        """One line of text for a person: the message, the file's name, or why it is not shown."""
+        if self.shown:
+            return self.file.name if self.file is not None else self.text or ""
+        return localized(self.error_code or "E2E_MALFORMED", locale)
+
+
+def read_content(keys: E2EKeys | None, room_id: int, content: str, *, encrypted: bool,
+                 message_type: str = "text", file_name: str | None = None, file_size: int | None = None,
+                 file_id: int | None = None, file_url: str | None = None) -> Readable:
+    """What `content` of a message in `room_id` reads as (see the module docstring). `keys`
+    None: this device holds no keys (encrypted content then waits for keys). The file fields
+    are the server's, used for plaintext file messages and to find an encrypted file's blob."""
+    is_file = message_type in ("file", "image")
+    if not encrypted or not content.startswith((V3_PREFIX, *LEGACY_PREFIXES)):
+        # The server could have written this: shown, but never as end-to-end encrypted.
+        if is_file:
+            shared = SharedFile(file_name or "", file_size, "application/octet-stream", None, file_id, file_url)
+            return Readable(ContentState.NOT_ENCRYPTED, file=shared, error_code="E2E_NOT_ENCRYPTED")
+        return Readable(ContentState.NOT_ENCRYPTED, text=content, error_code="E2E_NOT_ENCRYPTED")
+    if keys is None:
+        return Readable(ContentState.WAITING_FOR_KEYS, error_code="E2E_WAITING_FOR_KEYS")
+    try:
+        text = keys.keyring(room_id).decrypt(content)
+    except AuthenticationFailed as exc:  # v2: a wrong key and a change look alike
+        return Readable(ContentState.CANNOT_DECRYPT, error_code=exc.code)
+    except EnvelopeTampered as exc:
+        return Readable(ContentState.TAMPERED, error_code=exc.code)
+    except WrongRoomKey as exc:
+        if content.startswith(V3_PREFIX):
+            key_id = content.split(":", 2)[1]
+            if keys.key_availability(room_id, key_id) is KeyAvailability.WAITING:
+                return Readable(ContentState.WAITING_FOR_KEYS, error_code="E2E_WAITING_FOR_KEYS")
+        return Readable(ContentState.CANNOT_DECRYPT, error_code=exc.code)
+    except EnvelopeError as exc:
+        return Readable(ContentState.MALFORMED, error_code=exc.code)
+    legacy = not content.startswith(V3_PREFIX)
+    if not is_file:
+        return Readable(ContentState.READABLE, text=text, legacy=legacy)
+    try:
+        described = json.loads(text)
+        shared = SharedFile(str(described["name"]), int(described["size"]), str(described["mime"]),
+                            str(described["file_key"]), file_id, file_url)
+    except (ValueError, KeyError, TypeError):
+        return Readable(ContentState.MALFORMED, error_code="E2E_MALFORMED")
+    return Readable(ContentState.READABLE, file=shared, legacy=legacy)
+
+
+def read_message(keys: E2EKeys | None, message: dict) -> Readable:
+    """`read_content` for a message (or an edit) as the server serializes it (a deleted
+    message reads as empty, not encrypted: show it as deleted)."""
+    return read_content(keys, message["room_id"], message.get("content") or "",
+                        encrypted=bool(message.get("encrypted")), message_type=message.get("message_type") or "text",
+                        file_name=message.get("file_name"), file_size=message.get("file_size"),
+                        file_id=message.get("file_id"), file_url=message.get("file_url"))
+
+
+# -- sending --------------------------------------------------------------------------------------
+
+def encrypt_text(keys: E2EKeys, room_id: int, text: str, *, timeout: float = 20.0) -> str:
+    """The wire content (a v3 envelope, sent with `encrypted: true`) of a text message; the
+    desktop app puts it in the outbox. Raises E2EError (MESSAGE_TOO_LONG, VALIDATION_ERROR for
+    blank text, E2E_ROOM_KEY_UNAVAILABLE, ROOM_NOT_FOUND), ApiError, ServerUnreachable."""
+    if len(text) > protocol.MAX_PLAINTEXT_CHARS:
+        raise E2EError("MESSAGE_TOO_LONG", f"at most {protocol.MAX_PLAINTEXT_CHARS} characters")
+    if not text.strip():
+        raise E2EError("VALIDATION_ERROR", "the message is empty")
+    return keys.encrypt(room_id, text, timeout)
+
+
+def send_text(keys: E2EKeys, realtime, room_id: int, text: str, *, reply_to: int | None = None,
+              client_msg_id: str | None = None, timeout: float = 20.0) -> dict:
+    """Encrypt and send a text message now (no outbox); returns the ack `{message_id}`."""
+    content = encrypt_text(keys, room_id, text, timeout=timeout)
+    return realtime.send_message(room_id, content, encrypted=True, client_msg_id=client_msg_id or uuid.uuid4().hex,
+                                 reply_to=reply_to)
+
+
+def share_file(keys: E2EKeys, api: ApiClient, realtime, room_id: int, data: bytes, name: str, *,
+               client_msg_id: str | None = None, timeout: float = 20.0) -> dict:
+    """Encrypt `data`, upload the blob, and send it as an image message (when its bytes are
+    an image) or a file message; returns the ack `{message_id}`."""
+    if not data:
+        raise E2EError("VALIDATION_ERROR", "the file is empty")
+    message_type = "image" if sniff_image(data) else "file"
+    mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    blob, file_key = encrypt_file(data)
+    described = json.dumps({"name": name, "size": len(data), "mime": mime, "file_key": file_key}, ensure_ascii=False)
+    # Encrypted first: a room that cannot get a key fails before anything is uploaded.
+    content = keys.encrypt(room_id, described, timeout)
+    token = upload_blob(api, room_id, blob, message_type)
+    return realtime.send_message(room_id, content, encrypted=True, client_msg_id=client_msg_id or uuid.uuid4().hex,
+                                 message_type=message_type, upload_token=token)
+
+
+# -- receiving files ------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ReceivedFile:
+    name: str
+    data: bytes
+    mime: str
+    image_type: str | None  # "png", "jpeg", "gif", "webp" by the decrypted bytes; None: not an image
+
+    @property
+    def previewable(self) -> bool:
+        return self.image_type is not None
+
+
+def fetch_file(api: ApiClient, message: dict, readable: Readable | None = None, keys: E2EKeys | None = None
+               ) -> ReceivedFile:
+    """Download and decrypt the file of a file or image message. Raises E2EError (the
+    message's state code when it is not readable; E2E_AUTH_FAILED / E2E_MALFORMED when the
+    blob does not open with its key), ApiError, ServerUnreachable."""
+    readable = readable or read_message(keys, message)
+    shared = readable.file
+    if not readable.shown or shared is None:
+        raise E2EError(readable.error_code or "E2E_MALFORMED", "no readable file in this message")
+    if not shared.url:
+        raise E2EError("FILE_NOT_FOUND", "the message has no file (deleted?)")
+    blob = download_blob(api, shared.url)
+    if shared.file_key is None:  # a plaintext upload (E2E turned off by the admin)
+        return ReceivedFile(shared.name, blob, shared.mime, sniff_image(blob))
+    try:
+        data, image_type = decrypt_image(blob, shared.file_key)
+    except EnvelopeError as exc:
+        raise E2EError(exc.code, "the file does not open with its key") from None
+    return ReceivedFile(shared.name, data, shared.mime, image_type)
+
+
+# -- transfers --------------------------------------------------------------------------------------
+
+def upload_blob(api: ApiClient, room_id: int, blob: bytes, file_type: str) -> str:
+    """POST /api/upload of an encrypted blob; returns the upload token for send_message."""
+    answer = _transfer(api, "POST", "/api/upload",
+                       data={"room_id": str(room_id), "encrypted": "1", "type": file_type},
+                       files={"file": (BLOB_NAME, blob, "application/octet-stream")})
+    return answer.json()["upload_token"]
+
+
+def download_blob(api: ApiClient, url: str) -> bytes:
+    return _transfer(api, "GET", url).content
+
+
+def _transfer(api: ApiClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """One file transfer with the device token (ApiClient's transport speaks JSON only)."""
+    token = api.token
+    if token is None:
+        raise ApiError("AUTH_REQUIRED", 401, localized("AUTH_REQUIRED", api.language), "not signed in")
+    headers = {"Authorization": f"Bearer {token}", "X-App-Language": api.language, "User-Agent": USER_AGENT}
+    try:
+        with httpx.Client(base_url=api.server_url, verify=api.verify, timeout=TRANSFER_TIMEOUT_SECONDS) as http:
+            response = http.request(method, path, headers=headers, **kwargs)
+    except httpx.TransportError as exc:
+        raise ServerUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+    if not response.is_success:
+        raise ApiError.from_http(response, api.language)
+    return response

@@ -1,0 +1,370 @@
+"""This device's end-to-end keys against a real server: where the secrets live, opening only
+honest packages, making versions (and losing a race to make one), answering key requests,
+the key backup, and how message content reads on this device."""
+
+import base64
+import json
+import os
+import stat
+import threading
+
+import pytest
+from client_kit import MemoryKeyring, new_account, wait_until
+from keyring.backends import fail
+
+from harness import PASSWORD, register_and_login
+from messenger.client.services.api import ApiClient
+from messenger.client.services.keys import E2EError, E2EKeys, KeyAvailability
+from messenger.client.services.messages import ContentState, read_content
+from messenger.client.services.session_store import SessionStore
+from messenger.core.e2e import BackupCost, DeviceKeys, new_room_key, room_key_id, seal_to_device
+from messenger.core.e2e.envelopes import encrypt_envelope
+
+CHEAP_BACKUP = BackupCost(memory_kib=1024, time_cost=1, parallelism=1)
+
+
+@pytest.fixture
+def devices(server, tmp_path, realtimes):
+    """`devices(api=None, username=None, backend=None, live=False)`: a started E2EKeys for a
+    new device (a new sign-in of `username`, or of a new user), each in a client home of its
+    own; `live` also attaches and starts a Realtime. All closed afterwards."""
+    made = []
+
+    def make(username: str | None = None, *, backend=None, live: bool = False, answer_delay=(0.0, 0.2)):
+        home = tmp_path / f"device{len(made)}"
+        store = SessionStore(home / "data", backend=backend or fail.Keyring())
+        api = ApiClient(server.url, store)
+        api.sign_in(username or new_account(server), PASSWORD, device_name="keys test")
+        keys = E2EKeys(api, store, answer_delay=answer_delay, backup_cost=CHEAP_BACKUP)
+        keys.start()
+        made.append((api, keys))
+        if live:
+            realtime = realtimes(api)
+            keys.attach(realtime)
+            realtime.start()
+            assert realtime.wait_synced(15)
+        return keys
+
+    yield make
+    for api, keys in made:
+        keys.close()
+        api.close()
+
+
+def group(owner: E2EKeys, *members: E2EKeys) -> int:
+    room_id = owner.api.create_room([], name="keys")["room_id"]
+    others = sorted({m.api.user["id"] for m in members} - {owner.api.user["id"]})
+    if others:
+        owner.api.add_members(room_id, others)
+    return room_id
+
+
+def read(keys: E2EKeys, room_id: int, envelope: str):
+    return read_content(keys, room_id, envelope, encrypted=True)
+
+
+def files_under(folder) -> list:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def test_private_keys_go_to_the_keyring_and_only_public_keys_to_the_server(devices, tmp_path):
+    backend = MemoryKeyring()
+    keys = devices(backend=backend)
+    (_, account), secret = next((k, v) for k, v in backend.secrets.items() if k[1].endswith("-keys"))
+    assert account == f"{keys.username}#device-{keys.device_session_id}-keys"
+    device = DeviceKeys.load(secret)
+    published = keys.api._call("GET", f"/api/keys/users/{keys.api.user['id']}")["devices"]
+    assert [(d["device_session_id"], d["encryption_key"], d["signing_key"]) for d in published] == [
+        (keys.device_session_id, device.public_key, device.signing_public_key)]
+    private_parts = secret.split(":")[1:]
+    for path in files_under(tmp_path):
+        content = path.read_text(errors="replace")
+        assert not any(part in content for part in private_parts), path
+
+
+def test_without_a_keyring_the_keys_are_in_the_owner_only_file_and_survive_a_restart(devices, server):
+    keys = devices()
+    token_file = keys.store.file.path
+    assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+    again = E2EKeys(keys.api, keys.store)
+    again.start()  # publishing the same keys again is fine
+    assert again.fingerprint == keys.fingerprint
+    again.close()
+
+
+def test_lost_private_keys_are_reported_not_replaced(devices):
+    keys = devices()
+    keys.store.forget_token(keys.api.server_url, f"{keys.username}#device-{keys.device_session_id}-keys")
+    fresh = E2EKeys(keys.api, keys.store)
+    with pytest.raises(E2EError) as caught:
+        fresh.start()
+    assert caught.value.code == "E2E_DEVICE_KEYS_LOST"
+
+
+def test_first_sender_makes_version_one_and_the_cache_keeps_it_sealed_across_a_restart(devices, tmp_path):
+    alice = devices()
+    room_id = group(alice)
+    envelope = alice.encrypt(room_id, "캐시 확인")
+    state = alice.directory.key_state(room_id)
+    assert state["current_version"] == 1 and not state["rotation_required"]
+    [key_id] = alice.held_key_ids(room_id)
+    assert envelope.startswith(f"v3:{key_id}:")
+    # No package to itself (the maker holds it): only the sealed cache brings it back.
+    assert alice.directory.my_keys(room_id)["packages"] == []
+    cache = next(p for p in files_under(tmp_path) if p.parent.name == "e2e").read_text()
+    assert "k1:" not in cache and key_id not in cache
+    restarted = E2EKeys(alice.api, alice.store)
+    restarted.start()
+    assert read(restarted, room_id, envelope).text == "캐시 확인"
+    restarted.close()
+
+
+def test_a_cache_not_sealed_by_this_device_is_ignored(devices, tmp_path):
+    alice = devices()
+    room_id = group(alice)
+    alice.encrypt(room_id, "x")
+    cache_path = next(p for p in files_under(tmp_path) if p.parent.name == "e2e")
+    forged_key = new_room_key()
+    payload = json.dumps({"format": "messenger-room-keys/1", "rooms": {str(room_id): [forged_key]}}).encode()
+    # Sealed to the device (anyone who knows its public key can), but not signed by it.
+    public = DeviceKeys.load(alice.store.load_token(
+        alice.api.server_url, f"{alice.username}#device-{alice.device_session_id}-keys")).public_key
+    cache_path.write_text(json.dumps({"format": 1, "sealed": seal_to_device(payload, public)}))
+    restarted = E2EKeys(alice.api, alice.store)
+    restarted.start()
+    assert restarted.held_key_ids(room_id) == set()
+    restarted.close()
+
+
+def test_members_open_what_is_sealed_to_them(devices):
+    alice, bob = devices(), devices()
+    room_id = group(alice, bob)
+    envelope = alice.encrypt(room_id, "hello bob")
+    bob.sync_room(room_id)
+    assert read(bob, room_id, envelope).text == "hello bob"
+    assert bob.status(room_id).held_versions == (1,)
+
+
+def test_only_honest_packages_are_taken(devices, server):
+    """A package that is unsigned, meant for another room or version, or carries another key
+    is refused; the honest one still opens afterwards."""
+    bob = devices()
+    mallory_api = register_and_login(server)  # a raw device of a member, with keys the test holds
+    mallory = DeviceKeys.generate()
+    assert mallory_api.put("/api/keys/device", json={"encryption_key": mallory.public_key,
+                                                     "signing_key": mallory.signing_public_key}).status_code == 201
+    room_id = mallory_api.post("/api/rooms", json={"members": [], "name": "r"}).json()["room"]["id"]
+    mallory_api.post(f"/api/rooms/{room_id}/members", json={"user_ids": [bob.api.user["id"]]})
+    room_key = new_room_key()
+    key_id = room_key_id(room_key)
+    assert mallory_api.post(f"/api/rooms/{room_id}/keys", json={
+        "key_version": 1, "key_id": key_id, "packages": []}).status_code == 201
+    bob_public = next(d for d in bob.directory.room_devices(room_id)
+                      if d["device_session_id"] == bob.device_session_id)["encryption_key"]
+
+    def package(room=room_id, version=1, key=room_key, signed=True, to=bob_public):
+        payload = json.dumps({"room_id": room, "key_version": version, "room_key": key}).encode()
+        return seal_to_device(payload, to, sender=mallory.signing if signed else None)
+
+    def post(sealed):
+        reply = mallory_api.post(f"/api/rooms/{room_id}/keys", json={
+            "key_version": 1, "key_id": key_id, "packages": [{"device_session_id": bob.device_session_id,
+                                                              "sealed": sealed}]})
+        assert reply.status_code == 200, reply.text
+
+    envelope = encrypt_envelope("only for members", room_key, "v3")
+    for forged in (package(signed=False), package(room=room_id + 1000), package(version=2),
+                   package(key=new_room_key()), package(to=DeviceKeys.generate().public_key)):
+        post(forged)
+        assert bob.sync_room(room_id).missing_versions == (1,)
+        assert read(bob, room_id, envelope).state is ContentState.WAITING_FOR_KEYS
+    post(package())
+    assert bob.sync_room(room_id).missing_versions == ()
+    assert read(bob, room_id, envelope).text == "only for members"
+    mallory_api.close()
+
+
+def test_two_devices_making_the_next_version_at_once_end_with_one_key(devices):
+    alice, bob = devices(live=True), devices(live=True)
+    room_id = group(alice, bob)
+    alice.sync_room(room_id), bob.sync_room(room_id)
+    both_ready = threading.Barrier(2)
+    for keys in (alice, bob):
+        listed = keys.directory.room_devices
+
+        def in_step(room, listed=listed):
+            devices_now = listed(room)
+            both_ready.wait(10)  # both have chosen version 1 before either posts it
+            return devices_now
+
+        keys.directory.room_devices = in_step
+    envelopes = {}
+
+    def send(name, keys):
+        envelopes[name] = keys.encrypt(room_id, f"from {name}")
+
+    threads = [threading.Thread(target=send, args=item) for item in (("alice", alice), ("bob", bob))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    state = alice.directory.key_state(room_id)
+    assert state["current_version"] == 1 and len(state["versions"]) == 1
+    winner = state["versions"][0]["key_id"]
+    assert {e.split(":")[1] for e in envelopes.values()} == {winner}
+    for keys in (alice, bob):
+        assert keys.held_key_ids(room_id) == {winner}  # the loser dropped its own
+        assert {read(keys, room_id, e).text for e in envelopes.values()} == {"from alice", "from bob"}
+
+
+def test_a_new_device_waits_for_keys_and_another_device_answers_by_itself(devices):
+    first = devices(live=True)
+    room_id = group(first)
+    envelope = first.encrypt(room_id, "before the second device")
+    second = devices(first.username, live=True)
+    changes = []
+    second.add_listener(changes.append)
+    assert second.sync_room(room_id).waiting_for_keys
+    wait_until(lambda: read(second, room_id, envelope).shown, timeout=20)
+    assert read(second, room_id, envelope).text == "before the second device"
+    assert room_id in changes
+    packages = second.directory.my_keys(room_id)["packages"]
+    assert [p["sender_device_session_id"] for p in packages] == [first.device_session_id]
+    assert second.directory.open_requests(room_id) == []
+
+
+def test_a_device_answers_only_versions_it_holds(devices):
+    alice = devices()
+    room_id = group(alice)
+    alice.encrypt(room_id, "v1")
+    bob = devices(live=True)  # a member with no key of the room yet
+    alice.api.add_members(room_id, [bob.api.user["id"]])
+    newcomer = devices(alice.username)
+    newcomer.sync_room(room_id)
+    [request] = bob.directory.open_requests(room_id)
+    bob._answer(room_id, request["request_id"])
+    assert newcomer.sync_room(room_id).missing_versions == (1,)
+
+
+def test_an_unknown_key_id_waits_for_one_sync_then_reads_as_no_key(devices):
+    alice = devices()
+    room_id = group(alice)
+    alice.encrypt(room_id, "x")
+    alice.sync_room(room_id)
+    stranger = encrypt_envelope("not from this room", new_room_key(), "v3")
+    generation = alice.generation
+    assert read(alice, room_id, stranger).state is ContentState.WAITING_FOR_KEYS
+    alice.wait_for_change(generation, 10)
+    result = read(alice, room_id, stranger)
+    assert (result.state, result.error_code) == (ContentState.CANNOT_DECRYPT, "E2E_WRONG_KEY")
+    assert alice.key_availability(room_id, stranger.split(":")[1]) is KeyAvailability.UNAVAILABLE
+
+
+def test_content_states(devices):
+    alice = devices()
+    room_id = group(alice)
+    envelope = alice.encrypt(room_id, "정상")
+    prefix, key_id, nonce, ciphertext = envelope.split(":")
+    raw = bytearray(base64.b64decode(ciphertext))
+    raw[0] ^= 1
+    tampered = ":".join((prefix, key_id, nonce, base64.b64encode(bytes(raw)).decode()))
+    cases = {
+        envelope: (ContentState.READABLE, None),
+        tampered: (ContentState.TAMPERED, "E2E_TAMPERED"),
+        f"v3:{key_id}:short:abc=": (ContentState.MALFORMED, "E2E_MALFORMED"),
+        "no envelope at all": (ContentState.NOT_ENCRYPTED, "E2E_NOT_ENCRYPTED"),
+    }
+    for content, expected in cases.items():
+        result = read(alice, room_id, content)
+        assert (result.state, result.error_code) == expected, content
+    assert read(alice, room_id, tampered).text is None
+    plain = read_content(alice, room_id, "평문", encrypted=False)
+    assert (plain.text, plain.end_to_end) == ("평문", False)
+    not_a_file = read_content(alice, room_id, alice.encrypt(room_id, "not json"), encrypted=True, message_type="file")
+    assert not_a_file.state is ContentState.MALFORMED
+    assert read_content(None, room_id, envelope, encrypted=True).state is ContentState.WAITING_FOR_KEYS
+
+
+def test_key_backup_merges_when_another_device_wrote_first_and_restores_elsewhere(devices):
+    first = devices()
+    second = devices(first.username)
+    room_a, room_b = group(first), group(second)
+    envelope_a, envelope_b = first.encrypt(room_a, "in a"), second.encrypt(room_b, "in b")
+    stored = second.directory.store_backup
+    raced = []
+
+    def first_writes_in_between(blob, version):
+        if not raced:
+            raced.append(first.write_backup("우리 집 암호"))
+        return stored(blob, version)
+
+    second.directory.store_backup = first_writes_in_between
+    assert second.write_backup("우리 집 암호") == 2  # version 1 was taken: reloaded, merged, version 2
+    assert raced == [1]
+    assert second.write_backup("우리 집 암호") == 2  # nothing new: nothing written
+
+    third = devices(first.username)
+    assert third.sync_room(room_a).waiting_for_keys
+    assert third.restore_backup("우리 집 암호") == 2
+    assert read(third, room_a, envelope_a).text == "in a"
+    assert read(third, room_b, envelope_b).text == "in b"
+    # The restored versions were sealed to the device itself: nothing is missing any more.
+    assert third.directory.my_keys(room_a)["missing_versions"] == []
+    assert third.directory.open_requests(room_a) == []
+
+
+def test_a_wrong_backup_passphrase_is_refused_and_start_over_replaces_the_backup(devices):
+    keys = devices()
+    room_id = group(keys)
+    envelope = keys.encrypt(room_id, "x")
+    keys.write_backup("first passphrase")
+    for attempt in (lambda: keys.restore_backup("wrong"), lambda: keys.write_backup("wrong")):
+        with pytest.raises(E2EError) as caught:
+            attempt()
+        assert caught.value.code == "E2E_BACKUP_PASSPHRASE_WRONG"
+    assert keys.write_backup("new passphrase", start_over=True) == 2
+    other = devices(keys.username)
+    assert other.restore_backup("new passphrase") == 1
+    assert read(other, room_id, envelope).text == "x"
+
+
+def test_a_remembered_passphrase_backs_up_new_keys_by_itself(devices):
+    keys = devices(live=True)
+    keys.remember_backup_passphrase("auto")
+    room_id = group(keys)
+    keys.encrypt(room_id, "x")
+    wait_until(lambda: keys.directory.backup() is not None, timeout=20)
+    other = devices(keys.username)
+    assert other.restore_backup("auto") == 1
+
+
+def test_sending_in_a_room_left_is_refused(devices):
+    alice, bob = devices(), devices()
+    room_id = group(alice, bob)
+    bob.api.leave_room(room_id)
+    with pytest.raises(E2EError) as caught:
+        bob.encrypt(room_id, "x", timeout=5)
+    assert caught.value.code == "ROOM_NOT_FOUND"
+    assert not bob.status(room_id).is_member
+
+
+def test_a_device_shown_later_with_other_keys_is_not_sealed_to(devices):
+    alice, bob = devices(), devices()
+    known = group(bob, alice)
+    bob.encrypt(known, "bob has now seen alice's device")
+    listed = bob.directory.room_devices
+    attacker = DeviceKeys.generate()
+
+    def swapped(room_id):  # what a server would answer that puts its own key in alice's place
+        return [{**d, "encryption_key": attacker.public_key} if d["device_session_id"] == alice.device_session_id
+                else d for d in listed(room_id)]
+
+    restarted = E2EKeys(bob.api, bob.store)  # the pin survives a restart (it is in the sealed cache)
+    restarted.start()
+    restarted.directory.room_devices = swapped
+    room_id = group(bob, alice)
+    envelope = restarted.encrypt(room_id, "not for the attacker")
+    restarted.close()
+    assert alice.directory.my_keys(room_id)["packages"] == []
+    assert alice.sync_room(room_id).missing_versions == (1,)
+    assert read(alice, room_id, envelope).state is ContentState.WAITING_FOR_KEYS
