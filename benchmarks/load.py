@@ -1,0 +1,633 @@
+"""Load benchmark of the realtime path: many sockets, group rooms, `send_message` with acks.
+
+    python benchmarks/load.py --clients 200 --room-size 20 --seconds 20 [--rate 1] \\
+        [--url URL [--server-pid PID] | --start-server] [--async-mode gevent|threading]
+    python benchmarks/load.py --idle 2000 [--users 500] [--async-mode ...]
+
+By default it starts its own server (`python -m messenger --serve --port 0` on a
+throw-away data dir, loopback only) and stops it at the end. Every step is bounded
+in count and time; the whole run is cut at `--timeout` seconds. See README.md here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import queue
+import re
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import socketio
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTENING = re.compile(r"listening on (https?://[\d.]+:\d+)")
+PASSWORD = "Bench-Horse-42-battery"
+LOOPBACK = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?/?$")
+
+
+# --- the server under test ---------------------------------------------------------------
+
+class Server:
+    """`python -m messenger --serve` on a free port and a throw-away data dir."""
+
+    def __init__(self, async_mode: str):
+        self.async_mode = async_mode
+        self.tmp = tempfile.TemporaryDirectory(prefix="messenger-bench-")
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+        self.tail: list[str] = []  # the server's last output lines, shown if it dies
+
+    def start(self, timeout: float = 60) -> "Server":
+        env = {**os.environ, "MESSENGER_ENV": "dev", "MESSENGER_ASYNC_MODE": self.async_mode,
+               "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "messenger", "--serve", "--port", "0", "--data-dir", self.tmp.name],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+        )
+        found: queue.Queue[str] = queue.Queue()
+
+        def pump():
+            for line in self.proc.stdout:
+                self.tail = (self.tail + [line])[-200:]
+                match = LISTENING.search(line)
+                if match:
+                    found.put(match.group(1))
+
+        threading.Thread(target=pump, daemon=True).start()
+        try:
+            self.url = found.get(timeout=timeout)
+        except queue.Empty:
+            self.stop()
+            raise RuntimeError("server did not start:\n" + "".join(self.tail)) from None
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.tmp.cleanup()
+
+
+class ServerWatch:
+    """Samples the server's RSS (and thread count) every 0.1 s; keeps the peak."""
+
+    def __init__(self, pid: int | None):
+        self.process = psutil.Process(pid) if pid else None
+        self.peak_rss = 0
+        self.peak_threads = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "ServerWatch":
+        if self.process:
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.sample()
+
+    def sample(self) -> int:
+        try:
+            rss = self.process.memory_info().rss
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_threads = max(self.peak_threads, self.process.num_threads())
+            return rss
+        except psutil.Error:
+            return 0
+
+    def rss(self) -> int | None:
+        return self.sample() if self.process else None
+
+    def cpu_seconds(self) -> float | None:
+        if not self.process:
+            return None
+        try:
+            times = self.process.cpu_times()
+        except psutil.Error:
+            return None
+        return times.user + times.system
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+# --- figures ------------------------------------------------------------------------------
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+def ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def mib(nbytes: float | None) -> str:
+    return "-" if nbytes is None else f"{nbytes / 2**20:.1f} MiB"
+
+
+def kib(nbytes: float | None) -> str:
+    return "-" if nbytes is None else f"{nbytes / 1024:.1f} KiB"
+
+
+@dataclass
+class Stats:
+    errors: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def error(self, kind: str, detail: str = "") -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+        if detail and self.errors[kind] <= 3:
+            self.notes.append(f"{kind}: {detail}"[:300])
+
+
+# --- setup over HTTP ----------------------------------------------------------------------
+
+async def create_users(url: str, count: int, concurrency: int, stats: Stats) -> list[dict]:
+    """`count` users, each registered and signed in once (two argon2 hashes each)."""
+    tag = secrets.token_hex(3)
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(http: httpx.AsyncClient, i: int) -> dict | None:
+        name = f"b{tag}_{i}"
+        async with limit:
+            try:
+                reply = await http.post("/api/register", json={"username": name, "password": PASSWORD,
+                                                               "nickname": f"bench {i}"})
+                if reply.status_code != 201:
+                    stats.error("register", f"{reply.status_code} {reply.text[:200]}")
+                    return None
+                reply = await http.post("/api/device-sessions", json={
+                    "username": name, "password": PASSWORD, "device_name": "bench", "remember": True})
+                if reply.status_code != 201:
+                    stats.error("device-session", f"{reply.status_code} {reply.text[:200]}")
+                    return None
+            except httpx.HTTPError as exc:
+                stats.error("setup http", repr(exc))
+                return None
+        body = reply.json()
+        return {"index": i, "id": body["user"]["id"], "token": body["device_token"], "username": name}
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        made = await asyncio.gather(*(one(http, i) for i in range(count)))
+    return [u for u in made if u]
+
+
+def room_id_of(body: dict) -> int | None:
+    """The new room's id, whichever shape the answer has (`room_id`, `id` or `room.id`)."""
+    for value in (body.get("room_id"), body.get("id"), (body.get("room") or {}).get("id")):
+        if isinstance(value, int):
+            return value
+    return None
+
+
+async def create_rooms(url: str, users: list[dict], room_size: int, concurrency: int,
+                       stats: Stats) -> list[tuple[int, list[dict]]]:
+    """Consecutive users in groups of `room_size`, one group room each (created by its first)."""
+    groups = [users[i:i + room_size] for i in range(0, len(users), room_size)]
+    groups = [g for g in groups if len(g) >= 3]  # two people would make a direct room
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(n: int, group: list[dict]):
+        async with limit, httpx.AsyncClient(base_url=url, timeout=60,
+                                            headers={"Authorization": f"Bearer {group[0]['token']}"}) as http:
+            try:
+                reply = await http.post("/api/rooms", json={"member_ids": [u["id"] for u in group[1:]],
+                                                            "name": f"bench room {n}"})
+            except httpx.HTTPError as exc:
+                stats.error("create room", repr(exc))
+                return None
+        if reply.status_code not in (200, 201) or room_id_of(reply.json()) is None:
+            stats.error("create room", f"{reply.status_code} {reply.text[:200]}")
+            return None
+        return room_id_of(reply.json()), group
+
+    made = await asyncio.gather(*(one(n, g) for n, g in enumerate(groups)))
+    return [r for r in made if r]
+
+
+async def timed_login(url: str, user: dict) -> tuple[float, int]:
+    """Seconds for one sign-in (`POST /api/device-sessions`) and its status code."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        start = time.perf_counter()
+        reply = await http.post("/api/device-sessions", json={
+            "username": user["username"], "password": PASSWORD, "device_name": "probe", "remember": False})
+        return time.perf_counter() - start, reply.status_code
+
+
+# --- sockets ------------------------------------------------------------------------------
+
+class Client:
+    """One Socket.IO connection; records every `new_message` it receives."""
+
+    def __init__(self, index: int, user: dict, run: "Run"):
+        self.index = index
+        self.user = user
+        self.run = run
+        self.room_id: int | None = None
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.sio.on("new_message", self.on_new_message)
+        self.sio.on("disconnect", self.on_disconnect)
+        # (sender client index, sequence number, message id) in arrival order
+        self.received: list[tuple[int, int, int | None]] = []
+        self.seen_ids: set = set()
+
+    async def connect(self, url: str, timeout: float) -> bool:
+        try:
+            await self.sio.connect(url, auth={"token": self.user["token"]}, transports=["websocket"],
+                                   wait_timeout=timeout)
+            return True
+        except Exception as exc:  # noqa: BLE001 - every failure is counted, whatever its kind
+            self.run.stats.error("connect", repr(exc))
+            return False
+
+    def on_disconnect(self, *reason):
+        if not self.run.closing:
+            self.run.stats.error("unexpected disconnect", f"client {self.index}: {reason}")
+
+    def on_new_message(self, data):
+        now = time.perf_counter()
+        row = data.get("message", data) if isinstance(data, dict) else {}
+        try:
+            mark = json.loads(row.get("content") or "")
+            sender, seq, sent_at = mark["s"], mark["n"], mark["t"]
+        except (ValueError, TypeError, KeyError):
+            return  # not one of ours
+        self.run.delivered += 1
+        self.run.last_delivery = now
+        key = row.get("id")
+        if key in self.seen_ids:
+            self.run.stats.error("duplicate new_message", f"client {self.index} got message {key} twice")
+            return
+        self.seen_ids.add(key)
+        self.received.append((sender, seq, key))
+        self.run.receivers_of[(sender, seq)] = self.run.receivers_of.get((sender, seq), 0) + 1
+        if sender != self.index:
+            self.run.fanout_latency.append(now - sent_at)
+
+    async def send(self, seq: int, ack_timeout: float) -> None:
+        run = self.run
+        run.attempted += 1
+        sent_at = time.perf_counter()
+        content = json.dumps({"s": self.index, "n": seq, "t": sent_at})
+        try:
+            ack = await self.sio.call("send_message", {
+                "room_id": self.room_id, "content": content, "type": "text", "encrypted": False,
+                "client_msg_id": f"bench-{self.index}-{seq}"}, timeout=ack_timeout)
+        except socketio.exceptions.TimeoutError:
+            run.stats.error("ack timeout")
+            return
+        except Exception as exc:  # noqa: BLE001
+            run.stats.error("send failed", repr(exc))
+            return
+        done = time.perf_counter()
+        if not (isinstance(ack, dict) and ack.get("ok")):
+            run.stats.error("ack not ok", json.dumps(ack, ensure_ascii=False)[:200])
+            return
+        run.ack_latency.append(done - sent_at)
+        run.acked += 1
+        run.last_ack = done
+        run.acked_by_room[self.room_id] = run.acked_by_room.get(self.room_id, 0) + 1
+
+    async def close(self) -> None:
+        try:
+            await self.sio.disconnect()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+
+
+class Run:
+    def __init__(self):
+        self.stats = Stats()
+        self.closing = False
+        self.delivered = 0
+        self.acked = 0
+        self.last_ack = 0.0
+        self.last_delivery = 0.0
+        self.ack_latency: list[float] = []
+        self.fanout_latency: list[float] = []
+        self.acked_by_room: dict[int, int] = {}
+        self.attempted = 0
+        self.receivers_of: dict[tuple[int, int], int] = {}  # (sender, seq) -> sockets that got it
+
+
+async def connect_all(clients: list[Client], url: str, concurrency: int, timeout: float) -> int:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(client: Client) -> bool:
+        async with limit:
+            return await client.connect(url, timeout)
+
+    return sum(await asyncio.gather(*(one(c) for c in clients)))
+
+
+async def close_all(clients: list[Client], concurrency: int = 200) -> None:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(client: Client):
+        async with limit:
+            await client.close()
+
+    await asyncio.gather(*(one(c) for c in clients))
+
+
+async def send_for(client: Client, seconds: float, rate: float, burst: int, ack_timeout: float) -> None:
+    """Send for `seconds`: `rate` times a second a burst of `burst` messages emitted back to back
+    (acks awaited concurrently), or with `rate` 0, each message once the previous one is acked."""
+    start = time.perf_counter()
+    end = start + seconds
+    seq = 0
+    if rate <= 0:
+        while time.perf_counter() < end and client.sio.connected:
+            await client.send(seq, ack_timeout)
+            seq += 1
+        return
+    interval = 1 / rate
+    due = start + interval * (client.index % 97) / 97  # spread the clients over one interval
+    pending = set()
+    while due < end and client.sio.connected:
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        for _ in range(burst):
+            # Tasks start in creation order, so the emits leave in `seq` order.
+            task = asyncio.create_task(client.send(seq, ack_timeout))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            seq += 1
+        due += interval
+    if pending:
+        await asyncio.wait(pending, timeout=ack_timeout + 1)
+
+
+def order_violations(clients: list[Client]) -> tuple[int, int, int, int]:
+    """Sender order, seen two ways: (receiver/sender pairs that got one sender's messages out
+    of send order, pairs checked, senders whose message ids do not follow send order, senders)."""
+    bad = checked = 0
+    ids: dict[int, dict[int, int]] = {}  # sender -> seq -> stored message id
+    for client in clients:
+        by_sender: dict[int, list[int]] = {}
+        for sender, seq, message_id in client.received:
+            by_sender.setdefault(sender, []).append(seq)
+            ids.setdefault(sender, {})[seq] = message_id
+        for seqs in by_sender.values():
+            checked += 1
+            if any(a > b for a, b in zip(seqs, seqs[1:])):
+                bad += 1
+    stored_bad = 0
+    for by_seq in ids.values():
+        in_seq_order = [by_seq[seq] for seq in sorted(by_seq)]
+        if any(a > b for a, b in zip(in_seq_order, in_seq_order[1:])):
+            stored_bad += 1
+    return bad, checked, stored_bad, len(ids)
+
+
+# --- the two modes ------------------------------------------------------------------------
+
+async def prepare(args, stats: Stats, user_count: int) -> list[dict]:
+    start = time.perf_counter()
+    users = await create_users(args.url, user_count, args.setup_concurrency, stats)
+    took = time.perf_counter() - start
+    print(f"created {len(users)}/{user_count} users (register + sign-in) in {took:.1f} s", flush=True)
+    if not users:
+        raise SystemExit("no user could be created: " + "; ".join(stats.notes))
+    return users
+
+
+async def idle_mode(args, watch: ServerWatch, figures: dict) -> None:
+    run = Run()
+    users = await prepare(args, run.stats, min(args.users or 500, args.idle))
+    clients = [Client(i, users[i % len(users)], run) for i in range(args.idle)]
+    before = watch.rss()
+    load0 = os.getloadavg()[0]
+    start = time.perf_counter()
+    connected = await connect_all(clients, args.url, args.connect_concurrency, args.connect_timeout)
+    connect_time = time.perf_counter() - start
+    print(f"connected {connected}/{args.idle} sockets in {connect_time:.1f} s", flush=True)
+    await asyncio.sleep(args.settle)
+    after = watch.rss()
+    login_time, login_status = await timed_login(args.url, users[0])
+    await asyncio.sleep(args.seconds)
+    still = sum(c.sio.connected for c in clients)
+    figures.update({
+        "sockets asked": args.idle, "distinct users": len(users), "sockets connected": connected,
+        "still connected after hold": still, "connect time": f"{connect_time:.1f} s",
+        "sign-in while connected": f"{login_time * 1000:.0f} ms (HTTP {login_status})",
+        "server RSS before sockets": mib(before), "server RSS with sockets": mib(after),
+        "RSS per idle connection": kib((after - before) / connected) if before and after and connected else "-",
+        "server RSS peak": mib(watch.peak_rss or None), "server threads peak": watch.peak_threads or "-",
+        "errors": run.stats.errors or "none",
+        "load average (1 min) start/end": f"{load0:.1f} / {os.getloadavg()[0]:.1f}",
+    })
+    run.closing = True
+    await close_all(clients)
+    figures["_notes"] = run.stats.notes
+
+
+async def load_mode(args, watch: ServerWatch, figures: dict) -> None:
+    run = Run()
+    users = await prepare(args, run.stats, args.clients)
+    rooms = await create_rooms(args.url, users, args.room_size, args.setup_concurrency, run.stats)
+    if not rooms:
+        raise SystemExit("no room could be created (is POST /api/rooms there?): " + "; ".join(run.stats.notes))
+    clients = []
+    for room_id, group in rooms:
+        for user in group:
+            client = Client(len(clients), user, run)
+            client.room_id = room_id
+            clients.append(client)
+    print(f"created {len(rooms)} rooms of about {args.room_size}", flush=True)
+
+    before = watch.rss()
+    start = time.perf_counter()
+    connected = await connect_all(clients, args.url, args.connect_concurrency, args.connect_timeout)
+    print(f"connected {connected}/{len(clients)} sockets in {time.perf_counter() - start:.1f} s", flush=True)
+    await asyncio.sleep(args.settle)
+    after = watch.rss()
+    live = [c for c in clients if c.sio.connected]
+
+    cpu_server0, cpu_client0, (cpu_machine0, load0) = watch.cpu_seconds(), time.process_time(), machine_busy()
+    start = time.perf_counter()
+    print(f"sending for {args.seconds:.0f} s at "
+          f"{'closed loop' if args.rate <= 0 else f'{args.rate:g} x {args.burst} msg/s per client'} ...", flush=True)
+    await asyncio.gather(*(send_for(c, args.seconds, args.rate, args.burst, args.ack_timeout) for c in live))
+    send_end = time.perf_counter()
+
+    # Wait for the fan-out of every acknowledged message (bounded).
+    members_live: dict[int, int] = {}
+    for c in live:
+        members_live[c.room_id] = members_live.get(c.room_id, 0) + 1
+    expected = sum(n * members_live[room] for room, n in run.acked_by_room.items())
+    drain_end = time.perf_counter() + args.drain
+    while run.delivered < expected and time.perf_counter() < drain_end:
+        await asyncio.sleep(0.05)
+    cpu_server1, cpu_client1, (cpu_machine1, load1) = watch.cpu_seconds(), time.process_time(), machine_busy()
+    wall = time.perf_counter() - start
+
+    send_span = max(run.last_ack, start + 1e-9) - start
+    delivery_span = max(run.last_delivery, start + 1e-9) - start
+    bad_order, pairs, stored_bad, senders = order_violations(live)
+    room_of = {c.index: c.room_id for c in live}
+    complete = sum(1 for (sender, _), n in run.receivers_of.items() if n >= members_live[room_of[sender]])
+    echoed = sum(1 for c in live for sender, _, _ in c.received if sender == c.index)
+    figures.update({
+        "mode": (f"{args.rate:g} x {args.burst} msg/s per client" if args.rate > 0
+                 else "closed loop (1 in flight per client)"),
+        "clients connected": f"{connected}/{len(clients)} in {len(rooms)} rooms",
+        "sends attempted / acked": f"{run.attempted} / {run.acked}",
+        "sends acked/s": f"{run.acked / send_span:.0f}",
+        "new_message delivered": f"{run.delivered} ({expected} for the acked sends)",
+        "messages that reached every member": f"{complete} of {len(run.receivers_of)} seen",
+        "new_message delivered/s": f"{run.delivered / delivery_span:.0f}",
+        "ack latency p50/p95/p99": " / ".join(ms(percentile(run.ack_latency, p)) for p in (50, 95, 99)),
+        "fan-out latency p50/p99": " / ".join(ms(percentile(run.fanout_latency, p)) for p in (50, 99)),
+        "fan-out latency max": ms(max(run.fanout_latency, default=None)),
+        "sender's own echo received": f"{echoed}",
+        "sender order kept (received)": f"{pairs - bad_order}/{pairs} receiver-sender pairs",
+        "sender order kept (stored ids)": f"{senders - stored_bad}/{senders} senders",
+        "errors": run.stats.errors or "none",
+        "server RSS before sockets": mib(before), "server RSS idle sockets": mib(after),
+        "RSS per idle connection": kib((after - before) / connected) if before and after and connected else "-",
+        "server RSS peak": mib(watch.peak_rss or None), "server threads peak": watch.peak_threads or "-",
+        "server CPU (of one core)": (f"{(cpu_server1 - cpu_server0) / wall * 100:.0f} %"
+                                     if cpu_server0 is not None and cpu_server1 is not None else "-"),
+        "bench client CPU (of one core)": f"{(cpu_client1 - cpu_client0) / wall * 100:.0f} %",
+        # Anything well above server + client means other work shared the machine: rerun.
+        "machine CPU, all processes": f"{(cpu_machine1 - cpu_machine0) / wall * 100:.0f} % of {os.cpu_count()} cores",
+        "load average (1 min) start/end": f"{load0:.1f} / {load1:.1f}",
+        "send phase": f"{send_end - start:.1f} s",
+    })
+    run.closing = True
+    await close_all(live)
+    figures["_notes"] = run.stats.notes
+
+
+def print_table(title: str, figures: dict) -> None:
+    notes = figures.pop("_notes", [])
+    width = max(len(k) for k in figures)
+    print(f"\n{title}")
+    print("-" * (width + 40))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    for note in notes:
+        print(f"  note: {note}")
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy CPU seconds of the whole machine so far, 1-minute load average)."""
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + times.irq + times.softirq + getattr(times, "steal", 0), \
+        os.getloadavg()[0]
+
+
+def raise_open_file_limit() -> int:
+    """Sockets are files: lift the soft limit to the hard one (the server inherits it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clients", type=int, default=200, help="sockets that send and receive (one user each)")
+    p.add_argument("--room-size", type=int, default=20, help="members per group room")
+    p.add_argument("--seconds", type=float, default=20, help="sending time (idle mode: how long to hold)")
+    p.add_argument("--rate", type=float, default=1.0,
+                   help="messages per second per client; 0 = closed loop (next send after the ack)")
+    p.add_argument("--burst", type=int, default=1,
+                   help="with --rate: messages emitted back to back at each tick (tests sender order)")
+    p.add_argument("--idle", type=int, metavar="N", help="only connect N idle sockets and report memory")
+    p.add_argument("--users", type=int, help="idle mode: distinct users the sockets share (default min(N, 500))")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--url", help="a running server (loopback only)")
+    where.add_argument("--start-server", action="store_true", help="start a server of its own (the default)")
+    p.add_argument("--server-pid", type=int, help="with --url: the server's pid, for RSS figures")
+    p.add_argument("--async-mode", choices=("gevent", "threading"), default="gevent")
+    p.add_argument("--ack-timeout", type=float, default=10)
+    p.add_argument("--connect-timeout", type=float, default=30)
+    p.add_argument("--connect-concurrency", type=int, default=50)
+    p.add_argument("--setup-concurrency", type=int, default=8)
+    p.add_argument("--settle", type=float, default=2, help="seconds between connecting and measuring RSS")
+    p.add_argument("--drain", type=float, default=10, help="max seconds to wait for the last fan-out")
+    p.add_argument("--timeout", type=float, default=240, help="the whole run is cut after this many seconds")
+    p.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = p.parse_args(argv)
+    if args.idle is None and args.users:
+        p.error("--users is for --idle")
+    if args.url and not LOOPBACK.match(args.url):
+        p.error("--url must be a loopback address (127.0.0.0/8, localhost or [::1])")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.idle is None and args.seconds > 120:
+        print("note: runs are meant to stay short (<= 2 minutes)", file=sys.stderr)
+    limit = raise_open_file_limit()
+    wanted = (args.idle or args.clients) * 2 + 100  # both ends of each socket may be in this process tree
+    if limit < wanted:
+        print(f"warning: open-file limit {limit} < {wanted}; run `ulimit -n 65536` first", file=sys.stderr)
+
+    server = None
+    if args.url is None:
+        server = Server(args.async_mode).start()
+        args.url = server.url
+        pid = server.pid
+        print(f"server ({args.async_mode}) pid {pid} at {server.url}", flush=True)
+    else:
+        pid = args.server_pid
+    watch = ServerWatch(pid).start()
+    figures: dict = {}
+    title = (f"idle sockets: {args.idle} ({args.async_mode})" if args.idle is not None else
+             f"load: {args.clients} clients, rooms of {args.room_size}, {args.seconds:g} s ({args.async_mode})")
+    code = 0
+    try:
+        work = idle_mode(args, watch, figures) if args.idle is not None else load_mode(args, watch, figures)
+        asyncio.run(asyncio.wait_for(work, args.timeout))
+    except (asyncio.TimeoutError, TimeoutError):
+        figures["_notes"] = figures.get("_notes", []) + [f"run cut after --timeout {args.timeout:g} s"]
+        code = 1
+    finally:
+        watch.stop()
+        if server is not None:
+            died = not server.alive()
+            server.stop()
+            if died:
+                print("THE SERVER DIED during the run; its last output:\n" + "".join(server.tail[-40:]))
+                code = 1
+    if figures:
+        if args.json:
+            args.json.write_text(json.dumps({k: v for k, v in figures.items()}, ensure_ascii=False, indent=1,
+                                            default=str))
+        print_table(title, figures)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
