@@ -20,7 +20,6 @@ import logging
 import os
 import secrets
 import shutil
-import sqlite3
 import tempfile
 import zipfile
 import zlib
@@ -32,6 +31,7 @@ from alembic.script import ScriptDirectory
 from messenger import __version__
 from messenger.server.config import ServerConfig
 from messenger.server.db import MIGRATIONS, Database
+from messenger.server.db.snapshot import SnapshotError, sqlite_revision_checked, sqlite_snapshot
 
 log = logging.getLogger("messenger.server")
 
@@ -96,26 +96,11 @@ def create_backup(config: ServerConfig, target: Path) -> dict:
 
 
 def snapshot_database(source: Path, target: Path) -> str:
-    """Copy the live database to `target` in one step of SQLite's backup API and return its
-    schema revision. One step is one read transaction: a consistent snapshot, and in WAL
-    mode the server keeps writing meanwhile."""
-    src = sqlite3.connect(source, timeout=30)
-    dst = sqlite3.connect(target)
+    """The live database copied consistently to `target`; returns its schema revision."""
     try:
-        src.backup(dst)
-        dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
-        check = dst.execute("PRAGMA integrity_check").fetchone()[0]
-        if check != "ok":
-            raise BackupError(f"the database snapshot failed its integrity check: {check}")
-        row = dst.execute("SELECT version_num FROM alembic_version").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise BackupError(f"could not read the database: {exc}") from None
-    finally:
-        dst.close()
-        src.close()
-    if row is None:
-        raise BackupError("the database has no schema revision (alembic_version is empty)")
-    return row[0]
+        return sqlite_snapshot(source, target)
+    except SnapshotError as exc:
+        raise BackupError(str(exc)) from None
 
 
 def _data_files(data_dir: Path) -> list[tuple[str, Path]]:
@@ -280,12 +265,7 @@ def _upgrade(db_file: Path) -> str:
         database.migrate()
     finally:
         database.close()
-    db = sqlite3.connect(db_file)
     try:
-        check = db.execute("PRAGMA integrity_check").fetchone()[0]
-        revision = db.execute("SELECT version_num FROM alembic_version").fetchone()[0]
-    finally:
-        db.close()
-    if check != "ok":
-        raise BackupError(f"the restored database failed its integrity check: {check}")
-    return revision
+        return sqlite_revision_checked(db_file)
+    except SnapshotError as exc:
+        raise BackupError(f"the restored database: {exc}") from None
