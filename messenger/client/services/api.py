@@ -15,9 +15,12 @@ ApiError whose `session_ended` is true (revoked elsewhere, expired): the app the
 from __future__ import annotations
 
 import logging
+import os
 import platform
+import tempfile
 import threading
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
 
 import httpx
 
@@ -314,6 +317,81 @@ class ApiClient:
     def remove_notice(self, room_id: int, pin_id: int) -> None:
         self._call("DELETE", f"/api/rooms/{room_id}/pins/{pin_id}")
 
+    # -- polls ----------------------------------------------------------------------------------
+
+    def polls(self, room_id: int, *, before_id: int | None = None, limit: int | None = None) -> list[dict]:
+        """The room's polls, newest first."""
+        params = {k: v for k, v in (("before_id", before_id), ("limit", limit)) if v is not None}
+        return self._call("GET", f"/api/rooms/{room_id}/polls", params=params or None)["polls"]
+
+    def create_poll(self, room_id: int, question: str, options: list[str], *, multiple_choice: bool = False,
+                    anonymous: bool = False, ends_at: str | None = None) -> dict:
+        """`ends_at`: an ISO 8601 time, or None for a poll that stays open until closed."""
+        body: dict[str, Any] = {"question": question, "options": list(options),
+                                "multiple_choice": multiple_choice, "anonymous": anonymous}
+        if ends_at is not None:
+            body["ends_at"] = ends_at
+        return self._call("POST", f"/api/rooms/{room_id}/polls", json=body)["poll"]
+
+    def vote(self, poll_id: int, option_ids: list[int]) -> dict:
+        """Replace this user's vote; returns the poll as this user sees it."""
+        return self._call("POST", f"/api/polls/{poll_id}/vote", json={"option_ids": list(option_ids)})["poll"]
+
+    def close_poll(self, poll_id: int) -> dict:
+        return self._call("POST", f"/api/polls/{poll_id}/close")["poll"]
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def upload(self, room_id: int, path: str | os.PathLike, *, file_type: str | None = None, encrypted: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> dict:
+        """Store a file for sending in a room (POST /api/upload); returns `{upload_token,
+        file_name, file_type, file_size, encrypted, expires_at}`. `progress(sent, total)`
+        is called from this thread as the bytes go out."""
+        path = Path(path)
+        total = path.stat().st_size
+        form = {"room_id": str(room_id), "encrypted": "true" if encrypted else "false"}
+        if file_type is not None:
+            form["type"] = file_type
+        with path.open("rb") as stream:
+            reader = _CountingReader(stream, total, progress)
+            response = self._send_form("POST", "/api/upload", form, {"file": (path.name, reader)})
+        return self._answer("POST", "/api/upload", response)
+
+    def room_files(self, room_id: int, *, file_type: str | None = None, before_id: int | None = None) -> list[dict]:
+        """The room's files, newest first."""
+        params = {k: v for k, v in (("type", file_type), ("before_id", before_id)) if v is not None}
+        return self._call("GET", f"/api/rooms/{room_id}/files", params=params or None)["files"]
+
+    def download(self, file_id: int, destination: str | os.PathLike,
+                 progress: Callable[[int, int], None] | None = None) -> Path:
+        """Save a room file at `destination`, whole or not at all (a temporary file beside
+        it, fsynced, then moved into place); returns the path."""
+        destination = Path(destination)
+        headers = {"X-App-Language": self.language, "Authorization": f"Bearer {self._require_token()}"}
+        handle, temporary = tempfile.mkstemp(prefix=".download-", dir=destination.parent)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                try:
+                    with self._http.stream("GET", f"/uploads/{file_id}", headers=headers) as response:
+                        if not response.is_success:
+                            response.read()
+                            self._answer("GET", f"/uploads/{file_id}", response)
+                        total, done = int(response.headers.get("content-length") or 0), 0
+                        for chunk in response.iter_bytes():
+                            out.write(chunk)
+                            done += len(chunk)
+                            if progress is not None:
+                                progress(done, total)
+                except httpx.TransportError as exc:
+                    raise ServerUnreachable(f"GET /uploads/{file_id}: {type(exc).__name__}: {exc}") from exc
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, destination)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return destination
+
     # -- messages -------------------------------------------------------------------------------
 
     def messages(self, room_id: int, *, before_id: int | None = None, after_id: int | None = None,
@@ -372,11 +450,24 @@ class ApiClient:
                 break
             sent_with = current
             response = self._send(method, path, json, params, sent_with)
+        return self._answer(method, path, response)
+
+    def _answer(self, method: str, path: str, response: httpx.Response) -> Any:
+        """A response's JSON, or the ApiError / ServerUnreachable it means."""
         if response.is_success:
             return response.json() if response.content else {}
         if response.status_code in GATEWAY_STATUSES and "error_code" not in response.text:
             raise ServerUnreachable(f"{method} {path}: the gateway answered {response.status_code}")
         raise ApiError.from_http(response, self.language)
+
+    def _send_form(self, method: str, path: str, form: dict, files: dict) -> httpx.Response:
+        """A multipart request with this session's token (a file body cannot be replayed,
+        so no retry after a token rotation: the caller tries again)."""
+        headers = {"X-App-Language": self.language, "Authorization": f"Bearer {self._require_token()}"}
+        try:
+            return self._http.request(method, path, data=form, files=files, headers=headers)
+        except httpx.TransportError as exc:
+            raise ServerUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
 
     def _send(self, method: str, path: str, json: Any, params: dict | None, token: str | None) -> httpx.Response:
         headers = {"X-App-Language": self.language}
@@ -395,3 +486,23 @@ class ApiClient:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _CountingReader:
+    """A file being uploaded that reports how much of it has been read."""
+
+    def __init__(self, stream: BinaryIO, total: int, progress: Callable[[int, int], None] | None):
+        self._stream = stream
+        self._total = total
+        self._progress = progress
+        self._done = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self._done += len(chunk)
+        if self._progress is not None:
+            self._progress(self._done, self._total)
+        return chunk
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)

@@ -131,6 +131,7 @@ class MessageGeometry:
     quote_text: str = ""
     text_origin: QPointF = dataclasses.field(default_factory=QPointF)
     text_layout: QTextLayout | None = None
+    image_rect: QRect | None = None  # an image message's thumbnail, above its text
     chips: list[tuple[QRect, str, bool]] = dataclasses.field(default_factory=list)
     meta_rect: QRect = dataclasses.field(default_factory=QRect)
     meta_lines: list[tuple[str, QColor]] = dataclasses.field(default_factory=list)
@@ -148,6 +149,8 @@ class ChatDelegate(QStyledItemDelegate):
         super().__init__(view)
         self.view = view
         self.layouts = TextLayouts()
+        # Set by the window to show images in their bubbles (files.Thumbnails: `get(file)`).
+        self.thumbnails = None
 
     # -- fonts ----------------------------------------------------------------------------------
 
@@ -206,14 +209,25 @@ class ChatDelegate(QStyledItemDelegate):
                                    QFontMetrics(small).horizontalAdvance(geo.quote_text))
             inner_width = max(inner_width, min(quote_width, inner_max))
             quote_height = QFontMetrics(name_font).height() + meta_metrics.height() + 6
+        thumbnail = self.thumbnail(item)
+        image_width = image_height = 0
+        if thumbnail is not None:
+            # Narrower than the thumbnail if the window is: scaled down, never cropped.
+            image_width = min(thumbnail.width(), inner_max)
+            image_height = thumbnail.height() * image_width // max(thumbnail.width(), 1) + 6
+            inner_width = max(inner_width, image_width)
         bubble_width = inner_width + 2 * BUBBLE_PAD_X
-        bubble_height = text_height + 2 * BUBBLE_PAD_Y + (quote_height + 6 if quote_height else 0)
+        bubble_height = (text_height + 2 * BUBBLE_PAD_Y + (quote_height + 6 if quote_height else 0)
+                         + image_height)
         bubble_x = width - MARGIN - bubble_width if item.own else left
         geo.bubble = QRect(bubble_x, y, bubble_width, bubble_height)
         inner_y = y + BUBBLE_PAD_Y
         if quote_height:
             geo.quote_rect = QRect(bubble_x + BUBBLE_PAD_X, inner_y, inner_width, quote_height)
             inner_y += quote_height + 6
+        if thumbnail is not None:
+            geo.image_rect = QRect(bubble_x + BUBBLE_PAD_X, inner_y, image_width, image_height - 6)
+            inner_y += image_height
         geo.text_origin = QPointF(bubble_x + BUBBLE_PAD_X, inner_y)
         geo.text_layout = layout
 
@@ -237,6 +251,12 @@ class ChatDelegate(QStyledItemDelegate):
             y += chip_height
         geo.height = y + 3
         return geo
+
+    def thumbnail(self, item: ChatItem):
+        """The image to show in an image message's bubble, if it is loaded."""
+        if self.thumbnails is None or item.message_type != "image" or item.file is None or item.deleted:
+            return None
+        return self.thumbnails.get(item.file)
 
     @staticmethod
     def meta_lines(item: ChatItem) -> list[tuple[str, QColor]]:
@@ -307,6 +327,11 @@ class ChatDelegate(QStyledItemDelegate):
             painter.setFont(small)
             painter.setPen(SECONDARY)
             painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom, geo.quote_text)
+
+        if geo.image_rect is not None:
+            thumbnail = self.thumbnail(item)
+            if thumbnail is not None:
+                painter.drawPixmap(geo.image_rect, thumbnail)
 
         painter.setPen(SECONDARY if item.deleted else TEXT)
         geo.text_layout.draw(painter, geo.text_origin)

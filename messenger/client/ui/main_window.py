@@ -34,6 +34,18 @@ from messenger.client.ui.composer import Composer, TypingLine, TypingNotifier
 from messenger.client.ui.delegates import CHAT_BACKGROUND, ChatDelegate, RoomDelegate
 from messenger.client.ui.message_text import MessageText
 from messenger.client.ui.models import ITEM_ROLE, ChatItem, ChatModel, RoomItem, RoomListModel
+from messenger.client.ui.files import (
+    ChatFileDrops,
+    ImageViewer,
+    RoomFilesDialog,
+    Thumbnails,
+    Uploads,
+    choose_and_attach,
+    save_as,
+)
+from messenger.client.ui.notices import NoticesDialog, pin_message
+from messenger.client.ui.polls import PollsDialog
+from messenger.client.ui.room_dialogs import NewRoomDialog, RoomInfoDialog
 from messenger.client.ui.session import ChatSession
 from messenger.client.ui.tray import app_icon
 from messenger.core import protocol
@@ -99,6 +111,9 @@ class MainWindow(QMainWindow):
         self.sign_out_action.triggered.connect(self.sign_out_requested.emit)
         self.quit_action = QAction(self)
         self.quit_action.triggered.connect(self.quit_requested.emit)
+        self.new_room_action = QAction(self)
+        self.new_room_action.triggered.connect(self.new_room)
+        self.main_menu.addAction(self.new_room_action)
         self.main_menu.addAction(self.settings_action)
         self.main_menu.addAction(self.sign_out_action)
         self.main_menu.addSeparator()
@@ -148,11 +163,26 @@ class MainWindow(QMainWindow):
         header_layout.addWidget(self.room_title)
         header_layout.addWidget(self.room_subtitle)
         header_layout.addStretch(1)
+        self.notices_button = QToolButton()
+        self.notices_button.clicked.connect(lambda: self.notices(self.chat.room_id))
+        self.info_button = QToolButton()
+        self.info_button.clicked.connect(lambda: self.room_info(self.chat.room_id))
+        self.polls_button = QToolButton()
+        self.polls_button.clicked.connect(lambda: self.polls(self.chat.room_id))
+        self.files_button = QToolButton()
+        self.files_button.clicked.connect(lambda: self.room_files(self.chat.room_id))
+        header_layout.addWidget(self.files_button)
+        header_layout.addWidget(self.notices_button)
+        header_layout.addWidget(self.polls_button)
+        header_layout.addWidget(self.info_button)
 
         self.chat_view = QListView()
         self.chat_view.setModel(self.chat)
         self.chat_delegate = ChatDelegate(self.chat_view)
         self.chat_view.setItemDelegate(self.chat_delegate)
+        self.thumbnails = Thumbnails(self.session, self)
+        self.chat_delegate.thumbnails = self.thumbnails
+        self.thumbnails.ready.connect(self._thumbnail_ready)
         self.chat_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.chat_view.verticalScrollBar().setSingleStep(24)
         self.chat_view.setUniformItemSizes(False)
@@ -201,6 +231,18 @@ class MainWindow(QMainWindow):
         composer_row.setStyleSheet("#composerRow { background: white; }")
         composer_layout = QHBoxLayout(composer_row)
         composer_layout.setContentsMargins(12, 8, 12, 10)
+        self.uploads = Uploads(self.session, self)
+        self.uploads.status.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.attach_button = QToolButton()
+        self.attach_button.setText("📎")
+        self.attach_button.clicked.connect(lambda: choose_and_attach(self, self.uploads, self.chat.room_id))
+        # Files dropped on the chat, an image pasted into the composer: uploads to the open room.
+        self.file_drops = ChatFileDrops(self.uploads, lambda: self.chat.room_id, self)
+        self.chat_view.setAcceptDrops(True)
+        self.chat_view.viewport().setAcceptDrops(True)
+        self.chat_view.viewport().installEventFilter(self.file_drops)
+        self.composer.installEventFilter(self.file_drops)
+        composer_layout.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignBottom)
         composer_layout.addWidget(self.composer, 1)
         composer_layout.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
 
@@ -238,6 +280,12 @@ class MainWindow(QMainWindow):
     def retranslate(self) -> None:
         self.main_menu.setTitle(tr("main.menu"))
         self.settings_action.setText(tr("main.settings"))
+        self.new_room_action.setText(tr("rooms.new"))
+        self.notices_button.setText(tr("notices.open"))
+        self.files_button.setText(tr("files.open"))
+        self.attach_button.setToolTip(tr("files.attach"))
+        self.polls_button.setText(tr("polls.open"))
+        self.info_button.setText(tr("rooms.info"))
         self.sign_out_action.setText(tr("main.sign_out"))
         self.quit_action.setText(tr("main.quit"))
         user = self.session.user
@@ -643,6 +691,13 @@ class MainWindow(QMainWindow):
                 react.addAction(emoji, lambda e=emoji: self.session.toggle_reaction(item.message_id, e))
         if not item.deleted:
             menu.addAction(tr("message.copy"), lambda: QGuiApplication.clipboard().setText(item.text))
+        if item.message_id is not None and not item.deleted and self.chat.room_id is not None:
+            room_id = self.chat.room_id
+            menu.addAction(tr("notices.pin_message"), lambda: pin_message(self.session, room_id, item.message_id))
+        if item.file is not None:
+            menu.addAction(tr("files.save"), lambda: save_as(self, self.session, item.file, self._file_saved))
+            if item.message_type == "image":
+                menu.addAction(tr("files.view"), lambda: self._show_dialog(ImageViewer(self.session, item.file, self)))
         if item.own and item.message_id is not None and not item.deleted:
             menu.addSeparator()
             menu.addAction(tr("message.delete"), lambda: self._delete(item))
@@ -666,7 +721,58 @@ class MainWindow(QMainWindow):
                        lambda: self._set_flag(room.room_id, "pinned", not room.pinned))
         menu.addAction(tr("room.unmute") if room.muted else tr("room.mute"),
                        lambda: self._set_flag(room.room_id, "muted", not room.muted))
+        menu.addSeparator()
+        menu.addAction(tr("notices.open"), lambda: self.notices(room.room_id))
+        menu.addAction(tr("polls.open"), lambda: self.polls(room.room_id))
+        menu.addAction(tr("rooms.info"), lambda: self.room_info(room.room_id))
         return menu
+
+    # -- room dialogs ---------------------------------------------------------------------------------------
+
+    def _show_dialog(self, dialog):
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def new_room(self) -> NewRoomDialog:
+        """Pick people to talk to; the new (or existing direct) room opens when it is made."""
+        dialog = NewRoomDialog(self.session, self)
+        dialog.created.connect(self._room_created)
+        return self._show_dialog(dialog)
+
+    def _room_created(self, room_id: int) -> None:
+        if self.rooms.room(room_id) is None:
+            self._refresh_room(room_id)
+        self.open_room(room_id)
+
+    def room_info(self, room_id: int | None) -> RoomInfoDialog | None:
+        if room_id is None:
+            return None
+        return self._show_dialog(RoomInfoDialog(self.session, room_id, self))
+
+    def notices(self, room_id: int | None) -> NoticesDialog | None:
+        if room_id is None:
+            return None
+        return self._show_dialog(NoticesDialog(self.session, room_id, self))
+
+    def room_files(self, room_id: int | None) -> RoomFilesDialog | None:
+        if room_id is None:
+            return None
+        return self._show_dialog(RoomFilesDialog(self.session, room_id, self))
+
+    def _thumbnail_ready(self, file_id: int) -> None:
+        """An image arrived for a bubble: have the view measure and paint its row again."""
+        for row, item in enumerate(self.chat.items()):
+            if item.file is not None and item.file["id"] == file_id:
+                self.chat.dataChanged.emit(self.chat.index(row), self.chat.index(row))
+
+    def _file_saved(self, path: str) -> None:
+        self.statusBar().showMessage(tr("files.saved", path=path), 5000)
+
+    def polls(self, room_id: int | None) -> PollsDialog | None:
+        if room_id is None:
+            return None
+        return self._show_dialog(PollsDialog(self.session, room_id, self))
 
     def _set_flag(self, room_id: int, flag: str, value: bool) -> None:
         self.session.set_room_flag(room_id, flag, value).then(self.rooms.upsert)

@@ -261,6 +261,7 @@ class ChatItem:
     reply: dict | None = None  # {"sender_name", "text", "deleted"}
     reactions: list[dict] = dataclasses.field(default_factory=list)  # {"emoji", "count", "me"}
     unread_by: int = 0  # members other than the sender who have not read it yet
+    file: dict | None = None  # a file or image message's {"id", "name", "size"} (files.py downloads it)
 
 
 class ChatModel(QAbstractListModel):
@@ -448,7 +449,9 @@ class ChatModel(QAbstractListModel):
                 "id": reply.get("id"), "sender_name": reply.get("sender_name") or tr("message.unknown_sender"),
                 "deleted": bool(reply.get("deleted")),
                 "text": tr("message.deleted") if reply.get("deleted") else self.text.of(message["room_id"], reply)},
-            reactions=self._reactions(message.get("reactions") or ()))
+            reactions=self._reactions(message.get("reactions") or ()),
+            file={"id": message["file_id"], "name": message.get("file_name") or "", "size": message.get("file_size")}
+            if message.get("file_id") and not deleted else None)
 
     def _from_outbox(self, out: OutgoingMessage) -> ChatItem:
         reply = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import uuid
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
@@ -126,6 +127,93 @@ class ChatSession(QObject):
     def set_room_flag(self, room_id: int, flag: str, value: bool) -> Call:
         method = self.api.pin_room if flag == "pinned" else self.api.mute_room
         return self.call(method, room_id, value)
+
+    # -- rooms and their members (room_dialogs.py) and notices (notices.py) --------------------
+
+    def users(self, owner: QObject | None = None) -> Call:
+        return self.call(self.api.users, owner=owner)
+
+    def create_room(self, member_ids: list[int], name: str | None = None, owner: QObject | None = None) -> Call:
+        """A direct room for one other person (the existing one if there is), else a group."""
+        return self.call(self.api.create_room, member_ids, name, owner=owner)
+
+    def invite(self, room_id: int, user_ids: list[int], owner: QObject | None = None) -> Call:
+        return self.call(self.api.add_members, room_id, user_ids, owner=owner)
+
+    def kick(self, room_id: int, user_id: int, owner: QObject | None = None) -> Call:
+        return self.call(self.api.kick, room_id, user_id, owner=owner)
+
+    def set_room_admin(self, room_id: int, user_id: int, is_admin: bool, owner: QObject | None = None) -> Call:
+        return self.call(self.api.set_room_admin, room_id, user_id, is_admin, owner=owner)
+
+    def rename_room(self, room_id: int, name: str, owner: QObject | None = None) -> Call:
+        return self.call(self.api.rename_room, room_id, name, owner=owner)
+
+    def leave_room(self, room_id: int, owner: QObject | None = None) -> Call:
+        return self.call(self.api.leave_room, room_id, owner=owner)
+
+    def notices(self, room_id: int, owner: QObject | None = None) -> Call:
+        return self.call(self.api.notices, room_id, owner=owner)
+
+    def add_notice(self, room_id: int, *, message_id: int | None = None, content: str | None = None,
+                   owner: QObject | None = None) -> Call:
+        return self.call(self.api.add_notice, room_id, message_id=message_id, content=content, owner=owner)
+
+    def remove_notice(self, room_id: int, notice_id: int, owner: QObject | None = None) -> Call:
+        return self.call(self.api.remove_notice, room_id, notice_id, owner=owner)
+
+    # -- polls (polls.py) ----------------------------------------------------------------------
+
+    def polls(self, room_id: int, owner: QObject | None = None) -> Call:
+        return self.call(self.api.polls, room_id, owner=owner)
+
+    def create_poll(self, room_id: int, question: str, options: list[str], *, multiple_choice: bool,
+                    anonymous: bool, ends_at: str | None, owner: QObject | None = None) -> Call:
+        return self.call(self.api.create_poll, room_id, question, options, multiple_choice=multiple_choice,
+                         anonymous=anonymous, ends_at=ends_at, owner=owner)
+
+    def vote(self, poll_id: int, option_ids: list[int], owner: QObject | None = None) -> Call:
+        return self.call(self.api.vote, poll_id, option_ids, owner=owner)
+
+    def close_poll(self, poll_id: int, owner: QObject | None = None) -> Call:
+        return self.call(self.api.close_poll, poll_id, owner=owner)
+
+    # -- files (files.py) -----------------------------------------------------------------------
+
+    def send_file(self, room_id: int, path: str, *, progress: Callable[[int, int], None] | None = None,
+                  owner: QObject | None = None) -> Call:
+        """Upload a file and send it to the room as a file or image message; the answer is
+        the send's ack. `progress(sent, total)` runs on the GUI thread.
+
+        This is the seam for end-to-end encryption: today it uploads the plaintext (the
+        server refuses types its policy does not allow); the E2E work replaces the body of
+        `work` with encrypt-then-upload and an encrypted message.
+        """
+
+        def report(sent: int, total: int) -> None:
+            if progress is not None:
+                self.bridge.post(progress, sent, total)
+
+        def work() -> dict:
+            uploaded = self.api.upload(room_id, path, progress=report)
+            return self.realtime.send_message(room_id, uploaded["file_name"], encrypted=False,
+                                              client_msg_id=uuid.uuid4().hex, message_type=uploaded["file_type"],
+                                              upload_token=uploaded["upload_token"])
+
+        return self.call(work, owner=owner)
+
+    def room_files(self, room_id: int, owner: QObject | None = None) -> Call:
+        return self.call(self.api.room_files, room_id, owner=owner)
+
+    def download(self, file_id: int, destination: str, *, progress: Callable[[int, int], None] | None = None,
+                 owner: QObject | None = None, quiet: bool = False) -> Call:
+        """Save a room file at `destination`; the answer is its path."""
+
+        def report(done: int, total: int) -> None:
+            if progress is not None:
+                self.bridge.post(progress, done, total)
+
+        return self.call(self.api.download, file_id, destination, report, owner=owner, quiet=quiet)
 
     def sign_out(self) -> Call:
         """Stop the services, revoke this device on the server and forget its token."""

@@ -1,0 +1,300 @@
+"""Files in a room: attaching (a button, a pasted image, files dropped on the chat),
+uploading with progress, the room's files list, saving a file where the user chooses,
+and a simple image viewer.
+
+Uploads go through `ChatSession.send_file`, the one seam the end-to-end encryption work
+changes (plaintext uploads until then; the server refuses what its policy does not allow).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QObject, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from messenger.client.i18n import tr
+from messenger.client.ui.session import ChatSession
+
+FILE_ROLE = Qt.ItemDataRole.UserRole + 1
+THUMBNAIL_SIZE = 200  # pixels, the longer side of an image in a bubble
+
+
+def human_size(size: int | None) -> str:
+    size = size or 0
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+class Uploads(QObject):
+    """Sends files to a room one call each and reports progress as a status line."""
+
+    status = Signal(str)  # a line for the status bar
+    sent = Signal(str, dict)  # (file name, the send's ack)
+    failed = Signal(str, object)  # (file name, the exception)
+
+    def __init__(self, session: ChatSession, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.in_flight = 0
+
+    def send(self, room_id: int, paths: list[str]) -> None:
+        for path in paths:
+            name = Path(path).name
+            self.in_flight += 1
+            self.session.send_file(room_id, path, owner=self,
+                                   progress=lambda done, total, n=name: self._progress(n, done, total)).then(
+                lambda ack, n=name: self._sent(n, ack)).fail(lambda exc, n=name: self._failed(n, exc)).always(
+                self._done)
+
+    def _progress(self, name: str, done: int, total: int) -> None:
+        percent = int(done * 100 / total) if total else 100
+        self.status.emit(tr("files.uploading", name=name, percent=min(percent, 100)))
+
+    def _sent(self, name: str, ack: dict) -> None:
+        self.status.emit(tr("files.sent", name=name))
+        self.sent.emit(name, ack)
+
+    def _failed(self, name: str, exc: BaseException) -> None:
+        self.status.emit(getattr(exc, "message_localized", "") or str(exc))
+        self.failed.emit(name, exc)
+        self.session.failed(exc, quiet=True)
+
+    def _done(self) -> None:
+        self.in_flight -= 1
+
+
+class ChatFileDrops(QObject):
+    """An event filter for the chat: files dropped on the view, and an image pasted into
+    the composer (saved as a PNG first), become uploads to the open room."""
+
+    def __init__(self, uploads: Uploads, room_id: Callable[[], int | None], parent: QObject | None = None):
+        super().__init__(parent)
+        self.uploads = uploads
+        self.room_id = room_id
+        self._pasted = tempfile.TemporaryDirectory(prefix="messenger-paste-")
+        self._count = 0
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
+            if self.room_id() is not None and self._local_files(event.mimeData()):
+                event.acceptProposedAction()
+                return True
+        elif kind == QEvent.Type.Drop:
+            paths = self._local_files(event.mimeData())
+            if self.room_id() is not None and paths:
+                event.acceptProposedAction()
+                self.uploads.send(self.room_id(), paths)
+                return True
+        elif kind == QEvent.Type.KeyPress and event.matches(QKeySequence.StandardKey.Paste):
+            return self.paste_image()
+        return False
+
+    @staticmethod
+    def _local_files(mime) -> list[str]:
+        return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and Path(url.toLocalFile()).is_file()]
+
+    def paste_image(self) -> bool:
+        """Send the clipboard's image, if it holds one (and no text); True if it did."""
+        mime = QGuiApplication.clipboard().mimeData()
+        room_id = self.room_id()
+        if room_id is None or mime is None or not mime.hasImage() or mime.hasText():
+            return False
+        image = QImage(mime.imageData())
+        if image.isNull():
+            return False
+        self._count += 1
+        path = Path(self._pasted.name) / f"pasted-{self._count}.png"
+        image.save(str(path), "PNG")
+        self.uploads.send(room_id, [str(path)])
+        return True
+
+
+def choose_and_attach(parent: QWidget, uploads: Uploads, room_id: int | None) -> None:
+    """The attach button: pick files, send them."""
+    if room_id is None:
+        return
+    paths, _ = QFileDialog.getOpenFileNames(parent, tr("files.attach"))
+    if paths:
+        uploads.send(room_id, paths)
+
+
+def save_as(parent: QWidget, session: ChatSession, file: dict, done: Callable[[str], None]) -> None:
+    """Ask where to save a room file (`{"id", "name"}`), then download it there."""
+    destination, _ = QFileDialog.getSaveFileName(parent, tr("files.save"), file.get("name") or "")
+    if destination:
+        session.download(file["id"], destination, owner=parent).then(lambda path: done(str(path)))
+
+
+class FileListModel(QAbstractListModel):
+    """A room's files, newest first."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._files: list[dict] = []
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._files)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        file = self._files[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return tr("files.entry", name=file.get("file_name") or "", size=human_size(file.get("file_size")),
+                      who=file.get("uploader_name") or "")
+        if role == FILE_ROLE:
+            return file
+        return None
+
+    def reset(self, files: list[dict]) -> None:
+        self.beginResetModel()
+        self._files = list(files)
+        self.endResetModel()
+
+    def files(self) -> list[dict]:
+        return list(self._files)
+
+
+class RoomFilesDialog(QDialog):
+    """The files of one room; save one where the user chooses."""
+
+    saved = Signal(str)  # the path written
+
+    def __init__(self, session: ChatSession, room_id: int, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.room_id = room_id
+        self.setWindowTitle(tr("files.title"))
+        self.resize(460, 420)
+        self.model = FileListModel(self)
+        self.view = QListView()
+        self.view.setModel(self.model)
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.view.doubleClicked.connect(lambda _: self.save_selected())
+        self.save_button = QPushButton(tr("files.save"))
+        self.save_button.clicked.connect(self.save_selected)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.save_button)
+        bottom.addStretch(1)
+        bottom.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.status)
+        layout.addLayout(bottom)
+        self.loaded = False
+        self._update_buttons()
+        session.room_files(room_id, owner=self).then(self._arrived)
+
+    def _arrived(self, files: list[dict]) -> None:
+        self.model.reset(files)
+        self.loaded = True
+
+    def _update_buttons(self) -> None:
+        self.save_button.setEnabled(bool(self.view.selectionModel().selectedIndexes()))
+
+    def select(self, file_id: int) -> bool:
+        for row, file in enumerate(self.model.files()):
+            if file["id"] == file_id:
+                self.view.setCurrentIndex(self.model.index(row, 0))
+                return True
+        return False
+
+    def save_selected(self) -> None:
+        rows = self.view.selectionModel().selectedIndexes()
+        if rows:
+            file = rows[0].data(FILE_ROLE)
+            save_as(self, self.session, {"id": file["id"], "name": file.get("file_name")}, self._saved)
+
+    def save(self, file_id: int, destination: str) -> None:
+        """Download a file of the list to `destination` (no dialog)."""
+        self.session.download(file_id, destination, owner=self).then(lambda path: self._saved(str(path)))
+
+    def _saved(self, path: str) -> None:
+        self.status.setText(tr("files.saved", path=path))
+        self.saved.emit(path)
+
+
+class Thumbnails(QObject):
+    """Small copies of the chat's images for their bubbles: each downloaded once (to a
+    temporary folder), scaled, and kept for this run."""
+
+    ready = Signal(int)  # a file id whose thumbnail is now there
+
+    def __init__(self, session: ChatSession, parent: QObject | None = None):
+        super().__init__(parent)
+        self.session = session
+        self._folder = tempfile.TemporaryDirectory(prefix="messenger-thumbs-")
+        self._pixmaps: dict[int, QPixmap] = {}
+        self._asked: set[int] = set()
+
+    def get(self, file: dict) -> QPixmap | None:
+        """The thumbnail of an image file (`{"id", ...}`), or None while it loads."""
+        file_id = file["id"]
+        if file_id not in self._pixmaps and file_id not in self._asked:
+            self._asked.add(file_id)
+            target = Path(self._folder.name) / f"image-{file_id}"
+            self.session.download(file_id, str(target), owner=self, quiet=True).then(
+                lambda path: self._loaded(file_id, str(path)))
+        return self._pixmaps.get(file_id)
+
+    def _loaded(self, file_id: int, path: str) -> None:
+        image = QImage(path)
+        Path(path).unlink(missing_ok=True)
+        if image.isNull():
+            return
+        self._pixmaps[file_id] = QPixmap.fromImage(image.scaled(
+            THUMBNAIL_SIZE, THUMBNAIL_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation) if max(image.width(), image.height()) > THUMBNAIL_SIZE
+            else image)
+        self.ready.emit(file_id)
+
+
+class ImageViewer(QDialog):
+    """An image of the chat at full size (downloaded to a temporary file first)."""
+
+    def __init__(self, session: ChatSession, file: dict, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle(file.get("name") or tr("files.view"))
+        self.resize(720, 560)
+        self.image = QLabel()
+        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        area = QScrollArea()
+        area.setWidgetResizable(True)
+        area.setWidget(self.image)
+        layout = QVBoxLayout(self)
+        layout.addWidget(area)
+        self._folder = tempfile.TemporaryDirectory(prefix="messenger-view-")
+        self.loaded = False
+        target = Path(self._folder.name) / f"image-{file['id']}"
+        session.download(file["id"], str(target), owner=self).then(lambda path: self._show(str(path)))
+
+    def _show(self, path: str) -> None:
+        self.image.setPixmap(QPixmap(path))
+        self.loaded = not self.image.pixmap().isNull()
+
+    def done(self, result: int) -> None:
+        super().done(result)
+        self._folder.cleanup()

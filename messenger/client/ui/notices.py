@@ -1,0 +1,157 @@
+"""Room notices: the list of a room's notices, adding one as free text, removing one.
+
+A message is pinned as a notice from its context menu in the main window (`pin_message`).
+The list follows the server's pin_updated events, so a notice added on another desk
+shows up here too.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPushButton,
+    QVBoxLayout,
+)
+
+from messenger.client.i18n import tr
+from messenger.client.ui.session import ChatSession
+from messenger.core import protocol
+
+NOTICE_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def notice_text(notice: dict) -> str:
+    """What a notice says: its free text, or the preview of the pinned message."""
+    if notice.get("content"):
+        return notice["content"]
+    message = notice.get("message") or {}
+    return message.get("content") or ""
+
+
+class NoticeListModel(QAbstractListModel):
+    """A room's notices, newest first."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._notices: list[dict] = []
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._notices)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        notice = self._notices[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return tr("notices.by", text=notice_text(notice), name=notice.get("pinned_by_name") or "")
+        if role == NOTICE_ROLE:
+            return notice
+        return None
+
+    def reset(self, notices: list[dict]) -> None:
+        self.beginResetModel()
+        self._notices = sorted(notices, key=lambda n: n["id"], reverse=True)
+        self.endResetModel()
+
+    def apply(self, action: str, notice: dict) -> None:
+        """A pin_updated event: add or remove one notice."""
+        rest = [n for n in self._notices if n["id"] != notice.get("id")]
+        self.reset(rest + [notice] if action == "added" else rest)
+
+    def notices(self) -> list[dict]:
+        return list(self._notices)
+
+
+def pin_message(session: ChatSession, room_id: int, message_id: int) -> None:
+    """Make a message of the room a notice (from the message's context menu)."""
+    session.add_notice(room_id, message_id=message_id)
+
+
+class NoticesDialog(QDialog):
+    """The notices of one room: read, add as text, remove."""
+
+    def __init__(self, session: ChatSession, room_id: int, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.room_id = room_id
+        self.setWindowTitle(tr("notices.title"))
+        self.resize(420, 420)
+        self.model = NoticeListModel(self)
+        self.view = QListView()
+        self.view.setModel(self.model)
+        self.view.setWordWrap(True)
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.text = QLineEdit()
+        self.text.setPlaceholderText(tr("notices.hint"))
+        self.text.textChanged.connect(lambda *_: self._update_buttons())
+        self.text.returnPressed.connect(self.add)
+        self.add_button = QPushButton(tr("notices.add"))
+        self.add_button.clicked.connect(self.add)
+        self.remove_button = QPushButton(tr("notices.remove"))
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.error = QLabel()
+        self.error.setStyleSheet("color: #D93025;")
+        self.error.setWordWrap(True)
+        add_row = QHBoxLayout()
+        add_row.addWidget(self.text, 1)
+        add_row.addWidget(self.add_button)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.remove_button)
+        bottom.addStretch(1)
+        bottom.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(add_row)
+        layout.addWidget(self.error)
+        layout.addLayout(bottom)
+        self.loaded = False
+        self._update_buttons()
+        session.event_received.connect(self._on_event)
+        session.notices(room_id, owner=self).then(self._arrived)
+
+    def _arrived(self, notices: list[dict]) -> None:
+        self.model.reset(notices)
+        self.loaded = True
+
+    def _on_event(self, name: str, data: dict) -> None:
+        if name == protocol.PIN_UPDATED and data.get("room_id") == self.room_id and isinstance(data.get("pin"), dict):
+            self.model.apply(data.get("action") or "", data["pin"])
+            self._update_buttons()
+        elif name == protocol.ROOM_UPDATED and data.get("room_id") == self.room_id and data.get("action") == "removed":
+            self.reject()
+
+    def _update_buttons(self) -> None:
+        self.add_button.setEnabled(bool(self.text.text().strip()))
+        self.remove_button.setEnabled(bool(self.view.selectionModel().selectedIndexes()))
+
+    def _refused(self, exc: BaseException) -> None:
+        self.error.setText(getattr(exc, "message_localized", "") or str(exc))
+
+    def add(self) -> None:
+        text = self.text.text().strip()
+        if text:
+            self.error.clear()
+            self.text.clear()
+            self.session.add_notice(self.room_id, content=text, owner=self).fail(self._refused)
+
+    def select(self, notice_id: int) -> bool:
+        for row, notice in enumerate(self.model.notices()):
+            if notice["id"] == notice_id:
+                self.view.setCurrentIndex(self.model.index(row, 0))
+                return True
+        return False
+
+    def remove_selected(self) -> None:
+        rows = self.view.selectionModel().selectedIndexes()
+        if rows:
+            self.error.clear()
+            notice = rows[0].data(NOTICE_ROLE)
+            self.session.remove_notice(self.room_id, notice["id"], owner=self).fail(self._refused)
