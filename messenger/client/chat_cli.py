@@ -214,14 +214,8 @@ def script_client_class():
 
         def resume(self) -> dict | None:
             """`{user, device_session_id}` of the saved session, or None (nothing saved, or dead)."""
-            account = self.session_store.last_account()
-            if account is None or account.server_url != self.server_url:
+            if not self.take_saved_token():
                 return None
-            token = self.session_store.load_token(account.server_url, account.username)
-            if not token:
-                return None
-            with self._session_lock:
-                self._token, self._user = token, {"username": account.username}
             try:
                 user = self.me()
                 current = next(row for row in self.device_sessions() if row["is_current"])

@@ -40,7 +40,7 @@ def write_atomic(path: Path | str, data: bytes | str, mode: int = 0o600) -> None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
 
 
 def _replace(tmp: Path, path: Path) -> None:
@@ -54,7 +54,7 @@ def _replace(tmp: Path, path: Path) -> None:
             time.sleep(_REPLACE_WAIT_SECONDS)
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Make the rename itself durable (POSIX; Windows has no directory handles to sync)."""
     if sys.platform == "win32":
         return

@@ -30,6 +30,7 @@ from alembic.script import ScriptDirectory
 
 from messenger import __version__
 from messenger.server.config import ServerConfig
+from messenger.core.files import sync_folder
 from messenger.server.db import MIGRATIONS, Database
 from messenger.server.db.snapshot import SnapshotError, sqlite_revision_checked, sqlite_snapshot
 
@@ -91,7 +92,7 @@ def create_backup(config: ServerConfig, target: Path) -> dict:
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-    _fsync_folder(target.parent)
+    sync_folder(target.parent)
     return manifest
 
 
@@ -157,16 +158,6 @@ def _add_file(archive: zipfile.ZipFile, name: str, path: Path) -> dict | None:
     return {"path": name, "size": size, "sha256": digest.hexdigest()}
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make a rename durable (POSIX); Windows has no folder handles to sync."""
-    if os.name == "nt":
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 # --- restore -------------------------------------------------------------------------------
 
@@ -199,7 +190,7 @@ def restore_backup(archive_path: Path, data_dir: Path) -> dict:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-    _fsync_folder(data_dir.parent)
+    sync_folder(data_dir.parent)
     return manifest
 
 

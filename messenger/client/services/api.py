@@ -143,20 +143,27 @@ class ApiClient:
             self._adopt(body["device_token_rotated"], body["user"], body["remember"])
             return body["user"]
 
+    def take_saved_token(self) -> bool:
+        """Use the last account's saved token for this server, if there is one (not checked)."""
+        if self.session_store is None:
+            return False
+        account = self.session_store.last_account()
+        if account is None or account.server_url != self.server_url:
+            return False
+        token = self.session_store.load_token(account.server_url, account.username)
+        if not token:
+            return False
+        with self._session_lock:
+            self._token, self._user = token, {"username": account.username}
+        return True
+
     def restore(self) -> dict | None:
         """Resume the last account's session from the saved token: refresh (rotation) and
         return the user, or None when there is nothing to resume or the token is dead (it
         is forgotten then). ServerUnreachable leaves the saved token in place."""
-        if self.session_store is None:
-            return None
-        account = self.session_store.last_account()
-        if account is None or account.server_url != self.server_url:
-            return None
-        token = self.session_store.load_token(account.server_url, account.username)
-        if not token:
-            return None
         with self._session_lock:
-            self._token, self._user = token, {"username": account.username}
+            if not self.take_saved_token():
+                return None
             try:
                 return self.refresh()
             except ApiError as exc:
