@@ -147,8 +147,21 @@ def _websocket_client() -> str:
 
 
 def _update_trust_root() -> str:
-    # Updates come later: until then a missing trust root warns and does not fail.
-    raise NotRequiredYet("not bundled yet")
+    from tuf.api.metadata import Metadata, Root
+
+    from messenger.client.services.updater import TRUST_ROOT
+
+    # Until build/build.py copies the repository's root.json in, a missing root only warns.
+    if not TRUST_ROOT.exists():
+        raise NotRequiredYet("not bundled yet")
+    try:
+        root = Metadata[Root].from_bytes(TRUST_ROOT.read_bytes())
+        root.verify_delegate(Root.type, root)  # self-signed by its own threshold of root keys
+    except Exception as exc:  # noqa: BLE001 - any parse or signature error means a broken root
+        raise CheckFailed(f"{TRUST_ROOT.name} does not load: {exc}") from None
+    if not isinstance(root.signed, Root):
+        raise CheckFailed(f"{TRUST_ROOT.name} is {root.signed.type} metadata, not root")
+    return f"{TRUST_ROOT.name} version {root.signed.version}, expires {root.signed.expires:%Y-%m-%d}"
 
 
 def _database_driver() -> str:

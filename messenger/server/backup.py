@@ -158,7 +158,6 @@ def _add_file(archive: zipfile.ZipFile, name: str, path: Path) -> dict | None:
     return {"path": name, "size": size, "sha256": digest.hexdigest()}
 
 
-
 # --- restore -------------------------------------------------------------------------------
 
 def restore_backup(archive_path: Path, data_dir: Path) -> dict:

@@ -8,9 +8,9 @@ from flask import Flask
 def register_blueprints(app: Flask) -> None:
     from messenger.server.http import (
         accounts, admin, client_update, device_sessions, events, files, keys, messages, polls, rooms, search, system,
-        users,
+        updates, users,
     )
 
     for module in (system, device_sessions, accounts, users, rooms, messages, events, keys, admin, client_update,
-                   files, polls, search):
+                   files, polls, search, updates):
         app.register_blueprint(module.bp)

@@ -8,6 +8,7 @@ from packaging.version import InvalidVersion, Version
 from messenger import __version__
 from messenger.server import settings
 from messenger.server.errors import ApiError
+from messenger.server.http.updates import latest_versions, repository_dir
 
 bp = Blueprint("client_update", __name__)
 
@@ -16,8 +17,8 @@ def current_release(channel: str) -> dict:
     """What the admin publishes for `channel`: `{minimum_version, latest_version,
     download_url, release_notes_url}`, versions as `Version`.
 
-    The one place the release comes from (today the admin's release policy; later the
-    update repository's signed metadata). A channel without a latest version offers the
+    The one place the release comes from (the admin's release policy, raised to the
+    newest release in the update repository the server serves). A channel without a latest version offers the
     server's own (server and client are one program); canary never offers less than stable.
     """
     policy = settings.get("release_policy")
@@ -30,12 +31,21 @@ def current_release(channel: str) -> dict:
                 "download_url": chosen["download_url"], "release_notes_url": chosen["release_notes_url"]}
 
     answer = release(channel)
+    published = _published_latest().get(channel)
+    if published is not None and published > answer["latest_version"]:
+        answer["latest_version"] = published
     if channel == "canary":
         stable = release("stable")
         if stable["latest_version"] > answer["latest_version"]:
             answer.update(latest_version=stable["latest_version"], download_url=stable["download_url"],
                           release_notes_url=stable["release_notes_url"])
     return answer
+
+
+def _published_latest() -> dict:
+    """The newest version per channel in the update repository the server serves; {} without one."""
+    metadata = repository_dir() / "metadata"
+    return latest_versions(metadata) if (metadata / "targets.json").exists() else {}
 
 
 @bp.get("/api/client/update")
