@@ -1,0 +1,1 @@
+"""Signed update repository tooling (tufup/TUF): see updates/README.md."""
