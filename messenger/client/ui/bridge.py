@@ -58,6 +58,7 @@ class Call:
     def settle(self, result: Any, error: BaseException | None) -> None:
         """Run the callbacks for the call's outcome (on the GUI thread)."""
         if self.owner is not None and not shiboken6.isValid(self.owner):
+            self._release()
             return  # the window that asked is gone
         try:
             if error is None:
@@ -73,6 +74,13 @@ class Call:
         finally:
             for callback in self._on_finish:
                 callback()
+            self._release()
+
+    def _release(self) -> None:
+        """Drop the widgets and callbacks now, on the GUI thread: the worker thread may hold the
+        last reference to this call, and a Qt object must never be freed from another thread."""
+        self.owner = self.fallback = None
+        self._on_success, self._on_failure, self._on_finish = [], [], []
 
 
 class Bridge(QObject):

@@ -1,6 +1,7 @@
 """Fixtures for the tray client's Qt tests: the offscreen platform, a client folder and an
 in-memory keyring per simulated desk, and a TCP relay for server outages."""
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "services"))
 import pytest  # noqa: E402
 from client_kit import Relay  # noqa: E402
 from desk_kit import Desks  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage_only_between_tests(qapp):
+    """Python's cycle collector once ran inside a nested Qt event loop (qtbot.waitUntil) while
+    Qt was deleting a closed dialog, and the process crashed (seen 2 times in 6 full runs).
+    Here it runs only after Qt's deferred deletions are done. The app itself may need the same
+    care: see the issue note."""
+    gc.disable()
+    yield
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+    QCoreApplication.processEvents()
+    gc.collect()
+    gc.enable()
 
 
 @pytest.fixture
