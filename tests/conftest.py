@@ -59,13 +59,22 @@ def sockets(server):
 
 
 @pytest.fixture
-def in_process(tmp_path):
-    """The server's code in this process on its own database, for counting queries."""
+def app(tmp_path):
+    """The server's code in this process on a real data dir (SQLite file, every migration),
+    inside an app context: for jobs and query counts, with no server listening."""
     from messenger.server.app import create_app
     from messenger.server.config import ServerConfig
     from messenger.server.extensions import database
 
-    app, _ = create_app(ServerConfig(data_dir=tmp_path, async_mode="threading", testing=True))
+    app, _ = create_app(ServerConfig(data_dir=tmp_path / "data", async_mode="threading", testing=True))
     with app.app_context():
-        yield database
+        yield app
     database.close()
+
+
+@pytest.fixture
+def in_process(app):
+    """The database of `app`, for counting queries."""
+    from messenger.server.extensions import database
+
+    return database

@@ -13,8 +13,6 @@ import pytest
 
 from harness import Socket, register_and_login
 from messenger.server.actions.files import delete_orphan_uploads, purge_upload_tokens, upload_dir
-from messenger.server.app import create_app
-from messenger.server.config import load_config
 from messenger.server.db.models import Message, Room, RoomFile, UploadToken, User, utcnow
 from messenger.server.extensions import database
 from uploading import (
@@ -448,13 +446,6 @@ def test_a_deleted_file_message_takes_the_download_with_it(plain, plain_users, c
 
 
 # --- clean-up jobs (in this process, on a real data dir) ------------------------------------
-
-@pytest.fixture
-def app(tmp_path):
-    app, _ = create_app(load_config({"data_dir": tmp_path / "data"}, environ={}))
-    with app.app_context():
-        yield app
-    database.close()
 
 
 def test_orphan_uploads_and_spent_tokens_are_cleaned_up(app):

@@ -6,13 +6,10 @@ import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import func, select
 
 from harness import PASSWORD, Socket, login, register_and_login
 from messenger.server import jobs, settings
-from messenger.server.app import create_app
-from messenger.server.config import load_config
 from messenger.server.db.models import (
     AuditEvent,
     DeviceSession,
@@ -32,15 +29,6 @@ NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 
 def days_ago(days: float) -> datetime:
     return NOW - timedelta(days=days)
-
-
-@pytest.fixture
-def app(tmp_path):
-    """A real data dir (SQLite file, every migration) with an app context, in this process."""
-    app, _ = create_app(load_config({"data_dir": tmp_path / "data"}, environ={}))
-    with app.app_context():
-        yield app
-    database.close()
 
 
 def count(model, *where) -> int:

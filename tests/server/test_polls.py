@@ -8,8 +8,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from messenger.server.actions.polls import expire_polls
-from messenger.server.app import create_app
-from messenger.server.config import load_config
 from messenger.server.db.models import Poll, Room, RoomEvent, User, utcnow
 from messenger.server.extensions import database
 from uploading import assert_refused, group
@@ -188,13 +186,6 @@ def test_a_poll_past_ends_at_refuses_votes_at_once(users):
 
 
 # --- the expiry job (in this process, on a real data dir) -----------------------------------
-
-@pytest.fixture
-def app(tmp_path):
-    app, _ = create_app(load_config({"data_dir": tmp_path / "data", "async_mode": "threading"}, environ={}))
-    with app.app_context():
-        yield app
-    database.close()
 
 
 def test_expire_polls_stores_the_close_and_tells_the_room_once(app):

@@ -7,8 +7,6 @@ import pytest
 from sqlalchemy import select
 
 from harness import Socket, register_and_login
-from messenger.server.app import create_app
-from messenger.server.config import load_config
 from messenger.server.db import Database
 from messenger.server.db.models import Message, Room, RoomFile, RoomMember, User
 from messenger.server.db.search import search_messages
@@ -174,13 +172,6 @@ def test_search_is_rate_limited_per_user(tmp_path):
 
 
 # --- the other databases' way (ILIKE), checked against FTS5 on the same data -----------------
-
-@pytest.fixture
-def app(tmp_path):
-    app, _ = create_app(load_config({"data_dir": tmp_path / "data", "async_mode": "threading"}, environ={}))
-    with app.app_context():
-        yield app
-    database.close()
 
 
 def test_the_ilike_search_follows_the_same_rules_as_fts5(app, monkeypatch):

@@ -25,7 +25,6 @@ from messenger.server.http.params import MAX_ID, invalid, json_body, query_flag,
 bp = Blueprint("messages", __name__)
 
 
-
 @bp.get("/api/rooms/<int:room_id>/messages")
 @login_required
 def room_history(room_id: int):

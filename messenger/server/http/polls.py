@@ -15,7 +15,6 @@ from messenger.server.http.params import MAX_ID, invalid, json_body, query_int, 
 bp = Blueprint("polls", __name__)
 
 
-
 def _take_options(data: dict) -> list[str]:
     raw = take(data, "options", list)
     if not polls.MIN_OPTIONS <= len(raw) <= polls.MAX_OPTIONS:
