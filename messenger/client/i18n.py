@@ -174,6 +174,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     # dates
     "date.today": ("오늘", "Today"),
     "date.yesterday": ("어제", "Yesterday"),
+    # chat: editing, emoji, new-messages divider, encryption
+    # account, device sessions, platform admin, local search
+    # start at login, updates
 }
 
 WEEKDAYS = {
