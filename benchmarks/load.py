@@ -15,12 +15,9 @@ import argparse
 import asyncio
 import json
 import os
-import queue
 import re
 import resource
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,64 +30,15 @@ import psutil
 import socketio
 
 ROOT = Path(__file__).resolve().parent.parent
-LISTENING = re.compile(r"listening on (https?://[\d.]+:\d+)")
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from harness import ServerProcess  # noqa: E402  (the tests' server starter, one copy)
+
 PASSWORD = "Bench-Horse-42-battery"
 LOOPBACK = re.compile(r"^https?://(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?/?$")
 
 
 # --- the server under test ---------------------------------------------------------------
-
-class Server:
-    """`python -m messenger --serve` on a free port and a throw-away data dir."""
-
-    def __init__(self, async_mode: str):
-        self.async_mode = async_mode
-        self.tmp = tempfile.TemporaryDirectory(prefix="messenger-bench-")
-        self.proc: subprocess.Popen | None = None
-        self.url = ""
-        self.tail: list[str] = []  # the server's last output lines, shown if it dies
-
-    def start(self, timeout: float = 60) -> "Server":
-        env = {**os.environ, "MESSENGER_ENV": "dev", "MESSENGER_ASYNC_MODE": self.async_mode,
-               "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "messenger", "--serve", "--port", "0", "--data-dir", self.tmp.name],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
-        )
-        found: queue.Queue[str] = queue.Queue()
-
-        def pump():
-            for line in self.proc.stdout:
-                self.tail = (self.tail + [line])[-200:]
-                match = LISTENING.search(line)
-                if match:
-                    found.put(match.group(1))
-
-        threading.Thread(target=pump, daemon=True).start()
-        try:
-            self.url = found.get(timeout=timeout)
-        except queue.Empty:
-            self.stop()
-            raise RuntimeError("server did not start:\n" + "".join(self.tail)) from None
-        return self
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.tmp.cleanup()
-
 
 class ServerWatch:
     """Samples the server's RSS (and thread count) every 0.1 s; keeps the peak."""
@@ -595,10 +543,11 @@ def main(argv=None) -> int:
         print(f"warning: open-file limit {limit} < {wanted}; run `ulimit -n 65536` first", file=sys.stderr)
 
     server = None
+    scratch = tempfile.TemporaryDirectory(prefix="messenger-bench-")
     if args.url is None:
-        server = Server(args.async_mode).start()
+        server = ServerProcess(Path(scratch.name), env={"MESSENGER_ASYNC_MODE": args.async_mode}).start(timeout=60)
         args.url = server.url
-        pid = server.pid
+        pid = server.proc.pid
         print(f"server ({args.async_mode}) pid {pid} at {server.url}", flush=True)
     else:
         pid = args.server_pid
@@ -616,11 +565,12 @@ def main(argv=None) -> int:
     finally:
         watch.stop()
         if server is not None:
-            died = not server.alive()
+            died = server.proc.poll() is not None
             server.stop()
             if died:
-                print("THE SERVER DIED during the run; its last output:\n" + "".join(server.tail[-40:]))
+                print("THE SERVER DIED during the run; its last output:\n" + "".join(server.output[-40:]))
                 code = 1
+        scratch.cleanup()
     if figures:
         if args.json:
             args.json.write_text(json.dumps({k: v for k, v in figures.items()}, ensure_ascii=False, indent=1,
