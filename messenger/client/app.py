@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,9 +24,13 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from messenger.client.i18n import set_language, tr
 from messenger.client.services.api import ApiClient, ApiError, ServerUnreachable
+from messenger.client.services.autostart import Autostart, program_command
 from messenger.client.services.dirs import APP_NAME, ClientDirs, client_dirs
+from messenger.client.services.outbox import outbox_path
+from messenger.client.services.realtime import load_cursor, save_cursor
 from messenger.client.services.session_store import SessionStore, normalize_server_url
-from messenger.client.services.settings import ClientSettings
+from messenger.client.services.settings import ClientSettings, installer_presets
+from messenger.client.services.updater import TRUST_ROOT, Updater
 from messenger.client.ui.bridge import Bridge
 from messenger.client.ui.crash import install_exception_hook
 from messenger.client.ui.login import LoginWindow, RegisterDialog
@@ -35,10 +40,12 @@ from messenger.client.ui.session import ChatSession
 from messenger.client.ui.settings_dialog import SettingsDialog
 from messenger.client.ui.single_instance import SingleInstance, instance_name
 from messenger.client.ui.tray import Tray, app_icon
+from messenger.client.ui.updates import Updates
 
 log = logging.getLogger(__name__)
 
 RESTORE_RETRY_MS = (2_000, 60_000)  # first and longest wait between tries to resume a session
+CURSOR_SAVE_MS = 30_000  # the event cursor is saved this often too, for a run that ends in a crash
 LOG_FILE_BYTES = 1_000_000
 
 
@@ -48,19 +55,31 @@ class ClientApp(QObject):
 
     def __init__(self, dirs: ClientDirs, *, keyring_backend: KeyringBackend | None = None,
                  realtime_options: dict | None = None, outbox_options: dict | None = None,
+                 install_dir: Path | None = None, update_trust_root: Path = TRUST_ROOT,
+                 autostart: Autostart | None = None,
                  parent: QObject | None = None):
         """`dirs`: the client's folders (settings, session store, outbox); `keyring_backend`:
         where tokens go (default: the system's keyring or the protected file);
-        `realtime_options`/`outbox_options`: tuning passed to those services."""
+        `realtime_options`/`outbox_options`: tuning passed to those services; `install_dir`:
+        the installed program's folder, which the updater keeps up to date (None: updates are
+        off) against `update_trust_root`; `autostart`: what "start at login" sets (None: the
+        setting is only saved)."""
         super().__init__(parent)
         self.dirs = dirs
         self.settings = ClientSettings(dirs.config / ClientSettings.FILE_NAME)
+        self._qt_translator = QTranslator(self)
+        self._apply_language()  # before the tray and the windows: they speak it from the start
         self.store = SessionStore(dirs.data, backend=keyring_backend)
         self.realtime_options = realtime_options or {}
         self.outbox_options = outbox_options or {}
         self.bridge = Bridge(self)
         self.text = MessageText()
         self.tray = Tray(self)
+        updater = None if install_dir is None else Updater(
+            install_dir, dirs.data, "", trust_root=update_trust_root, settings=self.settings)
+        self.updates = Updates(updater, self.bridge, self)
+        self.autostart = autostart
+        self.restart_requested = False  # quit, then start the program again (a staged update)
         self.session: ChatSession | None = None
         self.main_window: MainWindow | None = None
         self.login_window: LoginWindow | None = None
@@ -69,20 +88,27 @@ class ClientApp(QObject):
         self._attempt = 0  # numbers each resume or sign-in; a late answer to an older one is ignored
         self._restore_timer = QTimer(self, singleShot=True)
         self._restore_timer.timeout.connect(self._resume)
+        self._cursor_timer = QTimer(self, interval=CURSOR_SAVE_MS)
+        self._cursor_timer.timeout.connect(lambda: self._save_cursor(self.session, in_background=True))
         self._shut_down = False
-        self._qt_translator = QTranslator(self)
-        self._apply_language()
         # Settings listeners run on the thread that made the change: hop to the GUI thread.
         self.settings.add_listener(lambda name, value: self.bridge.post(self._setting_changed, name, value))
         self.tray.open_requested.connect(self.show_front)
         self.tray.quit_requested.connect(self.quit)
         self.tray.notification_clicked.connect(self._notification_clicked)
+        self.tray.restart_requested.connect(self.restart_to_update)
+        self.updates.restart_requested.connect(self.restart_to_update)
+        self.updates.changed.connect(lambda: self.tray.set_update_ready(self.updates.ready))
 
     # -- life -----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Tray first, then resume the last session or ask to sign in."""
+        """Tray first, then resume the last session or ask to sign in; updates are checked
+        in the background."""
+        self.settings.take_presets(installer_presets())
+        self._apply_start_at_login()
         self.tray.show()
+        self.updates.start()
         account = self.store.last_account()
         server_url = self.settings.server_url
         if server_url and account is not None and account.server_url == normalize_server_url(server_url):
@@ -103,15 +129,22 @@ class ClientApp(QObject):
         self.shutdown()
         QCoreApplication.quit()
 
+    def restart_to_update(self) -> None:
+        """Quit; `run()` then starts the program again, which swaps the update in first."""
+        self.restart_requested = True
+        self.quit()
+
     def shutdown(self) -> None:
         """Stop everything (services, windows, the tray); the saved session stays for next time."""
         if self._shut_down:
             return
         self._shut_down = True
         self._restore_timer.stop()
+        self.updates.stop()
         session, _ = self._drop_session()
         if session is not None:
             session.close()
+            self._save_cursor(session)
             session.api.close()
         if self.login_window is not None:
             self.login_window.close()
@@ -242,7 +275,8 @@ class ClientApp(QObject):
 
     def _start_session(self, api: ApiClient) -> None:
         self._restore_delay = RESTORE_RETRY_MS[0]
-        session = ChatSession(api, self.dirs, self.bridge, realtime_options=self.realtime_options,
+        session = ChatSession(api, self.dirs, self.bridge, self.store, realtime_options={
+                                  **self.realtime_options, "cursor": load_cursor(self._cursor_file(api))},
                               outbox_options=self.outbox_options, parent=self)
         window = MainWindow(session, self.settings, self.text, self._keeps_running)
         session.ended.connect(self._session_ended)
@@ -254,6 +288,7 @@ class ClientApp(QObject):
         window.rooms.unread_total_changed.connect(self.tray.set_unread)
         self.session, self.main_window = session, window
         session.start()
+        self._cursor_timer.start()
         window.load_rooms()
         window.show()
         window.activateWindow()
@@ -287,7 +322,22 @@ class ClientApp(QObject):
         if session is None:
             return
         self.bridge.run(session.close).always(lambda: (session.api.close(), session.deleteLater()))
-        self._show_login(error=tr("login.signed_out_elsewhere"))
+        self._show_login(error=tr("account.password_changed" if session.password_changed else "login.signed_out_elsewhere"))
+
+    def _cursor_file(self, api: ApiClient) -> Path:
+        """Where the account's event cursor waits for the next run (named as its outbox is)."""
+        outbox = outbox_path(self.dirs.data, api.server_url, api.user["username"])
+        return self.dirs.data / "events" / f"{outbox.stem}.cursor"
+
+    def _save_cursor(self, session: ChatSession | None, *, in_background: bool = False) -> None:
+        cursor = session.realtime.cursor if session is not None else None
+        if cursor is None:
+            return
+        path = self._cursor_file(session.api)
+        if in_background:
+            self.bridge.run(save_cursor, path, cursor)
+        else:
+            save_cursor(path, cursor)
 
     def _drop_session(self) -> tuple[ChatSession | None, MainWindow | None]:
         session, window = self.session, self.main_window
@@ -305,7 +355,7 @@ class ClientApp(QObject):
 
     def _notification_clicked(self, room_id: int) -> None:
         self.show_front()
-        if self.main_window is not None:
+        if room_id and self.main_window is not None:  # 0: the settings' test notification
             self.main_window.open_room(room_id)
 
     def _connection_shown(self, text: str) -> None:
@@ -318,7 +368,11 @@ class ClientApp(QObject):
         the settings listener."""
         parent: QWidget | None = self.main_window or self.login_window
         dialog = SettingsDialog(self.settings, signed_in=self.session is not None,
-                                tray_available=self.tray.available, parent=parent)
+                                tray_available=self.tray.available, updates=self.updates,
+                                start_at_login_by_it=self.autostart is not None and self.autostart.machine_wide,
+                                parent=parent)
+        dialog.test_notification_requested.connect(
+            lambda: self._notify(0, tr("tray.tooltip"), tr("settings.test_notification_text")))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
@@ -341,11 +395,27 @@ class ClientApp(QObject):
                 if window is not None:
                     window.retranslate()
             self.tray.retranslate()
+        elif name == "start_at_login":
+            self._apply_start_at_login()
         elif name == "server_url":
+            self.updates.check_now()  # the first check may have come before any server was chosen
             if self.session is not None and normalize_server_url(value) != self.session.api.server_url:
                 self.sign_out()
             if self.login_window is not None:
                 self.login_window.server.setText(value)
+
+    def _apply_start_at_login(self) -> None:
+        """Make the system match the setting (the setting wins over a change made outside);
+        a start for every user set by IT is neither doubled nor undone."""
+        if self.autostart is None or self.autostart.machine_wide:
+            return
+        try:
+            if self.settings.start_at_login:
+                self.autostart.enable()  # rewritten each start: the program may have moved
+            elif self.autostart.is_enabled():
+                self.autostart.disable()
+        except OSError:
+            log.warning("start at login: cannot apply the setting", exc_info=True)
 
 
 def configure_logging(dirs: ClientDirs) -> Path:
@@ -376,11 +446,19 @@ def run(argv: list[str] | None = None) -> int:
         log.info("another instance is running; it was asked to come forward")
         return 0
     install_exception_hook(log_path)
-    client = ClientApp(dirs)
+    install_dir = installed_program()
+    # Before anything else (but as the only instance): the update downloaded last time goes in.
+    if install_dir is not None and apply_staged_update(install_dir, dirs.data):
+        # This process runs the files of the old version: the new one starts in its place.
+        instance.release()
+        start_again(argv)
+        return 0
+    client = ClientApp(dirs, install_dir=install_dir, autostart=Autostart())
     instance.activated.connect(client.show_front)
     app.aboutToQuit.connect(client.shutdown)
     # Ctrl+C in a terminal: Python only sees signals between Qt events, so wake it now and then.
     signal.signal(signal.SIGINT, lambda *_: client.quit())
+    signal.signal(signal.SIGTERM, lambda *_: client.quit())  # log-off, service managers, tests: a clean quit
     wake = QTimer(interval=500)
     wake.timeout.connect(lambda: None)
     wake.start()
@@ -390,3 +468,29 @@ def run(argv: list[str] | None = None) -> int:
         return app.exec()
     finally:
         instance.release()
+        if client.restart_requested:
+            start_again(argv)
+
+
+def installed_program() -> Path | None:
+    """The folder of the installed (frozen) program, which updates itself; None on the sources,
+    where there is no install folder to update (updates are off there)."""
+    return Path(sys.executable).parent if getattr(sys, "frozen", False) else None
+
+
+def apply_staged_update(install_dir: Path, data_dir: Path) -> bool:
+    """Undo a swap interrupted last time, then swap in an update staged by the last run;
+    True if the program was updated (it must start again to run the new files). The swap
+    renames files this process has loaded, which Windows allows too (only overwriting or
+    deleting them is refused); the old ones stay mapped until this process ends."""
+    state = Updater(install_dir, data_dir, "").apply_staged()
+    if state.status == "applied":
+        log.info("updated to %s", state.version)
+    return state.status == "applied"
+
+
+def start_again(argv: list[str] | None) -> None:
+    """Start the program anew, on its own (it outlives this process)."""
+    detached = {"creationflags": subprocess.DETACHED_PROCESS} if sys.platform == "win32" else {
+        "start_new_session": True}
+    subprocess.Popen([*program_command(), *(argv or [])], close_fds=True, **detached)

@@ -459,8 +459,10 @@ class E2EKeys:
             with self._lock:
                 noticed = set(self._room(room_id).noticed)
             try:
-                mine = self.directory.my_keys(room_id)
+                # The versions first: a version listed there has its packages in `mine` (both
+                # are stored in one step), so a version made meanwhile cannot look unentitled.
                 state = self.directory.key_state(room_id)
+                mine = self.directory.my_keys(room_id)
             except ApiError as exc:
                 if exc.code != "ROOM_NOT_FOUND":
                     raise

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import io
 import json
 import mimetypes
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
-from messenger.client.services.api import USER_AGENT, ApiClient, ApiError, ServerUnreachable
+from messenger.client.services.api import USER_AGENT, ApiClient, ApiError, ServerUnreachable, _CountingReader
 from messenger.client.services.keys import E2EError, E2EKeys, KeyAvailability
 from messenger.core import protocol
 from messenger.core.e2e import (
@@ -167,9 +168,11 @@ def send_text(keys: E2EKeys, realtime, room_id: int, text: str, *, reply_to: int
 
 
 def share_file(keys: E2EKeys, api: ApiClient, realtime, room_id: int, data: bytes, name: str, *,
-               client_msg_id: str | None = None, timeout: float = 20.0) -> dict:
+               client_msg_id: str | None = None, timeout: float = 20.0,
+               progress: Callable[[int, int], None] | None = None) -> dict:
     """Encrypt `data`, upload the blob, and send it as an image message (when its bytes are
-    an image) or a file message; returns the ack `{message_id}`."""
+    an image) or a file message; returns the ack `{message_id}`. `progress(sent, total)` is
+    called from this thread as the blob goes out."""
     if not data:
         raise E2EError("VALIDATION_ERROR", "the file is empty")
     message_type = "image" if sniff_image(data) else "file"
@@ -178,7 +181,7 @@ def share_file(keys: E2EKeys, api: ApiClient, realtime, room_id: int, data: byte
     described = json.dumps({"name": name, "size": len(data), "mime": mime, "file_key": file_key}, ensure_ascii=False)
     # Encrypted first: a room that cannot get a key fails before anything is uploaded.
     content = keys.encrypt(room_id, described, timeout)
-    token = upload_blob(api, room_id, blob, message_type)
+    token = upload_blob(api, room_id, blob, message_type, progress)
     return realtime.send_message(room_id, content, encrypted=True, client_msg_id=client_msg_id or uuid.uuid4().hex,
                                  message_type=message_type, upload_token=token)
 
@@ -208,23 +211,31 @@ def fetch_file(api: ApiClient, message: dict, readable: Readable | None = None, 
         raise E2EError(readable.error_code or "E2E_MALFORMED", "no readable file in this message")
     if not shared.url:
         raise E2EError("FILE_NOT_FOUND", "the message has no file (deleted?)")
-    blob = download_blob(api, shared.url)
-    if shared.file_key is None:  # a plaintext upload (E2E turned off by the admin)
-        return ReceivedFile(shared.name, blob, shared.mime, sniff_image(blob))
+    data, image_type = open_blob(download_blob(api, shared.url), shared.file_key)
+    return ReceivedFile(shared.name, data, shared.mime, image_type)
+
+
+def open_blob(blob: bytes, file_key: str | None) -> tuple[bytes, str | None]:
+    """A downloaded file's bytes and image type: decrypted with `file_key`, or as they are
+    for a plaintext upload (None: E2E turned off by the admin). Raises E2EError when the
+    blob does not open with its key."""
+    if file_key is None:
+        return blob, sniff_image(blob)
     try:
-        data, image_type = decrypt_image(blob, shared.file_key)
+        return decrypt_image(blob, file_key)
     except EnvelopeError as exc:
         raise E2EError(exc.code, "the file does not open with its key") from None
-    return ReceivedFile(shared.name, data, shared.mime, image_type)
 
 
 # -- transfers --------------------------------------------------------------------------------------
 
-def upload_blob(api: ApiClient, room_id: int, blob: bytes, file_type: str) -> str:
+def upload_blob(api: ApiClient, room_id: int, blob: bytes, file_type: str,
+                progress: Callable[[int, int], None] | None = None) -> str:
     """POST /api/upload of an encrypted blob; returns the upload token for send_message."""
+    stream = _CountingReader(io.BytesIO(blob), len(blob), progress)
     answer = _transfer(api, "POST", "/api/upload",
                        data={"room_id": str(room_id), "encrypted": "1", "type": file_type},
-                       files={"file": (BLOB_NAME, blob, "application/octet-stream")})
+                       files={"file": (BLOB_NAME, stream, "application/octet-stream")})
     return answer.json()["upload_token"]
 
 

@@ -19,9 +19,13 @@ later messages still pending) or `discard` it.
 All database access runs on one thread (as Anki does with its collection), so the file
 has a single writer; listeners are called on the thread that made the change.
 
-Seam for file and image messages: `register_type(message_type, prepare)`. `prepare`
-runs on the sender thread before each attempt and returns the extra `send_message`
-fields (the upload token from POST /api/upload); its ApiError counts like a refused send.
+Per-type preparers: `register_type(message_type, prepare)`. `prepare` runs on the sender
+thread before each attempt and returns the extra `send_message` fields (the upload token
+from POST /api/upload). It may also supply the wire `content` and `encrypted`: the desktop
+keeps a text's plaintext here (this file never leaves the device) and seals it under the
+room's current key just before each attempt, so a message written before the room key
+is available waits for it. An ApiError or E2EError of a preparer counts like a refused
+send: permanent codes fail the message, others are retried.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from messenger.client.services.api import ApiError, ServerUnreachable
+from messenger.client.services.keys import E2EError
 from messenger.client.services.realtime import ConnectionState, NotConnected
 from messenger.client.services.session_store import normalize_server_url
 
@@ -49,6 +54,7 @@ log = logging.getLogger(__name__)
 PERMANENT_ERRORS = frozenset({
     "ROOM_NOT_FOUND", "MESSAGE_TOO_LONG", "VALIDATION_ERROR", "INVALID_JSON", "MESSAGE_TYPE_NOT_ALLOWED",
     "REPLY_NOT_IN_ROOM", "UPLOAD_TOKEN_INVALID", "FORBIDDEN", "PAYLOAD_TOO_LARGE",
+    "E2E_DEVICE_KEYS_LOST",  # this device cannot encrypt any more: sign in again
 })
 NO_ANSWER = "SERVER_UNREACHABLE"  # error_code of a message that failed without a refusal
 
@@ -174,7 +180,9 @@ class Outbox:
 
     def enqueue(self, room_id: int, content: str, *, encrypted: bool, reply_to: int | None = None,
                 message_type: str = "text") -> OutgoingMessage:
-        """Keep a new message (durably, before this returns) and send it when possible."""
+        """Keep a new message (durably, before this returns) and send it when possible.
+        `encrypted`: it goes out end-to-end encrypted (already an envelope, or plaintext that
+        the type's preparer seals at each attempt)."""
         if message_type not in self._preparers:
             raise ValueError(f"the outbox cannot send {message_type!r} messages")
         message = self._db(self._insert, room_id, content, bool(encrypted), reply_to, message_type)
@@ -322,22 +330,23 @@ class Outbox:
     def _attempt(self, message: OutgoingMessage) -> None:
         counted, wait, error_code = True, 0.0, None
         try:
-            extra = self._preparers[message.message_type](message)
+            extra = dict(self._preparers[message.message_type](message))
+            content, encrypted = extra.pop("content", message.content), extra.pop("encrypted", message.encrypted)
             ack = self.transport.send_message(
-                message.room_id, message.content, encrypted=message.encrypted, client_msg_id=message.client_msg_id,
+                message.room_id, content, encrypted=encrypted, client_msg_id=message.client_msg_id,
                 message_type=message.message_type, reply_to=message.reply_to, **extra)
         except NotConnected:
             # Not an attempt: it waits for the connection (which wakes the loop).
             counted, error_code = False, NO_ANSWER
         except ServerUnreachable:
             error_code = NO_ANSWER
-        except ApiError as exc:
+        except (ApiError, E2EError) as exc:
             error_code = exc.code
             if exc.code in PERMANENT_ERRORS:
                 log.info("outbox: message %s refused for good (%s)", message.id, exc.code)
                 self._changed(message.id, OutboxState.FAILED, True, None, exc.code, 0.0)
                 return
-            if exc.session_ended:
+            if getattr(exc, "session_ended", False):
                 counted = False  # the connection is about to close; sign-in decides what next
         except Exception:
             # A bug in a preparer must not stop the outbox: count it as a failed attempt.

@@ -9,7 +9,9 @@ Gap fill: every kept event carries an `event_id`. After each (re)connect the cli
 `GET /api/events?after=<cursor>` for what it missed and delivers it before any live event
 that arrived meanwhile; an event it already delivered (seen live, then again in the
 catch-up) is dropped. So each event reaches the callbacks once, in order, across any
-number of reconnects. A client with no cursor starts at the server's current one.
+number of reconnects. A client with no cursor starts at the server's current one; the tray
+client saves its cursor per account (`save_cursor`) so that its next run catches up from
+there (the local search index then misses nothing either).
 
 Every callback (events and connection state) runs on one dispatcher thread, in order;
 a callback must be quick and must not call `send_message` and wait (the Qt layer
@@ -25,6 +27,7 @@ import random
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any, Callable
 
 import engineio
@@ -32,6 +35,7 @@ import socketio
 
 from messenger.client.services.api import SESSION_ENDED_CODES, USER_AGENT, ApiClient, ApiError, ServerUnreachable
 from messenger.core import protocol
+from messenger.core.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -508,3 +512,16 @@ class Realtime:
             callback(*args)
         except Exception:
             log.exception("realtime callback %r failed", callback)
+
+
+def load_cursor(path: Path) -> int | None:
+    """The cursor a previous run saved in `path`; None if there is none (or it is damaged)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def save_cursor(path: Path, cursor: int) -> None:
+    write_atomic(path, f"{cursor}\n")

@@ -14,6 +14,7 @@ import json
 import locale
 import logging
 import socket
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Callable, Generic, TypeVar
@@ -146,6 +147,25 @@ class ClientSettings:
         """`listener(name, new_value)` after each change, on the thread that made it."""
         self._listeners.append(listener)
 
+    def take_presets(self, presets: dict[str, Any]) -> dict[str, Any]:
+        """First start (no server chosen yet): the installer's presets become the settings the
+        user has not chosen; a refused value is logged and skipped. Returns what was taken."""
+        if self.server_url:
+            return {}
+        with self._lock:
+            taken = {name: value for name, value in presets.items()
+                     if name not in self._values and self._accepts_preset(name, value)}
+        if taken:
+            self.update(**taken)
+        return taken
+
+    def _accepts_preset(self, name: str, value: Any) -> bool:
+        setting = self.declared().get(name)
+        if setting is None or not setting.accepts(value):
+            log.warning("settings: ignoring installer preset %s=%r", name, value)
+            return False
+        return True
+
     @property
     def effective_language(self) -> str:
         """The language to ask the server for: the chosen one, or the system's."""
@@ -192,6 +212,33 @@ class ClientSettings:
     def _write(self) -> None:
         data = {**self._unknown, **self._values}
         write_atomic(self.path, json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+
+
+# The installer's registry values (HKLM\Software\Messenger from the MSI, HKCU from the per-user
+# EXE) and the settings they preset.
+PRESET_KEY = r"Software\Messenger"
+PRESET_VALUES = {"ServerUrl": "server_url", "UpdateChannel": "update_channel"}
+
+
+def installer_presets(platform: str = sys.platform) -> dict[str, Any]:
+    """The settings the installer preset, by setting name; {} where there is no registry.
+    The per-user install's values (HKCU) come before the machine's."""
+    if platform != "win32":
+        return {}
+    import winreg  # Windows only
+
+    presets: dict[str, Any] = {}
+    for hive in (winreg.HKEY_LOCAL_MACHINE, winreg.HKEY_CURRENT_USER):
+        try:
+            with winreg.OpenKey(hive, PRESET_KEY) as key:
+                for value_name, name in PRESET_VALUES.items():
+                    try:
+                        presets[name] = str(winreg.QueryValueEx(key, value_name)[0]).strip()
+                    except OSError:
+                        pass
+        except OSError:
+            continue
+    return presets
 
 
 def system_language() -> str:

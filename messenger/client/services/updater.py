@@ -192,13 +192,14 @@ class Updater:
 
     def __init__(self, install_dir: Path, data_dir: Path, server_url: str, channel: str = "stable",
                  current_version: str | None = None, trust_root: Path = TRUST_ROOT, settings=None):
-        """`settings` (ClientSettings), when given, decides the channel at every check, so a
-        change of `update_channel` applies from the next check; otherwise `channel` does."""
+        """`settings` (ClientSettings), when given, decides the channel and (once one is set)
+        the server at every check, so a change of `update_channel` or `server_url` applies
+        from the next check; otherwise `channel` and `server_url` do."""
         self.settings = settings
         self._channel = channel
+        self._server_url = server_url
         self.install_dir = Path(install_dir)
         self.cache_dir = Path(data_dir) / "updates"  # TUF metadata and downloaded targets
-        self.server_url = server_url.rstrip("/")
         self.current_version = current_version or installed_version(self.install_dir)
         self.trust_root = Path(trust_root)
         self.staged_dir = self.install_dir.with_name(self.install_dir.name + STAGED_SUFFIX)
@@ -207,10 +208,16 @@ class Updater:
         self._client = None
         self._timer: threading.Timer | None = None
         self._stopped = False
+        self._busy = threading.Lock()  # a periodic check, a check on request and a download take turns
 
     @property
     def channel(self) -> str:
         return self.settings.get("update_channel") if self.settings is not None else self._channel
+
+    @property
+    def server_url(self) -> str:
+        chosen = self.settings.get("server_url") if self.settings is not None else ""
+        return (chosen or self._server_url).rstrip("/")
 
     # -- checking ------------------------------------------------------------------------------
 
@@ -244,13 +251,22 @@ class Updater:
             extract_dir=self.staged_dir, refresh_required=False, binary_diff=TarDiff)
 
     def check(self) -> UpdateState:
-        """Refresh the signed metadata and say whether a newer release exists on the channel."""
+        """Refresh the signed metadata and say whether a newer release exists on the channel
+        (or "staged" when that release is already downloaded and waits for the next start)."""
+        with self._busy:
+            return self._check()
+
+    def _check(self) -> UpdateState:
         try:
+            if not self.server_url:
+                raise ValueError("no server address is set")
             self._client = self._new_client()
             self._client.refresh()
             found = self._client.check_for_updates(pre=PRE_RELEASES.get(self.channel))
             if found is None:
                 self.state = UpdateState("up_to_date", self.current_version)
+            elif self.staged_version() == str(found.version):
+                self.state = UpdateState("staged", str(found.version))
             elif not (_writable(self.install_dir) and _writable(self.install_dir.parent)):
                 self.state = UpdateState("ask_it", str(found.version))
             else:
@@ -285,6 +301,10 @@ class Updater:
     def download(self, progress: Callable[[int, int], None] = lambda done, total: None) -> UpdateState:
         """Download, verify and stage the release found by `check()`; `progress(done, total)`
         is called per chunk. Ends in "staged" (apply at next start) or "failed"."""
+        with self._busy:
+            return self._download(progress)
+
+    def _download(self, progress: Callable[[int, int], None]) -> UpdateState:
         if self.state.status != "available" or self._client is None:
             return self.state
         staged: list[bool] = []
@@ -316,6 +336,11 @@ class Updater:
         return thread
 
     # -- applying ------------------------------------------------------------------------------
+
+    def staged_version(self) -> str | None:
+        """The version downloaded and waiting for the next start, if any."""
+        marker = self.staged_dir / VERSION_MARKER
+        return marker.read_text(encoding="utf-8").strip() if marker.exists() else None
 
     def apply_staged(self) -> UpdateState:
         """At start: finish or roll back an interrupted swap, then swap in a staged update.

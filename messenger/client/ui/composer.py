@@ -18,11 +18,16 @@ TYPING_SHOWN_SECONDS = 6.0  # someone's "typing" fades if not refreshed (their c
 
 
 class Composer(QPlainTextEdit):
-    """Enter sends (`submitted`), Shift+Enter starts a new line."""
+    """Enter sends (`submitted`), Shift+Enter starts a new line, Esc cancels an edit (`escaped`)."""
 
     submitted = Signal(str)
+    escaped = Signal()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.escaped.emit()
+            event.accept()
+            return
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
                 event.modifiers() & Qt.KeyboardModifier.ShiftModifier):
             text = self.toPlainText().strip()

@@ -2,8 +2,9 @@
 
 `ChatDelegate` lays a message out once per width (`MessageGeometry`), and uses the same
 layout to size the row and to paint it: day separator, avatar and sender name for the
-first message of a run, the bubble (ours on the right), a reply quote, the text, reactions,
-and beside the bubble the time, the "unread by" count and the outbox state.
+first message of a run, the "New messages" divider, the bubble (ours on the right; tinted
+when it mentions me), a reply quote, the text, reactions, and beside the bubble the time,
+the "unread by" count and the outbox state.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from PySide6.QtCore import QModelIndex, QPointF, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPalette, QTextLayout, QTextOption
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from messenger.client.i18n import clock, long_date, short_when, tr
+from messenger.client.i18n import clock, language, long_date, short_when, tr
 from messenger.client.ui.models import ITEM_ROLE, ChatItem, RoomItem
 
 # Colours of the chat (a light theme in the spirit of the messengers people know).
 CHAT_BACKGROUND = QColor("#F2F4F7")
 OWN_BUBBLE = QColor("#D9E6FF")
 OTHER_BUBBLE = QColor("#FFFFFF")
+MENTION_BUBBLE = QColor("#FFF4CC")
+MENTION_BORDER = QColor("#F2C94C")
+NEW_DIVIDER = QColor("#F04438")
+ONLINE = QColor("#34A853")
 BUBBLE_BORDER = QColor("#E1E5EB")
 TEXT = QColor("#1B1F24")
 SECONDARY = QColor("#7A8291")
@@ -123,6 +128,7 @@ class MessageGeometry:
     height: int
     day: str | None = None
     day_rect: QRect | None = None
+    divider_rect: QRect | None = None  # "New messages" above the first unread one
     avatar_rect: QRect | None = None
     name_rect: QRect | None = None
     bubble: QRect = dataclasses.field(default_factory=QRect)
@@ -151,6 +157,13 @@ class ChatDelegate(QStyledItemDelegate):
         self.layouts = TextLayouts()
         # Set by the window to show images in their bubbles (files.Thumbnails: `get(file)`).
         self.thumbnails = None
+        # Row heights by item: the view asks for every row's height whenever rows are added
+        # (a page of history), which would lay out all the text of the room again each time.
+        self._heights: dict[int, tuple[ChatItem, tuple, int]] = {}
+        model = view.model()
+        model.dataChanged.connect(self._forget_rows)
+        model.rowsRemoved.connect(self._heights.clear)
+        model.modelReset.connect(self._heights.clear)
 
     # -- fonts ----------------------------------------------------------------------------------
 
@@ -175,6 +188,11 @@ class ChatDelegate(QStyledItemDelegate):
             pill_height = meta_metrics.height() + 8
             geo.day_rect = QRect((width - text_width) // 2, y + 8, text_width, pill_height)
             y += pill_height + 20
+
+        if item.new_divider:
+            divider_height = meta_metrics.height() + 6
+            geo.divider_rect = QRect(MARGIN, y + 4, width - 2 * MARGIN, divider_height)
+            y += divider_height + 10
 
         first = starts_run(item, previous)
         if first and previous is not None and geo.day is None:
@@ -278,7 +296,20 @@ class ChatDelegate(QStyledItemDelegate):
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         width = self.view.viewport().width()
-        return QSize(width, self.geometry(index, width).height)
+        item: ChatItem = index.data(ITEM_ROLE)
+        previous = index.siblingAtRow(index.row() - 1).data(ITEM_ROLE) if index.row() else None
+        # A row's height depends on its item, the one above (day, run) and how it is shown.
+        key = (width, id(previous), self.font.key(), language())
+        cached = self._heights.get(id(item))
+        if cached is None or cached[1] != key:
+            cached = (item, key, self.geometry(index, width).height)  # holding the item keeps its id unique
+            self._heights[id(item)] = cached
+        return QSize(width, cached[2])
+
+    def _forget_rows(self, top: QModelIndex, bottom: QModelIndex, roles=()) -> None:
+        for row in range(top.row(), bottom.row() + 1):
+            item = top.siblingAtRow(row).data(ITEM_ROLE)
+            self._heights.pop(id(item), None)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
         item: ChatItem = index.data(ITEM_ROLE)
@@ -300,6 +331,18 @@ class ChatDelegate(QStyledItemDelegate):
             painter.setPen(SENDER_NAME)
             painter.drawText(geo.day_rect, Qt.AlignmentFlag.AlignCenter, geo.day)
 
+        if geo.divider_rect is not None:
+            label = tr("chat.new_messages")
+            painter.setFont(small)
+            label_width = QFontMetrics(small).horizontalAdvance(label) + 16
+            middle = geo.divider_rect.center().y()
+            painter.setPen(NEW_DIVIDER)
+            painter.drawLine(geo.divider_rect.left(), middle, geo.divider_rect.right(), middle)
+            pill = QRect(geo.divider_rect.center().x() - label_width // 2, geo.divider_rect.top(), label_width,
+                         geo.divider_rect.height())
+            painter.fillRect(pill, CHAT_BACKGROUND)
+            painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, label)
+
         if geo.avatar_rect is not None:
             paint_avatar(painter, geo.avatar_rect, item.sender_id, item.sender_name, font)
         if geo.name_rect is not None:
@@ -310,8 +353,12 @@ class ChatDelegate(QStyledItemDelegate):
 
         bubble = QPainterPath()
         bubble.addRoundedRect(QRectF(geo.bubble), RADIUS, RADIUS)
-        painter.setPen(Qt.PenStyle.NoPen if item.own else BUBBLE_BORDER)
-        painter.setBrush(OWN_BUBBLE if item.own else OTHER_BUBBLE)
+        if item.mentions_me:
+            painter.setPen(MENTION_BORDER)
+            painter.setBrush(MENTION_BUBBLE)
+        else:
+            painter.setPen(Qt.PenStyle.NoPen if item.own else BUBBLE_BORDER)
+            painter.setBrush(OWN_BUBBLE if item.own else OTHER_BUBBLE)
         if item.state == "pending":
             painter.setOpacity(0.7)
         painter.drawPath(bubble)
@@ -385,6 +432,11 @@ class RoomDelegate(QStyledItemDelegate):
         font = option.font
         avatar = QRect(rect.left() + 12, rect.top() + (rect.height() - 40) // 2, 40, 40)
         paint_avatar(painter, avatar, room.avatar_key, room.title, font)
+        if room.online:
+            dot = QRect(avatar.right() - 11, avatar.bottom() - 11, 12, 12)
+            painter.setPen(QColor("white"))
+            painter.setBrush(ONLINE)
+            painter.drawEllipse(dot)
 
         text_left = avatar.right() + 12
         right = rect.right() - 12

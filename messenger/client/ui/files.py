@@ -2,8 +2,9 @@
 uploading with progress, the room's files list, saving a file where the user chooses,
 and a simple image viewer.
 
-Uploads go through `ChatSession.send_file`, the one seam the end-to-end encryption work
-changes (plaintext uploads until then; the server refuses what its policy does not allow).
+Uploads go through `ChatSession.send_file`, which encrypts on this device and uploads an
+opaque blob; a chat file (`{"id", "name", "size", "key"}`, from its message) is decrypted
+with its key as it is saved or shown.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from messenger.client.i18n import tr
+from messenger.client.i18n import language, tr
+from messenger.client.services.keys import E2EError
 from messenger.client.ui.session import ChatSession
+from messenger.core.errors import localized
 
 FILE_ROLE = Qt.ItemDataRole.UserRole + 1
 THUMBNAIL_SIZE = 200  # pixels, the longer side of an image in a bubble
@@ -73,7 +76,10 @@ class Uploads(QObject):
         self.sent.emit(name, ack)
 
     def _failed(self, name: str, exc: BaseException) -> None:
-        self.status.emit(getattr(exc, "message_localized", "") or str(exc))
+        if isinstance(exc, E2EError):
+            self.status.emit(localized(exc.code, language()))
+        else:
+            self.status.emit(getattr(exc, "message_localized", "") or str(exc))
         self.failed.emit(name, exc)
         self.session.failed(exc, quiet=True)
 
@@ -138,10 +144,11 @@ def choose_and_attach(parent: QWidget, uploads: Uploads, room_id: int | None) ->
 
 
 def save_as(parent: QWidget, session: ChatSession, file: dict, done: Callable[[str], None]) -> None:
-    """Ask where to save a room file (`{"id", "name"}`), then download it there."""
+    """Ask where to save a room file (`{"id", "name", "key"?}`), then download it there."""
     destination, _ = QFileDialog.getSaveFileName(parent, tr("files.save"), file.get("name") or "")
     if destination:
-        session.download(file["id"], destination, owner=parent).then(lambda path: done(str(path)))
+        session.download(file["id"], destination, file_key=file.get("key"), owner=parent).then(
+            lambda path: done(str(path)))
 
 
 class FileListModel(QAbstractListModel):
@@ -226,11 +233,14 @@ class RoomFilesDialog(QDialog):
         rows = self.view.selectionModel().selectedIndexes()
         if rows:
             file = rows[0].data(FILE_ROLE)
-            save_as(self, self.session, {"id": file["id"], "name": file.get("file_name")}, self._saved)
+            save_as(self, self.session, {"id": file["id"], "name": file.get("file_name"), "key": file.get("file_key")},
+                    self._saved)
 
     def save(self, file_id: int, destination: str) -> None:
         """Download a file of the list to `destination` (no dialog)."""
-        self.session.download(file_id, destination, owner=self).then(lambda path: self._saved(str(path)))
+        file = next(f for f in self.model.files() if f["id"] == file_id)
+        self.session.download(file_id, destination, file_key=file.get("file_key"), owner=self).then(
+            lambda path: self._saved(str(path)))
 
     def _saved(self, path: str) -> None:
         self.status.setText(tr("files.saved", path=path))
@@ -256,7 +266,7 @@ class Thumbnails(QObject):
         if file_id not in self._pixmaps and file_id not in self._asked:
             self._asked.add(file_id)
             target = Path(self._folder.name) / f"image-{file_id}"
-            self.session.download(file_id, str(target), owner=self, quiet=True).then(
+            self.session.download(file_id, str(target), file_key=file.get("key"), owner=self, quiet=True).then(
                 lambda path: self._loaded(file_id, str(path)))
         return self._pixmaps.get(file_id)
 
@@ -289,7 +299,8 @@ class ImageViewer(QDialog):
         self._folder = tempfile.TemporaryDirectory(prefix="messenger-view-")
         self.loaded = False
         target = Path(self._folder.name) / f"image-{file['id']}"
-        session.download(file["id"], str(target), owner=self).then(lambda path: self._show(str(path)))
+        session.download(file["id"], str(target), file_key=file.get("key"), owner=self).then(
+            lambda path: self._show(str(path)))
 
     def _show(self, path: str) -> None:
         self.image.setPixmap(QPixmap(path))

@@ -10,7 +10,7 @@ import logging
 from typing import Callable
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QFont, QGuiApplication
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QGuiApplication, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -28,10 +28,14 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.client.i18n import tr
+from messenger.client.services.messages import ContentState
 from messenger.client.services.outbox import OutboxState, OutgoingMessage
 from messenger.client.services.settings import ClientSettings
+from messenger.client.ui.account import AccountDialog
+from messenger.client.ui.admin import AdminDialog, admin_allowed
 from messenger.client.ui.composer import Composer, TypingLine, TypingNotifier
 from messenger.client.ui.delegates import CHAT_BACKGROUND, ChatDelegate, RoomDelegate
+from messenger.client.ui.emoji import REACTIONS, EmojiPicker
 from messenger.client.ui.message_text import MessageText
 from messenger.client.ui.models import ITEM_ROLE, ChatItem, ChatModel, RoomItem, RoomListModel
 from messenger.client.ui.files import (
@@ -46,6 +50,7 @@ from messenger.client.ui.files import (
 from messenger.client.ui.notices import NoticesDialog, pin_message
 from messenger.client.ui.polls import PollsDialog
 from messenger.client.ui.room_dialogs import NewRoomDialog, RoomInfoDialog
+from messenger.client.ui.search import SearchDialog
 from messenger.client.ui.session import ChatSession
 from messenger.client.ui.tray import app_icon
 from messenger.core import protocol
@@ -53,8 +58,8 @@ from messenger.core.errors import localized
 
 log = logging.getLogger(__name__)
 
-REACTIONS = ("👍", "❤️", "😂", "😮", "😢", "🙏")
 NOTIFICATION_CHARS = 200
+KEY_WAIT_FOR_NOTIFICATION_MS = 3000  # a notification waits this long at most for its message's key
 AT_BOTTOM_SLACK = 40  # pixels from the end that still count as "reading the newest"
 CONNECTION_STYLES = {"connected": "#2E7D32", "connecting": "#B26A00", "disconnected": "#B26A00"}
 
@@ -73,6 +78,7 @@ class MainWindow(QMainWindow):
         self.session = session
         self.settings = settings
         self.keeps_running = keeps_running
+        text.keys = session.keys  # bubbles and previews decrypt on this device
         self.rooms = RoomListModel(session.user_id, text, self)
         self.chat = ChatModel(session.user, text, self)
         self.typing_line = TypingLine(self)
@@ -83,9 +89,12 @@ class MainWindow(QMainWindow):
         self._held: list[Callable[[], None]] = []  # changes to that room, applied after the page
         self._loading_older = False
         self._reply_to: ChatItem | None = None
+        self._editing: ChatItem | None = None  # the own message the composer is rewriting
+        self._unannounced: dict[int, list[dict]] = {}  # room -> new messages whose key is on its way
         self._following = True  # the view shows the newest messages and keeps showing them
         self._marked: dict[int, int] = {}  # room -> the read mark this window last sent
         self._closing = False
+        self._wanted: tuple[int, int] | None = None  # (room, message) to bring into view once loaded
 
         self.setWindowIcon(app_icon())
         self.resize(980, 680)
@@ -96,6 +105,7 @@ class MainWindow(QMainWindow):
         session.connection_changed.connect(self.on_connection)
         session.outgoing_changed.connect(self.on_outgoing)
         session.problem.connect(self.show_problem)
+        session.room_keys_changed.connect(self._room_keys_changed)
         self.rooms.unread_total_changed.connect(self._update_title)
         self.typing_line.changed.connect(self._typing_changed)
 
@@ -114,6 +124,15 @@ class MainWindow(QMainWindow):
         self.new_room_action = QAction(self)
         self.new_room_action.triggered.connect(self.new_room)
         self.main_menu.addAction(self.new_room_action)
+        self.search_action = QAction(self, shortcut=QKeySequence.StandardKey.Find)
+        self.search_action.triggered.connect(self.search)
+        self.account_action = QAction(self)
+        self.account_action.triggered.connect(self.account)
+        self.admin_action = QAction(self, visible=admin_allowed(self.session))
+        self.admin_action.triggered.connect(self.administration)
+        for action in (self.search_action, self.account_action, self.admin_action):
+            self.main_menu.addAction(action)
+        self.addAction(self.search_action)  # Ctrl+F works with the menu closed
         self.main_menu.addAction(self.settings_action)
         self.main_menu.addAction(self.sign_out_action)
         self.main_menu.addSeparator()
@@ -219,9 +238,23 @@ class MainWindow(QMainWindow):
         reply_layout.addWidget(self.reply_label, 1)
         reply_layout.addWidget(self.cancel_reply)
         self.reply_bar.hide()
+        self.edit_label = QLabel()
+        self.edit_label.setStyleSheet("color: #4A5260;")
+        self.cancel_edit = QToolButton()
+        self.cancel_edit.setText("✕")
+        self.cancel_edit.clicked.connect(self.stop_editing)
+        self.edit_bar = QWidget()
+        self.edit_bar.setObjectName("editBar")
+        self.edit_bar.setStyleSheet("#editBar { background: #FFF4CC; }")
+        edit_layout = QHBoxLayout(self.edit_bar)
+        edit_layout.setContentsMargins(16, 4, 8, 4)
+        edit_layout.addWidget(self.edit_label, 1)
+        edit_layout.addWidget(self.cancel_edit)
+        self.edit_bar.hide()
         self.composer = Composer()
         self.composer.setFixedHeight(76)
         self.composer.submitted.connect(self.send)
+        self.composer.escaped.connect(self.stop_editing)
         self.composer.textChanged.connect(self._composer_edited)
         self.send_button = QPushButton()
         self.send_button.setMinimumHeight(36)
@@ -242,7 +275,13 @@ class MainWindow(QMainWindow):
         self.chat_view.viewport().setAcceptDrops(True)
         self.chat_view.viewport().installEventFilter(self.file_drops)
         self.composer.installEventFilter(self.file_drops)
+        self.emoji_picker = EmojiPicker(self)
+        self.emoji_picker.picked.connect(self.insert_emoji)
+        self.emoji_button = QToolButton()
+        self.emoji_button.setText("😊")
+        self.emoji_button.clicked.connect(lambda: self.emoji_picker.show_above(self.emoji_button))
         composer_layout.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignBottom)
+        composer_layout.addWidget(self.emoji_button, 0, Qt.AlignmentFlag.AlignBottom)
         composer_layout.addWidget(self.composer, 1)
         composer_layout.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
 
@@ -255,6 +294,7 @@ class MainWindow(QMainWindow):
         chat_layout.addWidget(self.chat_view, 1)
         chat_layout.addWidget(self.typing_label)
         chat_layout.addWidget(self.reply_bar)
+        chat_layout.addWidget(self.edit_bar)
         chat_layout.addWidget(composer_row)
         self.placeholder = QLabel()
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -281,9 +321,14 @@ class MainWindow(QMainWindow):
         self.main_menu.setTitle(tr("main.menu"))
         self.settings_action.setText(tr("main.settings"))
         self.new_room_action.setText(tr("rooms.new"))
+        self.search_action.setText(tr("search.open"))
+        self.account_action.setText(tr("account.open"))
+        self.admin_action.setText(tr("admin.open"))
         self.notices_button.setText(tr("notices.open"))
         self.files_button.setText(tr("files.open"))
         self.attach_button.setToolTip(tr("files.attach"))
+        self.emoji_button.setToolTip(tr("chat.emoji"))
+        self.cancel_edit.setToolTip(tr("chat.cancel_edit"))
         self.polls_button.setText(tr("polls.open"))
         self.info_button.setText(tr("rooms.info"))
         self.sign_out_action.setText(tr("main.sign_out"))
@@ -301,6 +346,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._update_header()
         self._show_reply()
+        self._show_editing()
         self._typing_changed(self.chat.room_id or 0)
         self.room_view.viewport().update()
         self.chat_view.viewport().update()
@@ -336,8 +382,11 @@ class MainWindow(QMainWindow):
         if room_id == self.chat.room_id or room_id == self._opening:
             self._select_quietly(room_id)
             return
+        if self._wanted is not None and self._wanted[0] != room_id:
+            self._wanted = None
         self.typing.stop()
         self.clear_reply()
+        self.stop_editing()
         self.composer.clear()
         self._select_quietly(room_id)
         self._opening, self._held = room_id, []
@@ -358,8 +407,35 @@ class MainWindow(QMainWindow):
         self._update_header()
         self._typing_changed(room_id)
         self._scroll_to_bottom()
+        divider = self.chat.new_divider_row()
+        if divider is not None:
+            # Start reading where the unread messages begin.
+            self.chat_view.scrollTo(self.chat.index(divider), QAbstractItemView.ScrollHint.PositionAtTop)
         self.composer.setFocus()
         self._mark_read()
+        self._seek_wanted()
+
+    def show_message(self, room_id: int, message_id: int) -> None:
+        """Open a room at one of its messages (a search hit): older pages load until it is there."""
+        self._wanted = (room_id, message_id)
+        if room_id == self.chat.room_id and self._opening is None:
+            self._seek_wanted()
+        else:
+            self.open_room(room_id)
+
+    def _seek_wanted(self) -> None:
+        if self._wanted is None or self._wanted[0] != self.chat.room_id:
+            return
+        message_id = self._wanted[1]
+        row = self.chat.row_of_message(message_id)
+        if row is not None:
+            self._wanted = None
+            self._following = False
+            self.chat_view.scrollTo(self.chat.index(row), QAbstractItemView.ScrollHint.PositionAtCenter)
+        elif self.chat.has_more and (self.chat.oldest_id() or 0) > message_id:
+            self.load_older()  # its page arrives in _older_done, which seeks again
+        else:
+            self._wanted = None  # deleted since it was found
 
     def _page_failed(self, room_id: int, exc: BaseException) -> None:
         if room_id == self._opening:
@@ -375,8 +451,12 @@ class MainWindow(QMainWindow):
     def _update_header(self) -> None:
         room = self.rooms.room(self.chat.room_id) if self.chat.room_id is not None else None
         self.room_title.setText(room.title if room else "")
-        self.room_subtitle.setText(tr("main.members", count=room.member_count) if room and room.type == "group"
-                                   else "")
+        if room is None:
+            self.room_subtitle.setText("")
+        elif room.type == "group":
+            self.room_subtitle.setText(tr("main.members", count=room.member_count))
+        else:
+            self.room_subtitle.setText(tr("chat.online") if room.online else tr("chat.offline"))
 
     def _update_title(self, *_) -> None:
         total = self.rooms.unread_total
@@ -447,6 +527,7 @@ class MainWindow(QMainWindow):
     def _older_done(self) -> None:
         self._loading_older = False
         self.older_label.hide()
+        self._seek_wanted()
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -474,12 +555,18 @@ class MainWindow(QMainWindow):
     # -- sending --------------------------------------------------------------------------------------
 
     def send(self, text: str) -> None:
-        """Send what the composer holds to the open room, through the outbox."""
+        """Send what the composer holds to the open room, through the outbox (or save the
+        message being edited)."""
         room_id = self.chat.room_id
         if room_id is None or not text:
             return
         if len(text) > protocol.MAX_PLAINTEXT_CHARS:
             self.show_problem(localized("MESSAGE_TOO_LONG", self.session.api.language))
+            return
+        if self._editing is not None:
+            if text != self._editing.text:
+                self.session.edit_message(room_id, self._editing.message_id, text)
+            self.stop_editing()
             return
         reply_to = self._reply_to.message_id if self._reply_to else None
         self.typing.stop()
@@ -488,13 +575,14 @@ class MainWindow(QMainWindow):
         self.session.send_text(room_id, text, reply_to)
 
     def _composer_edited(self) -> None:
-        if self.chat.room_id is not None:
+        if self.chat.room_id is not None and self._editing is None:
             self.typing.edited(self.chat.room_id, self.composer.toPlainText())
 
     def _send_typing(self, room_id: int, is_typing: bool) -> None:
         self.session.set_typing(room_id, is_typing)
 
     def reply_to(self, item: ChatItem) -> None:
+        self.stop_editing()
         self._reply_to = item
         self._show_reply()
         self.composer.setFocus()
@@ -502,6 +590,32 @@ class MainWindow(QMainWindow):
     def clear_reply(self) -> None:
         self._reply_to = None
         self._show_reply()
+
+    def start_editing(self, item: ChatItem) -> None:
+        """The composer rewrites one of my messages: Enter saves, Esc or ✕ cancels."""
+        self.typing.stop()
+        self.clear_reply()
+        self._editing = item
+        self._show_editing()
+        self.composer.setPlainText(item.text)
+        self.composer.moveCursor(QTextCursor.MoveOperation.End)
+        self.composer.setFocus()
+
+    def stop_editing(self) -> None:
+        if self._editing is not None:
+            self._editing = None
+            self.composer.clear()
+            self._show_editing()
+
+    def _show_editing(self) -> None:
+        item = self._editing
+        self.edit_bar.setVisible(item is not None)
+        if item is not None:
+            self.edit_label.setText(tr("chat.editing", text=item.text.replace("\n", " ")[:80]))
+
+    def insert_emoji(self, emoji: str) -> None:
+        self.composer.insertPlainText(emoji)
+        self.composer.setFocus()
 
     def _show_reply(self) -> None:
         item = self._reply_to
@@ -524,6 +638,9 @@ class MainWindow(QMainWindow):
     # -- live events ------------------------------------------------------------------------------------
 
     def on_event(self, name: str, data: dict) -> None:
+        if name == protocol.USER_STATUS and isinstance(data.get("user_id"), int):
+            self._on_user_status(data)
+            return
         handler = {
             protocol.NEW_MESSAGE: self._on_new_message,
             protocol.MESSAGE_EDITED: self._on_message_edited,
@@ -555,12 +672,27 @@ class MainWindow(QMainWindow):
         self._in_chat(room_id, lambda: self._show_new_message(message))
         own = message.get("sender_id") == self.session.user_id
         if not own and not in_view and room is not None and not room.muted and self.settings.notifications:
-            text = self.chat.text.of(room_id, message)[:NOTIFICATION_CHARS]
-            sender = message.get("sender_name") or ""
-            if room.type == "direct":
-                self.notify.emit(room_id, sender, text)
+            if self.chat.text.read(room_id, message).state is ContentState.WAITING_FOR_KEYS:
+                # Its key is usually a moment behind: say it with its text once that is here.
+                self._unannounced.setdefault(room_id, []).append(message)
+                QTimer.singleShot(KEY_WAIT_FOR_NOTIFICATION_MS, lambda: self._announce(room_id))
             else:
-                self.notify.emit(room_id, room.title, f"{sender}: {text}")
+                self._announce_message(room, message)
+
+    def _announce(self, room_id: int) -> None:
+        """Notify the messages of `room_id` that waited for its key (read as they are now)."""
+        room = self.rooms.room(room_id)
+        for message in self._unannounced.pop(room_id, ()):
+            if room is not None:
+                self._announce_message(room, message)
+
+    def _announce_message(self, room: RoomItem, message: dict) -> None:
+        text = self.chat.text.of(room.room_id, message)[:NOTIFICATION_CHARS]
+        sender = message.get("sender_name") or ""
+        if room.type == "direct":
+            self.notify.emit(room.room_id, sender, text)
+        else:
+            self.notify.emit(room.room_id, room.title, f"{sender}: {text}")
 
     def _show_new_message(self, message: dict) -> None:
         following = self._following or message.get("sender_id") == self.session.user_id
@@ -593,6 +725,18 @@ class MainWindow(QMainWindow):
             elif room is not None and room.unread:
                 self._refresh_room(room_id)  # read partly elsewhere: the server counts the rest
         self._in_chat(room_id, lambda: self.chat.set_read_mark(user_id, message_id))
+
+    def _on_user_status(self, data: dict) -> None:
+        self.rooms.set_online(data["user_id"], data.get("status") == "online")
+        self._update_header()
+
+    def _room_keys_changed(self, room_id: int) -> None:
+        """A room key arrived (or the waiting state changed): read what waited for it again."""
+        self.rooms.reread(room_id)
+        self.chat.reread(room_id)
+        held = self._unannounced.get(room_id, ())
+        if held and all(self.chat.text.read(room_id, m).state is not ContentState.WAITING_FOR_KEYS for m in held):
+            self._announce(room_id)
 
     def _on_user_typing(self, data: dict) -> None:
         if data.get("user_id") != self.session.user_id:
@@ -678,7 +822,7 @@ class MainWindow(QMainWindow):
 
     def message_menu(self, item: ChatItem) -> QMenu:
         """What can be done with a message: retry or discard a failed one; reply, react,
-        copy; delete one's own."""
+        copy; edit or delete one's own."""
         menu = QMenu(self)
         if item.state == "failed" and item.outbox_id is not None:
             menu.addAction(tr("message.retry"), lambda: self.session.retry(item.outbox_id))
@@ -700,6 +844,8 @@ class MainWindow(QMainWindow):
                 menu.addAction(tr("files.view"), lambda: self._show_dialog(ImageViewer(self.session, item.file, self)))
         if item.own and item.message_id is not None and not item.deleted:
             menu.addSeparator()
+            if item.message_type == "text" and not item.unreadable:
+                menu.addAction(tr("chat.edit"), lambda: self.start_editing(item))
             menu.addAction(tr("message.delete"), lambda: self._delete(item))
         return menu
 
@@ -739,6 +885,17 @@ class MainWindow(QMainWindow):
         dialog = NewRoomDialog(self.session, self)
         dialog.created.connect(self._room_created)
         return self._show_dialog(dialog)
+
+    def search(self) -> SearchDialog:
+        dialog = SearchDialog(self.session, self, lambda room_id: room.title if (room := self.rooms.room(room_id)) else "")
+        dialog.open_room.connect(self.show_message)
+        return self._show_dialog(dialog)
+
+    def account(self) -> AccountDialog:
+        return self._show_dialog(AccountDialog(self.session, self))
+
+    def administration(self) -> AdminDialog:
+        return self._show_dialog(AdminDialog(self.session, self))
 
     def _room_created(self, room_id: int) -> None:
         if self.rooms.room(room_id) is None:
@@ -783,6 +940,8 @@ class MainWindow(QMainWindow):
         """Close without going to the tray (sign-out, quit)."""
         self._closing = True
         self.typing.stop()
+        self.emoji_picker.hide()
+        self.chat.text.keys = None  # the keys go with the session
         self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from messenger.client.i18n import language, tr
 from messenger.client.services.keys import E2EKeys
-from messenger.client.services.messages import read_content
+from messenger.client.services.messages import Readable, read_content, read_message
 
 
 class MessageText:
@@ -24,6 +24,16 @@ class MessageText:
         """The text a person reads for a message (or a reply or preview of one) of `room_id`."""
         readable = read_content(self.keys, room_id, content, encrypted=encrypted, message_type=message_type,
                                 file_name=file_name)
+        return self.words(readable, message_type)
+
+    def read(self, room_id: int, message: dict) -> Readable:
+        """What a message of `room_id` as the server serializes it reads as here (its file's
+        real name and key included)."""
+        return read_message(self.keys, {**message, "room_id": room_id})
+
+    @staticmethod
+    def words(readable: Readable, message_type: str = "text") -> str:
+        """How the desktop words a readable message."""
         if readable.shown and readable.file is not None:
             kind = "image" if message_type == "image" else "file"
             return tr(f"message.{kind}", name=readable.file.name)

@@ -8,17 +8,25 @@ delegates paint it, the main window decides what to load.
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
-from messenger.client.i18n import tr
+from messenger.client.i18n import language, tr
 from messenger.client.services.outbox import OutboxState, OutgoingMessage
 from messenger.client.ui.message_text import MessageText
+from messenger.core.errors import localized
 
 ITEM_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's RoomItem or ChatItem
 ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+def mentions(text: str, me: dict) -> bool:
+    """Whether `text` names me: `@username` or `@nickname`, as a whole word, any case."""
+    names = [name for name in (me.get("username"), me.get("nickname")) if name]
+    return any(re.search(rf"@{re.escape(name)}(?!\w)", text, re.IGNORECASE) for name in names)
 
 
 def local_time(value: str | None) -> datetime | None:
@@ -47,6 +55,10 @@ class RoomItem:
     pinned: bool = False
     muted: bool = False
     avatar_key: int = 0  # the partner's user id in a direct room, else the room id
+    partner_id: int | None = None  # the other person of a direct room
+    online: bool = False  # that person has the messenger open somewhere
+    last_message: dict | None = None  # kept to read its preview again when keys arrive
+    preview_unreadable: bool = False  # the preview says why it is not shown: read again when keys change
 
     def sort_key(self) -> tuple:
         """Pinned rooms first, then the most recently active."""
@@ -157,7 +169,8 @@ class RoomListModel(QAbstractListModel):
             return room
         room.last_message_id = message["id"]
         room.last_message_at = local_time(message.get("created_at")) or room.last_message_at
-        room.preview = self.text.of(room.room_id, message)
+        room.last_message = message
+        self._read_preview(room)
         if unread and message.get("sender_id") != self.me_id:
             room.unread += 1
         self._changed(row)
@@ -173,8 +186,24 @@ class RoomListModel(QAbstractListModel):
     def on_message_edited(self, room_id: int, message_id: int, content: str, encrypted: bool) -> None:
         room = self.room(room_id)
         if room is not None and room.last_message_id == message_id:
-            room.preview = self.text.show(room_id, content, encrypted)
+            room.last_message = {**(room.last_message or {}), "content": content, "encrypted": encrypted}
+            self._read_preview(room)
             self._changed(self.row_of(room_id))
+
+    def reread(self, room_id: int) -> None:
+        """The room's keys changed here: a preview not shown may read now."""
+        room = self.room(room_id)
+        if room is not None and room.preview_unreadable:
+            self._read_preview(room)
+            self._changed(self.row_of(room_id))
+
+    def set_online(self, user_id: int, online: bool) -> None:
+        """Someone came online or went offline: the dot of their direct room."""
+        for row, room in enumerate(self._rooms):
+            if room.partner_id == user_id and room.online != online:
+                room.online = online
+                index = self.index(row)
+                self.dataChanged.emit(index, index)
 
     def set_read(self, room_id: int) -> None:
         row = self.row_of(room_id)
@@ -185,19 +214,32 @@ class RoomListModel(QAbstractListModel):
 
     # -- inside -----------------------------------------------------------------------------------
 
+    def _read_preview(self, room: RoomItem) -> None:
+        last = room.last_message
+        if not last:
+            room.preview, room.preview_unreadable = "", False
+        elif last.get("deleted"):
+            room.preview, room.preview_unreadable = tr("message.deleted"), False
+        else:
+            readable = self.text.read(room.room_id, last)
+            room.preview = self.text.words(readable, last.get("message_type") or "text")
+            room.preview_unreadable = not readable.shown
+
     def _item(self, summary: dict) -> RoomItem:
         room_id = summary["id"]
         last = summary.get("last_message")
+        partner = summary.get("partner") or {}
         item = RoomItem(
             room_id=room_id, type=summary.get("type", "group"), title=self._title(summary),
             member_count=summary.get("member_count") or len(summary.get("members") or ()) or 1,
             created_at=local_time(summary.get("created_at")),
             last_message_id=(last or {}).get("id") or 0,
-            last_message_at=local_time(summary.get("last_message_at")),
-            preview=(tr("message.deleted") if last.get("deleted") else self.text.of(room_id, last)) if last else "",
+            last_message_at=local_time(summary.get("last_message_at")), last_message=last,
             unread=summary.get("unread_count") or 0, pinned=bool(summary.get("pinned")),
             muted=bool(summary.get("muted")),
-            avatar_key=(summary.get("partner") or {}).get("id") or room_id)
+            avatar_key=partner.get("id") or room_id, partner_id=partner.get("id"),
+            online=partner.get("status") == "online")
+        self._read_preview(item)
         return item
 
     def _title(self, summary: dict) -> str:
@@ -261,7 +303,12 @@ class ChatItem:
     reply: dict | None = None  # {"sender_name", "text", "deleted"}
     reactions: list[dict] = dataclasses.field(default_factory=list)  # {"emoji", "count", "me"}
     unread_by: int = 0  # members other than the sender who have not read it yet
-    file: dict | None = None  # a file or image message's {"id", "name", "size"} (files.py downloads it)
+    file: dict | None = None  # a file or image message's {"id", "name", "size", "key"} (files.py downloads it)
+    source: dict | None = None  # the stored message as the server gave it: read again when keys change
+    reply_source: dict | None = None  # the server's preview of the quoted message, likewise
+    unreadable: bool = False  # not shown (waiting for keys, no key here, ...): read again when keys change
+    mentions_me: bool = False  # someone else's message naming me (@username or @nickname)
+    new_divider: bool = False  # the first unread message when the room opened: "New messages" above it
 
 
 class ChatModel(QAbstractListModel):
@@ -289,6 +336,8 @@ class ChatModel(QAbstractListModel):
             return item
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
             return item.text
+        if role == Qt.ItemDataRole.ToolTipRole and item.state == "failed" and item.error_code:
+            return localized(item.error_code, language())  # why it was not sent
         return None
 
     # -- reading ----------------------------------------------------------------------------
@@ -315,6 +364,13 @@ class ChatModel(QAbstractListModel):
         self.has_more = bool(page.get("has_more"))
         self._read_marks = {m["id"]: m.get("last_read_message_id") or 0 for m in page.get("members") or ()}
         self._items = [self._from_server(message) for message in page.get("messages", ())]
+        my_mark = self._read_marks.get(self.me["id"], 0)
+        first_unread = next((item for item in self._items if not item.own and not item.deleted
+                             and item.message_id > my_mark), None)
+        # When the whole page is unread and older history exists, the first unread one is
+        # further back: no divider rather than a wrong one.
+        if first_unread is not None and not (self.has_more and first_unread is self._items[0]):
+            first_unread.new_divider = True
         known = {item.client_msg_id for item in self._items if item.client_msg_id}
         self._items += [self._from_outbox(out) for out in outgoing
                         if out.room_id == room_id and out.client_msg_id not in known]
@@ -346,7 +402,7 @@ class ChatModel(QAbstractListModel):
     def add_message(self, message: dict) -> None:
         """A `new_message` for this room: added in id order, or merged with our own bubble
         (the outbox's copy of it, matched by client_msg_id)."""
-        row = self._row_of_message(message["id"])
+        row = self.row_of_message(message["id"])
         if row is None and message.get("client_msg_id") and message.get("sender_id") == self.me["id"]:
             row = self._row_of(lambda i: i.client_msg_id == message["client_msg_id"])
         fresh = self._from_server(message)
@@ -391,15 +447,36 @@ class ChatModel(QAbstractListModel):
         self._changed(row)
 
     def edit(self, message_id: int, content: str, encrypted: bool) -> None:
-        row = self._row_of_message(message_id)
+        row = self.row_of_message(message_id)
         if row is not None:
             item = self._items[row]
-            item.text = self.text.show(item.room_id, content, encrypted)
+            item.source = {**(item.source or {"message_type": item.message_type}), "content": content,
+                           "encrypted": encrypted}
+            self._read(item)
             item.edited = True
             self._changed(row)
 
+    def reread(self, room_id: int) -> None:
+        """The room's keys changed here: messages not shown may read now."""
+        if room_id != self.room_id:
+            return
+        for row, item in enumerate(self._items):
+            changed = item.unreadable and item.source is not None and not item.deleted
+            if changed:
+                self._read(item)
+            if item.reply_source is not None and not item.reply["deleted"]:
+                quoted = self.text.of(room_id, item.reply_source)
+                if quoted != item.reply["text"]:
+                    item.reply, changed = {**item.reply, "text": quoted}, True
+            if changed:
+                self._changed(row)
+
+    def new_divider_row(self) -> int | None:
+        """The row of the first message that was unread when the room opened."""
+        return self._row_of(lambda item: item.new_divider)
+
     def delete(self, message_id: int) -> None:
-        row = self._row_of_message(message_id)
+        row = self.row_of_message(message_id)
         if row is not None:
             item = self._items[row]
             item.deleted, item.text, item.reactions = True, tr("message.deleted"), []
@@ -411,7 +488,7 @@ class ChatModel(QAbstractListModel):
                 self._changed(other_row)
 
     def set_reactions(self, message_id: int, reactions: list[dict]) -> None:
-        row = self._row_of_message(message_id)
+        row = self.row_of_message(message_id)
         if row is not None:
             self._items[row].reactions = self._reactions(reactions)
             self._changed(row)
@@ -434,13 +511,24 @@ class ChatModel(QAbstractListModel):
 
     # -- inside -----------------------------------------------------------------------------------
 
+    def _read(self, item: ChatItem) -> None:
+        """Text, file and mention of a stored message, as this device reads its source now."""
+        readable = self.text.read(item.room_id, item.source)
+        item.text = self.text.words(readable, item.message_type)
+        item.unreadable = not readable.shown
+        shared = readable.file if readable.shown else None
+        file_id = item.source.get("file_id")
+        item.file = {"id": file_id, "name": shared.name, "size": shared.size if shared.size is not None
+                     else item.source.get("file_size"), "key": shared.file_key} if file_id and shared else None
+        item.mentions_me = not item.own and readable.shown and mentions(item.text, self.me)
+
     def _from_server(self, message: dict) -> ChatItem:
         deleted = bool(message.get("deleted"))
         reply = message.get("reply_preview")
-        return ChatItem(
+        item = ChatItem(
             room_id=message["room_id"], sender_id=message.get("sender_id") or 0,
             sender_name=message.get("sender_name") or tr("message.unknown_sender"),
-            text=tr("message.deleted") if deleted else self.text.of(message["room_id"], message),
+            text=tr("message.deleted") if deleted else "",
             created_at=local_time(message.get("created_at")) or datetime.now().astimezone(),
             own=message.get("sender_id") == self.me["id"], message_type=message.get("message_type") or "text",
             message_id=message["id"], client_msg_id=message.get("client_msg_id"),
@@ -449,21 +537,23 @@ class ChatModel(QAbstractListModel):
                 "id": reply.get("id"), "sender_name": reply.get("sender_name") or tr("message.unknown_sender"),
                 "deleted": bool(reply.get("deleted")),
                 "text": tr("message.deleted") if reply.get("deleted") else self.text.of(message["room_id"], reply)},
-            reactions=self._reactions(message.get("reactions") or ()),
-            file={"id": message["file_id"], "name": message.get("file_name") or "", "size": message.get("file_size")}
-            if message.get("file_id") and not deleted else None)
+            reactions=self._reactions(message.get("reactions") or ()), source=message, reply_source=reply)
+        if not deleted:
+            self._read(item)
+        return item
 
     def _from_outbox(self, out: OutgoingMessage) -> ChatItem:
         reply = None
         if out.reply_to is not None:
-            row = self._row_of_message(out.reply_to)
+            row = self.row_of_message(out.reply_to)
             if row is not None:
                 quoted = self._items[row]
                 reply = {"id": quoted.message_id, "sender_name": quoted.sender_name, "text": quoted.text,
                          "deleted": quoted.deleted}
         return ChatItem(
             room_id=out.room_id, sender_id=self.me["id"], sender_name=self.me.get("nickname") or "",
-            text=self.text.show(out.room_id, out.content, out.encrypted, out.message_type),
+            # An encrypted one is kept here as the plaintext it will be sealed from.
+            text=out.content if out.encrypted else self.text.show(out.room_id, out.content, False, out.message_type),
             created_at=datetime.fromtimestamp(out.created_at).astimezone(), own=True,
             message_type=out.message_type, message_id=out.message_id, client_msg_id=out.client_msg_id,
             outbox_id=out.id, state=out.state.value, error_code=out.error_code, reply=reply)
@@ -486,7 +576,7 @@ class ChatModel(QAbstractListModel):
                 return row
         return None
 
-    def _row_of_message(self, message_id: int | None) -> int | None:
+    def row_of_message(self, message_id: int | None) -> int | None:
         if message_id is None:
             return None
         return self._row_of(lambda item: item.message_id == message_id)

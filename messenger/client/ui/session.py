@@ -1,28 +1,45 @@
 """One signed-in account, seen from the GUI thread.
 
 `ChatSession` owns the account's services (the API client, the live connection, the
-outbox) and turns their callbacks into Qt signals on the GUI thread. Every call the
-windows make goes through it, on the bridge's worker threads; no widget touches a
-service directly.
+outbox, this device's end-to-end keys) and turns their callbacks into Qt signals on the
+GUI thread. Every call the windows make goes through it, on the bridge's worker threads;
+no widget touches a service directly.
+
+End-to-end encryption: every text, edit and file goes out sealed under the room's key,
+whatever the server's e2e policy (`required` and `optional` both take encrypted content,
+and the policy is not shown to members). The outbox keeps a text's plaintext in its local
+file and seals it just before each attempt, so a message written offline or before the
+room key arrived goes out encrypted once it can.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import uuid
+from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
 from messenger.client.services.api import ApiClient, ApiError, ServerUnreachable
 from messenger.client.services.dirs import ClientDirs
+from messenger.client.services.keys import E2EError, E2EKeys
+from messenger.client.services.messages import encrypt_text, open_blob, read_message, share_file
 from messenger.client.services.outbox import Outbox, OutgoingMessage, outbox_path
 from messenger.client.services.realtime import ConnectionState, Realtime
+from messenger.client.services.search_index import SearchIndex, search_index_path
+from messenger.client.services.session_store import SessionStore
 from messenger.client.ui.bridge import Bridge, Call
 from messenger.core import protocol
+from messenger.core.errors import localized
+from messenger.core.files import write_atomic
 
 log = logging.getLogger(__name__)
+
+# How long one send attempt waits for the room's key before the outbox tries again later.
+SEAL_TIMEOUT_SECONDS = 10.0
 
 
 class ChatSession(QObject):
@@ -31,23 +48,33 @@ class ChatSession(QObject):
     outgoing_changed = Signal(object)  # an OutgoingMessage in its new state
     problem = Signal(str)  # a call failed for a reason worth a line in the status bar
     ended = Signal()  # the server ended this session (revoked, expired): sign in again
+    room_keys_changed = Signal(int)  # a room's keys changed here: read its "waiting for keys" again
 
-    def __init__(self, api: ApiClient, dirs: ClientDirs, bridge: Bridge, *,
+    def __init__(self, api: ApiClient, dirs: ClientDirs, bridge: Bridge, store: SessionStore, *,
                  realtime_options: dict | None = None, outbox_options: dict | None = None,
                  parent: QObject | None = None):
+        """`store` keeps this device's private keys, as it keeps its token."""
         super().__init__(parent)
         self.api = api
         self.bridge = bridge
         self.user: dict = dict(api.user or {})
         self.realtime = Realtime(api, **(realtime_options or {}))
+        self.keys = E2EKeys(api, store, dirs.data)
+        self.keys.attach(self.realtime)
         self.outbox = Outbox(outbox_path(dirs.data, api.server_url, self.user["username"]), self.realtime,
                              **(outbox_options or {}))
+        self.outbox.register_type("text", self._seal_text)
+        self._keys_started = threading.Event()
+        self._keys_starting = False
+        self._life = threading.Lock()  # closing and starting the outbox never cross
         self._ended = False
         self._closed = False
         # Service threads call these; each hops to the GUI thread before touching Qt.
         self.realtime.on_any(lambda name, data: bridge.post(self._on_event, name, data))
         self.realtime.on_state(lambda state, reason: bridge.post(self._on_state, state, reason))
         self.outbox.add_listener(lambda message: bridge.post(self._on_outgoing, message))
+        self.keys.add_listener(lambda room_id: bridge.post(self.room_keys_changed.emit, room_id))
+        self._start_account_and_search(dirs)
 
     @property
     def user_id(self) -> int:
@@ -57,18 +84,63 @@ class ChatSession(QObject):
     def state(self) -> ConnectionState:
         return self.realtime.state
 
+    @property
+    def keys_ready(self) -> bool:
+        """Whether this device's end-to-end keys are loaded (sending starts then)."""
+        return self._keys_started.is_set()
+
     def start(self) -> None:
-        """Connect and start sending what the outbox holds (from this run or the last)."""
+        """Connect, load this device's keys, then start sending what the outbox holds (from
+        this run or the last)."""
         self.realtime.start()
-        self.outbox.start()
+        self._start_keys()
+
+    def _start_keys(self) -> None:
+        """Load (or make and publish) this device's keys on a worker thread; tried again at
+        the next connection if the server could not be reached."""
+        if self._keys_started.is_set() or self._keys_starting or self._closed:
+            return
+        self._keys_starting = True
+
+        def work() -> None:
+            self.keys.start()
+            with self._life:
+                if self._closed:
+                    return
+                self._keys_started.set()
+                self.outbox.start()
+            try:
+                self.keys.sync_all()  # the catch-up at connection time may have come before the keys
+            except Exception as exc:  # closed or cut off meanwhile: the next connection catches up
+                log.info("e2e: catching up on keys after start failed (%s)", exc)
+
+        def done() -> None:
+            self._keys_starting = False
+
+        self.bridge.run(work).always(done).fail(self._keys_failed)
+
+    def _keys_failed(self, exc: BaseException) -> None:
+        # Keys that cannot be used are worth a line; an unreachable server is tried again.
+        self.failed(exc, quiet=not isinstance(exc, E2EError))
 
     def close(self) -> None:
         """Stop the services (blocking briefly); the token stays saved."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._life:
+            if self._closed:
+                return
+            self._closed = True
         self.outbox.stop()
         self.realtime.stop()
+        self.keys.close()
+        self.search_index.close()
+
+    def _seal_text(self, message: OutgoingMessage) -> dict:
+        """The outbox's preparer for texts: the plaintext it keeps, sealed for the room (the
+        outbox starts only once the keys are loaded)."""
+        if not message.encrypted:
+            return {}
+        return {"content": encrypt_text(self.keys, message.room_id, message.content, timeout=SEAL_TIMEOUT_SECONDS),
+                "encrypted": True}
 
     # -- calls (each runs on a worker thread) -------------------------------------------------
 
@@ -92,19 +164,34 @@ class ChatSession(QObject):
 
         def work():
             page = self.api.messages(room_id, limit=protocol.HISTORY_DEFAULT_LIMIT, include_members=True)
+            self.index_page(page)
             return page, self.outbox.messages(room_id=room_id)
 
         return self.call(work, owner=owner)
 
     def older(self, room_id: int, before_id: int, owner: QObject | None = None) -> Call:
-        """The page of history before `before_id` (scrolling up)."""
-        return self.call(self.api.messages, room_id, before_id=before_id, limit=protocol.HISTORY_DEFAULT_LIMIT,
-                         owner=owner)
+        """The page of history before `before_id` (scrolling up). The largest page the server
+        gives: each page inserted costs the view a layout of every row it holds."""
+
+        def work():
+            page = self.api.messages(room_id, before_id=before_id, limit=protocol.HISTORY_MAX_LIMIT)
+            self.index_page(page)
+            return page
+
+        return self.call(work, owner=owner)
 
     def send_text(self, room_id: int, text: str, reply_to: int | None = None) -> Call:
-        """Keep the message in the outbox (it shows as pending at once) and send it."""
-        # Plaintext until this client holds room keys (the E2E work wires encryption here).
-        return self.call(self.outbox.enqueue, room_id, text, encrypted=False, reply_to=reply_to)
+        """Keep the message in the outbox (it shows as pending at once) and send it, sealed."""
+        return self.call(self.outbox.enqueue, room_id, text, encrypted=True, reply_to=reply_to)
+
+    def edit_message(self, room_id: int, message_id: int, text: str) -> Call:
+        """Replace the text of one's own message, sealed like a send."""
+
+        def work() -> dict:
+            content = encrypt_text(self.keys, room_id, text, timeout=SEAL_TIMEOUT_SECONDS)
+            return self.api.edit_message(message_id, content, encrypted=True)
+
+        return self.call(work)
 
     def retry(self, outbox_id: int) -> Call:
         return self.call(self.outbox.retry, outbox_id)
@@ -182,45 +269,73 @@ class ChatSession(QObject):
 
     def send_file(self, room_id: int, path: str, *, progress: Callable[[int, int], None] | None = None,
                   owner: QObject | None = None) -> Call:
-        """Upload a file and send it to the room as a file or image message; the answer is
-        the send's ack. `progress(sent, total)` runs on the GUI thread.
-
-        This is the seam for end-to-end encryption: today it uploads the plaintext (the
-        server refuses types its policy does not allow); the E2E work replaces the body of
-        `work` with encrypt-then-upload and an encrypted message.
-        """
+        """Encrypt a file on this device, upload the opaque blob and send it to the room as
+        a file or image message (its name and key inside the sealed content); the answer is
+        the send's ack. `progress(sent, total)` runs on the GUI thread."""
 
         def report(sent: int, total: int) -> None:
             if progress is not None:
                 self.bridge.post(progress, sent, total)
 
         def work() -> dict:
-            uploaded = self.api.upload(room_id, path, progress=report)
-            return self.realtime.send_message(room_id, uploaded["file_name"], encrypted=False,
-                                              client_msg_id=uuid.uuid4().hex, message_type=uploaded["file_type"],
-                                              upload_token=uploaded["upload_token"])
+            data = Path(path).read_bytes()
+            return share_file(self.keys, self.api, self.realtime, room_id, data, Path(path).name,
+                              client_msg_id=uuid.uuid4().hex, timeout=SEAL_TIMEOUT_SECONDS, progress=report)
 
         return self.call(work, owner=owner)
 
     def room_files(self, room_id: int, owner: QObject | None = None) -> Call:
-        return self.call(self.api.room_files, room_id, owner=owner)
+        """The room's files, newest first; an encrypted one with the name, size and
+        `file_key` its message holds (the server knows none of them)."""
 
-    def download(self, file_id: int, destination: str, *, progress: Callable[[int, int], None] | None = None,
-                 owner: QObject | None = None, quiet: bool = False) -> Call:
-        """Save a room file at `destination`; the answer is its path."""
+        def work() -> list[dict]:
+            return [self._read_file_entry(room_id, entry) if entry.get("encrypted") else entry
+                    for entry in self.api.room_files(room_id)]
+
+        return self.call(work, owner=owner)
+
+    def _read_file_entry(self, room_id: int, entry: dict) -> dict:
+        found = self.api.messages(room_id, after_id=entry["message_id"] - 1, limit=1)["messages"]
+        message = found[0] if found and found[0]["id"] == entry["message_id"] else {"room_id": room_id}
+        readable = read_message(self.keys, message)
+        if not readable.shown or readable.file is None:
+            return {**entry, "file_name": readable.display(self.api.language), "file_key": None}
+        return {**entry, "file_name": readable.file.name, "file_size": readable.file.size,
+                "file_key": readable.file.file_key}
+
+    def download(self, file_id: int, destination: str, *, file_key: str | None = None,
+                 progress: Callable[[int, int], None] | None = None, owner: QObject | None = None,
+                 quiet: bool = False) -> Call:
+        """Save a room file at `destination`, decrypted with `file_key` (its message's; None:
+        a plaintext upload); the answer is its path."""
 
         def report(done: int, total: int) -> None:
             if progress is not None:
                 self.bridge.post(progress, done, total)
 
-        return self.call(self.api.download, file_id, destination, report, owner=owner, quiet=quiet)
+        def work() -> Path:
+            if file_key is None:
+                return self.api.download(file_id, destination, report)
+            # The blob lands beside the destination; only the decrypted file takes its name.
+            blob = Path(destination).with_name(f".{Path(destination).name}.e2e")
+            try:
+                data, _ = open_blob(self.api.download(file_id, blob, report).read_bytes(), file_key)
+                write_atomic(destination, data)
+            finally:
+                blob.unlink(missing_ok=True)
+            return Path(destination)
+
+        return self.call(work, owner=owner, quiet=quiet)
 
     def sign_out(self) -> Call:
         """Stop the services, revoke this device on the server and forget its token."""
 
         def work() -> bool:
             self.close()
-            return self.api.sign_out()
+            try:
+                return self.api.sign_out()
+            finally:
+                self.keys.forget()  # the device session is dead, and its keys with it
 
         return self.bridge.run(work)
 
@@ -231,6 +346,8 @@ class ChatSession(QObject):
 
     def _on_state(self, state: ConnectionState, reason: str | None) -> None:
         self.connection_changed.emit(state.value, reason)
+        if state is ConnectionState.CONNECTED:
+            self._start_keys()  # if the server could not be reached when the session began
         if reason == "session_ended":
             self._end()
 
@@ -242,6 +359,10 @@ class ChatSession(QObject):
         if isinstance(exc, ApiError) and exc.session_ended:
             self.api.session_over()
             self._end()
+        elif isinstance(exc, E2EError):
+            log.info("an end-to-end step failed: %s", exc.code)
+            if not quiet:
+                self.problem.emit(localized(exc.code, self.api.language))
         elif isinstance(exc, (ApiError, ServerUnreachable)):
             log.info("a call failed: %s", exc)
             if not quiet:
@@ -253,3 +374,86 @@ class ChatSession(QObject):
         if not self._ended:
             self._ended = True
             self.ended.emit()
+
+    # -- account, devices, admin, search --
+
+    def _start_account_and_search(self, dirs: ClientDirs) -> None:
+        """The account's local search index, fed with every message this session reads:
+        live events here, history pages through `index_page`."""
+        self.password_changed = False  # why the session ended, for the sign-in window
+        self.search_index = SearchIndex(search_index_path(dirs.data, self.api.server_url, self.user["username"]),
+                                        lambda: self.keys)
+        self.event_received.connect(self._index_event)
+        self.room_keys_changed.connect(self.search_index.keys_changed)
+
+    def profile(self, owner: QObject | None = None) -> Call:
+        return self.call(self.api.profile, owner=owner)
+
+    def update_profile(self, nickname: str, status_message: str, owner: QObject | None = None) -> Call:
+        return self.call(self.api.update_profile, nickname=nickname, status_message=status_message, owner=owner)
+
+    def set_profile_image(self, path: str, owner: QObject | None = None) -> Call:
+        return self.call(self.api.upload_profile_image, path, owner=owner)
+
+    def remove_profile_image(self, owner: QObject | None = None) -> Call:
+        return self.call(self.api.remove_profile_image, owner=owner)
+
+    def profile_image(self, user_id: int, owner: QObject | None = None) -> Call:
+        return self.call(self.api.profile_image, user_id, owner=owner, quiet=True)
+
+    def change_password(self, current: str, new: str, owner: QObject | None = None) -> Call:
+        """Change the password. The server then signs out every device, this one too: the
+        session ends and the app asks for the new password."""
+        return self.call(self.api.change_password, current, new, owner=owner).then(self._password_changed)
+
+    def _password_changed(self, _answer: Any) -> None:
+        self.password_changed = True
+        self._end()
+
+    def device_sessions(self, owner: QObject | None = None) -> Call:
+        return self.call(self.api.device_sessions, owner=owner)
+
+    def sign_out_device(self, session_id: int, owner: QObject | None = None) -> Call:
+        """Sign one of this account's devices out (this one: the session ends)."""
+        return self.call(self.api.revoke_device_session, session_id, owner=owner).then(self._end_if_current)
+
+    def sign_out_other_devices(self, owner: QObject | None = None) -> Call:
+        """Sign out every device of this account but this one; the answer is how many."""
+
+        def work() -> int:
+            others = [s["id"] for s in self.api.device_sessions() if not s["is_current"]]
+            for session_id in others:
+                try:
+                    self.api.revoke_device_session(session_id)
+                except ApiError as exc:
+                    if exc.code != "DEVICE_SESSION_NOT_FOUND":  # signed out meanwhile: as good
+                        raise
+            return len(others)
+
+        return self.call(work, owner=owner)
+
+    def admin(self, action: str, *args, owner: QObject | None = None, **kwargs) -> Call:
+        """A platform-admin call: `admin("disable_user", user_id)` runs `api.admin_disable_user`."""
+        call = self.call(getattr(self.api, f"admin_{action}"), *args, owner=owner, **kwargs)
+        return call.then(self._end_if_current) if action == "revoke_device_session" else call
+
+    def _end_if_current(self, current: bool) -> None:
+        if current:
+            self._end()
+
+    def search_messages(self, query: str, room_id: int | None = None, owner: QObject | None = None) -> Call:
+        """The indexed messages holding every word of `query`, newest first (SearchHits)."""
+        return self.call(self.search_index.search, query, room_id=room_id, owner=owner)
+
+    def index_page(self, page: dict) -> None:
+        """Index a page of history as it arrives (the words are read on the index's thread)."""
+        self.search_index.add(page.get("messages") or [])
+
+    def _index_event(self, name: str, data: dict) -> None:
+        if name == protocol.NEW_MESSAGE and isinstance(data.get("id"), int):
+            self.search_index.add([data])
+        elif name == protocol.MESSAGE_EDITED and isinstance(data.get("message_id"), int):
+            self.search_index.edit(data["room_id"], data["message_id"], data.get("content") or "",
+                                   bool(data.get("encrypted")))
+        elif name == protocol.MESSAGE_DELETED and isinstance(data.get("message_id"), int):
+            self.search_index.remove(data["message_id"])

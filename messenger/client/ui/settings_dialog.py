@@ -1,16 +1,20 @@
-"""The settings dialog: a form over the declared client settings, saved in one write."""
+"""The settings dialog: a form over the declared client settings, saved in one write; the
+version and the updater's status line, with "Check now" and "Restart to update"."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMessageBox,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -19,12 +23,18 @@ from messenger.client.i18n import LANGUAGE_NAMES, tr
 from messenger.client.services.session_store import normalize_server_url
 from messenger.client.services.settings import AUTO, LANGUAGES, UPDATE_CHANNELS, ClientSettings, is_server_url
 from messenger.client.ui.login import ERROR_STYLE
+from messenger.client.ui.updates import Updates
 
 
 class SettingsDialog(QDialog):
+    test_notification_requested = Signal()
+
     def __init__(self, settings: ClientSettings, *, signed_in: bool, tray_available: bool,
-                 parent: QWidget | None = None):
+                 updates: Updates, start_at_login_by_it: bool = False, parent: QWidget | None = None):
+        """`updates`: the updater's status; `start_at_login_by_it`: the installer made the
+        program start for every user, which this user's setting cannot undo."""
         super().__init__(parent)
+        self.updates = updates
         self.settings = settings
         self.signed_in = signed_in
         self.setWindowTitle(tr("settings.title"))
@@ -40,7 +50,12 @@ class SettingsDialog(QDialog):
         self.notifications = QCheckBox(tr("settings.notifications"))
         self.notifications.setChecked(settings.notifications)
         self.start_at_login = QCheckBox(tr("settings.start_at_login"))
-        self.start_at_login.setChecked(settings.start_at_login)
+        self.start_at_login.setChecked(settings.start_at_login or start_at_login_by_it)
+        if start_at_login_by_it:
+            self.start_at_login.setEnabled(False)
+            self.start_at_login.setToolTip(tr("settings.start_at_login_it"))
+        self.test_notification = QPushButton(tr("settings.test_notification"))
+        self.test_notification.clicked.connect(self.test_notification_requested.emit)
         self.close_to_tray = QCheckBox(tr("settings.close_to_tray"))
         self.close_to_tray.setChecked(settings.close_to_tray)
         # Without a tray, closing the window has to quit: nothing would be left to reopen it.
@@ -49,6 +64,15 @@ class SettingsDialog(QDialog):
         for channel in UPDATE_CHANNELS:
             self.update_channel.addItem(tr(f"settings.channel_{channel}"), channel)
         self.update_channel.setCurrentIndex(UPDATE_CHANNELS.index(settings.update_channel))
+        self.update_status = QLabel()
+        self.update_status.setWordWrap(True)
+        self.check_now = QPushButton(tr("update.check_now"))
+        self.check_now.clicked.connect(self._check_now)
+        self.restart = QPushButton(tr("update.restart"))
+        self.restart.clicked.connect(updates.restart_requested.emit)
+        updates.changed.connect(self._show_update)
+        self.finished.connect(lambda: updates.changed.disconnect(self._show_update))  # updates outlive dialogs
+        self._show_update()
         self.message = QLabel()
         self.message.setStyleSheet(ERROR_STYLE)
         self.message.setWordWrap(True)
@@ -59,7 +83,16 @@ class SettingsDialog(QDialog):
         form.addRow(tr("settings.device"), self.device)
         form.addRow(tr("settings.language"), self.language)
         form.addRow(tr("settings.update_channel"), self.update_channel)
-        form.addRow("", self.notifications)
+        form.addRow(tr("settings.version"), QLabel(updates.version))
+        update_row = QHBoxLayout()
+        update_row.addWidget(self.update_status, 1)
+        update_row.addWidget(self.check_now)
+        update_row.addWidget(self.restart)
+        form.addRow(tr("settings.updates"), update_row)
+        notifications_row = QHBoxLayout()
+        notifications_row.addWidget(self.notifications, 1)
+        notifications_row.addWidget(self.test_notification)
+        form.addRow("", notifications_row)
         form.addRow("", self.start_at_login)
         form.addRow("", self.close_to_tray)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -103,6 +136,16 @@ class SettingsDialog(QDialog):
             self._error(str(exc))
             return
         self.accept()
+
+    def _show_update(self) -> None:
+        self.update_status.setText(self.updates.status)
+        self.check_now.setEnabled(self.updates.enabled and not self.updates.checking)
+        self.restart.setVisible(self.updates.ready)
+
+    def _check_now(self) -> None:
+        """Check on the channel chosen here: it is saved first, being what the check reads."""
+        self.settings.update_channel = self.update_channel.currentData()
+        self.updates.check_now()
 
     def _error(self, text: str) -> None:
         self.message.setText(text)

@@ -1,4 +1,4 @@
-"""The tray icon: open, status, quit; the unread total; desktop notifications.
+"""The tray icon: open, status, restart to update, quit; the unread total; desktop notifications.
 
 On a desktop without a system tray (or under the offscreen platform) the icon is never
 shown, the main window stays the way in and out, and notifications fall back to asking
@@ -61,6 +61,7 @@ def _icon_pixmap(size: int, unread: int) -> QPixmap:
 class Tray(QObject):
     open_requested = Signal()
     quit_requested = Signal()
+    restart_requested = Signal()  # "Restart to update": a downloaded update waits
     notification_clicked = Signal(int)  # the room of the last notification
     notified = Signal(int, str, str)  # every notification given: (room_id, title, text)
 
@@ -76,10 +77,13 @@ class Tray(QObject):
         self.open_action.triggered.connect(self.open_requested.emit)
         self.status_action = QAction(self.menu)
         self.status_action.setEnabled(False)
+        self.restart_action = QAction(self.menu, visible=False)
+        self.restart_action.triggered.connect(self.restart_requested.emit)
         self.quit_action = QAction(self.menu)
         self.quit_action.triggered.connect(self.quit_requested.emit)
         self.menu.addAction(self.open_action)
         self.menu.addAction(self.status_action)
+        self.menu.addAction(self.restart_action)
         self.menu.addSeparator()
         self.menu.addAction(self.quit_action)
         self.icon.setContextMenu(self.menu)
@@ -97,6 +101,7 @@ class Tray(QObject):
     def retranslate(self) -> None:
         self.open_action.setText(tr("tray.open"))
         self.quit_action.setText(tr("main.quit"))
+        self.restart_action.setText(tr("update.restart"))
         self.set_status(self.status_text)
         self.set_unread(self.unread)
 
@@ -111,6 +116,9 @@ class Tray(QObject):
         self.icon.setToolTip(tr("tray.tooltip_unread", count=count) if count else tr("tray.tooltip"))
         if changed:
             self.icon.setIcon(app_icon(count))
+
+    def set_update_ready(self, ready: bool) -> None:
+        self.restart_action.setVisible(ready)
 
     @property
     def tooltip(self) -> str:

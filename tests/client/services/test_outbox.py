@@ -12,6 +12,7 @@ from client_kit import Recorder
 
 from harness import PASSWORD
 from messenger.client.services.api import ApiError
+from messenger.client.services.keys import E2EError
 from messenger.client.services.outbox import Outbox, OutboxState, outbox_path
 from messenger.client.services.realtime import AckTimeout, ConnectionState, NotConnected
 
@@ -59,6 +60,7 @@ class ScriptedTransport:
         self.answer = answer
         self.connected = connected
         self.sent = Recorder()  # (content, client_msg_id) per attempt
+        self.encrypted = []  # the `encrypted` flag per attempt
         self.state_callbacks = []
 
     def on_state(self, callback):
@@ -71,6 +73,7 @@ class ScriptedTransport:
 
     def send_message(self, room_id, content, *, encrypted, client_msg_id, message_type="text", reply_to=None):
         self.sent((content, client_msg_id))
+        self.encrypted.append(encrypted)
         attempt = sum(1 for sent, _ in self.sent.calls if sent == content)
         return self.answer(content, attempt)
 
@@ -376,3 +379,46 @@ def test_each_account_has_its_own_outbox_file(tmp_path):
     assert kim != outbox_path(tmp_path, "https://chat.office", "lee")
     assert kim != outbox_path(tmp_path, "https://other.office", "kim")
     assert kim.parent == tmp_path / "outbox"
+
+
+def test_a_preparer_supplies_the_wire_content_and_the_file_keeps_the_plaintext(outboxes, tmp_path):
+    """The desktop's text preparer: the key arrives after two tries, then the sealed text goes out."""
+    tries = []
+
+    def seal(message):
+        tries.append(message.client_msg_id)
+        if len(tries) < 3:
+            raise E2EError("E2E_ROOM_KEY_UNAVAILABLE", "no key yet")
+        return {"content": "v3:sealed:" + message.content[::-1], "encrypted": True}
+
+    transport = ScriptedTransport(ack_for)
+    box = outboxes(transport)
+    box.register_type("text", seal)
+    heard = Recorder()
+    box.add_listener(heard)
+    queued = box.enqueue(5, "secret plan", encrypted=True)
+    sent = settled(heard, [queued.id])[queued.id]
+    assert len(tries) == 3 and set(tries) == {queued.client_msg_id}  # one message, one id
+    assert transport.sent.calls == [("v3:sealed:nalp terces", queued.client_msg_id)]
+    assert transport.encrypted == [True]
+    assert sent.content == "secret plan"  # the local file keeps what the user wrote
+    assert (tmp_path / "outbox.sqlite3").exists()
+
+
+def test_a_preparer_that_can_never_seal_fails_the_message_with_its_reason(outboxes):
+    def unavailable(message):
+        raise E2EError("E2E_ROOM_KEY_UNAVAILABLE", "no key")
+
+    def gone(message):
+        raise E2EError("ROOM_NOT_FOUND")
+
+    transport = ScriptedTransport(ack_for)
+    box = outboxes(transport, max_attempts=2)
+    box.register_type("text", lambda message: unavailable(message) if message.room_id == 1 else gone(message))
+    heard = Recorder()
+    box.add_listener(heard)
+    waiting, removed = box.enqueue(1, "a", encrypted=True), box.enqueue(2, "b", encrypted=True)
+    failed = settled(heard, [waiting.id, removed.id], OutboxState.FAILED)
+    assert failed[waiting.id].error_code == "E2E_ROOM_KEY_UNAVAILABLE" and failed[waiting.id].attempts == 2
+    assert failed[removed.id].error_code == "ROOM_NOT_FOUND" and failed[removed.id].attempts == 1
+    assert transport.sent.calls == []  # nothing went out in plaintext

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from harness import login, register_and_login
+from messenger.core import protocol
 
 
 def direct_room(api, other) -> int:
@@ -34,6 +35,20 @@ def bubble(window, text: str):
     return next((item for item in window.chat.items() if item.text == text), None)
 
 
+def keys_ready(qtbot, *apps) -> None:
+    """Wait until each desk's end-to-end keys are loaded (so a room key made now is sealed to it)."""
+    for app in apps:
+        qtbot.waitUntil(lambda app=app: app.session.keys_ready, timeout=WAIT_MS)
+
+
+def stored_sealed(api, room_id: int, plaintext: str) -> dict:
+    """The room's newest stored message, checked to be a v3 envelope that does not show `plaintext`."""
+    stored = api.get(f"/api/rooms/{room_id}/messages").json()["messages"][-1]
+    assert stored["encrypted"] and stored["content"].startswith("v3:"), stored
+    assert plaintext not in stored["content"]
+    return stored
+
+
 def type_and_press_enter(window, text: str) -> None:
     # Hangul arrives committed by the input method (QTest's key clicks know ASCII only).
     window.composer.insertPlainText(text)
@@ -47,6 +62,7 @@ def test_enter_sends_through_the_outbox_and_the_other_client_sees_it(server, use
     a, b = desks.start("kim"), desks.start("lee")
     kim_window = sign_in(qtbot, a, server.url, kim.user["username"])
     lee_window = sign_in(qtbot, b, server.url, lee.user["username"])
+    keys_ready(qtbot, a, b)
     qtbot.waitUntil(lambda: lee_window.rooms.room(dm) is not None, timeout=WAIT_MS)
     open_room(qtbot, lee_window, team)  # Lee looks at another room
     open_room(qtbot, kim_window, dm)
@@ -71,6 +87,7 @@ def test_enter_sends_through_the_outbox_and_the_other_client_sees_it(server, use
     qtbot.waitUntil(lambda: lee_window.rooms.room(dm).unread == 1, timeout=WAIT_MS)
     assert lee_window.rooms.unread_total == 1
     assert "1" in b.tray.tooltip
+    qtbot.waitUntil(lambda: notified != [], timeout=WAIT_MS)  # decrypted on Lee's desk first
     assert notified == [(dm, kim.user["nickname"], "안녕하세요 Lee")]
     assert lee_window.rooms.rooms()[0].room_id == dm  # the room with news goes to the top
     assert lee_window.rooms.room(dm).preview == "안녕하세요 Lee"
@@ -83,7 +100,7 @@ def test_enter_sends_through_the_outbox_and_the_other_client_sees_it(server, use
     qtbot.waitUntil(lambda: lee_window.rooms.room(dm).unread == 0, timeout=WAIT_MS)
     # Kim sees Lee read it: the "unread by" count on the bubble drops to zero.
     qtbot.waitUntil(lambda: bubble(kim_window, "안녕하세요 Lee").unread_by == 0, timeout=WAIT_MS)
-    assert kim.get(f"/api/rooms/{dm}/messages").json()["messages"][-1]["content"] == "안녕하세요 Lee"
+    stored_sealed(kim, dm, "안녕하세요 Lee")  # the server holds only the envelope
 
 
 def test_shift_enter_makes_a_new_line_and_typing_is_shown_then_cleared_on_send(server, users, desks, qtbot):
@@ -144,23 +161,25 @@ def test_scrolling_to_the_top_loads_older_history_page_by_page(server, users, so
     kim, lee = users(2)
     dm = direct_room(kim, lee)
     lee_socket = sockets(lee)
-    for number in range(120):
+    first, older = protocol.HISTORY_DEFAULT_LIMIT, protocol.HISTORY_MAX_LIMIT  # 50, then 200 a page
+    total = first + older + 30
+    for number in range(total):
         say(lee_socket, dm, f"message {number}")
     app = desks.start("kim")
     window = sign_in(qtbot, app, server.url, kim.user["username"])
     open_room(qtbot, window, dm)
     bar = window.chat_view.verticalScrollBar()
-    assert window.chat.rowCount() == 50 and window.chat.has_more
+    assert window.chat.rowCount() == first and window.chat.has_more
     assert bar.maximum() > 0 and bar.value() == bar.maximum()  # opened at the newest
 
     bar.setValue(bar.minimum())
-    qtbot.waitUntil(lambda: window.chat.rowCount() == 100, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.chat.rowCount() == first + older, timeout=WAIT_MS)
     assert bar.value() > bar.minimum()  # the message read before stays in place, not jumping to the top
     bar.setValue(bar.minimum())
-    qtbot.waitUntil(lambda: window.chat.rowCount() == 120, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.chat.rowCount() == total, timeout=WAIT_MS)
 
     assert not window.chat.has_more
-    assert [item.text for item in window.chat.items()] == [f"message {n}" for n in range(120)]
+    assert [item.text for item in window.chat.items()] == [f"message {n}" for n in range(total)]
 
 
 def test_a_message_written_while_the_server_is_down_waits_then_goes(fresh_server, relay, desks, qtbot):
@@ -187,5 +206,6 @@ def test_a_message_written_while_the_server_is_down_waits_then_goes(fresh_server
     qtbot.waitUntil(lambda: window.connection == "connected", timeout=30_000)
     qtbot.waitUntil(lambda: bubble(window, "sent while the server was down").state == "sent", timeout=30_000)
     assert "Connected" in window.connection_label.text()
-    history = login(box, lee.user["username"]).get(f"/api/rooms/{dm}/messages").json()["messages"]
-    assert [m["content"] for m in history] == ["sent while the server was down"]  # once, not twice
+    lee_api = login(box, lee.user["username"])  # the restarted server's port
+    assert len(lee_api.get(f"/api/rooms/{dm}/messages").json()["messages"]) == 1  # once, not twice
+    stored_sealed(lee_api, dm, "sent while the server was down")

@@ -8,9 +8,10 @@ from desk_kit import WAIT_MS, activate, open_room, sign_in
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox
-from test_chat import bubble, direct_room, group_room, say, type_and_press_enter
+from test_chat import bubble, direct_room, group_room, say, stored_sealed, type_and_press_enter
 
 from messenger.client.i18n import set_language
+from messenger.client.services.autostart import Autostart
 from messenger.client.ui.message_text import MessageText
 from messenger.core.e2e import RoomKeyring, encrypt_envelope
 from messenger.core.errors import localized
@@ -107,8 +108,7 @@ def test_replying_from_the_message_menu_sends_a_reply(server, users, sockets, de
     qtbot.waitUntil(lambda: getattr(bubble(window, "3시요"), "message_id", None) is not None, timeout=WAIT_MS)
     assert bubble(window, "3시요").reply["id"] == question
     assert not window.reply_bar.isVisible()
-    stored = kim.get(f"/api/rooms/{dm}/messages").json()["messages"][-1]
-    assert (stored["content"], stored["reply_to"]) == ("3시요", question)
+    assert stored_sealed(kim, dm, "3시요")["reply_to"] == question
 
 
 def test_the_settings_dialog_saves_and_switches_the_language_at_once(server, users, desks, qtbot):
@@ -146,6 +146,78 @@ def test_closing_the_window_keeps_the_client_in_the_tray(server, users, desks, q
     assert app.main_window is window and app.session is not None  # still running, still connected
     app.show_front()
     assert window.isVisible()
+
+
+def click_ok(dialog) -> None:
+    QTest.mouseClick(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok),
+                     Qt.MouseButton.LeftButton)
+
+
+def test_start_at_login_in_the_settings_writes_the_autostart_entry_and_the_setting_wins_at_start(
+        desks, qtbot, tmp_path):
+    entry = tmp_path / "xdg" / "autostart" / "messenger.desktop"
+
+    def start():
+        app = desks.start("kim", start=False)
+        app.autostart = Autostart(["/opt/Messenger App/messenger"], platform="linux", config_home=tmp_path / "xdg")
+        app.start()
+        return app
+
+    app = start()
+    assert not entry.exists()
+    dialog = app.open_settings()
+    dialog.start_at_login.setChecked(True)
+    click_ok(dialog)
+
+    qtbot.waitUntil(entry.exists, timeout=WAIT_MS)
+    assert 'Exec="/opt/Messenger App/messenger"\n' in entry.read_text(encoding="utf-8")
+
+    # Removed outside the app: the setting wins at the next start.
+    app.shutdown()
+    entry.unlink()
+    app = start()
+    assert entry.exists()
+
+    dialog = app.open_settings()
+    assert dialog.start_at_login.isChecked() and dialog.start_at_login.isEnabled()
+    dialog.start_at_login.setChecked(False)
+    click_ok(dialog)
+    qtbot.waitUntil(lambda: not entry.exists(), timeout=WAIT_MS)
+    assert app.settings.start_at_login is False
+
+
+def test_the_settings_send_a_test_notification(desks, qtbot):
+    app = desks.start("kim")
+    notified = []
+    app.tray.notified.connect(lambda *args: notified.append(args))
+    dialog = app.open_settings()
+
+    QTest.mouseClick(dialog.test_notification, Qt.MouseButton.LeftButton)
+
+    assert notified == [(0, "Messenger", "This is how notifications look.")]
+    app.tray.icon.messageClicked.emit()  # clicking it only brings the window forward
+    assert app.login_window.isVisible()
+
+
+def test_close_to_tray_is_remembered_across_restarts(server, users, desks, qtbot):
+    [kim] = users(1)
+    app = desks.start("kim")
+    sign_in(qtbot, app, server.url, kim.user["username"])
+    app.tray.available = True  # this test machine has no tray; pretend it has one
+    assert app.tray.tooltip == "Messenger" and not app.tray.restart_action.isVisible()
+    dialog = app.open_settings()
+    dialog.close_to_tray.setChecked(False)
+    click_ok(dialog)
+    assert not app._keeps_running()
+    app.shutdown()
+
+    again = desks.start("kim")
+    qtbot.waitUntil(lambda: again.main_window is not None, timeout=WAIT_MS)
+    again.tray.available = True
+    assert not again.open_settings().close_to_tray.isChecked()
+    assert not again._keeps_running()
+    with qtbot.waitSignal(again.main_window.quit_requested, timeout=WAIT_MS):
+        again.main_window.close()  # no tray to stay in: closing quits
 
 
 class LegacyRoomKeys:

@@ -1,6 +1,6 @@
 """Files in the tray client against a real server: a file dropped on one desk's chat is
-uploaded with progress, shows as a file message on the other desk, and is saved there
-with identical bytes; a pasted image is sent as an image and opens in the viewer."""
+encrypted, uploaded with progress, shows as a file message on the other desk, and is saved
+there with identical bytes; a pasted image is sent as an image and opens in the viewer."""
 
 import pytest
 from desk_kit import WAIT_MS, open_room, sign_in
@@ -11,12 +11,13 @@ from PySide6.QtTest import QTest
 from test_chat import group_room
 
 from messenger.client.ui.files import ImageViewer
+from messenger.core.errors import localized
 
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory):
-    """A server whose administrator allows plaintext files (E2E optional): until the desk
-    client encrypts files, that is the only kind of server it can send files to."""
+    """A server whose administrator allows plaintext files (E2E optional): the desk client
+    encrypts all the same."""
     server = ServerProcess(tmp_path_factory.mktemp("plain-files")).start()
     admin = login(server, "admin", server.first_admin_password)
     reply = admin.put("/api/admin/settings", json={"e2e_policy": "optional"})
@@ -68,10 +69,13 @@ def test_a_file_dropped_on_one_desk_is_saved_on_the_other_with_identical_bytes(p
     qtbot.waitUntil(lambda: file_bubble(lee_window, source.name) is not None, timeout=WAIT_MS)
     assert file_bubble(lee_window, source.name).file["size"] == source.stat().st_size
 
+    [stored] = kim.get(f"/api/rooms/{room_id}/files").json()["files"]
+    assert stored["encrypted"] and stored["file_name"] != source.name  # the server never saw the name
+
     files = lee_window.room_files(room_id)
     qtbot.waitUntil(lambda: files.loaded, timeout=WAIT_MS)
     [listed] = files.model.files()
-    assert listed["file_name"] == source.name
+    assert listed["file_name"] == source.name  # read from its message on Lee's desk
     target = tmp_path / "downloads" / "saved.txt"
     target.parent.mkdir()
     with qtbot.waitSignal(files.saved, timeout=WAIT_MS):
@@ -80,11 +84,11 @@ def test_a_file_dropped_on_one_desk_is_saved_on_the_other_with_identical_bytes(p
     assert [p.name for p in target.parent.iterdir()] == ["saved.txt"]  # no temporary file left
 
 
-def test_a_pasted_image_is_sent_as_an_image_and_opens_in_the_viewer(plain, plain_users, desks, qtbot):
-    kim, lee = plain_users(2)
+def test_a_pasted_image_is_sent_as_an_image_and_opens_in_the_viewer(server, users, desks, qtbot):
+    kim, lee = users(2)
     room_id = group_room(kim, [lee], "Pair")
-    kim_window = sign_in(qtbot, desks.start("kim"), plain.url, kim.user["username"])
-    lee_window = sign_in(qtbot, desks.start("lee"), plain.url, lee.user["username"])
+    kim_window = sign_in(qtbot, desks.start("kim"), server.url, kim.user["username"])
+    lee_window = sign_in(qtbot, desks.start("lee"), server.url, lee.user["username"])
     open_room(qtbot, kim_window, room_id)
     open_room(qtbot, lee_window, room_id)
     image = QImage(40, 30, QImage.Format.Format_RGB32)
@@ -110,29 +114,17 @@ def test_a_pasted_image_is_sent_as_an_image_and_opens_in_the_viewer(plain, plain
     assert viewer.image.pixmap().size().width() == 40
 
 
-def test_a_file_type_the_server_refuses_is_reported_not_sent(plain, plain_users, desks, qtbot, tmp_path):
-    kim, lee = plain_users(2)
-    room_id = group_room(kim, [lee], "Pair")
-    kim_window = sign_in(qtbot, desks.start("kim"), plain.url, kim.user["username"])
-    open_room(qtbot, kim_window, room_id)
-    source = tmp_path / "tool.exe"
-    source.write_bytes(b"MZ" + bytes(100))
-
-    with qtbot.waitSignal(kim_window.uploads.failed, timeout=WAIT_MS) as failed:
-        drop_files(kim_window, [source])
-    assert failed.args[1].code == "FILE_TYPE_NOT_ALLOWED"
-    assert not any(item.file for item in kim_window.chat.items())
-
-
-def test_a_server_requiring_encryption_refuses_a_plaintext_file_and_says_why(server, users, desks, qtbot, tmp_path):
+def test_an_empty_file_is_reported_not_sent(server, users, desks, qtbot, tmp_path):
     kim, lee = users(2)
     room_id = group_room(kim, [lee], "Pair")
     kim_window = sign_in(qtbot, desks.start("kim"), server.url, kim.user["username"])
     open_room(qtbot, kim_window, room_id)
-    source = tmp_path / "notes.txt"
-    source.write_text("plain")
+    source = tmp_path / "empty.txt"
+    source.write_bytes(b"")
 
     with qtbot.waitSignal(kim_window.uploads.failed, timeout=WAIT_MS) as failed:
         drop_files(kim_window, [source])
-    assert failed.args[1].code == "PLAINTEXT_UPLOAD_DISABLED"
-    assert kim_window.statusBar().currentMessage() == "This server accepts end-to-end encrypted files only."
+    assert failed.args[1].code == "VALIDATION_ERROR"
+    assert kim_window.statusBar().currentMessage() == localized("VALIDATION_ERROR", "en-US")
+    assert not any(item.file for item in kim_window.chat.items())
+    assert kim.get(f"/api/rooms/{room_id}/files").json()["files"] == []

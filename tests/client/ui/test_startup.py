@@ -1,11 +1,13 @@
-"""Start-up, sign-in, resuming a session, sign-out, one instance per desk."""
+"""Start-up, sign-in, resuming a session (and catching up on its events), sign-out, one
+instance per desk."""
 
-from desk_kit import WAIT_MS, sign_in
+from desk_kit import WAIT_MS, open_room, sign_in
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox
 
 from harness import PASSWORD, unique_name
+from messenger.client.services.realtime import load_cursor
 from messenger.client.ui.single_instance import SingleInstance, instance_name
 
 
@@ -144,3 +146,41 @@ def test_a_start_while_the_server_is_unreachable_keeps_trying_and_resumes(server
     link.up()
     qtbot.waitUntil(lambda: app.main_window is not None, timeout=WAIT_MS)
     assert app.login_window is None
+
+
+def test_a_restart_catches_up_from_the_saved_cursor_and_shows_each_missed_message_once(
+        server, users, sockets, desks, qtbot):
+    from test_chat import direct_room, say
+
+    kim, lee = users(2)
+    dm = direct_room(kim, lee)
+    first = desks.start("kim")
+    window = sign_in(qtbot, first, server.url, kim.user["username"])
+    qtbot.waitUntil(lambda: window.rooms.room(dm) is not None, timeout=WAIT_MS)
+    cursor_file = first._cursor_file(first.session.api)
+    first.shutdown()
+    saved = load_cursor(cursor_file)
+    assert saved is not None
+
+    lee_socket = sockets(lee)
+    away = [say(lee_socket, dm, f"while you were away {n}") for n in (1, 2)]
+
+    second = desks.start("kim")
+    notified = []
+    second.tray.notified.connect(lambda room_id, title, text: notified.append(text))
+    qtbot.waitUntil(lambda: second.main_window is not None, timeout=WAIT_MS)
+    window = second.main_window
+    qtbot.waitUntil(lambda: len(notified) == 2, timeout=WAIT_MS)
+    # Caught up from the cursor, not only read again from the room list: the local search
+    # index has them before the room was ever opened.
+    hits = second.session.search_index.search("while you were away")
+    assert sorted(hit.message_id for hit in hits) == sorted(away)
+    assert notified == ["while you were away 1", "while you were away 2"]
+    qtbot.waitUntil(lambda: window.rooms.room(dm) is not None and window.rooms.room(dm).unread == 2, timeout=WAIT_MS)
+
+    open_room(qtbot, window, dm)
+    texts = [item.text for item in window.chat.items()]
+    assert texts.count("while you were away 1") == 1 and texts.count("while you were away 2") == 1
+    assert window.rooms.room(dm).unread in (0, 2)  # read once looked at, never counted twice
+    second.shutdown()
+    assert load_cursor(cursor_file) > saved

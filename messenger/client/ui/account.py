@@ -1,0 +1,336 @@
+"""The account dialog: the profile (nickname, status message, picture), the password, and
+this account's device sessions (sign one out, or every other one).
+
+Every change goes through the ChatSession. A password change ends every device session of
+the account, this one too (the server's rule): the app then asks for the new password.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from messenger.client.i18n import clock, short_when, tr
+from messenger.client.ui.models import local_time
+from messenger.client.ui.session import ChatSession
+from messenger.core.media import IMAGE_EXTENSIONS
+
+AVATAR_PIXELS = 72
+NICKNAME_CHARS = (2, 20)  # the server's limits
+STATUS_MESSAGE_CHARS = 100
+ERROR_STYLE = "color: #D93025;"
+INFO_STYLE = "color: #2E7D32;"
+DEVICE_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def refusal_text(exc: BaseException) -> str:
+    """A line for the user about a failed call: the server's own words, or that it is unreachable."""
+    return getattr(exc, "message_localized", "") or tr("login.unreachable")
+
+
+def when_text(value: str | None) -> str:
+    """A server time for a list: the time today, else the day and the time."""
+    moment = local_time(value)
+    if moment is None:
+        return "—"
+    today = datetime.now().astimezone().date()
+    return clock(moment) if moment.date() == today else f"{short_when(moment, today)} {clock(moment)}"
+
+
+def status_line(style: str) -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setStyleSheet(style)
+    return label
+
+
+class DeviceListModel(QAbstractListModel):
+    """The account's device sessions, one row each: name, last seen, and which is this one."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._devices: list[dict] = []
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._devices)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        device = self._devices[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            line = tr("account.device_line", name=device.get("device_name") or "—",
+                      seen=when_text(device.get("last_used_at")))
+            return tr("account.this_device", line=line) if device.get("is_current") else line
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return " · ".join(filter(None, (device.get("ip"), device.get("user_agent"))))
+        if role == DEVICE_ROLE:
+            return device
+        return None
+
+    def reset(self, devices: list[dict]) -> None:
+        self.beginResetModel()
+        # This device first, then the most recently used.
+        current = [d for d in devices if d.get("is_current")]
+        others = sorted((d for d in devices if not d.get("is_current")), key=lambda d: d.get("last_used_at") or "",
+                        reverse=True)
+        self._devices = current + others
+        self.endResetModel()
+
+    def devices(self) -> list[dict]:
+        return list(self._devices)
+
+
+class AccountDialog(QDialog):
+    profile_changed = Signal(dict)  # the user as the server now describes it
+
+    def __init__(self, session: ChatSession, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        self.user: dict = dict(session.user)
+        self.setWindowTitle(tr("account.title"))
+        self.resize(460, 480)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._profile_tab(), tr("account.profile"))
+        self.tabs.addTab(self._password_tab(), tr("account.password"))
+        self.tabs.addTab(self._devices_tab(), tr("account.devices"))
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(close)
+        self.loaded = False
+        self.devices_loaded = False
+        session.profile(owner=self).then(self._profile_arrived).fail(self._profile_refused)
+        self.load_devices()
+
+    # -- profile ----------------------------------------------------------------------------------
+
+    def _profile_tab(self) -> QWidget:
+        self.avatar = QLabel()
+        self.avatar.setFixedSize(AVATAR_PIXELS, AVATAR_PIXELS)
+        self.avatar.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.avatar.setStyleSheet("background: #E8EBF0; border-radius: 8px; color: #7A8291;")
+        self.choose_avatar_button = QPushButton(tr("account.choose_picture"))
+        self.choose_avatar_button.clicked.connect(self.choose_avatar)
+        self.remove_avatar_button = QPushButton(tr("account.remove_picture"))
+        self.remove_avatar_button.clicked.connect(self.remove_avatar)
+        picture_buttons = QVBoxLayout()
+        picture_buttons.addWidget(self.choose_avatar_button)
+        picture_buttons.addWidget(self.remove_avatar_button)
+        picture_buttons.addStretch(1)
+        picture_row = QHBoxLayout()
+        picture_row.addWidget(self.avatar)
+        picture_row.addLayout(picture_buttons)
+        picture_row.addStretch(1)
+        self.nickname = QLineEdit()
+        self.nickname.setMaxLength(NICKNAME_CHARS[1])
+        self.status_message = QLineEdit()
+        self.status_message.setMaxLength(STATUS_MESSAGE_CHARS)
+        self.save_profile_button = QPushButton(tr("account.save"))
+        self.save_profile_button.clicked.connect(self.save_profile)
+        self.profile_status = status_line(INFO_STYLE)
+        form = QFormLayout()
+        form.addRow(tr("account.username"), QLabel(f"@{self.user.get('username', '')}"))
+        form.addRow(tr("account.nickname"), self.nickname)
+        form.addRow(tr("account.status_message"), self.status_message)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addLayout(picture_row)
+        layout.addLayout(form)
+        layout.addWidget(self.save_profile_button, 0, Qt.AlignmentFlag.AlignRight)
+        layout.addWidget(self.profile_status)
+        layout.addStretch(1)
+        return page
+
+    def _profile_arrived(self, user: dict) -> None:
+        self._show_user(user)
+        self.loaded = True
+
+    def _profile_refused(self, exc: BaseException) -> None:
+        self._say(self.profile_status, refusal_text(exc), error=True)
+
+    def _show_user(self, user: dict) -> None:
+        self.user = user
+        self.nickname.setText(user.get("nickname") or "")
+        self.status_message.setText(user.get("status_message") or "")
+        self.remove_avatar_button.setEnabled(bool(user.get("profile_image")))
+        self.avatar.setPixmap(QPixmap())
+        self.avatar.setText(tr("account.no_picture"))
+        if user.get("profile_image"):
+            self.session.profile_image(user["id"], owner=self).then(self._picture_arrived)
+
+    def _picture_arrived(self, data: bytes) -> None:
+        picture = QPixmap()
+        if picture.loadFromData(data):
+            self.avatar.setPixmap(picture.scaled(AVATAR_PIXELS, AVATAR_PIXELS, Qt.AspectRatioMode.KeepAspectRatio,
+                                                 Qt.TransformationMode.SmoothTransformation))
+
+    @property
+    def avatar_shown(self) -> bool:
+        return not self.avatar.pixmap().isNull()
+
+    def _changed(self, user: dict, text: str) -> None:
+        self._show_user(user)
+        self.profile_changed.emit(user)
+        self._say(self.profile_status, text)
+
+    def save_profile(self) -> None:
+        nickname, status_message = self.nickname.text().strip(), self.status_message.text().strip()
+        if not NICKNAME_CHARS[0] <= len(nickname) <= NICKNAME_CHARS[1]:
+            self._say(self.profile_status, tr("account.nickname_length"), error=True)
+            return
+        self.profile_status.clear()
+        self.session.update_profile(nickname, status_message, owner=self).then(
+            lambda user: self._changed(user, tr("account.saved"))).fail(self._profile_refused)
+
+    def choose_avatar(self) -> None:
+        patterns = " ".join(f"*.{ext}" for ext in sorted(set(IMAGE_EXTENSIONS) | set(IMAGE_EXTENSIONS.values())))
+        path, _ = QFileDialog.getOpenFileName(self, tr("account.choose_picture"), "",
+                                              f"{tr('account.pictures')} ({patterns})")
+        if path:
+            self.set_avatar(path)
+
+    def set_avatar(self, path: str) -> None:
+        """Upload the image at `path` as the profile picture (the server checks it is one)."""
+        self.profile_status.clear()
+        self.session.set_profile_image(path, owner=self).then(
+            lambda user: self._changed(user, tr("account.picture_set"))).fail(self._profile_refused)
+
+    def remove_avatar(self) -> None:
+        self.profile_status.clear()
+        self.session.remove_profile_image(owner=self).then(
+            lambda user: self._changed(user, tr("account.picture_removed"))).fail(self._profile_refused)
+
+    # -- password ----------------------------------------------------------------------------------
+
+    def _password_tab(self) -> QWidget:
+        self.current_password = QLineEdit()
+        self.new_password = QLineEdit()
+        self.new_password_again = QLineEdit()
+        for field in (self.current_password, self.new_password, self.new_password_again):
+            field.setEchoMode(QLineEdit.EchoMode.Password)
+        self.change_password_button = QPushButton(tr("account.change_password"))
+        self.change_password_button.clicked.connect(self.change_password)
+        hint = QLabel(tr("account.password_hint"))
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: #7A8291;")
+        self.password_status = status_line(ERROR_STYLE)
+        form = QFormLayout()
+        form.addRow(tr("account.current_password"), self.current_password)
+        form.addRow(tr("account.new_password"), self.new_password)
+        form.addRow(tr("account.new_password_again"), self.new_password_again)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addLayout(form)
+        layout.addWidget(hint)
+        layout.addWidget(self.change_password_button, 0, Qt.AlignmentFlag.AlignRight)
+        layout.addWidget(self.password_status)
+        layout.addStretch(1)
+        return page
+
+    def change_password(self) -> None:
+        current, new = self.current_password.text(), self.new_password.text()
+        if not current or not new:
+            self._say(self.password_status, tr("account.password_fill"), error=True)
+        elif new != self.new_password_again.text():
+            self._say(self.password_status, tr("account.password_mismatch"), error=True)
+        elif new == current:
+            self._say(self.password_status, tr("account.password_same"), error=True)
+        else:
+            self.password_status.clear()
+            self.change_password_button.setEnabled(False)
+            # On success the session ends and the app shows the sign-in window, which says why.
+            self.session.change_password(current, new, owner=self).fail(self._password_refused)
+
+    def _password_refused(self, exc: BaseException) -> None:
+        self.change_password_button.setEnabled(True)
+        self._say(self.password_status, refusal_text(exc), error=True)
+        self.session.failed(exc, quiet=True)  # a refusal that ended the session still ends it
+
+    # -- devices ----------------------------------------------------------------------------------
+
+    def _devices_tab(self) -> QWidget:
+        self.devices = DeviceListModel(self)
+        self.device_view = QListView()
+        self.device_view.setModel(self.devices)
+        self.device_view.selectionModel().selectionChanged.connect(lambda *_: self._update_device_buttons())
+        self.sign_out_device_button = QPushButton(tr("account.sign_out_device"))
+        self.sign_out_device_button.clicked.connect(self.sign_out_selected)
+        self.sign_out_others_button = QPushButton(tr("account.sign_out_others"))
+        self.sign_out_others_button.clicked.connect(self.sign_out_others)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.sign_out_device_button)
+        buttons.addWidget(self.sign_out_others_button)
+        buttons.addStretch(1)
+        self.device_status = status_line(ERROR_STYLE)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.device_view, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.device_status)
+        self._update_device_buttons()
+        return page
+
+    def load_devices(self) -> None:
+        self.session.device_sessions(owner=self).then(self._devices_arrived).fail(self._device_refused)
+
+    def _devices_arrived(self, devices: list[dict]) -> None:
+        self.devices.reset(devices)
+        self.devices_loaded = True
+        self._update_device_buttons()
+
+    def _device_refused(self, exc: BaseException) -> None:
+        self._say(self.device_status, refusal_text(exc), error=True)
+        self.session.failed(exc, quiet=True)
+
+    def selected_device(self) -> dict | None:
+        rows = self.device_view.selectionModel().selectedIndexes()
+        return rows[0].data(DEVICE_ROLE) if rows else None
+
+    def select_device(self, name: str) -> bool:
+        """Select the device called `name`; True if listed."""
+        for row, device in enumerate(self.devices.devices()):
+            if device.get("device_name") == name:
+                self.device_view.setCurrentIndex(self.devices.index(row, 0))
+                return True
+        return False
+
+    def _update_device_buttons(self) -> None:
+        self.sign_out_device_button.setEnabled(self.selected_device() is not None)
+        self.sign_out_others_button.setEnabled(any(not d.get("is_current") for d in self.devices.devices()))
+
+    def sign_out_selected(self) -> None:
+        device = self.selected_device()
+        if device is not None:
+            self.device_status.clear()
+            self.session.sign_out_device(device["id"], owner=self).then(lambda _: self.load_devices()).fail(
+                self._device_refused)
+
+    def sign_out_others(self) -> None:
+        self.device_status.clear()
+        self.session.sign_out_other_devices(owner=self).then(lambda _: self.load_devices()).fail(
+            self._device_refused)
+
+    # -- lines ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _say(label: QLabel, text: str, *, error: bool = False) -> None:
+        label.setStyleSheet(ERROR_STYLE if error else INFO_STYLE)
+        label.setText(text)

@@ -1,0 +1,85 @@
+"""End-to-end encryption on the desktop: what two desks send each other through the UI is
+stored on the server as v3 envelopes only, and each desk reads it on its own."""
+
+from desk_kit import WAIT_MS, open_room, sign_in
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeySequence
+from PySide6.QtTest import QTest
+from test_chat import bubble, direct_room, group_room, keys_ready, stored_sealed, type_and_press_enter
+
+
+def test_a_text_and_a_pasted_image_cross_two_desks_sealed(server, users, desks, qtbot):
+    kim, lee = users(2)
+    room_id = group_room(kim, [lee], "Secrets")
+    a, b = desks.start("kim"), desks.start("lee")
+    kim_window = sign_in(qtbot, a, server.url, kim.user["username"])
+    lee_window = sign_in(qtbot, b, server.url, lee.user["username"])
+    keys_ready(qtbot, a, b)
+    open_room(qtbot, kim_window, room_id)
+    open_room(qtbot, lee_window, room_id)
+
+    type_and_press_enter(kim_window, "금고 비밀번호는 4321")
+    qtbot.waitUntil(lambda: bubble(lee_window, "금고 비밀번호는 4321") is not None, timeout=WAIT_MS)
+    stored_sealed(kim, room_id, "4321")
+
+    image = QImage(40, 30, QImage.Format.Format_RGB32)
+    image.fill(QColor("#CC3366"))
+    QGuiApplication.clipboard().setImage(image)
+    with qtbot.waitSignal(kim_window.uploads.sent, timeout=WAIT_MS):
+        QTest.keySequence(kim_window.composer, QKeySequence.StandardKey.Paste)
+
+    qtbot.waitUntil(lambda: any(i.message_type == "image" and i.file for i in lee_window.chat.items()),
+                    timeout=WAIT_MS)
+    item = next(i for i in lee_window.chat.items() if i.message_type == "image")
+    assert item.file["name"] == "pasted-1.png" and item.file["key"]  # from the sealed content
+    stored = stored_sealed(kim, room_id, "pasted-1.png")
+    assert stored["message_type"] == "image" and stored["file_name"] != "pasted-1.png"
+    # Lee's desk decrypts the blob for the bubble's thumbnail.
+    qtbot.waitUntil(lambda: lee_window.thumbnails.get(item.file) is not None, timeout=WAIT_MS)
+    assert lee_window.thumbnails.get(item.file).size().toTuple() == (40, 30)
+    assert lee_window.thumbnails.get(item.file).toImage().pixelColor(5, 5) == QColor("#CC3366")
+
+
+def test_a_message_sealed_before_a_desk_existed_opens_there_once_its_key_arrives(server, users, desks, qtbot):
+    kim, lee = users(2)
+    room_id = group_room(kim, [lee], "Late")
+    a = desks.start("kim")
+    kim_window = sign_in(qtbot, a, server.url, kim.user["username"])
+    keys_ready(qtbot, a)
+    open_room(qtbot, kim_window, room_id)
+    type_and_press_enter(kim_window, "written before Lee's desk signed in")
+    qtbot.waitUntil(lambda: getattr(bubble(kim_window, "written before Lee's desk signed in"), "state", None)
+                    == "sent", timeout=WAIT_MS)
+    first = bubble(kim_window, "written before Lee's desk signed in").message_id
+    kim_window.session.send_text(room_id, "and a reply to it", reply_to=first)
+    qtbot.waitUntil(lambda: getattr(bubble(kim_window, "and a reply to it"), "state", None) == "sent",
+                    timeout=WAIT_MS)
+
+    # Lee's new device holds no key of the room: it asks, Kim's desk answers, the bubble re-reads.
+    b = desks.start("lee")
+    lee_window = sign_in(qtbot, b, server.url, lee.user["username"])
+    changed = []
+    b.session.room_keys_changed.connect(changed.append)
+    open_room(qtbot, lee_window, room_id)
+    qtbot.waitUntil(lambda: bubble(lee_window, "written before Lee's desk signed in") is not None,
+                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: getattr(bubble(lee_window, "and a reply to it"), "reply", None) == {
+        "id": first, "sender_name": kim.user["nickname"], "text": "written before Lee's desk signed in",
+        "deleted": False}, timeout=WAIT_MS)  # the quote is read again too
+    assert room_id in changed
+    assert lee_window.rooms.room(room_id).preview == "and a reply to it"
+
+
+def test_a_message_for_a_room_this_device_can_get_no_key_for_fails_with_its_reason(server, users, desks, qtbot):
+    kim, lee, park = users(3)
+    not_mine = direct_room(lee, park)
+    a = desks.start("kim")
+    window = sign_in(qtbot, a, server.url, kim.user["username"])
+    keys_ready(qtbot, a)
+    outcomes = []
+    a.session.outgoing_changed.connect(lambda out: outcomes.append((out.state.value, out.error_code)))
+
+    window.session.send_text(not_mine, "nobody should read this")
+
+    qtbot.waitUntil(lambda: ("failed", "ROOM_NOT_FOUND") in outcomes, timeout=WAIT_MS)
+    assert [state for state, _ in outcomes] == ["pending", "failed"]  # refused for good, not retried
+    assert lee.get(f"/api/rooms/{not_mine}/messages").json()["messages"] == []
