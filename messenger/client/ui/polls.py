@@ -284,6 +284,8 @@ class PollsDialog(QDialog):
     def _arrived(self, polls: list[dict]) -> None:
         self.model.reset(polls)
         self.loaded = True
+        if self.model.rowCount() and not self.view.currentIndex().isValid():
+            self.view.setCurrentIndex(self.model.index(0))  # the newest poll's results at once
 
     def _room_arrived(self, room: dict) -> None:
         self.is_admin = room.get("role") == "admin"

@@ -1,17 +1,21 @@
 """Screenshots of the tray client against a real server (a script, not a test).
 
-    .venv/bin/python tests/client/ui/screenshots.py OUT_DIR [--language ko-KR|en-US]
+    xvfb-run -a -s "-screen 0 1400x1000x24" .venv/bin/python tests/client/ui/screenshots.py OUT_DIR \
+        [--language ko-KR|en-US]
 
-Starts a server on a scratch data dir, fills it with four people, a DM and a group with
-replies and reactions, signs the client in through its login window under Qt's offscreen
-platform, and writes PNGs of the login window, the main window (the DM and the group) and
-the settings dialog into OUT_DIR.
+Starts a server on a scratch data dir, fills it with four people (the first a platform
+admin), a DM and a group with replies, reactions, an image, a file and a poll, signs the
+client in through its login window and writes PNGs into OUT_DIR: the login window, the main
+window (the DM and the group), the polls, the room's files, search, the account, the
+platform administration and the settings. With a DISPLAY (Xvfb) Qt draws on it through
+xcb, as on a desktop; without one it uses its offscreen platform.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -19,7 +23,8 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path[:0] = [str(HERE), str(HERE.parent / "services"), str(HERE.parents[1])]
 
 from desk_kit import Desks  # noqa: E402
@@ -50,10 +55,11 @@ def settle(seconds: float = 0.3) -> None:
 def fill_server(server: ServerProcess) -> dict:
     """Four people, a DM and a group with a conversation; returns the rooms and accounts."""
     accounts = {}
-    for username, nickname in PEOPLE:
-        reply = server.api().post("/api/register", json={"username": username, "password": PASSWORD,
-                                                         "nickname": nickname})
-        reply.raise_for_status()
+    for number, (username, nickname) in enumerate(PEOPLE):
+        # The first is a platform admin (made as an office admin would, with the CLI).
+        subprocess.run([sys.executable, "-m", "messenger", "admin", "--data-dir", str(server.data_dir), "create-user",
+                        username, "--nickname", nickname, "--password-stdin", *(["--admin"] if number == 0 else [])],
+                       input=PASSWORD, text=True, check=True, capture_output=True)
         accounts[username] = login(server, username)
     minsu, seoyeon, jihoon, yujin = (accounts[name] for name, _ in PEOPLE)
     sockets = {name: Socket(server.url, api.token) for name, api in accounts.items()}
@@ -80,6 +86,12 @@ def fill_server(server: ServerProcess) -> dict:
     react("seoyeon", notes, "👍")
     react("jihoon", notes, "👍")
     say("seoyeon", team, "QA는 3시까지 마무리할게요")
+    poll = minsu.post(f"/api/rooms/{team}/polls", json={
+        "question": "회식 메뉴를 골라주세요", "options": ["삼겹살", "초밥", "파스타"], "multiple_choice": False,
+        "anonymous": False}).json()["poll"]
+    for who, choice in (("seoyeon", 0), ("jihoon", 0), ("yujin", 1)):
+        accounts[who].post(f"/api/polls/{poll['id']}/vote",
+                           json={"option_ids": [poll["options"][choice]["id"]]}).raise_for_status()
     minsu.post(f"/api/rooms/{team}/pin", json={"pinned": True}).raise_for_status()
 
     dm = room(minsu, [seoyeon])
@@ -133,8 +145,38 @@ def main() -> int:
 
             window.open_room(world["team"])
             wait_until(lambda: window.room_shown(world["team"]))
-            settle()
+            # An image and a document from this desk: encrypted, uploaded, shown decrypted.
+            for path in (make_chart(Path(scratch) / "3분기-매출.png"), make_document(Path(scratch) / "회의록.pdf")):
+                window.session.send_file(world["team"], str(path))
+            wait_until(lambda: sum(1 for item in window.chat.items() if item.file and item.message_id) == 2)
+            settle(1.5)  # thumbnails are fetched and decrypted in the background
             shot(window, args.out_dir / "main-window-group.png")
+
+            for name, dialog in (("polls", window.polls(world["team"])),
+                                 ("room-files", window.room_files(world["team"]))):
+                settle(1.0)
+                shot(dialog, args.out_dir / f"{name}.png")
+                dialog.close()
+
+            search = window.search()
+            search.query.setText("회의")
+            search.search()
+            wait_until(lambda: search.searched == "회의")
+            settle()
+            shot(search, args.out_dir / "search.png")
+            search.close()
+
+            account = window.account()
+            settle(1.0)
+            shot(account, args.out_dir / "account.png")
+            account.close()
+
+            admin = window.administration()
+            for tab in range(admin.tabs.count()):
+                admin.tabs.setCurrentIndex(tab)
+                settle(1.0)
+                shot(admin, args.out_dir / f"admin-{tab + 1}.png")
+            admin.close()
 
             dialog = app.open_settings()
             settle()
@@ -146,6 +188,25 @@ def main() -> int:
             server.stop()
     del qt
     return 0
+
+
+def make_chart(path: Path) -> Path:
+    """A small bar chart PNG (drawn with Qt, so no image files live in the repository)."""
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    image = QImage(360, 220, QImage.Format.Format_RGB32)
+    image.fill(QColor("white"))
+    painter = QPainter(image)
+    for n, (height, colour) in enumerate(((90, "#5B8DEF"), (140, "#5B8DEF"), (175, "#2F6BE0"))):
+        painter.fillRect(40 + n * 110, 200 - height, 70, height, QColor(colour))
+    painter.end()
+    image.save(str(path))
+    return path
+
+
+def make_document(path: Path) -> Path:
+    path.write_bytes(b"%PDF-1.4\n% minutes of the weekly meeting\n" + b"0" * 48_000)
+    return path
 
 
 def shot(widget, path: Path) -> None:

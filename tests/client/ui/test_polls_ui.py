@@ -73,3 +73,16 @@ def test_a_poll_needs_a_question_and_two_different_options(server, users, desks,
     for _ in range(20):
         new.add_option()
     assert len(new.option_edits) == 10 and not new.add_option_button.isEnabled()
+
+
+def test_opening_the_polls_shows_the_newest_poll_at_once(server, users, desks, qtbot):
+    kim, lee = users(2)
+    room_id = group_room(kim, [lee], "Pair")
+    for question in ("Older?", "Newest?"):
+        made = kim.post(f"/api/rooms/{room_id}/polls", json={"question": question, "options": ["a", "b"]})
+        assert made.status_code in (200, 201), made.text
+    lee_window = sign_in(qtbot, desks.start("lee"), server.url, lee.user["username"])
+    polls = lee_window.polls(room_id)
+    qtbot.waitUntil(lambda: polls.loaded, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: polls.card.poll is not None, timeout=WAIT_MS)
+    assert polls.card.poll["question"] == "Newest?" and polls.card.vote_button.isVisible()
