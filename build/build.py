@@ -1,9 +1,14 @@
-"""Build the one program with PyInstaller: `python build/build.py [--onefile]`.
+"""Build the one program with PyInstaller: `python build/build.py [--onefile] [--version X] [--trust-root F]`.
 
 Onedir (the default, what ships) gives dist/messenger/messenger; --onefile gives
 dist/onefile/messenger, kept for comparison. Installs nothing: PyInstaller comes from the
 `build` extra (`pip install -e '.[build]'`). Prints the size and the build time, then runs the
 built program's --self-test; the exit status is non-zero if the build or the self-test fails.
+
+The program carries the update repository's root.json (--trust-root, default
+messenger/client/update_root.json; never commit a real one, see updates/README.md): without one
+the self-test fails, because such a program could never verify an update. --version builds any
+release from the same sources; --dist and --work keep test builds away from dist/.
 """
 
 from __future__ import annotations
@@ -19,15 +24,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "spec" / "messenger.spec"
 WORK = ROOT / "build" / "work"
+DIST = ROOT / "dist"
+DEFAULT_TRUST_ROOT = ROOT / "messenger" / "client" / "update_root.json"
 PROGRAM = "messenger.exe" if sys.platform == "win32" else "messenger"
 # Warnings about modules the hooks list and the build leaves out on purpose (gevent's own test
 # suite, database drivers the program does not use): hundreds of lines that would hide real ones.
 KNOWN_NOISE = re.compile(r'WARNING: Hidden import "(gevent\.tests?|pysqlite2|MySQLdb|pycparser\.\w+tab)\b')
 
 
-def output_path(onefile: bool) -> Path:
+def output_path(onefile: bool, dist: Path = DIST) -> Path:
     """Where the built program lands."""
-    return ROOT / "dist" / ("onefile" if onefile else "messenger") / PROGRAM
+    return Path(dist) / ("onefile" if onefile else "messenger") / PROGRAM
+
+
+def shown(path: Path) -> Path:
+    """`path` relative to the checkout when it is inside it."""
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def size_of(path: Path) -> int:
@@ -40,18 +52,41 @@ def size_of(path: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="build/build.py", description=__doc__.splitlines()[0])
     parser.add_argument("--onefile", action="store_true", help="one self-unpacking file (for comparison)")
+    parser.add_argument("--version", help="the release to build, PEP 440 (default: the sources' version)")
+    parser.add_argument("--trust-root", type=Path, default=DEFAULT_TRUST_ROOT if DEFAULT_TRUST_ROOT.exists() else None,
+                        help="the update repository's metadata/root.json (default: messenger/client/update_root.json)")
+    parser.add_argument("--dist", type=Path, default=DIST, help="output folder (default: dist)")
+    parser.add_argument("--work", type=Path, help="PyInstaller's work folder, reused by the next build "
+                        "(default: build/work/onedir or onefile)")
     args = parser.parse_args(argv)
+    if args.version:
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            args.version = str(Version(args.version))
+        except InvalidVersion:
+            parser.error(f"--version {args.version!r} is not a PEP 440 version")
+    if args.trust_root is None:
+        print("no update trust root: this build's --self-test will fail. Pass --trust-root "
+              "REPO/metadata/root.json (python -m updates.repository init makes one; see updates/README.md)",
+              file=sys.stderr, flush=True)
+    elif not args.trust_root.is_file():
+        parser.error(f"--trust-root {args.trust_root} is not a file")
     if importlib.util.find_spec("PyInstaller") is None:
         print(f"PyInstaller is not installed in {sys.executable}; install the build extra: "
               "pip install -e '.[build]'", file=sys.stderr)
         return 2
-    program = output_path(args.onefile)
+    program = output_path(args.onefile, args.dist.resolve())
     bundle = program if args.onefile else program.parent
     kind = "onefile" if args.onefile else "onedir"
     command = [sys.executable, "-m", "PyInstaller", str(SPEC), "--noconfirm", "--log-level", "WARN",
-               "--distpath", str(bundle.parent), "--workpath", str(WORK / kind)]
+               "--distpath", str(bundle.parent), "--workpath", str((args.work or WORK / kind).resolve()), "--"]
     if args.onefile:
-        command += ["--", "--onefile"]
+        command += ["--onefile"]
+    if args.version:
+        command += ["--version", args.version]
+    if args.trust_root:
+        command += ["--trust-root", str(args.trust_root.resolve())]
     started = time.monotonic()
     with subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True) as build:
         for line in build.stderr:
@@ -61,12 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     if build.returncode != 0:
         print(f"build failed after {seconds:.0f} s (PyInstaller exit status {build.returncode})", file=sys.stderr)
         return build.returncode
-    print(f"built {program.relative_to(ROOT)} ({kind}): {size_of(bundle) / 2**20:.1f} MiB in {seconds:.0f} s",
+    version = f" {args.version}" if args.version else ""
+    print(f"built {shown(program)}{version} ({kind}): {size_of(bundle) / 2**20:.1f} MiB in {seconds:.0f} s",
           flush=True)
     # A build that cannot find its own pieces is not a build.
     checked = subprocess.run([str(program), "--self-test"])
     if checked.returncode != 0:
-        print(f"{program.relative_to(ROOT)} --self-test failed", file=sys.stderr)
+        print(f"{shown(program)} --self-test failed", file=sys.stderr)
     return checked.returncode
 
 

@@ -1,4 +1,4 @@
-"""The one entry point: `messenger` (tray client), `messenger --serve`, `messenger admin ...`."""
+"""The one entry point: `messenger` (tray client), `messenger --serve`, `messenger admin|chat|update ...`."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_commands(commands)
     # Imported here, not at the top: `--serve` must monkey-patch before threading is imported.
     from messenger.client.chat_cli import add_chat_commands
+    from messenger.client.update_cli import add_update_commands
 
     add_chat_commands(commands)
+    add_update_commands(commands)
     return parser
 
 
@@ -128,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         from messenger.client.chat_cli import run_chat
 
         return run_chat(args)
+    if args.command == "update":
+        from messenger.client.update_cli import run_update
+
+        return run_update(args)
     from messenger.client.app import run
 
     return run()

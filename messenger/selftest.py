@@ -2,8 +2,8 @@
 
 A frozen build finds out only when it runs that a hidden import, a data file or a Qt plugin was
 left behind, so every such piece is tried here: one line per check, `ok name: detail` or
-`FAIL name: detail` (`WARN` lines report something not required yet), and the exit status is 0
-only if nothing failed. Runs from sources too (`python -m messenger --self-test`).
+`FAIL name: detail`, and the exit status is 0 only if nothing failed. Runs from sources too
+(`python -m messenger --self-test`).
 """
 
 from __future__ import annotations
@@ -28,10 +28,6 @@ class CheckFailed(Exception):
     """A check's piece is missing or broken; the message says which."""
 
 
-class NotRequiredYet(Exception):
-    """A piece is missing that a later issue adds: reported as WARN, not failed."""
-
-
 def run() -> int:
     """Run every check, print one line each, and return the exit status (0: all ok)."""
     if os.environ.get(QT_PROBE_ENV):
@@ -40,8 +36,6 @@ def run() -> int:
     for name, check in CHECKS:
         try:
             status, detail = "ok", check()
-        except NotRequiredYet as missing:
-            status, detail = "WARN", str(missing)
         except Exception as exc:  # noqa: BLE001 - any breakage is a finding, not a crash
             status, detail = "FAIL", str(exc) if isinstance(exc, CheckFailed) else f"{type(exc).__name__}: {exc}"
             failed += 1
@@ -151,9 +145,14 @@ def _update_trust_root() -> str:
 
     from messenger.client.services.updater import TRUST_ROOT
 
-    # Until build/build.py copies the repository's root.json in, a missing root only warns.
+    # By name, as the updater imports it on its first check: tufup's package imports its
+    # repository tools too, and those import setuptools.
+    importlib.import_module("tufup.client")
+
+    # Without it the program can never verify an update, so a build without one is no build.
     if not TRUST_ROOT.exists():
-        raise NotRequiredYet("not bundled yet")
+        raise CheckFailed(f"no {TRUST_ROOT.name} in this build: build it with build/build.py --trust-root "
+                          "REPO/metadata/root.json (see updates/README.md)")
     try:
         root = Metadata[Root].from_bytes(TRUST_ROOT.read_bytes())
         root.verify_delegate(Root.type, root)  # self-signed by its own threshold of root keys
@@ -161,7 +160,7 @@ def _update_trust_root() -> str:
         raise CheckFailed(f"{TRUST_ROOT.name} does not load: {exc}") from None
     if not isinstance(root.signed, Root):
         raise CheckFailed(f"{TRUST_ROOT.name} is {root.signed.type} metadata, not root")
-    return f"{TRUST_ROOT.name} version {root.signed.version}, expires {root.signed.expires:%Y-%m-%d}"
+    return f"{TRUST_ROOT.name} version {root.signed.version}, expires {root.signed.expires:%Y-%m-%d}; tufup client loads"
 
 
 def _database_driver() -> str:

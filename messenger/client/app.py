@@ -31,6 +31,7 @@ from messenger.client.services.realtime import load_cursor, save_cursor
 from messenger.client.services.session_store import SessionStore, normalize_server_url
 from messenger.client.services.settings import ClientSettings, installer_presets
 from messenger.client.services.updater import TRUST_ROOT, Updater
+from messenger.client.services.windows_shell import claim_app_user_model_id
 from messenger.client.ui.bridge import Bridge
 from messenger.client.ui.crash import install_exception_hook
 from messenger.client.ui.login import LoginWindow, RegisterDialog
@@ -438,6 +439,7 @@ def run(argv: list[str] | None = None) -> int:
     dirs = client_dirs()
     log_path = configure_logging(dirs)
     QApplication.setApplicationName(APP_NAME)
+    claim_app_user_model_id()  # before any window: Windows routes notifications by this id
     app = QApplication([sys.argv[0], *(argv or [])])
     app.setQuitOnLastWindowClosed(False)  # the tray keeps it running
     app.setWindowIcon(app_icon())

@@ -67,7 +67,7 @@ def test_selftest_loads_the_bundled_trust_root(tmp_path, monkeypatch):
     repo = tmp_path / "repo"
     assert cli("init", "--repo", repo, "--keys", tmp_path / "keys").returncode == 0
     monkeypatch.setattr(updater_module, "TRUST_ROOT", tmp_path / "absent.json")
-    with pytest.raises(selftest.NotRequiredYet):
+    with pytest.raises(selftest.CheckFailed, match="--trust-root"):
         selftest._update_trust_root()
     monkeypatch.setattr(updater_module, "TRUST_ROOT", repo / "metadata" / "root.json")
     assert "version 1" in selftest._update_trust_root()

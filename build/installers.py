@@ -1,0 +1,281 @@
+"""Build the Windows installers around the onedir program: `python build/installers.py`.
+
+Writes dist/installers/messenger-<version>.msi (per-machine, from installer/messenger.wxs) and
+dist/installers/messenger-<version>-setup.exe (per-user, from installer/messenger.nsi). The MSI is
+compiled with WiX Toolset v4+ (`wix`) on Windows and with wixl (msitools) elsewhere; the EXE with
+makensis. On Linux the payload is the Linux build: the installers then only prove that the
+definitions build and hold the right tables (see installer/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the messenger package sits next to build/
+
+from packaging.version import Version  # noqa: E402
+
+from messenger import BUILT_VERSION_FILE, __version__  # noqa: E402
+from messenger.client.services.windows_shell import APP_USER_MODEL_ID  # noqa: E402
+
+WXS = ROOT / "installer" / "messenger.wxs"
+NSI = ROOT / "installer" / "messenger.nsi"
+PAYLOAD = ROOT / "dist" / "messenger"
+OUTPUT = ROOT / "dist" / "installers"
+WORK = ROOT / "build" / "work" / "installers"
+PROGRAM = "messenger.exe"  # what the installers lay down and the shortcut starts
+LINUX_PROGRAM = "messenger"  # a Linux build's program, installed under PROGRAM for the CI checks
+WIX_NS = "http://schemas.microsoft.com/wix/2006/wi"
+# A file keeps its component GUID from release to release (Windows Installer's component rules).
+COMPONENT_NAMESPACE = uuid.UUID("f1761814-4ab2-49d5-9dc0-f8ee97abcdcd")
+PRE_RELEASE_BASE = {"a": 100, "b": 200, "rc": 300}
+# The WiX compiler sets 512 (VersionMaxInclusive) for AllowSameVersionUpgrades, plus 1 (MigrateFeatures).
+SAME_VERSION_UPGRADE = 513
+
+
+def msi_version(version: str) -> str:
+    """The MSI ProductVersion for a PEP 440 release: numbers only (major and minor up to 255,
+    patch up to 65535). A final release keeps its three fields (1.2.0 -> 1.2.0). A pre-release adds
+    a fourth that orders a < b < rc (1.2.0a1 -> 1.2.0.101, 1.2.0b2 -> 1.2.0.202, 1.2.0rc1 ->
+    1.2.0.301); Windows compares only three fields, so the MSI replaces same-version installs."""
+    parsed = Version(version)
+    if parsed.dev is not None or parsed.post is not None or parsed.local or parsed.epoch:
+        raise ValueError(f"{version}: only final releases and a/b/rc pre-releases get an MSI")
+    major, minor, patch = (list(parsed.release) + [0, 0])[:3]
+    if len(parsed.release) > 3 or major > 255 or minor > 255 or patch > 65535:
+        raise ValueError(f"{version}: an MSI version is major.minor.patch up to 255.255.65535")
+    fields = [major, minor, patch]
+    if parsed.pre:
+        stage, number = parsed.pre
+        if number > 99:
+            raise ValueError(f"{version}: pre-release numbers go up to 99")
+        fields.append(PRE_RELEASE_BASE[stage] + number)
+    return ".".join(map(str, fields))
+
+
+def payload_version(payload: Path) -> str:
+    """The release the payload was built as (build/build.py --version), else the sources' version."""
+    built = payload / "_internal" / "messenger" / BUILT_VERSION_FILE
+    return built.read_text(encoding="utf-8").strip() if built.is_file() else __version__
+
+
+def program_source(payload: Path) -> Path:
+    """The payload's program: messenger.exe, or a Linux build's messenger."""
+    for name in (PROGRAM, LINUX_PROGRAM):
+        if (payload / name).is_file():
+            return payload / name
+    raise FileNotFoundError(f"no {PROGRAM} (or {LINUX_PROGRAM}) in {payload}")
+
+
+def _id(kind: str, relative: str) -> str:
+    return f"{kind}_{hashlib.sha1(relative.encode()).hexdigest()}"
+
+
+def harvest(payload: Path, sources_from: Path | None = None) -> str:
+    """A WiX fragment with a Directory/Component/File for every file under `payload` (below
+    INSTALLDIR, all in ComponentGroup "ProgramFiles"), one file per component as its key path.
+    File sources are absolute, or relative to `sources_from` (wixl takes only relative ones)."""
+    program = program_source(payload)
+    refs = []
+
+    def source(entry: Path) -> str:
+        path = entry.resolve()
+        return os.path.relpath(path, sources_from) if sources_from else str(path)
+
+    def folder(path: Path, indent: str) -> list[str]:
+        lines = []
+        for entry in sorted(path.iterdir(), key=lambda p: p.name):
+            relative = entry.relative_to(payload).as_posix()
+            if entry.is_dir() and not entry.is_symlink():
+                inner = folder(entry, indent + "  ")
+                if inner:
+                    lines.append(f'{indent}<Directory Id="{_id("dir", relative)}" Name="{_xml(entry.name)}">')
+                    lines += inner + [f"{indent}</Directory>"]
+            elif entry.is_file():
+                name, file_id = entry.name, _id("fil", relative)
+                if entry == program:
+                    name, file_id, relative = PROGRAM, "MessengerExe", PROGRAM
+                component = _id("cmp", relative)
+                refs.append(component)
+                lines += [f'{indent}<Component Id="{component}" Guid="{uuid.uuid5(COMPONENT_NAMESPACE, relative)}" Win64="yes">',
+                          f'{indent}  <File Id="{file_id}" Name="{_xml(name)}" Source="{_xml(source(entry))}" KeyPath="yes"/>',
+                          f"{indent}</Component>"]
+        return lines
+
+    tree = folder(payload, "      ")
+    return "\n".join(['<?xml version="1.0" encoding="utf-8"?>', f'<Wix xmlns="{WIX_NS}">', "  <Fragment>",
+                      '    <DirectoryRef Id="INSTALLDIR">', *tree, "    </DirectoryRef>",
+                      '    <ComponentGroup Id="ProgramFiles">',
+                      *[f'      <ComponentRef Id="{ref}"/>' for ref in refs],
+                      "    </ComponentGroup>", "  </Fragment>", "</Wix>", ""])
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if done.returncode != 0:
+        raise RuntimeError(f"{Path(command[0]).name} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+# Tables wixl cannot write, in msitools' text form (IDT): column names, types, table name and key.
+SHORTCUT_PROPERTY_TABLE = ["MsiShortcutProperty\tShortcut_\tPropertyKey\tPropVariantValue",
+                           "s72\ts72\ts255\ts255", "MsiShortcutProperty\tMsiShortcutProperty"]
+
+
+def _for_wixl(source: Path, defines: dict[str, str]) -> tuple[str, dict]:
+    """messenger.wxs without what wixl 0.101 rejects or drops (component conditions, shortcut
+    properties, same-version upgrades, secure properties), and per table the rows to put into its
+    MSI afterwards:
+    {table: (header or None for a table wixl wrote, edit(columns, rows))}."""
+    ET.register_namespace("", WIX_NS)
+    tree = ET.parse(source)
+    ns = {"w": WIX_NS}
+    conditions, shortcut_properties, same_version_upgrades = {}, [], False
+    for component in tree.iterfind(".//w:Component", ns):
+        for condition in component.findall("w:Condition", ns):
+            conditions[component.get("Id")] = condition.text.strip()
+            component.remove(condition)
+    for shortcut in tree.iterfind(".//w:Shortcut", ns):
+        for prop in shortcut.findall("w:ShortcutProperty", ns):
+            value = re.sub(r"\$\(var\.(\w+)\)", lambda m: defines[m.group(1)], prop.get("Value"))
+            shortcut_properties.append([f"{shortcut.get('Id')}{len(shortcut_properties)}", shortcut.get("Id"),
+                                        prop.get("Key"), value])
+            shortcut.remove(prop)
+    for upgrade in tree.iterfind(".//w:MajorUpgrade", ns):
+        same_version_upgrades = upgrade.attrib.pop("AllowSameVersionUpgrades", "no") == "yes"
+    secure = [prop.get("Id") for prop in tree.iterfind(".//w:Property[@Secure='yes']", ns)]
+
+    def set_conditions(columns, rows):
+        for row in rows:
+            if row[0] in conditions:
+                row[columns.index("Condition")] = conditions[row[0]]
+
+    def include_same_version(columns, rows):
+        for row in rows:
+            if row[columns.index("ActionProperty")] == "WIX_UPGRADE_DETECTED":
+                row[columns.index("Attributes")] = str(SAME_VERSION_UPGRADE)
+
+    def add_secure(columns, rows):
+        for row in rows:
+            if row[0] == "SecureCustomProperties":
+                row[1] = ";".join(sorted(set(row[1].split(";")) | set(secure)))
+
+    patches = {"Component": (None, set_conditions), "Property": (None, add_secure)}
+    if shortcut_properties:
+        patches["MsiShortcutProperty"] = (SHORTCUT_PROPERTY_TABLE, lambda columns, rows: rows.extend(shortcut_properties))
+    if same_version_upgrades:
+        patches["Upgrade"] = (None, include_same_version)
+    return ET.tostring(tree.getroot(), encoding="unicode"), patches
+
+
+def _patch_table(msi: Path, work: Path, table: str, header: list[str] | None, edit) -> None:
+    """Rewrite one table of `msi` through its IDT text: exported (unless `header` starts it
+    anew), changed by `edit(columns, rows)`, imported back over it."""
+    if header is None:
+        lines = _run(["msiinfo", "export", str(msi), table]).stdout.splitlines()
+        header, rows = lines[:3], [line.split("\t") for line in lines[3:] if line]
+    else:
+        rows = []
+    edit(header[0].split("\t"), rows)
+    idt = work / f"{table}.idt"
+    idt.write_text("".join(line + "\r\n" for line in header + ["\t".join(row) for row in rows]), encoding="utf-8")
+    _run(["msibuild", str(msi), "-i", str(idt)])
+
+
+def build_msi(payload: Path, version: str, output: Path, work: Path) -> Path:
+    """Compile the MSI for `payload` with WiX on Windows, wixl elsewhere."""
+    defines = {"Version": msi_version(version), "PackageVersion": str(Version(version)),
+               "AppUserModelId": APP_USER_MODEL_ID}
+    msi = output / f"messenger-{Version(version)}.msi"
+    files = work / "files.wxs"
+    files.write_text(harvest(payload, None if sys.platform == "win32" else work), encoding="utf-8")
+    if sys.platform == "win32":
+        # WiX v4+ reads v3 sources only after converting them (in place, so on copies).
+        sources = [shutil.copy(WXS, work / "messenger.wxs"), files]
+        for source in sources:
+            subprocess.run(["wix", "convert", str(source)], capture_output=True)  # exits non-zero when it converted
+        _run(["wix", "build", "-arch", "x64", *[arg for k, v in defines.items() for arg in ("-d", f"{k}={v}")],
+              "-o", str(msi), *map(str, sources)])
+        return msi
+    text, patches = _for_wixl(WXS, defines)
+    main_source, built = work / "messenger.wxs", work / msi.name
+    main_source.write_text(text, encoding="utf-8")
+    _run(["wixl", "-a", "x64", *[arg for k, v in defines.items() for arg in ("-D", f"{k}={v}")], "-o", str(built),
+          str(main_source), str(files)])
+    for table, (header, edit) in patches.items():
+        _patch_table(built, work, table, header, edit)
+    shutil.move(built, msi)  # only a finished MSI reaches the output folder
+    return msi
+
+
+def build_exe(payload: Path, version: str, output: Path, archive: Path | None, target: str) -> Path:
+    """Compile the per-user setup EXE with makensis."""
+    exe = output / f"messenger-{Version(version)}-setup.exe"
+    defines = {"VERSION": str(Version(version)), "FILE_VERSION": ".".join((msi_version(version).split(".") + ["0"])[:4]), "PAYLOAD": str(payload),
+               "PROGRAM_SOURCE": program_source(payload).name, "OUTFILE": str(exe), "TARGET": target,
+               "APP_USER_MODEL_ID": APP_USER_MODEL_ID}
+    if archive:
+        defines["ARCHIVE"] = str(archive)
+    _run(["makensis", "-V2", "-INPUTCHARSET", "UTF8", *[f"-D{k}={v}" for k, v in defines.items()], str(NSI)])
+    return exe
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="build/installers.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", help="the release, PEP 440 (default: the one the payload was built as)")
+    parser.add_argument("--payload", type=Path, default=PAYLOAD, help="the onedir program folder (default: dist/messenger)")
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="where the installers go (default: dist/installers)")
+    parser.add_argument("--archive", type=Path,
+                        help="the published update archive of this version (messenger-<version>.tar.gz): the EXE "
+                             "lays it down so the first update can be a patch")
+    parser.add_argument("--nsis-target", default="amd64-unicode",
+                        help="makensis Target (default %(default)s; the Windows NSIS package has x86-unicode only)")
+    parser.add_argument("--only", choices=["msi", "exe"], help="build just one of them")
+    args = parser.parse_args(argv)
+    args.version = args.version or payload_version(args.payload)
+    try:
+        msi_version(args.version)
+        program_source(args.payload)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"installers not built: {exc}", file=sys.stderr)
+        return 2
+    if args.archive and args.archive.name != f"messenger-{Version(args.version)}.tar.gz":
+        print(f"installers not built: the archive of {args.version} is messenger-{Version(args.version)}.tar.gz, "
+              f"not {args.archive.name}", file=sys.stderr)
+        return 2
+    args.output.mkdir(parents=True, exist_ok=True)
+    work = WORK / str(os.getpid())
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        built = []
+        if args.only in (None, "msi"):
+            built.append(build_msi(args.payload.resolve(), args.version, args.output.resolve(), work))
+        if args.only in (None, "exe"):
+            built.append(build_exe(args.payload.resolve(), args.version, args.output.resolve(),
+                                   args.archive and args.archive.resolve(), args.nsis_target))
+    except (RuntimeError, FileNotFoundError) as exc:
+        print(f"installers not built: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for path in built:
+        print(f"built {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+; The per-user setup EXE: no admin rights, installs into the user's own program folder.
+; Built by build/installers.py, which defines VERSION, FILE_VERSION (four numbers), PAYLOAD (the onedir folder),
+; PROGRAM_SOURCE (its program file), OUTFILE, TARGET, APP_USER_MODEL_ID and, optionally, ARCHIVE.
+; Silent: messenger-X-setup.exe /S [/SERVER_URL=https://chat.office:5000] [/UPDATE_CHANNEL=canary]
+;         [/START_AT_LOGIN=1]   Uninstall: "%LOCALAPPDATA%\Programs\Messenger\uninstall.exe" /S
+
+Unicode true
+Target ${TARGET}
+!include MUI2.nsh
+!include FileFunc.nsh
+!include LogicLib.nsh
+!include Sections.nsh
+!include StrFunc.nsh
+${StrStr}
+${StrLoc}
+
+!define REG_KEY "Software\Messenger"
+!define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Messenger"
+!define RUN_KEY "Software\Microsoft\Windows\CurrentVersion\Run"
+
+Name "Messenger"
+OutFile "${OUTFILE}"
+RequestExecutionLevel user
+InstallDir "$LOCALAPPDATA\Programs\Messenger"
+SetCompressor /SOLID lzma
+VIProductVersion "${FILE_VERSION}"
+VIAddVersionKey /LANG=0 "ProductName" "Messenger"
+VIAddVersionKey /LANG=0 "ProductVersion" "${VERSION}"
+VIAddVersionKey /LANG=0 "FileVersion" "${VERSION}"
+VIAddVersionKey /LANG=0 "FileDescription" "Messenger setup"
+
+!define MUI_FINISHPAGE_RUN "$INSTDIR\messenger.exe"
+!insertmacro MUI_PAGE_COMPONENTS
+!insertmacro MUI_PAGE_INSTFILES
+!insertmacro MUI_PAGE_FINISH
+!insertmacro MUI_UNPAGE_CONFIRM
+!insertmacro MUI_UNPAGE_INSTFILES
+!insertmacro MUI_LANGUAGE "English"
+!insertmacro MUI_LANGUAGE "Korean"
+
+; OUT = the value of NAME (e.g. "/SERVER_URL=") in PARAMS, up to the next " /"; "" when absent.
+; (FileFunc's GetOptions would cut a URL at its first "/".)
+!macro OptionValue PARAMS NAME OUT
+    ${StrStr} ${OUT} "${PARAMS}" "${NAME}"
+    ${If} ${OUT} != ""
+        StrLen $9 "${NAME}"
+        StrCpy ${OUT} ${OUT} "" $9
+        ${StrLoc} $9 ${OUT} " /" ">"
+        ${If} $9 != ""
+            StrCpy ${OUT} ${OUT} $9
+        ${EndIf}
+    ${EndIf}
+!macroend
+
+LangString ProgramSection ${LANG_ENGLISH} "Messenger"
+LangString ProgramSection ${LANG_KOREAN} "메신저"
+LangString StartAtLoginSection ${LANG_ENGLISH} "Start Messenger when I sign in"
+LangString StartAtLoginSection ${LANG_KOREAN} "로그인할 때 메신저 시작"
+
+Section "!$(ProgramSection)" ProgramSection
+    SectionIn RO
+    ; The updater swaps files in place (<install>.update, <install>.previous): an installer run
+    ; over an older install simply replaces the program.
+    SetOutPath "$INSTDIR"
+    File /r /x "${PROGRAM_SOURCE}" "${PAYLOAD}\*.*"
+    File "/oname=messenger.exe" "${PAYLOAD}\${PROGRAM_SOURCE}"
+    WriteUninstaller "$INSTDIR\uninstall.exe"
+    CreateShortcut "$SMPROGRAMS\Messenger.lnk" "$INSTDIR\messenger.exe"
+    Call ClaimShortcutAppId
+!ifdef ARCHIVE
+    ; The installed release's update archive, where the updater looks for it (its data folder's
+    ; updates\targets), so the first update downloads a patch instead of the whole program.
+    SetOutPath "$LOCALAPPDATA\messenger\updates\targets"
+    File "/oname=messenger-${VERSION}.tar.gz" "${ARCHIVE}"
+    SetOutPath "$INSTDIR"
+!endif
+
+    ${GetParameters} $R0
+    !insertmacro OptionValue $R0 "/SERVER_URL=" $R1
+    ${If} $R1 != ""
+        WriteRegStr HKCU "${REG_KEY}" "ServerUrl" "$R1"
+    ${EndIf}
+    !insertmacro OptionValue $R0 "/UPDATE_CHANNEL=" $R1
+    ${If} $R1 != ""
+        WriteRegStr HKCU "${REG_KEY}" "UpdateChannel" "$R1"
+    ${EndIf}
+    WriteRegStr HKCU "${REG_KEY}" "InstallDir" "$INSTDIR"
+    ; Re-added by the start-at-login section when it is chosen.
+    DeleteRegValue HKCU "${RUN_KEY}" "Messenger"
+
+    WriteRegStr HKCU "${UNINSTALL_KEY}" "DisplayName" "Messenger"
+    WriteRegStr HKCU "${UNINSTALL_KEY}" "DisplayVersion" "${VERSION}"
+    WriteRegStr HKCU "${UNINSTALL_KEY}" "Publisher" "Messenger"
+    WriteRegStr HKCU "${UNINSTALL_KEY}" "DisplayIcon" "$INSTDIR\messenger.exe"
+    WriteRegStr HKCU "${UNINSTALL_KEY}" "InstallLocation" "$INSTDIR"
+    WriteRegStr HKCU "${UNINSTALL_KEY}" "UninstallString" '"$INSTDIR\uninstall.exe"'
+    WriteRegStr HKCU "${UNINSTALL_KEY}" "QuietUninstallString" '"$INSTDIR\uninstall.exe" /S'
+    WriteRegDWORD HKCU "${UNINSTALL_KEY}" "NoModify" 1
+    WriteRegDWORD HKCU "${UNINSTALL_KEY}" "NoRepair" 1
+SectionEnd
+
+; Windows shows the program's notifications only through a Start-menu shortcut with its
+; AppUserModelID (System.AppUserModel.ID, written through the shortcut's IPropertyStore).
+Function ClaimShortcutAppId
+    ; IShellLinkW from CLSID_ShellLink
+    System::Call 'ole32::CoCreateInstance(g "{00021401-0000-0000-C000-000000000046}", p 0, i 1, g "{000214F9-0000-0000-C000-000000000046}", *p .r1) i .r0'
+    ${If} $0 <> 0
+        Return
+    ${EndIf}
+    System::Call '$1->0(g "{0000010b-0000-0000-C000-000000000046}", *p .r2)'  ; IPersistFile
+    System::Call '$2->5(w "$SMPROGRAMS\Messenger.lnk", i 2)'  ; Load, read-write
+    System::Call '$1->0(g "{886D8EEB-8CF2-4446-8D02-CDBA1DBDCF99}", *p .r3)'  ; IPropertyStore
+    System::Call '*(g "{9F4C2855-9F79-4B39-A8D0-E1D42DE1D5F3}", i 5) p .r4'  ; PKEY_AppUserModel_ID
+    System::Call '*(&w64 "${APP_USER_MODEL_ID}") p .r6'
+    System::Call '*(&i2 31, &i2 0, &i2 0, &i2 0, p r6, p 0) p .r5'  ; PROPVARIANT, VT_LPWSTR
+    System::Call '$3->6(p r4, p r5)'  ; SetValue
+    System::Call '$3->7()'  ; Commit
+    System::Call '$2->6(p 0, i 1)'  ; Save
+    System::Call '$3->2()'
+    System::Call '$2->2()'
+    System::Call '$1->2()'
+    System::Free $4
+    System::Free $5
+    System::Free $6
+FunctionEnd
+
+Section /o "$(StartAtLoginSection)" StartAtLoginSection
+    WriteRegStr HKCU "${RUN_KEY}" "Messenger" '"$INSTDIR\messenger.exe"'
+SectionEnd
+
+Function .onInit
+    ; Chosen on the command line, or kept from the install this one replaces.
+    ${GetParameters} $R0
+    !insertmacro OptionValue $R0 "/START_AT_LOGIN=" $R1
+    ${If} $R1 == ""
+        ReadRegStr $R1 HKCU "${RUN_KEY}" "Messenger"
+        ${If} $R1 != ""
+            StrCpy $R1 "1"
+        ${EndIf}
+    ${EndIf}
+    ${If} $R1 == "1"
+        !insertmacro SelectSection ${StartAtLoginSection}
+    ${EndIf}
+FunctionEnd
+
+Section "Uninstall"
+    Delete "$SMPROGRAMS\Messenger.lnk"
+    DeleteRegValue HKCU "${RUN_KEY}" "Messenger"
+    DeleteRegKey HKCU "${UNINSTALL_KEY}"
+    DeleteRegKey HKCU "${REG_KEY}"
+    RMDir /r "$INSTDIR.update"
+    RMDir /r "$INSTDIR.previous"
+    RMDir /r "$INSTDIR"
+SectionEnd

@@ -1,0 +1,264 @@
+"""The installers (build/installers.py): what the MSI built around the real program holds, and under
+64-bit Wine the MSI's silent install, upgrade 1.0.0 -> 1.1.0 and uninstall, and the per-user EXE's.
+
+Wine installs a small stand-in program (a few files) through the same .wxs, .nsi and build code:
+the real program's 160 MiB would only make Wine slower. Needs wixl, msitools, nsis and wine64
+(Debian packages; .ci/run installs them).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from messenger import __version__
+from messenger.client.services.windows_shell import APP_USER_MODEL_ID
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTALLERS_SCRIPT = ROOT / "build" / "installers.py"
+UPGRADE_CODE = "{44093F44-5AF5-4035-9100-201F65289764}"
+SERVER_URL = "https://chat.office:5000"
+MESSENGER_KEY = r"HKLM\Software\Messenger"
+RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
+UNINSTALL_KEY = r"Software\Microsoft\Windows\CurrentVersion\Uninstall"
+
+# The program's build comes first (tests/build/conftest.py); Wine's first start takes up to a minute.
+pytestmark = pytest.mark.timeout(900)
+
+_spec = importlib.util.spec_from_file_location("messenger_installers", INSTALLERS_SCRIPT)
+installers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(installers)
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path="/usr/lib/wine")
+    assert found, f"{name} is missing: apt-get install msitools wixl nsis wine64"
+    return found
+
+
+def build(payload: Path, version: str | None, output: Path, *args: str) -> None:
+    """build/installers.py; without `version`, the one the payload was built as."""
+    built = subprocess.run([sys.executable, str(INSTALLERS_SCRIPT), "--payload", str(payload), "--output", str(output),
+                            *(["--version", version] if version else []), *args],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout + built.stderr
+
+
+def msi_table(msi: Path, table: str) -> list[dict]:
+    """The rows of one MSI table, as `msiinfo export` prints them."""
+    exported = subprocess.run([tool("msiinfo"), "export", str(msi), table], capture_output=True, text=True, check=True)
+    lines = exported.stdout.splitlines()
+    columns = lines[0].split("\t")
+    return [dict(zip(columns, line.split("\t"))) for line in lines[3:] if line]
+
+
+def stand_in_program(folder: Path, version: str, only_here: str) -> Path:
+    """A few files shaped like the onedir program built as `version`, one of them only in it."""
+    (folder / "_internal" / "PySide6").mkdir(parents=True)
+    (folder / "_internal" / "messenger").mkdir()
+    (folder / "_internal" / "messenger" / "BUILT_VERSION").write_text(version)
+    (folder / "messenger.exe").write_bytes(b"MZ stand-in")
+    (folder / "VERSION").write_text(version)
+    (folder / "_internal" / "PySide6" / "Qt6Core.dll").write_bytes(b"MZ stand-in")
+    (folder / "_internal" / only_here).write_text(version)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def real_msi(program, tmp_path_factory):
+    output = tmp_path_factory.mktemp("msi")
+    build(program.parent, __version__, output, "--only", "msi")
+    return output / f"messenger-{__version__}.msi"
+
+
+def test_msi_versions_are_numeric_and_keep_release_order():
+    assert installers.msi_version("1.2.0") == "1.2.0"
+    assert installers.msi_version("1.2") == "1.2.0"
+    assert installers.msi_version("1.2.0a1") == "1.2.0.101"
+    assert installers.msi_version("1.2.0b2") == "1.2.0.202"
+    assert installers.msi_version("1.2.0rc1") == "1.2.0.301"
+    for unmappable in ("1.2.0.dev1", "1.2.0.post1", "256.0.0", "1.2.3.4", "1.2.0a100"):
+        with pytest.raises(ValueError):
+            installers.msi_version(unmappable)
+
+
+def test_msi_of_the_real_program_holds_files_shortcut_upgrade_and_presets(real_msi, program):
+    bundle = program.parent
+    files = msi_table(real_msi, "File")
+    shipped = [f for f in bundle.rglob("*") if f.is_file()]
+    assert len(files) == len(shipped) > 100
+    program_row = next(row for row in files if row["File"] == "MessengerExe")
+    assert program_row["FileName"] == "messenger.exe"
+    assert int(program_row["FileSize"]) == program.stat().st_size
+    directories = {row["Directory"]: row for row in msi_table(real_msi, "Directory")}
+    assert directories["INSTALLDIR"]["Directory_Parent"] == "ProgramFiles64Folder"
+    assert directories["INSTALLDIR"]["DefaultDir"] == "Messenger"
+    components = {row["Component"]: row for row in msi_table(real_msi, "Component")}
+    assert components[program_row["Component_"]]["Directory_"] == "INSTALLDIR"
+    assert all(int(row["Attributes"]) & 256 for row in components.values()), "every component is 64-bit"
+
+    [shortcut] = msi_table(real_msi, "Shortcut")
+    assert (shortcut["Directory_"], shortcut["Name"], shortcut["Target"], shortcut["WkDir"]) == \
+        ("ProgramMenuFolder", "Messenger", "[INSTALLDIR]messenger.exe", "INSTALLDIR")
+    [app_id] = msi_table(real_msi, "MsiShortcutProperty")
+    assert (app_id["Shortcut_"], app_id["PropertyKey"], app_id["PropVariantValue"]) == \
+        (shortcut["Shortcut"], "System.AppUserModel.ID", APP_USER_MODEL_ID)
+
+    upgrades = {row["ActionProperty"]: row for row in msi_table(real_msi, "Upgrade")}
+    assert {row["UpgradeCode"] for row in upgrades.values()} == {UPGRADE_CODE}
+    newer_or_same = upgrades["WIX_UPGRADE_DETECTED"]
+    assert (newer_or_same["VersionMax"], newer_or_same["Attributes"]) == (installers.msi_version(__version__), "513")
+    assert upgrades["WIX_DOWNGRADE_DETECTED"]["VersionMin"] == installers.msi_version(__version__)
+    assert [row["Condition"] for row in msi_table(real_msi, "LaunchCondition")] == ["NOT WIX_DOWNGRADE_DETECTED"]
+
+    registry = {(row["Root"], row["Key"], row["Name"]): row for row in msi_table(real_msi, "Registry")}
+    hklm = "2"
+    presets = {"ServerUrl": ("[SERVER_URL]", "SERVER_URL"), "UpdateChannel": ("[UPDATE_CHANNEL]", "UPDATE_CHANNEL")}
+    for name, (value, condition) in presets.items():
+        row = registry[(hklm, r"Software\Messenger", name)]
+        assert row["Value"] == value and components[row["Component_"]]["Condition"] == condition
+    run = registry[(hklm, RUN_KEY, "Messenger")]
+    assert run["Value"] == '"[INSTALLDIR]messenger.exe"'
+    assert components[run["Component_"]]["Condition"] == 'START_AT_LOGIN = "1"'
+
+    properties = {row["Property"]: row["Value"] for row in msi_table(real_msi, "Property")}
+    assert properties["ProductName"] == "Messenger"
+    assert properties["ProductVersion"] == installers.msi_version(__version__)
+    assert properties["UpgradeCode"].upper() == UPGRADE_CODE
+    assert properties["ALLUSERS"] == "1"
+    assert {"SERVER_URL", "UPDATE_CHANNEL", "START_AT_LOGIN"} <= set(properties["SecureCustomProperties"].split(";"))
+    summary = subprocess.run([tool("msiinfo"), "suminfo", str(real_msi)], capture_output=True, text=True, check=True)
+    assert "Template: x64;1033" in summary.stdout
+
+
+class Wine:
+    """A 64-bit Wine prefix of its own."""
+
+    def __init__(self, prefix: Path):
+        self.prefix = prefix
+        self.drive_c = prefix / "drive_c"
+        self.env = {**os.environ, "WINEPREFIX": str(prefix), "WINEDEBUG": "-all",
+                    "WINEDLLOVERRIDES": "mscoree,mshtml="}  # no Mono or Gecko download prompts
+        self.env.pop("DISPLAY", None)
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([tool("wine64"), *args], env=self.env, capture_output=True, text=True, timeout=300)
+        assert not check or done.returncode == 0, f"{args}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+        return done
+
+    def wait(self) -> None:
+        """Until every program in the prefix has ended (an NSIS uninstaller runs on from a copy)."""
+        subprocess.run([tool("wineserver"), "-w"], env=self.env, timeout=300, check=True)
+
+    def values(self, key: str) -> dict[str, str] | None:
+        """The values of a registry key, None if the key does not exist."""
+        done = self.run("reg", "query", key, check=False)
+        if done.returncode != 0:
+            return None
+        return {m[1]: m[3] for m in re.finditer(r"^ {4}(\S.*?) {4}(REG_\w+) {4}(.*?)\s*$", done.stdout, re.M)}
+
+    def installed(self, root: str) -> list[tuple[str, str]]:
+        """(name, version) of every Messenger entry in Programs and Features under `root`."""
+        done = self.run("reg", "query", rf"{root}\{UNINSTALL_KEY}", "/s", check=False)
+        entries = re.split(r"^HKEY_\S*$", done.stdout, flags=re.M)
+        found = []
+        for entry in entries:
+            values = dict(re.findall(r"^ {4}(\S.*?) {4}REG_\w+ {4}(.*?)\s*$", entry, re.M))
+            if values.get("DisplayName") == "Messenger":
+                found.append((values["DisplayName"], values["DisplayVersion"]))
+        return found
+
+    def shortcuts(self) -> list[Path]:
+        return list(self.drive_c.rglob("Start Menu/Programs/Messenger.lnk"))
+
+
+@pytest.fixture(scope="module")
+def wine(tmp_path_factory):
+    wine = Wine(tmp_path_factory.mktemp("wine") / "prefix")
+    wine.run("wineboot", "--init")
+    wine.wait()
+    yield wine
+    subprocess.run([tool("wineserver"), "-k"], env=wine.env, timeout=60)
+
+
+def test_msi_installs_silently_upgrades_and_uninstalls_under_wine(wine, tmp_path):
+    build(stand_in_program(tmp_path / "1.0.0", "1.0.0", "old-only.txt"), "1.0.0", tmp_path / "out", "--only", "msi")
+    build(stand_in_program(tmp_path / "1.1.0", "1.1.0", "new-only.txt"), None, tmp_path / "out", "--only", "msi")
+    program_files = wine.drive_c / "Program Files" / "Messenger"
+
+    wine.run("msiexec", "/i", str(tmp_path / "out" / "messenger-1.0.0.msi"), "/qn",
+             f"SERVER_URL={SERVER_URL}", "UPDATE_CHANNEL=canary", "START_AT_LOGIN=1")
+    assert (program_files / "messenger.exe").read_bytes() == b"MZ stand-in"
+    assert (program_files / "VERSION").read_text() == "1.0.0"
+    assert (program_files / "_internal" / "PySide6" / "Qt6Core.dll").is_file()
+    assert wine.values(MESSENGER_KEY) == {"ServerUrl": SERVER_URL, "UpdateChannel": "canary",
+                                          "StartAtLogin": "0x1", "StartMenuShortcut": "0x1"}
+    assert wine.values(rf"HKLM\{RUN_KEY}")["Messenger"] == r'"C:\Program Files\Messenger\messenger.exe"'
+    assert len(wine.shortcuts()) == 1
+    assert wine.installed("HKLM") == [("Messenger", "1.0.0")]
+
+    # IT deploys the next release with no properties: it replaces 1.0.0 and keeps the presets.
+    log = tmp_path / "upgrade.log"
+    wine.run("msiexec", "/i", str(tmp_path / "out" / "messenger-1.1.0.msi"), "/qn", "/l*v", f"Z:{log}")
+    # Read back from the registry, not left behind by Wine (which keeps values Windows would remove).
+    assert f"Property(S): SERVER_URL = {SERVER_URL}\n" in log.read_text(errors="replace")
+    assert wine.installed("HKLM") == [("Messenger", "1.1.0")]
+    assert (program_files / "VERSION").read_text() == "1.1.0"
+    assert (program_files / "_internal" / "new-only.txt").is_file()
+    assert not (program_files / "_internal" / "old-only.txt").exists()
+    assert wine.values(MESSENGER_KEY)["ServerUrl"] == SERVER_URL
+    assert wine.values(MESSENGER_KEY)["UpdateChannel"] == "canary"
+    assert "Messenger" in wine.values(rf"HKLM\{RUN_KEY}")
+    downgrade = wine.run("msiexec", "/i", str(tmp_path / "out" / "messenger-1.0.0.msi"), "/qn", check=False)
+    assert downgrade.returncode != 0 and wine.installed("HKLM") == [("Messenger", "1.1.0")], "no downgrades"
+
+    wine.run("msiexec", "/x", str(tmp_path / "out" / "messenger-1.1.0.msi"), "/qn")
+    assert wine.installed("HKLM") == []
+    assert not program_files.exists()
+    assert wine.values(MESSENGER_KEY) is None
+    assert "Messenger" not in (wine.values(rf"HKLM\{RUN_KEY}") or {})
+    assert wine.shortcuts() == []
+
+
+def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine, tmp_path):
+    archive = tmp_path / "messenger-1.1.0.tar.gz"
+    archive.write_bytes(b"stand-in update archive")
+    build(stand_in_program(tmp_path / "program", "1.1.0", "new-only.txt"), "1.1.0", tmp_path / "out",
+          "--only", "exe", "--archive", str(archive))
+    setup = tmp_path / "out" / "messenger-1.1.0-setup.exe"
+    assert setup.read_bytes()[:2] == b"MZ"
+    # RequestExecutionLevel user: the manifest asks for no elevation.
+    assert b'requestedExecutionLevel level="asInvoker"' in setup.read_bytes()
+
+    wine.run(str(setup), "/S", f"/SERVER_URL={SERVER_URL}", "/UPDATE_CHANNEL=canary", "/START_AT_LOGIN=1")
+    wine.wait()
+    [local_app_data] = [p for p in wine.drive_c.glob("users/*/AppData/Local") if p.parent.parent.name != "Public"]
+    installed = local_app_data / "Programs" / "Messenger"
+    assert (installed / "messenger.exe").read_bytes() == b"MZ stand-in"
+    assert (installed / "_internal" / "new-only.txt").is_file()
+    # Where the updater looks for the installed release's archive (its data dir's updates/targets).
+    assert (local_app_data / "messenger" / "updates" / "targets" / archive.name).read_bytes() == archive.read_bytes()
+    presets = wine.values(r"HKCU\Software\Messenger")
+    install_dir = presets.pop("InstallDir")
+    assert install_dir.endswith(r"\AppData\Local\Programs\Messenger")
+    assert presets == {"ServerUrl": SERVER_URL, "UpdateChannel": "canary"}
+    assert wine.values(rf"HKCU\{RUN_KEY}")["Messenger"] == f'"{install_dir}\\messenger.exe"'
+    entry = wine.values(rf"HKCU\{UNINSTALL_KEY}\Messenger")
+    assert (entry["DisplayVersion"], entry["QuietUninstallString"]) == ("1.1.0", f'"{install_dir}\\uninstall.exe" /S')
+    assert wine.installed("HKLM") == [] and wine.values(MESSENGER_KEY) is None, "a per-user install writes no HKLM"
+    assert len(wine.shortcuts()) == 1
+
+    wine.run(f"{install_dir}\\uninstall.exe", "/S")
+    wine.wait()
+    assert not installed.exists()
+    assert wine.values(rf"HKCU\{UNINSTALL_KEY}\Messenger") is None
+    assert wine.values(r"HKCU\Software\Messenger") is None
+    assert "Messenger" not in (wine.values(rf"HKCU\{RUN_KEY}") or {})
+    assert wine.shortcuts() == []
