@@ -175,6 +175,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "date.today": ("오늘", "Today"),
     "date.yesterday": ("어제", "Yesterday"),
     # chat: editing, emoji, new-messages divider, encryption
+    "chat.uploading": ("올리는 중 {percent}%", "Uploading {percent}%"),
     "chat.edit": ("수정", "Edit"),
     "chat.editing": ("메시지 수정 중: {text}", "Editing: {text}"),
     "chat.cancel_edit": ("수정 취소 (Esc)", "Cancel editing (Esc)"),

@@ -2,10 +2,11 @@
 wire content and wire content becomes something to show.
 
 Outgoing: `encrypt_text` turns text into a v3 envelope (`encrypted: true`) under the room's
-current key; `share_file` encrypts a file on this device (`encrypt_file`), uploads only the
-opaque blob under a meaningless name, and sends a file or image message whose content is a
-v3 envelope of `{name, size, mime, file_key}`. The server learns neither the name nor the
-content nor the key; it gives the message its `file_id` when the upload token is spent.
+current key; `seal_file` encrypts a file on this device (`encrypt_file`) into an opaque blob
+and a v3 envelope of `{name, size, mime, file_key}` for the file or image message, and
+`upload_blob` uploads the blob under a meaningless name (`share_file` does both and sends;
+the desktop app does them in the outbox). The server learns neither the name nor the content
+nor the key; it gives the message its `file_id` when the upload token is spent.
 
 Incoming: `read_content` (or `read_message` for a message as the server serializes it)
 gives a `Readable`: the text or shared file, or a clear state: waiting for keys (clears by
@@ -167,20 +168,32 @@ def send_text(keys: E2EKeys, realtime, room_id: int, text: str, *, reply_to: int
                                  reply_to=reply_to)
 
 
-def share_file(keys: E2EKeys, api: ApiClient, realtime, room_id: int, data: bytes, name: str, *,
-               client_msg_id: str | None = None, timeout: float = 20.0,
-               progress: Callable[[int, int], None] | None = None) -> dict:
-    """Encrypt `data`, upload the blob, and send it as an image message (when its bytes are
-    an image) or a file message; returns the ack `{message_id}`. `progress(sent, total)` is
-    called from this thread as the blob goes out."""
+def file_message_type(data: bytes) -> str:
+    """"image" when `data` (a file's bytes, or its first ones) is an image, else "file".
+    Raises E2EError VALIDATION_ERROR for an empty file: there is nothing to send."""
     if not data:
         raise E2EError("VALIDATION_ERROR", "the file is empty")
-    message_type = "image" if sniff_image(data) else "file"
+    return "image" if sniff_image(data) else "file"
+
+
+def seal_file(keys: E2EKeys, room_id: int, data: bytes, name: str, *, timeout: float = 20.0) -> tuple[str, bytes]:
+    """Encrypt a file on this device: `(content, blob)`, the wire content (a v3 envelope of
+    `{name, size, mime, file_key}`, sent with `encrypted: true`) and the opaque blob to
+    upload. Sealed first: a room that cannot get a key fails before anything is uploaded."""
     mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
     blob, file_key = encrypt_file(data)
     described = json.dumps({"name": name, "size": len(data), "mime": mime, "file_key": file_key}, ensure_ascii=False)
-    # Encrypted first: a room that cannot get a key fails before anything is uploaded.
-    content = keys.encrypt(room_id, described, timeout)
+    return keys.encrypt(room_id, described, timeout), blob
+
+
+def share_file(keys: E2EKeys, api: ApiClient, realtime, room_id: int, data: bytes, name: str, *,
+               client_msg_id: str | None = None, timeout: float = 20.0,
+               progress: Callable[[int, int], None] | None = None) -> dict:
+    """Encrypt `data`, upload the blob, and send it now (no outbox) as an image message
+    (when its bytes are an image) or a file message; returns the ack `{message_id}`.
+    `progress(sent, total)` is called from this thread as the blob goes out."""
+    message_type = file_message_type(data)
+    content, blob = seal_file(keys, room_id, data, name, timeout=timeout)
     token = upload_blob(api, room_id, blob, message_type, progress)
     return realtime.send_message(room_id, content, encrypted=True, client_msg_id=client_msg_id or uuid.uuid4().hex,
                                  message_type=message_type, upload_token=token)

@@ -26,6 +26,14 @@ keeps a text's plaintext here (this file never leaves the device) and seals it u
 room's current key just before each attempt, so a message written before the room key
 is available waits for it. An ApiError or E2EError of a preparer counts like a refused
 send: permanent codes fail the message, others are retried.
+
+Files (`enqueue_file`): the file's bytes are copied (atomically, owner-only) into the
+account's folder beside the outbox file, and the row's content describes the copy
+(`{"name", "size", "path"}`, see `OutgoingMessage.attachment`); it is never sent as it is:
+the type's preparer encrypts and uploads the copy at each attempt (an upload token is spent
+by one send and expires soon, so each attempt uploads again) and supplies the wire content.
+The copy is deleted once the message is sent or discarded; copies no row refers to (a crash
+between the copy and its row) are deleted when the outbox opens.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import concurrent.futures
 import dataclasses
 import enum
 import hashlib
+import json
 import logging
 import random
 import sqlite3
@@ -47,6 +56,7 @@ from messenger.client.services.api import ApiError, ServerUnreachable
 from messenger.client.services.keys import E2EError
 from messenger.client.services.realtime import ConnectionState, NotConnected
 from messenger.client.services.session_store import normalize_server_url
+from messenger.core.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +65,10 @@ PERMANENT_ERRORS = frozenset({
     "ROOM_NOT_FOUND", "MESSAGE_TOO_LONG", "VALIDATION_ERROR", "INVALID_JSON", "MESSAGE_TYPE_NOT_ALLOWED",
     "REPLY_NOT_IN_ROOM", "UPLOAD_TOKEN_INVALID", "FORBIDDEN", "PAYLOAD_TOO_LARGE",
     "E2E_DEVICE_KEYS_LOST",  # this device cannot encrypt any more: sign in again
+    "FILE_NOT_FOUND",  # the outbox's copy of a file is gone
 })
 NO_ANSWER = "SERVER_UNREACHABLE"  # error_code of a message that failed without a refusal
+FILE_TYPES = ("file", "image")  # kept as a copy of the file (`enqueue_file`)
 
 SCHEMA = [
     # Version 1. Add a migration at the end of this list; never edit one that shipped.
@@ -103,6 +115,18 @@ class OutgoingMessage:
     error_code: str | None
     created_at: float
 
+    @property
+    def attachment(self) -> dict | None:
+        """A file message's copy in the outbox: `{"name", "size", "path"}`; None for others
+        (a file message enqueued as it is, its upload done by the caller)."""
+        if self.message_type not in FILE_TYPES:
+            return None
+        try:
+            described = json.loads(self.content)
+        except ValueError:
+            return None
+        return described if isinstance(described, dict) and "path" in described else None
+
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "OutgoingMessage":
         return cls(row["id"], row["client_msg_id"], row["room_id"], row["message_type"], row["content"],
@@ -128,6 +152,7 @@ class Outbox:
         """An outbox in the SQLite file `path` (one per account; the client's local data
         folder, e.g. `outbox_path(dirs, server, username)`), sending through `transport`."""
         self.path = Path(path)
+        self.files = self.path.with_suffix(".files")  # the copies of files waiting to go
         self.transport = transport
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
@@ -145,6 +170,7 @@ class Outbox:
         self._stopping = threading.Event()
         self._sender: threading.Thread | None = None
         self._db(self._prune_sent)
+        self._db(self._remove_stray_copies)
         transport.on_state(self._on_connection_state)
 
     # -- public ----------------------------------------------------------------------------
@@ -189,6 +215,21 @@ class Outbox:
         self._tell(message)
         self._wake.set()
         return message
+
+    def enqueue_file(self, room_id: int, name: str, data: bytes, *, message_type: str = "file",
+                     reply_to: int | None = None) -> OutgoingMessage:
+        """Keep a copy of a file's bytes (durably, before this returns) and send it as a
+        `message_type` message ("file" or "image") when possible, through the type's preparer."""
+        if message_type not in FILE_TYPES or message_type not in self._preparers:
+            raise ValueError(f"the outbox cannot send {message_type!r} files")
+        copy = self.files / uuid.uuid4().hex
+        write_atomic(copy, data)
+        described = json.dumps({"name": name, "size": len(data), "path": str(copy)}, ensure_ascii=False)
+        try:
+            return self.enqueue(room_id, described, encrypted=True, reply_to=reply_to, message_type=message_type)
+        except BaseException:
+            copy.unlink(missing_ok=True)
+            raise
 
     def retry(self, message_id: int) -> bool:
         """Put a failed message back in its room's queue; False if it is not failed."""
@@ -240,6 +281,21 @@ class Outbox:
     def _prune_sent(self) -> None:
         self._conn.execute("DELETE FROM outgoing_messages WHERE state = 'sent' AND updated_at < ?",
                            (time.time() - self.keep_sent_seconds,))
+
+    def _remove_stray_copies(self) -> None:
+        """Delete the file copies no message waiting to go refers to."""
+        if not self.files.is_dir():
+            return
+        waiting = self._select(None, (OutboxState.PENDING.value, OutboxState.FAILED.value))
+        kept = {Path(message.attachment["path"]).name for message in waiting if message.attachment}
+        for copy in self.files.iterdir():
+            if copy.name not in kept:
+                copy.unlink(missing_ok=True)
+
+    @staticmethod
+    def _remove_copy(message: OutgoingMessage) -> None:
+        if message.attachment:
+            Path(message.attachment["path"]).unlink(missing_ok=True)
 
     def _get(self, message_id: int) -> OutgoingMessage | None:
         row = self._conn.execute("SELECT * FROM outgoing_messages WHERE id = ?", (message_id,)).fetchone()
@@ -295,7 +351,10 @@ class Outbox:
             self._due[message_id] = time.monotonic() + wait
             return None
         self._due.pop(message_id, None)
-        return self._get(message_id)
+        message = self._get(message_id)
+        if state is OutboxState.SENT:
+            self._remove_copy(message)
+        return message
 
     def _retry(self, message_id: int) -> OutgoingMessage | None:
         changed = self._conn.execute(
@@ -310,6 +369,7 @@ class Outbox:
             return None
         self._conn.execute("DELETE FROM outgoing_messages WHERE id = ?", (message_id,))
         self._due.pop(message_id, None)
+        self._remove_copy(message)
         return dataclasses.replace(message, state=OutboxState.DISCARDED)
 
     # -- sender thread -------------------------------------------------------------------------

@@ -286,7 +286,9 @@ class ChatDelegate(QStyledItemDelegate):
         time_text = clock(item.created_at)
         if item.edited and not item.deleted:
             time_text = f"{tr('message.edited')} · {time_text}"
-        if item.state == "pending":
+        if item.state == "pending" and item.uploading is not None:
+            lines.append((f"◷ {tr('chat.uploading', percent=item.uploading)}", SECONDARY))
+        elif item.state == "pending":
             lines.append((f"◷ {tr('message.pending')}", SECONDARY))
         else:
             lines.append((time_text, SECONDARY))

@@ -2,9 +2,10 @@
 uploading with progress, the room's files list, saving a file where the user chooses,
 and a simple image viewer.
 
-Uploads go through `ChatSession.send_file`, which encrypts on this device and uploads an
-opaque blob; a chat file (`{"id", "name", "size", "key"}`, from its message) is decrypted
-with its key as it is saved or shown.
+Uploads go through `ChatSession.send_file`: the file waits in the outbox (a pending bubble)
+until it is encrypted on this device and uploaded as an opaque blob; a chat file
+(`{"id", "name", "size", "key"}`, from its message) is decrypted with its key as it is
+saved or shown.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from messenger.client.i18n import language, tr
 from messenger.client.services.keys import E2EError
+from messenger.client.services.outbox import NO_ANSWER, OutboxState, OutgoingMessage
 from messenger.client.ui.session import ChatSession
 from messenger.core.errors import localized
 
@@ -47,33 +49,36 @@ def human_size(size: int | None) -> str:
 
 
 class Uploads(QObject):
-    """Sends files to a room one call each and reports progress as a status line."""
+    """Puts files in the outbox for a room (each shows as a pending bubble at once) and
+    reports their uploads as status lines."""
 
     status = Signal(str)  # a line for the status bar
-    sent = Signal(str, dict)  # (file name, the send's ack)
-    failed = Signal(str, object)  # (file name, the exception)
+    sent = Signal(str, dict)  # (file name, {"message_id"}) once the server has the message
+    failed = Signal(str, object)  # (file name, the exception) when it could not be queued
 
     def __init__(self, session: ChatSession, parent: QObject | None = None):
         super().__init__(parent)
         self.session = session
-        self.in_flight = 0
+        session.upload_progress.connect(self._progress)
+        session.outgoing_changed.connect(self._outgoing)
 
     def send(self, room_id: int, paths: list[str]) -> None:
         for path in paths:
-            name = Path(path).name
-            self.in_flight += 1
-            self.session.send_file(room_id, path, owner=self,
-                                   progress=lambda done, total, n=name: self._progress(n, done, total)).then(
-                lambda ack, n=name: self._sent(n, ack)).fail(lambda exc, n=name: self._failed(n, exc)).always(
-                self._done)
+            self.session.send_file(room_id, path, owner=self).fail(
+                lambda exc, name=Path(path).name: self._failed(name, exc))
 
-    def _progress(self, name: str, done: int, total: int) -> None:
-        percent = int(done * 100 / total) if total else 100
-        self.status.emit(tr("files.uploading", name=name, percent=min(percent, 100)))
+    def _progress(self, out: OutgoingMessage, percent: int) -> None:
+        self.status.emit(tr("files.uploading", name=out.attachment["name"], percent=percent))
 
-    def _sent(self, name: str, ack: dict) -> None:
-        self.status.emit(tr("files.sent", name=name))
-        self.sent.emit(name, ack)
+    def _outgoing(self, out: OutgoingMessage) -> None:
+        copy = out.attachment
+        if copy is None:
+            return
+        if out.state is OutboxState.SENT:
+            self.status.emit(tr("files.sent", name=copy["name"]))
+            self.sent.emit(copy["name"], {"message_id": out.message_id})
+        elif out.state is OutboxState.FAILED:
+            self.status.emit(localized(out.error_code or NO_ANSWER, language()))
 
     def _failed(self, name: str, exc: BaseException) -> None:
         if isinstance(exc, E2EError):
@@ -82,9 +87,6 @@ class Uploads(QObject):
             self.status.emit(getattr(exc, "message_localized", "") or str(exc))
         self.failed.emit(name, exc)
         self.session.failed(exc, quiet=True)
-
-    def _done(self) -> None:
-        self.in_flight -= 1
 
 
 class ChatFileDrops(QObject):

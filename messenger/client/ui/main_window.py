@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         session.event_received.connect(self.on_event)
         session.connection_changed.connect(self.on_connection)
         session.outgoing_changed.connect(self.on_outgoing)
+        session.upload_progress.connect(self.chat.set_upload_progress)  # "Uploading 42%" on a file's bubble
         session.problem.connect(self.show_problem)
         session.room_keys_changed.connect(self._room_keys_changed)
         self.rooms.unread_total_changed.connect(self._update_title)

@@ -23,10 +23,23 @@ ITEM_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's RoomItem or ChatItem
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
+HANGUL_SYLLABLES = "\uac00-\ud7a3"
+
+
 def mentions(text: str, me: dict) -> bool:
-    """Whether `text` names me: `@username` or `@nickname`, as a whole word, any case."""
+    """Whether `text` names me: `@username` or `@nickname`, any case, as a whole word; a
+    Korean name may carry a particle or suffix ("@김민수님", "@김민수씨"), but a Latin one
+    must end there ("@kimx" is someone else, not kim)."""
     names = [name for name in (me.get("username"), me.get("nickname")) if name]
-    return any(re.search(rf"@{re.escape(name)}(?!\w)", text, re.IGNORECASE) for name in names)
+    return any(re.search(rf"@{re.escape(name)}{_name_end(name)}", text, re.IGNORECASE) for name in names)
+
+
+def _name_end(name: str) -> str:
+    """What may follow a name in a mention: after a Hangul syllable, Hangul (a particle)
+    or no word character; after anything else, no word character."""
+    if re.match(rf"[{HANGUL_SYLLABLES}]", name[-1]):
+        return rf"(?![^\W{HANGUL_SYLLABLES}])"
+    return r"(?!\w)"
 
 
 def local_time(value: str | None) -> datetime | None:
@@ -304,6 +317,7 @@ class ChatItem:
     reactions: list[dict] = dataclasses.field(default_factory=list)  # {"emoji", "count", "me"}
     unread_by: int = 0  # members other than the sender who have not read it yet
     file: dict | None = None  # a file or image message's {"id", "name", "size", "key"} (files.py downloads it)
+    uploading: int | None = None  # percent of an outbox file's blob uploaded in the attempt under way
     source: dict | None = None  # the stored message as the server gave it: read again when keys change
     reply_source: dict | None = None  # the server's preview of the quoted message, likewise
     unreadable: bool = False  # not shown (waiting for keys, no key here, ...): read again when keys change
@@ -437,6 +451,7 @@ class ChatModel(QAbstractListModel):
             return
         item = self._items[row]
         item.outbox_id, item.state, item.error_code = out.id, out.state.value, out.error_code
+        item.uploading = None
         if out.state is OutboxState.SENT and item.message_id is None:
             item.message_id = out.message_id
             self._count_readers([item])
@@ -445,6 +460,13 @@ class ChatModel(QAbstractListModel):
             self._insert_stored(item)
             return
         self._changed(row)
+
+    def set_upload_progress(self, out: OutgoingMessage, percent: int) -> None:
+        """An outbox file of this room is being uploaded: `percent` of it is up."""
+        row = self._row_of(lambda i: i.client_msg_id == out.client_msg_id)
+        if out.room_id == self.room_id and row is not None and self._items[row].state == "pending":
+            self._items[row].uploading = percent
+            self._changed(row)
 
     def edit(self, message_id: int, content: str, encrypted: bool) -> None:
         row = self.row_of_message(message_id)
@@ -550,10 +572,16 @@ class ChatModel(QAbstractListModel):
                 quoted = self._items[row]
                 reply = {"id": quoted.message_id, "sender_name": quoted.sender_name, "text": quoted.text,
                          "deleted": quoted.deleted}
+        copy = out.attachment
+        if copy is not None:  # a file: its name, until the stored message brings the file
+            text = tr("message.image" if out.message_type == "image" else "message.file", name=copy["name"])
+        elif out.encrypted:  # kept here as the plaintext it will be sealed from
+            text = out.content
+        else:
+            text = self.text.show(out.room_id, out.content, False, out.message_type)
         return ChatItem(
             room_id=out.room_id, sender_id=self.me["id"], sender_name=self.me.get("nickname") or "",
-            # An encrypted one is kept here as the plaintext it will be sealed from.
-            text=out.content if out.encrypted else self.text.show(out.room_id, out.content, False, out.message_type),
+            text=text,
             created_at=datetime.fromtimestamp(out.created_at).astimezone(), own=True,
             message_type=out.message_type, message_id=out.message_id, client_msg_id=out.client_msg_id,
             outbox_id=out.id, state=out.state.value, error_code=out.error_code, reply=reply)

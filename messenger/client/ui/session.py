@@ -9,7 +9,8 @@ End-to-end encryption: every text, edit and file goes out sealed under the room'
 whatever the server's e2e policy (`required` and `optional` both take encrypted content,
 and the policy is not shown to members). The outbox keeps a text's plaintext in its local
 file and seals it just before each attempt, so a message written offline or before the
-room key arrived goes out encrypted once it can.
+room key arrived goes out encrypted once it can; a file waits there as a local copy, and
+is encrypted and uploaded at each attempt.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,8 +26,15 @@ from PySide6.QtCore import QObject, Signal
 from messenger.client.services.api import ApiClient, ApiError, ServerUnreachable
 from messenger.client.services.dirs import ClientDirs
 from messenger.client.services.keys import E2EError, E2EKeys
-from messenger.client.services.messages import encrypt_text, open_blob, read_message, share_file
-from messenger.client.services.outbox import Outbox, OutgoingMessage, outbox_path
+from messenger.client.services.messages import (
+    encrypt_text,
+    file_message_type,
+    open_blob,
+    read_message,
+    seal_file,
+    upload_blob,
+)
+from messenger.client.services.outbox import FILE_TYPES, Outbox, OutgoingMessage, outbox_path
 from messenger.client.services.realtime import ConnectionState, Realtime
 from messenger.client.services.search_index import SearchIndex, search_index_path
 from messenger.client.services.session_store import SessionStore
@@ -46,6 +53,7 @@ class ChatSession(QObject):
     event_received = Signal(str, object)  # a canonical or ephemeral server event: (name, data)
     connection_changed = Signal(str, object)  # (ConnectionState value, reason or None)
     outgoing_changed = Signal(object)  # an OutgoingMessage in its new state
+    upload_progress = Signal(object, int)  # (OutgoingMessage of a file, percent uploaded)
     problem = Signal(str)  # a call failed for a reason worth a line in the status bar
     ended = Signal()  # the server ended this session (revoked, expired): sign in again
     room_keys_changed = Signal(int)  # a room's keys changed here: read its "waiting for keys" again
@@ -64,6 +72,8 @@ class ChatSession(QObject):
         self.outbox = Outbox(outbox_path(dirs.data, api.server_url, self.user["username"]), self.realtime,
                              **(outbox_options or {}))
         self.outbox.register_type("text", self._seal_text)
+        for file_type in FILE_TYPES:
+            self.outbox.register_type(file_type, self._seal_and_upload_file)
         self._keys_started = threading.Event()
         self._keys_starting = False
         self._life = threading.Lock()  # closing and starting the outbox never cross
@@ -141,6 +151,27 @@ class ChatSession(QObject):
             return {}
         return {"content": encrypt_text(self.keys, message.room_id, message.content, timeout=SEAL_TIMEOUT_SECONDS),
                 "encrypted": True}
+
+    def _seal_and_upload_file(self, message: OutgoingMessage) -> dict:
+        """The outbox's preparer for files: its copy encrypted for the room and uploaded
+        (again at each attempt: an upload token is spent by one send and expires soon)."""
+        copy = message.attachment
+        try:
+            data = Path(copy["path"]).read_bytes()
+        except FileNotFoundError:
+            raise E2EError("FILE_NOT_FOUND", "the outbox's copy of the file is gone") from None
+        content, blob = seal_file(self.keys, message.room_id, data, copy["name"], timeout=SEAL_TIMEOUT_SECONDS)
+        shown = -1
+
+        def report(sent: int, total: int) -> None:
+            nonlocal shown
+            percent = sent * 100 // total if total else 100
+            if percent != shown:  # a line per percent, not per chunk
+                shown = percent
+                self.bridge.post(self.upload_progress.emit, message, min(percent, 100))
+
+        token = upload_blob(self.api, message.room_id, blob, message.message_type, report)
+        return {"content": content, "encrypted": True, "upload_token": token}
 
     # -- calls (each runs on a worker thread) -------------------------------------------------
 
@@ -267,20 +298,14 @@ class ChatSession(QObject):
 
     # -- files (files.py) -----------------------------------------------------------------------
 
-    def send_file(self, room_id: int, path: str, *, progress: Callable[[int, int], None] | None = None,
-                  owner: QObject | None = None) -> Call:
-        """Encrypt a file on this device, upload the opaque blob and send it to the room as
-        a file or image message (its name and key inside the sealed content); the answer is
-        the send's ack. `progress(sent, total)` runs on the GUI thread."""
+    def send_file(self, room_id: int, path: str, *, owner: QObject | None = None) -> Call:
+        """Keep a copy of the file in the outbox (it shows as pending at once) and send it
+        as an image message (when its bytes are an image) or a file message, encrypted on
+        this device; the answer is the OutgoingMessage. Progress comes as `upload_progress`."""
 
-        def report(sent: int, total: int) -> None:
-            if progress is not None:
-                self.bridge.post(progress, sent, total)
-
-        def work() -> dict:
+        def work() -> OutgoingMessage:
             data = Path(path).read_bytes()
-            return share_file(self.keys, self.api, self.realtime, room_id, data, Path(path).name,
-                              client_msg_id=uuid.uuid4().hex, timeout=SEAL_TIMEOUT_SECONDS, progress=report)
+            return self.outbox.enqueue_file(room_id, Path(path).name, data, message_type=file_message_type(data))
 
         return self.call(work, owner=owner)
 

@@ -61,6 +61,7 @@ class ScriptedTransport:
         self.connected = connected
         self.sent = Recorder()  # (content, client_msg_id) per attempt
         self.encrypted = []  # the `encrypted` flag per attempt
+        self.extra = []  # the message type and the preparer's fields (an upload token) per attempt
         self.state_callbacks = []
 
     def on_state(self, callback):
@@ -71,9 +72,11 @@ class ScriptedTransport:
         for callback in self.state_callbacks:
             callback(ConnectionState.CONNECTED, None)
 
-    def send_message(self, room_id, content, *, encrypted, client_msg_id, message_type="text", reply_to=None):
+    def send_message(self, room_id, content, *, encrypted, client_msg_id, message_type="text", reply_to=None,
+                     **extra):
         self.sent((content, client_msg_id))
         self.encrypted.append(encrypted)
+        self.extra.append({"message_type": message_type, **extra})
         attempt = sum(1 for sent, _ in self.sent.calls if sent == content)
         return self.answer(content, attempt)
 
@@ -422,3 +425,83 @@ def test_a_preparer_that_can_never_seal_fails_the_message_with_its_reason(outbox
     assert failed[waiting.id].error_code == "E2E_ROOM_KEY_UNAVAILABLE" and failed[waiting.id].attempts == 2
     assert failed[removed.id].error_code == "ROOM_NOT_FOUND" and failed[removed.id].attempts == 1
     assert transport.sent.calls == []  # nothing went out in plaintext
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+def test_a_file_waits_as_a_private_copy_that_each_attempt_uploads_and_is_gone_once_sent(outboxes, tmp_path):
+    """The desktop's file preparer: the copy is read, "uploaded" again at each attempt (an
+    upload token serves one send), and only the preparer's content goes out."""
+    source = tmp_path / "보고서.pdf"
+    source.write_bytes(b"%PDF-1.4 report")
+    uploads = []
+
+    def upload(message):
+        copy = message.attachment
+        data = Path(copy["path"]).read_bytes()
+        uploads.append(data)
+        if len(uploads) < 3:
+            raise ApiError("SERVER_BUSY", 503, "busy", "try later")
+        return {"content": f"v3:sealed:{copy['name']}:{len(data)}", "encrypted": True,
+                "upload_token": f"token-{len(uploads)}"}
+
+    transport = ScriptedTransport(ack_for, connected=False)
+    box = outboxes(transport)
+    box.register_type("file", upload)
+    heard = Recorder()
+    box.add_listener(heard)
+    queued = box.enqueue_file(9, source.name, source.read_bytes(), message_type="file")
+    source.unlink()  # the user may move or delete the original at once
+
+    copy = Path(queued.attachment["path"])
+    assert copy.parent == box.files and copy.parent.parent == tmp_path
+    assert copy.read_bytes() == b"%PDF-1.4 report" and copy.stat().st_mode & 0o777 == 0o600
+    assert queued.attachment == {"name": "보고서.pdf", "size": 15, "path": str(copy)}
+    transport.come_online()
+    sent = settled(heard, [queued.id])[queued.id]
+    assert uploads == [b"%PDF-1.4 report"] * 3
+    assert transport.sent.calls == [("v3:sealed:보고서.pdf:15", queued.client_msg_id)]  # never the description
+    assert transport.extra == [{"message_type": "file", "upload_token": "token-3"}]
+    assert sent.message_id == 1001 and not copy.exists() and list(box.files.iterdir()) == []
+
+
+def test_a_discarded_file_takes_its_copy_with_it_and_stray_copies_go_when_the_outbox_opens(outboxes, tmp_path):
+    transport = ScriptedTransport(ack_for, connected=False)
+    box = outboxes(transport)
+    box.register_type("image", lambda message: {"content": "v3:sealed", "encrypted": True})
+    dropped = box.enqueue_file(1, "a.png", b"\x89PNG\r\n\x1a\nA", message_type="image")
+    kept = box.enqueue_file(1, "b.png", b"\x89PNG\r\n\x1a\nB", message_type="image")
+    assert box.discard(dropped.id)
+    assert not Path(dropped.attachment["path"]).exists() and Path(kept.attachment["path"]).exists()
+    with pytest.raises(ValueError):
+        box.enqueue_file(1, "c.txt", b"text", message_type="text")  # a text is no file
+    box.stop()
+
+    stray = box.files / "left-by-a-crash"
+    stray.write_bytes(b"a copy whose row was never written")
+    again = outboxes(transport, start=False)
+    assert not stray.exists()
+    assert [Path(p).name for p in (m.attachment["path"] for m in again.messages())] == [
+        Path(kept.attachment["path"]).name]
+    assert list(again.files.iterdir()) == [Path(kept.attachment["path"])]
+
+
+def test_a_file_whose_copy_is_gone_fails_for_good(outboxes):
+    def upload(message):
+        try:
+            Path(message.attachment["path"]).read_bytes()
+        except FileNotFoundError:
+            raise E2EError("FILE_NOT_FOUND") from None
+        return {"content": "v3:sealed", "encrypted": True}
+
+    transport = ScriptedTransport(ack_for, connected=False)
+    box = outboxes(transport)
+    box.register_type("file", upload)
+    heard = Recorder()
+    box.add_listener(heard)
+    queued = box.enqueue_file(4, "gone.txt", b"bytes", message_type="file")
+    Path(queued.attachment["path"]).unlink()
+    transport.come_online()
+    failed = settled(heard, [queued.id], OutboxState.FAILED)[queued.id]
+    assert failed.error_code == "FILE_NOT_FOUND" and failed.attempts == 1 and transport.sent.calls == []

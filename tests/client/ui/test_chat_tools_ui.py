@@ -18,7 +18,7 @@ from messenger.client.i18n import language
 from messenger.client.services.outbox import OutboxState, OutgoingMessage
 from messenger.client.ui.emoji import COMMON_EMOJI, REACTIONS
 from messenger.client.ui.message_text import MessageText
-from messenger.client.ui.models import ChatModel
+from messenger.client.ui.models import ChatModel, mentions
 from messenger.core.errors import localized
 
 
@@ -167,6 +167,18 @@ def test_a_message_naming_me_is_highlighted(server, users, sockets, desks, qtbot
     assert [item.mentions_me for item in window.chat.items()] == [True, False, False]
     assert not window.chat_view.viewport().grab().isNull()
     assert not window.room_view.viewport().grab().isNull()
+
+
+def test_a_korean_nickname_is_mentioned_with_its_particle_but_a_longer_username_is_someone_else(qapp):
+    me = {"id": 1, "username": "kim", "nickname": "김민수"}
+    chat = ChatModel(me, MessageText())
+    said = ["@김민수님 회의 자료 확인 부탁드려요", "@김민수씨, 내일 봐요", "@김민수가 올린 파일", "@KIM can you check?",
+            "@kimx is someone else", "@kim_ too", "@김민수2 다른 사람", "no mention here"]
+    chat.open(7, {"messages": [
+        {"id": n, "room_id": 7, "sender_id": 2, "sender_name": "Lee", "content": text, "encrypted": False,
+         "created_at": "2026-11-29T09:00:00Z"} for n, text in enumerate(said, start=1)], "members": []})
+    assert [item.mentions_me for item in chat.items()] == [True, True, True, True, False, False, False, False]
+    assert not mentions("@kim님", me)  # a Latin username ends at a word boundary
 
 
 def test_a_failed_message_says_why_in_its_tooltip(qapp):

@@ -1,6 +1,10 @@
 """Files in the tray client against a real server: a file dropped on one desk's chat is
 encrypted, uploaded with progress, shows as a file message on the other desk, and is saved
-there with identical bytes; a pasted image is sent as an image and opens in the viewer."""
+there with identical bytes; a pasted image is sent as an image and opens in the viewer; a
+file goes through the outbox, so one attached while the server is down, or before the
+client restarts, waits as a pending bubble and is delivered once."""
+
+import os
 
 import pytest
 from desk_kit import WAIT_MS, open_room, sign_in
@@ -8,8 +12,10 @@ from harness import ServerProcess, login, register_and_login
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDropEvent, QGuiApplication, QImage, QKeySequence
 from PySide6.QtTest import QTest
-from test_chat import group_room
+from test_chat import group_room, keys_ready
 
+from messenger.client.services.outbox import OutboxState
+from messenger.client.ui.delegates import ChatDelegate
 from messenger.client.ui.files import ImageViewer
 from messenger.core.errors import localized
 
@@ -46,6 +52,12 @@ def drop_files(window, paths) -> None:
 
 def file_bubble(window, name: str):
     return next((item for item in window.chat.items() if item.file and item.file["name"] == name), None)
+
+
+def outbox_bubble(window, name: str):
+    """Our own file's bubble made from the outbox (before the stored message replaces it)."""
+    return next((item for item in window.chat.items() if item.outbox_id is not None and item.file is None
+                 and item.text.endswith(name)), None)
 
 
 def test_a_file_dropped_on_one_desk_is_saved_on_the_other_with_identical_bytes(plain, plain_users, desks, qtbot,
@@ -128,3 +140,95 @@ def test_an_empty_file_is_reported_not_sent(server, users, desks, qtbot, tmp_pat
     assert kim_window.statusBar().currentMessage() == localized("VALIDATION_ERROR", "en-US")
     assert not any(item.file for item in kim_window.chat.items())
     assert kim.get(f"/api/rooms/{room_id}/files").json()["files"] == []
+
+
+def test_a_file_attached_while_the_server_is_down_waits_then_is_delivered_once(fresh_server, relay, desks, qtbot,
+                                                                              tmp_path):
+    box = fresh_server()
+    kim_link, lee_link = relay(box.url), relay(box.url)  # they follow the server to its new port
+    kim, lee = register_and_login(box), register_and_login(box)
+    room_id = group_room(kim, [lee], "Pair")
+    a, b = desks.start("kim"), desks.start("lee")
+    kim_window = sign_in(qtbot, a, kim_link.url, kim.user["username"])
+    lee_window = sign_in(qtbot, b, lee_link.url, lee.user["username"])
+    keys_ready(qtbot, a, b)
+    open_room(qtbot, kim_window, room_id)
+    open_room(qtbot, lee_window, room_id)
+    source = tmp_path / "설계도-plan.bin"
+    source.write_bytes(os.urandom(600_000))
+    sent, beside = [], []
+    kim_window.uploads.sent.connect(lambda name, ack: sent.append(ack))
+    # What the pending bubble says beside it as its blob goes up (the model hears the percent first).
+    a.session.upload_progress.connect(lambda out, percent: beside.append(
+        ChatDelegate.meta_lines(outbox_bubble(kim_window, source.name))[-1][0]))
+
+    kim_link.down()
+    lee_link.down()
+    box.stop()
+    qtbot.waitUntil(lambda: kim_window.connection != "connected", timeout=WAIT_MS)
+    drop_files(kim_window, [source])
+    qtbot.waitUntil(lambda: outbox_bubble(kim_window, source.name) is not None, timeout=WAIT_MS)
+    pending = outbox_bubble(kim_window, source.name)
+    assert pending.state == "pending" and pending.text == f"📎 {source.name}"
+    assert ChatDelegate.meta_lines(pending)[-1][0] == "◷ Sending"
+    [copy] = a.session.outbox.files.iterdir()  # a private copy waits in the account's outbox folder
+    assert copy.read_bytes() == source.read_bytes() and copy.stat().st_mode & 0o777 == 0o600
+    qtbot.wait(300)
+    assert sent == [] and outbox_bubble(kim_window, source.name).state == "pending"
+
+    box.start()
+    for link in (kim_link, lee_link):
+        link.retarget(box.url)
+        link.up()
+    qtbot.waitUntil(lambda: len(sent) == 1, timeout=30_000)
+    assert "◷ Uploading 100%" in beside and any(line.startswith("◷ Uploading") for line in beside[:-1])
+
+    qtbot.waitUntil(lambda: file_bubble(lee_window, source.name) is not None, timeout=30_000)
+    received = file_bubble(lee_window, source.name)
+    target = tmp_path / "received.bin"
+    lee_window.session.download(received.file["id"], str(target), file_key=received.file["key"])
+    qtbot.waitUntil(target.exists, timeout=WAIT_MS)
+    assert target.read_bytes() == source.read_bytes()  # decrypted on Lee's desk
+    stored = login(box, lee.user["username"]).get(f"/api/rooms/{room_id}/messages").json()["messages"]
+    assert [(m["id"], m["message_type"]) for m in stored] == [(sent[0]["message_id"], "file")]  # once
+    assert list(a.session.outbox.files.iterdir()) == []  # the copy is gone
+    # Kim's bubble is now the stored message, its file readable like any other.
+    qtbot.waitUntil(lambda: file_bubble(kim_window, source.name) is not None, timeout=WAIT_MS)
+    mine = [item for item in kim_window.chat.items() if item.text.endswith(source.name)]
+    assert len(mine) == 1 and mine[0].message_id == sent[0]["message_id"] and mine[0].state == "sent"
+
+
+def test_a_file_queued_before_a_restart_is_sent_after_it_exactly_once(server, users, relay, desks, qtbot, tmp_path):
+    kim, lee = users(2)
+    room_id = group_room(kim, [lee], "Pair")
+    link = relay(server.url)
+    first = desks.start("kim")
+    window = sign_in(qtbot, first, link.url, kim.user["username"])
+    keys_ready(qtbot, first)
+    open_room(qtbot, window, room_id)
+    source = tmp_path / "photo.png"
+    image = QImage(24, 16, QImage.Format.Format_RGB32)
+    image.fill(QColor("#33AA66"))
+    image.save(str(source), "PNG")
+
+    link.down()
+    qtbot.waitUntil(lambda: window.connection != "connected", timeout=WAIT_MS)
+    drop_files(window, [source])
+    qtbot.waitUntil(lambda: outbox_bubble(window, source.name) is not None, timeout=WAIT_MS)
+    pending = outbox_bubble(window, source.name)
+    assert (pending.message_type, pending.state, pending.text) == ("image", "pending", "🖼 photo.png")
+    folder = first.session.outbox.files
+    first.shutdown()
+    assert len(list(folder.iterdir())) == 1
+
+    link.up()
+    second = desks.start("kim")  # the same computer starts the client again
+    qtbot.waitUntil(lambda: second.main_window is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: second.session.outbox.messages() == [], timeout=30_000)
+    [delivered] = second.session.outbox.messages(states=(OutboxState.SENT,))
+    assert delivered.client_msg_id == pending.client_msg_id and list(folder.iterdir()) == []
+    stored = lee.get(f"/api/rooms/{room_id}/messages").json()["messages"]
+    assert [(m["id"], m["message_type"]) for m in stored] == [(delivered.message_id, "image")]
+    open_room(qtbot, second.main_window, room_id)
+    qtbot.waitUntil(lambda: file_bubble(second.main_window, source.name) is not None, timeout=WAIT_MS)
+    assert [item.message_type for item in second.main_window.chat.items()] == ["image"]
