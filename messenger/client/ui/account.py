@@ -1,5 +1,6 @@
-"""The account dialog: the profile (nickname, status message, picture), the password, and
-this account's device sessions (sign one out, or every other one).
+"""The account dialog: the profile (nickname, status message, picture), the password,
+this account's device sessions (sign one out, or every other one), and encryption (this
+device's key fingerprint; the passphrase-locked key backup: write it, restore from it).
 
 Every change goes through the ChatSession. A password change ends every device session of
 the account, this one too (the server's rule): the app then asks for the new password.
@@ -12,6 +13,7 @@ from datetime import datetime
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -26,9 +28,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from messenger.client.i18n import clock, short_when, tr
+from messenger.client.i18n import clock, language, short_when, tr
+from messenger.client.services.keys import E2EError
 from messenger.client.ui.models import local_time
 from messenger.client.ui.session import ChatSession
+from messenger.core.errors import localized
 from messenger.core.media import IMAGE_EXTENSIONS
 
 AVATAR_PIXELS = 72
@@ -37,10 +41,14 @@ STATUS_MESSAGE_CHARS = 100
 ERROR_STYLE = "color: #D93025;"
 INFO_STYLE = "color: #2E7D32;"
 DEVICE_ROLE = Qt.ItemDataRole.UserRole + 1
+PASSPHRASE_MIN_CHARS = 8  # it guards every room key of the account (argon2id slows guessing, not much more)
 
 
 def refusal_text(exc: BaseException) -> str:
-    """A line for the user about a failed call: the server's own words, or that it is unreachable."""
+    """A line for the user about a failed call: the server's own words, an end-to-end step's
+    reason, or that the server is unreachable."""
+    if isinstance(exc, E2EError):
+        return localized(exc.code, language())
     return getattr(exc, "message_localized", "") or tr("login.unreachable")
 
 
@@ -110,6 +118,7 @@ class AccountDialog(QDialog):
         self.tabs.addTab(self._profile_tab(), tr("account.profile"))
         self.tabs.addTab(self._password_tab(), tr("account.password"))
         self.tabs.addTab(self._devices_tab(), tr("account.devices"))
+        self.tabs.addTab(self._encryption_tab(), tr("account.encryption"))
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -118,6 +127,7 @@ class AccountDialog(QDialog):
         self.loaded = False
         self.devices_loaded = False
         session.profile(owner=self).then(self._profile_arrived).fail(self._profile_refused)
+        session.key_fingerprint(owner=self).then(self.fingerprint.setText)
         self.load_devices()
 
     # -- profile ----------------------------------------------------------------------------------
@@ -217,6 +227,77 @@ class AccountDialog(QDialog):
         self.profile_status.clear()
         self.session.remove_profile_image(owner=self).then(
             lambda user: self._changed(user, tr("account.picture_removed"))).fail(self._profile_refused)
+
+    # -- encryption --------------------------------------------------------------------------------
+
+    def _encryption_tab(self) -> QWidget:
+        self.fingerprint = QLabel("…")
+        self.fingerprint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fingerprint.setStyleSheet("font-family: monospace;")
+        hint = QLabel(tr("account.backup_hint"))
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: #7A8291;")
+        self.passphrase = QLineEdit()
+        self.passphrase_again = QLineEdit()
+        for field in (self.passphrase, self.passphrase_again):
+            field.setEchoMode(QLineEdit.EchoMode.Password)
+        self.start_over = QCheckBox(tr("account.start_over"))
+        self.back_up_button = QPushButton(tr("account.back_up"))
+        self.back_up_button.clicked.connect(self.back_up_keys)
+        self.restore_button = QPushButton(tr("account.restore"))
+        self.restore_button.clicked.connect(self.restore_keys)
+        self.backup_status = status_line(INFO_STYLE)
+        form = QFormLayout()
+        form.addRow(tr("account.fingerprint"), self.fingerprint)
+        form.addRow(tr("account.passphrase"), self.passphrase)
+        form.addRow(tr("account.passphrase_again"), self.passphrase_again)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.restore_button)
+        buttons.addWidget(self.back_up_button)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(hint)
+        layout.addLayout(form)
+        layout.addWidget(self.start_over)
+        layout.addLayout(buttons)
+        layout.addWidget(self.backup_status)
+        layout.addStretch(1)
+        return page
+
+    def back_up_keys(self) -> None:
+        passphrase = self.passphrase.text()
+        if len(passphrase) < PASSPHRASE_MIN_CHARS:
+            self._say(self.backup_status, tr("account.passphrase_short", count=PASSPHRASE_MIN_CHARS), error=True)
+        elif passphrase != self.passphrase_again.text():
+            self._say(self.backup_status, tr("account.passphrase_mismatch"), error=True)
+        else:
+            self._backup_busy(True)
+            self.session.back_up_keys(passphrase, start_over=self.start_over.isChecked(), owner=self).then(
+                lambda version: self._backup_done(tr("account.backed_up", version=version))).fail(self._backup_refused)
+
+    def restore_keys(self) -> None:
+        if not self.passphrase.text():
+            self._say(self.backup_status, tr("account.passphrase_short", count=1), error=True)
+            return
+        self._backup_busy(True)
+        self.session.restore_keys(self.passphrase.text(), owner=self).then(
+            lambda count: self._backup_done(tr("account.restored", count=count))).fail(self._backup_refused)
+
+    def _backup_busy(self, busy: bool) -> None:
+        self.backup_status.clear()
+        self.back_up_button.setEnabled(not busy)
+        self.restore_button.setEnabled(not busy)
+
+    def _backup_done(self, text: str) -> None:
+        self._backup_busy(False)
+        self.passphrase_again.clear()
+        self.start_over.setChecked(False)
+        self._say(self.backup_status, text)
+
+    def _backup_refused(self, exc: BaseException) -> None:
+        self._backup_busy(False)
+        self._say(self.backup_status, refusal_text(exc), error=True)
 
     # -- password ----------------------------------------------------------------------------------
 

@@ -411,6 +411,33 @@ class ChatSession(QObject):
         self.event_received.connect(self._index_event)
         self.room_keys_changed.connect(self.search_index.keys_changed)
 
+    def key_fingerprint(self, owner: QObject | None = None) -> Call:
+        """This device's key fingerprint, for comparing devices by eye."""
+        return self.call(lambda: self.keys.fingerprint, owner=owner, quiet=True)
+
+    def back_up_keys(self, passphrase: str, *, start_over: bool = False, owner: QObject | None = None) -> Call:
+        """Merge every room key this device holds into the account's encrypted key backup;
+        the answer is the backup's version. The passphrase then stays in memory (never on
+        disk) so that keys arriving later join the backup by themselves."""
+
+        def work() -> int:
+            self.keys.sync_all()  # open whatever was sealed to this device meanwhile
+            version = self.keys.write_backup(passphrase, start_over=start_over)
+            self.keys.remember_backup_passphrase(passphrase)
+            return version
+
+        return self.call(work, owner=owner)
+
+    def restore_keys(self, passphrase: str, owner: QObject | None = None) -> Call:
+        """Take the room keys of the account's key backup; the answer is how many were new."""
+
+        def work() -> int:
+            gained = self.keys.restore_backup(passphrase)
+            self.keys.remember_backup_passphrase(passphrase)
+            return gained
+
+        return self.call(work, owner=owner)
+
     def profile(self, owner: QObject | None = None) -> Call:
         return self.call(self.api.profile, owner=owner)
 

@@ -1,10 +1,12 @@
 """The account dialog against a real server: profile and picture, the password (refusals in
-words, then signing in with the new one), and the device list signing other desks out."""
+words, then signing in with the new one), the device list signing other desks out, and the
+key backup bringing a room key to a desk no other device can answer."""
 
-from desk_kit import WAIT_MS, sign_in
+from desk_kit import WAIT_MS, open_room, sign_in
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtTest import QTest
+from test_chat import bubble, group_room, keys_ready
 
 from harness import PASSWORD, login
 from messenger.client.i18n import tr
@@ -138,3 +140,43 @@ def test_desk_a_signs_desk_b_out_from_the_device_list(server, users, desks, qtbo
     assert not dialog.sign_out_others_button.isEnabled()
     assert kim.get("/api/me").status_code == 401 and other.get("/api/me").status_code == 401
     assert window_a.session.api.me()["id"] == kim.user["id"]
+
+
+def test_a_key_backup_lets_a_new_desk_read_what_only_the_old_one_could(server, users, desks, qtbot):
+    kim, lee = users(2)  # Lee has no desk: nobody else holds the room's key
+    room_id = group_room(kim, [lee], "Backup")
+    old = desks.start("old")
+    old_window = sign_in(qtbot, old, server.url, kim.user["username"])
+    keys_ready(qtbot, old)
+    old_window.session.send_text(room_id, "금고 비밀번호는 서랍에")
+    qtbot.waitUntil(lambda: len(kim.get(f"/api/rooms/{room_id}/messages").json()["messages"]) == 1, timeout=WAIT_MS)
+
+    dialog = account_dialog(qtbot, old_window)
+    qtbot.waitUntil(lambda: dialog.fingerprint.text() != "…", timeout=WAIT_MS)
+    dialog.passphrase.setText("short")
+    dialog.back_up_button.click()
+    assert dialog.backup_status.text() == tr("account.passphrase_short", count=8)  # nothing sent
+    dialog.passphrase.setText("서랍 속 열쇠 2026")
+    dialog.passphrase_again.setText("서랍 속 열쇠 2026")
+    dialog.back_up_button.click()
+    qtbot.waitUntil(lambda: dialog.backup_status.text() == tr("account.backed_up", version=1), timeout=WAIT_MS)
+    assert kim.get("/api/keys/backup").status_code == 200
+    old.shutdown()  # the only device with the key is gone
+
+    new = desks.start("new")
+    new_window = sign_in(qtbot, new, server.url, kim.user["username"])
+    keys_ready(qtbot, new)
+    open_room(qtbot, new_window, room_id)
+    assert bubble(new_window, "금고 비밀번호는 서랍에") is None
+    assert new_window.chat.item(0).unreadable
+
+    dialog = account_dialog(qtbot, new_window)
+    assert dialog.fingerprint.text() != "…"
+    dialog.passphrase.setText("틀린 암호입니다")
+    dialog.restore_button.click()
+    qtbot.waitUntil(lambda: dialog.backup_status.text() == localized("E2E_BACKUP_PASSPHRASE_WRONG", "en-US"),
+                    timeout=WAIT_MS)
+    dialog.passphrase.setText("서랍 속 열쇠 2026")
+    dialog.restore_button.click()
+    qtbot.waitUntil(lambda: dialog.backup_status.text() == tr("account.restored", count=1), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: bubble(new_window, "금고 비밀번호는 서랍에") is not None, timeout=WAIT_MS)
