@@ -54,6 +54,7 @@ from typing import Any, Callable, Protocol
 
 from messenger.client.services.api import ApiError, ServerUnreachable
 from messenger.client.services.keys import E2EError
+from messenger.client.services.local_db import open_local_database
 from messenger.client.services.realtime import ConnectionState, NotConnected
 from messenger.client.services.session_store import normalize_server_url
 from messenger.core.files import write_atomic
@@ -263,15 +264,9 @@ class Outbox:
         return self._db_thread.submit(function, *args).result()
 
     def _open(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")  # a queued message survives a power cut
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(SCHEMA[version:], start=version + 1):
-            conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
-        self._conn = conn
+        # A queued message survives a power cut.
+        self._conn = open_local_database(self.path, SCHEMA, synchronous="FULL")
+        self._conn.row_factory = sqlite3.Row
 
     def _close(self) -> None:
         if self._conn is not None:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import os
 import sqlite3
 from pathlib import Path
 from typing import Callable
 
 from messenger.client.services.keys import E2EKeys
+from messenger.client.services.local_db import open_local_database
 from messenger.client.services.messages import ContentState, read_content, read_message
 from messenger.client.services.outbox import outbox_path
 
@@ -172,17 +172,8 @@ class SearchIndex:
             function(*args)
 
     def _open(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Plaintext of private messages: this OS account only (SQLite gives its -wal and
-        # -shm files the database file's mode).
-        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # an index can be filled again: no fsync per message
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(SCHEMA[version:], start=version + 1):
-            conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
-        self._conn = conn
+        # An index can be filled again: no fsync per message.
+        self._conn = open_local_database(self.path, SCHEMA, synchronous="NORMAL")
 
     def _close(self) -> None:
         if self._conn is not None:

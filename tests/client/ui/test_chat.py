@@ -41,6 +41,15 @@ def keys_ready(qtbot, *apps) -> None:
         qtbot.waitUntil(lambda app=app: app.session.keys_ready, timeout=WAIT_MS)
 
 
+def signed_in_desks(qtbot, desks, *seats) -> list:
+    """A desk for each (desk name, server url, account), signed in, with its end-to-end keys
+    loaded (so a room key made now is sealed to it); their main windows."""
+    apps = [desks.start(name) for name, _, _ in seats]
+    windows = [sign_in(qtbot, app, url, account.user["username"]) for app, (_, url, account) in zip(apps, seats)]
+    keys_ready(qtbot, *apps)
+    return windows
+
+
 def stored_sealed(api, room_id: int, plaintext: str) -> dict:
     """The room's newest stored message, checked to be a v3 envelope that does not show `plaintext`."""
     stored = api.get(f"/api/rooms/{room_id}/messages").json()["messages"][-1]

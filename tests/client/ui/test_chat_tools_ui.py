@@ -10,6 +10,7 @@ from test_chat import (
     group_room,
     keys_ready,
     say,
+    signed_in_desks,
     stored_sealed,
     type_and_press_enter,
 )
@@ -34,10 +35,7 @@ def action(menu, text: str):
 def test_editing_my_message_from_its_menu_reaches_the_other_desk_sealed(server, users, desks, qtbot):
     kim, lee = users(2)
     room_id = group_room(kim, [lee], "Plans")
-    a, b = desks.start("kim"), desks.start("lee")
-    kim_window = sign_in(qtbot, a, server.url, kim.user["username"])
-    lee_window = sign_in(qtbot, b, server.url, lee.user["username"])
-    keys_ready(qtbot, a, b)
+    kim_window, lee_window = signed_in_desks(qtbot, desks, ("kim", server.url, kim), ("lee", server.url, lee))
     open_room(qtbot, kim_window, room_id)
     open_room(qtbot, lee_window, room_id)
     type_and_press_enter(kim_window, "meet at 3")

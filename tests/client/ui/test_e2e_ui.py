@@ -4,16 +4,21 @@ stored on the server as v3 envelopes only, and each desk reads it on its own."""
 from desk_kit import WAIT_MS, open_room, sign_in
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeySequence
 from PySide6.QtTest import QTest
-from test_chat import bubble, direct_room, group_room, keys_ready, stored_sealed, type_and_press_enter
+from test_chat import (
+    bubble,
+    direct_room,
+    group_room,
+    keys_ready,
+    signed_in_desks,
+    stored_sealed,
+    type_and_press_enter,
+)
 
 
 def test_a_text_and_a_pasted_image_cross_two_desks_sealed(server, users, desks, qtbot):
     kim, lee = users(2)
     room_id = group_room(kim, [lee], "Secrets")
-    a, b = desks.start("kim"), desks.start("lee")
-    kim_window = sign_in(qtbot, a, server.url, kim.user["username"])
-    lee_window = sign_in(qtbot, b, server.url, lee.user["username"])
-    keys_ready(qtbot, a, b)
+    kim_window, lee_window = signed_in_desks(qtbot, desks, ("kim", server.url, kim), ("lee", server.url, lee))
     open_room(qtbot, kim_window, room_id)
     open_room(qtbot, lee_window, room_id)
 

@@ -5,7 +5,7 @@ what is found, history pages are indexed, and a result asks to open its room the
 from desk_kit import WAIT_MS, sign_in
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from test_chat import group_room, keys_ready, say
+from test_chat import group_room, say, signed_in_desks
 
 from messenger.client.ui.search import HIT_BACKGROUND, SearchDialog
 
@@ -32,10 +32,7 @@ def search(qtbot, dialog: SearchDialog, query: str) -> list:
 def test_desk_b_finds_the_encrypted_messages_desk_a_sent(server, users, desks, qtbot):
     kim, lee, park = users(3)
     room_id = group_room(kim, [lee, park], "기획팀")
-    a, b = desks.start("kim"), desks.start("lee")
-    kim_window = sign_in(qtbot, a, server.url, kim.user["username"])
-    lee_window = sign_in(qtbot, b, server.url, lee.user["username"])
-    keys_ready(qtbot, a, b)
+    kim_window, lee_window = signed_in_desks(qtbot, desks, ("kim", server.url, kim), ("lee", server.url, lee))
     qtbot.waitUntil(lambda: lee_window.rooms.room(room_id) is not None, timeout=WAIT_MS)
 
     kim_window.session.send_text(room_id, "오늘 회의는 삼층 회의실에서 합니다")
@@ -92,10 +89,7 @@ def test_a_result_from_far_back_opens_its_room_with_that_message_in_view(server,
 def test_edits_and_deletions_on_desk_a_change_what_desk_b_finds(server, users, desks, qtbot):
     kim, lee = users(2)
     room_id = group_room(kim, [lee], "Team")
-    a, b = desks.start("kim"), desks.start("lee")
-    kim_window = sign_in(qtbot, a, server.url, kim.user["username"])
-    lee_window = sign_in(qtbot, b, server.url, lee.user["username"])
-    keys_ready(qtbot, a, b)
+    kim_window, lee_window = signed_in_desks(qtbot, desks, ("kim", server.url, kim), ("lee", server.url, lee))
     qtbot.waitUntil(lambda: lee_window.rooms.room(room_id) is not None, timeout=WAIT_MS)
 
     kim_window.session.send_text(room_id, "내일 출장 갑니다")
