@@ -40,6 +40,7 @@ NICKNAME_CHARS = (2, 20)  # the server's limits
 STATUS_MESSAGE_CHARS = 100
 ERROR_STYLE = "color: #D93025;"
 INFO_STYLE = "color: #2E7D32;"
+HINT_STYLE = "color: #7A8291;"
 DEVICE_ROLE = Qt.ItemDataRole.UserRole + 1
 PASSPHRASE_MIN_CHARS = 8  # it guards every room key of the account (argon2id slows guessing, not much more)
 
@@ -61,8 +62,8 @@ def when_text(value: str | None) -> str:
     return clock(moment) if moment.date() == today else f"{short_when(moment, today)} {clock(moment)}"
 
 
-def status_line(style: str) -> QLabel:
-    label = QLabel()
+def status_line(style: str, text: str = "") -> QLabel:
+    label = QLabel(text)
     label.setWordWrap(True)
     label.setStyleSheet(style)
     return label
@@ -234,9 +235,7 @@ class AccountDialog(QDialog):
         self.fingerprint = QLabel("…")
         self.fingerprint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.fingerprint.setStyleSheet("font-family: monospace;")
-        hint = QLabel(tr("account.backup_hint"))
-        hint.setWordWrap(True)
-        hint.setStyleSheet("color: #7A8291;")
+        hint = status_line(HINT_STYLE, tr("account.backup_hint"))
         self.passphrase = QLineEdit()
         self.passphrase_again = QLineEdit()
         for field in (self.passphrase, self.passphrase_again):
@@ -309,9 +308,7 @@ class AccountDialog(QDialog):
             field.setEchoMode(QLineEdit.EchoMode.Password)
         self.change_password_button = QPushButton(tr("account.change_password"))
         self.change_password_button.clicked.connect(self.change_password)
-        hint = QLabel(tr("account.password_hint"))
-        hint.setWordWrap(True)
-        hint.setStyleSheet("color: #7A8291;")
+        hint = status_line(HINT_STYLE, tr("account.password_hint"))
         self.password_status = status_line(ERROR_STYLE)
         form = QFormLayout()
         form.addRow(tr("account.current_password"), self.current_password)

@@ -105,6 +105,19 @@ def table(model: RowsModel) -> QTableView:
     return view
 
 
+def table_page(view: QTableView, *buttons: QPushButton) -> QWidget:
+    """A tab: the table, with its buttons in a row under it."""
+    row = QHBoxLayout()
+    for button in buttons:
+        row.addWidget(button)
+    row.addStretch(1)
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.addWidget(view, 1)
+    layout.addLayout(row)
+    return page
+
+
 def selected_row(view: QTableView) -> dict | None:
     rows = view.selectionModel().selectedRows()
     return rows[0].data(ROW_ROLE) if rows else None
@@ -212,15 +225,8 @@ class AdminDialog(QDialog):
         self.reset_password_button.clicked.connect(self.reset_password)
         self.delete_button = QPushButton(tr("admin.delete"))
         self.delete_button.clicked.connect(self.confirm_delete)
-        buttons = QHBoxLayout()
-        for button in (self.new_user_button, self.disable_button, self.enable_button, self.reset_password_button,
-                       self.delete_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addWidget(self.user_view, 1)
-        layout.addLayout(buttons)
+        page = table_page(self.user_view, self.new_user_button, self.disable_button, self.enable_button,
+                          self.reset_password_button, self.delete_button)
         self.users_loaded = False
         self._update_user_buttons()
         return page
@@ -332,16 +338,8 @@ class AdminDialog(QDialog):
         self.revoke_button.clicked.connect(self.revoke_selected)
         refresh = QPushButton(tr("admin.refresh"))
         refresh.clicked.connect(self.load_devices)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.revoke_button)
-        buttons.addWidget(refresh)
-        buttons.addStretch(1)
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addWidget(self.device_view, 1)
-        layout.addLayout(buttons)
         self.devices_loaded = False
-        return page
+        return table_page(self.device_view, self.revoke_button, refresh)
 
     def load_devices(self) -> None:
         self.session.admin("device_sessions", owner=self).then(self._devices_arrived).fail(self._refused)
@@ -376,17 +374,9 @@ class AdminDialog(QDialog):
         self.more_audit_button.clicked.connect(self.load_audit)
         refresh = QPushButton(tr("admin.refresh"))
         refresh.clicked.connect(self.reload_audit)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.more_audit_button)
-        buttons.addWidget(refresh)
-        buttons.addStretch(1)
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addWidget(self.audit_view, 1)
-        layout.addLayout(buttons)
         self.audit_loaded = False
         self._audit_generation = 0  # a page asked for before a reload is not shown after it
-        return page
+        return table_page(self.audit_view, self.more_audit_button, refresh)
 
     def reload_audit(self) -> None:
         self._audit_generation += 1
