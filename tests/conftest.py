@@ -10,8 +10,9 @@ from harness import ServerProcess, Socket, register_and_login  # noqa: E402
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """One shared server for tests that create their own users and rooms."""
-    proc = ServerProcess(tmp_path_factory.mktemp("server")).start()
+    """One shared server for tests that create their own users and rooms. Its E2E policy is
+    "optional": tests of other things send plaintext; the policy is tested on servers of its own."""
+    proc = ServerProcess(tmp_path_factory.mktemp("server"), e2e_policy="optional").start()
     yield proc
     proc.stop()
 
@@ -21,8 +22,9 @@ def fresh_server(tmp_path):
     """A server of the test's own, for tests that restart it or change its settings."""
     procs = []
 
-    def start(env=None, config=None, data_dir=None):
-        proc = ServerProcess(data_dir or tmp_path / f"server{len(procs)}", env=env, config=config).start()
+    def start(env=None, config=None, data_dir=None, e2e_policy="optional"):
+        proc = ServerProcess(data_dir or tmp_path / f"server{len(procs)}", env=env, config=config,
+                             e2e_policy=e2e_policy).start()
         procs.append(proc)
         return proc
 

@@ -27,9 +27,12 @@ PASSWORD = "Correct-Horse-42-battery"
 
 class ServerProcess:
     def __init__(self, data_dir: Path, env: dict | None = None, config: str | None = None,
-                 command: list[str] | None = None):
-        """`command` starts the program (default: `python -m messenger`; a built binary for build tests)."""
+                 command: list[str] | None = None, e2e_policy: str | None = None):
+        """`command` starts the program (default: `python -m messenger`; a built binary for build
+        tests); `e2e_policy`, if given, is set with `messenger admin` once the server is up (the
+        default, "required", refuses the plaintext that tests of other things send for brevity)."""
         self.command = command or [sys.executable, "-m", "messenger"]
+        self.e2e_policy = e2e_policy
         self.data_dir = Path(data_dir)
         self.env = env or {}
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +64,16 @@ class ServerProcess:
         except queue.Empty:
             self.stop()
             raise RuntimeError("server did not start:\n" + "".join(self.output)) from None
+        if self.e2e_policy is not None:
+            self.admin("settings", "set", "e2e_policy", self.e2e_policy)
         return self
+
+    def admin(self, *args: str) -> str:
+        """`messenger admin ARGS` on this server's data dir; its output."""
+        done = subprocess.run([*self.command, "admin", "--data-dir", str(self.data_dir), *args],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
 
     @property
     def first_admin_password(self) -> str:

@@ -77,6 +77,7 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "FILE_TYPE_NOT_ALLOWED": (415, "보낼 수 없는 파일 형식입니다.", "This kind of file cannot be sent."),
     "FILE_CONTENT_MISMATCH": (415, "파일 내용이 확장자와 맞지 않습니다.", "The file's content does not match its extension."),
     "PLAINTEXT_UPLOAD_DISABLED": (403, "이 서버에서는 암호화한 파일만 보낼 수 있습니다.", "This server accepts end-to-end encrypted files only."),
+    "PLAINTEXT_MESSAGE_DISABLED": (403, "이 서버에서는 종단 간 암호화한 메시지만 보낼 수 있습니다.", "This server accepts end-to-end encrypted messages only."),
     "FILE_NOT_FOUND": (404, "파일을 찾을 수 없습니다.", "File not found."),
     "FILE_DELETE_NOT_ALLOWED": (403, "올린 사람이나 방 관리자만 파일을 지울 수 있습니다.", "Only the uploader or a room admin can delete this file."),
     # polls

@@ -93,8 +93,9 @@ def test_encrypted_upload_answers_the_contract_fields_and_a_long_token(server, u
     assert len(body["upload_token"]) >= 43  # 256 bits, url-safe base64
 
 
-def test_plaintext_upload_is_refused_while_e2e_is_required_and_nothing_is_stored(server, users):
-    alice, = users(1)
+def test_plaintext_upload_is_refused_while_e2e_is_required_and_nothing_is_stored(fresh_server):
+    server = fresh_server(e2e_policy=None)  # the default policy: required
+    alice = register_and_login(server)
     room_id = group(alice)
     before = stored_files(server)
     assert_refused(upload(alice, room_id, "notes.txt", b"plain words"), 403, "PLAINTEXT_UPLOAD_DISABLED")

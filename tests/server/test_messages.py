@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from harness import login
+from harness import Socket, login, register_and_login
 from messaging import contents, history, open_room, text
 
 CIPHERTEXT_LIMIT = 200_000
@@ -490,3 +490,25 @@ def test_a_client_msg_id_race_lost_at_the_insert_answers_the_winner(in_process, 
     again, duplicate = messages.do_send_message(alice, room, "나중", "text", False, None, "raced")
     assert duplicate is True and again.id == first.id and len(lookups) == 2
     assert session.scalar(select(func.count()).select_from(Message)) == 1
+
+
+@pytest.mark.parametrize("policy, plaintext_ok", [(None, False), ("optional", True), ("off", True)])
+def test_the_e2e_policy_decides_whether_plaintext_is_stored(fresh_server, policy, plaintext_ok):
+    """"required" (the default) refuses a plaintext send or edit with nothing stored; a sealed
+    message always goes through."""
+    srv = fresh_server(e2e_policy=policy)
+    alice, bob = register_and_login(srv), register_and_login(srv)
+    room_id = open_room(alice, bob)
+    sock = Socket(srv.url, alice.token)
+    try:
+        sealed = sock.call("send_message", {**text(room_id, "v3:1:bm9uY2U:Y2lwaGVy"), "encrypted": True})
+        assert sealed["ok"] is True, sealed
+        plain = sock.call("send_message", text(room_id, "평문 메시지"))
+        edit = sock.call("edit_message", {"message_id": sealed["message_id"], "content": "평문으로 수정",
+                                          "encrypted": False})
+    finally:
+        sock.close()
+    assert plain["ok"] is plaintext_ok and edit["ok"] is plaintext_ok, (plain, edit)
+    if not plaintext_ok:
+        assert plain["error_code"] == edit["error_code"] == "PLAINTEXT_MESSAGE_DISABLED"
+        assert contents(alice, room_id) == ["v3:1:bm9uY2U:Y2lwaGVy"]  # nothing stored, nothing changed

@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import quote
 
-from harness import ServerProcess, login
+from harness import ServerProcess
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"
@@ -28,14 +28,9 @@ def group(api, *others, name: str = "room") -> int:
 
 def start_server(data_dir: Path, e2e_policy: str | None = None, **config) -> ServerProcess:
     """A server of its own with `config` (ServerConfig fields) and, if given, the E2E policy
-    set through the admin settings API by the first-run administrator."""
+    (else the default, "required")."""
     lines = [f"{key} = {value!r}" for key, value in config.items()]
-    server = ServerProcess(data_dir, config="\n".join(lines) + "\n" if lines else None).start()
-    if e2e_policy is not None:
-        admin = login(server, "admin", server.first_admin_password)
-        reply = admin.put("/api/admin/settings", json={"e2e_policy": e2e_policy})
-        assert reply.status_code == 200, reply.text
-    return server
+    return ServerProcess(data_dir, config="\n".join(lines) + "\n" if lines else None, e2e_policy=e2e_policy).start()
 
 
 def multipart(fields: dict, file_name: str | None, data: bytes, boundary: str | None = None) -> tuple[bytes, str]:

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from messenger.core import protocol
-from messenger.server import serialize
+from messenger.server import serialize, settings
 from messenger.server.actions.events import Pending, commit_and_emit, emit_now
 from messenger.server.actions.files import attach_upload
 from messenger.server.db.models import Message, Reaction, Room, RoomMember, User, utcnow
@@ -25,7 +25,10 @@ from messenger.server.extensions import database
 
 
 def check_content(content: str, encrypted: bool) -> None:
-    """The content rules shared by send and edit: not blank, within the limit for its kind."""
+    """The content rules shared by send and edit: not blank, within the limit for its kind,
+    and sealed when the admin requires end-to-end encryption."""
+    if not encrypted and settings.get("e2e_policy") == "required":
+        raise ApiError("PLAINTEXT_MESSAGE_DISABLED")
     limit = protocol.MAX_CIPHERTEXT_CHARS if encrypted else protocol.MAX_PLAINTEXT_CHARS
     if len(content) > limit:
         raise ApiError("MESSAGE_TOO_LONG", detail=f"content: at most {limit} characters")

@@ -24,10 +24,7 @@ from messenger.core.errors import localized
 def plain(tmp_path_factory):
     """A server whose administrator allows plaintext files (E2E optional): the desk client
     encrypts all the same."""
-    server = ServerProcess(tmp_path_factory.mktemp("plain-files")).start()
-    admin = login(server, "admin", server.first_admin_password)
-    reply = admin.put("/api/admin/settings", json={"e2e_policy": "optional"})
-    assert reply.status_code == 200, reply.text
+    server = ServerProcess(tmp_path_factory.mktemp("plain-files"), e2e_policy="optional").start()
     yield server
     server.stop()
 
