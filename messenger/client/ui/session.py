@@ -456,11 +456,13 @@ class ChatSession(QObject):
     def change_password(self, current: str, new: str, owner: QObject | None = None) -> Call:
         """Change the password. The server then signs out every device, this one too: the
         session ends and the app asks for the new password."""
-        return self.call(self.api.change_password, current, new, owner=owner).then(self._password_changed)
-
-    def _password_changed(self, _answer: Any) -> None:
+        # Set before the answer: the server's "session ended" on the socket may come first.
         self.password_changed = True
-        self._end()
+        return self.call(self.api.change_password, current, new, owner=owner).then(lambda _: self._end()).fail(
+            self._password_unchanged)
+
+    def _password_unchanged(self, _exc: BaseException) -> None:
+        self.password_changed = False
 
     def device_sessions(self, owner: QObject | None = None) -> Call:
         return self.call(self.api.device_sessions, owner=owner)
