@@ -125,6 +125,9 @@ def _xml(text: str) -> str:
 
 
 def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    if shutil.which(command[0]) is None:
+        raise RuntimeError(f"{command[0]} is missing: on Debian/Ubuntu run `python3 build/system_packages.py test` "
+                           "as root, or apt-get install wixl msitools nsis")
     done = subprocess.run(command, capture_output=True, text=True, **kwargs)
     if done.returncode != 0:
         raise RuntimeError(f"{Path(command[0]).name} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")

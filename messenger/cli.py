@@ -1,4 +1,4 @@
-"""The one entry point: `messenger` (tray client), `messenger --serve`, `messenger admin|chat|update ...`."""
+"""The one entry point: `messenger` (tray client), `messenger --serve`, `messenger admin|chat|local|update ...`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     add_admin_commands(commands)
+    local = commands.add_parser("local", help="run a server on this machine and the desktop client signed in to it "
+                                              "(the server stops when the client quits)")
+    local.add_argument("--data-dir", type=Path, dest="admin_data_dir", help="server data folder")
+    local.add_argument("--port", type=int, dest="local_port", default=5000, help="server port (default 5000)")
     # Imported here, not at the top: `--serve` must monkey-patch before threading is imported.
     from messenger.client.chat_cli import add_chat_commands
     from messenger.client.update_cli import add_update_commands
@@ -126,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         from messenger.server.admin_cli import run_admin
 
         return run_admin(args, server_config(args))
+    if args.command == "local":
+        from messenger.local_run import run_local
+
+        return run_local(server_config(args).data_dir, args.local_port)
     if args.command == "chat":
         from messenger.client.chat_cli import run_chat
 

@@ -23,6 +23,7 @@ from PySide6.QtCore import QCoreApplication, QLibraryInfo, QObject, QTimer, QTra
 from PySide6.QtWidgets import QApplication, QWidget
 
 from messenger.client.i18n import set_language, tr
+from messenger.client.qt_runtime import platform_problem
 from messenger.client.services.api import ApiClient, ApiError, ServerUnreachable
 from messenger.client.services.autostart import Autostart, program_command
 from messenger.client.services.dirs import APP_NAME, ClientDirs, client_dirs
@@ -438,6 +439,10 @@ def run(argv: list[str] | None = None) -> int:
     """Run the tray client until the user quits; returns the exit code."""
     dirs = client_dirs()
     log_path = configure_logging(dirs)
+    problem = platform_problem(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
+    if problem:  # Qt would abort with a message that names the wrong package
+        log.error("%s", problem)
+        return 1
     QApplication.setApplicationName(APP_NAME)
     claim_app_user_model_id()  # before any window: Windows routes notifications by this id
     app = QApplication([sys.argv[0], *(argv or [])])

@@ -39,7 +39,7 @@ _spec.loader.exec_module(installers)
 
 def tool(name: str) -> str:
     found = shutil.which(name) or shutil.which(name, path="/usr/lib/wine")
-    assert found, f"{name} is missing: apt-get install msitools wixl nsis wine64"
+    assert found, f"{name} is missing: run `python3 build/system_packages.py test` as root"
     return found
 
 

@@ -24,10 +24,7 @@ from messenger.core.e2e import (
 )
 from messenger.core.e2e import envelopes
 
-# shared/ sits beside the repository, here and in CI.
-VECTORS_PATH = Path(__file__).resolve().parents[2].parent / "shared/fixtures/e2e-compat-vectors.json"
-if not VECTORS_PATH.is_file():
-    raise FileNotFoundError(f"the E2E compatibility vectors are missing: {VECTORS_PATH}")
+VECTORS_PATH = Path(__file__).resolve().parents[1] / "fixtures/e2e-compat-vectors.json"  # tests/fixtures/README.md
 VECTORS = json.loads(VECTORS_PATH.read_text(encoding="utf-8"))
 
 LEGACY_KEY = "2OoCUHOPPvEJhWUuq3rD+R9M8Z9z18AN3pzm2aLBT90="
