@@ -115,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
 
         monkey.patch_all()
     args = build_parser().parse_args(argv)
+    if os.name == "posix" and (args.serve or args.command == "admin"):
+        # The server's files (the database with its -wal/-shm, secrets, uploads, backups) are
+        # for its own account: created 0600, folders 0700.
+        os.umask(0o077)
     if args.self_test:
         from messenger import selftest
 
