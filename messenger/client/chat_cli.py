@@ -13,7 +13,8 @@ ROOM is a room id, a room's exact name, or `@username` for the direct room with 
 (made if there is none yet). Everything is end-to-end encrypted as in the desktop app: this
 is a device of its own, with its own keys. Its state (token and device keys in the OS keyring
 or the protected fallback file, the sealed room-key cache, settings) lives in --home DIR,
-$MESSENGER_CLIENT_HOME, or the platform's client folders.
+$MESSENGER_CLIENT_HOME, or its own platform folders (a `chat` folder in the desktop app's),
+so that it never shares a sign-in with the desktop app.
 
 Output: messages on standard output (one line each; --json: one JSON object per line), status
 lines on standard error. Exit codes: 0 done, 1 failed (standard error names the stable error
@@ -53,7 +54,8 @@ def add_chat_commands(commands) -> None:
                                description="The command-line client. ROOM: a room id, its exact name, or @username.")
     chat.add_argument("--server", help="server address, e.g. https://chat.office:5000 (default: the last one)")
     chat.add_argument("--home", type=Path,
-                      help="this client's folder (default: $MESSENGER_CLIENT_HOME or the platform's)")
+                      help="this client's folder (default: $MESSENGER_CLIENT_HOME, else its own platform "
+                           "folders, apart from the desktop app's)")
     chat.add_argument("--lang", choices=["ko-KR", "en-US"], help="language of error texts (default: the setting)")
     chat.add_argument("--ca-bundle", help="CA certificate file for a server with its own certificate")
     chat.add_argument("--verbose", action="store_true", help="log what the client does on standard error")
@@ -138,7 +140,7 @@ class ChatSession:
         from messenger.client.services.settings import ClientSettings
 
         self.args = args
-        self.dirs = client_dirs(args.home)
+        self.dirs = client_dirs(args.home, role="chat")
         self.settings = ClientSettings(self.dirs.config / ClientSettings.FILE_NAME)
         self.store = SessionStore(self.dirs.data)
         self.language = args.lang or self.settings.effective_language

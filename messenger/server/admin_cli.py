@@ -24,7 +24,7 @@ from messenger.server.actions import admin
 from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user
 from messenger.server.app import create_app
 from messenger.server.backup import BackupError, create_backup, restore_backup
-from messenger.server.config import ServerConfig
+from messenger.server.config import DATABASE_FILE, ServerConfig
 from messenger.server.errors import ApiError
 from messenger.server.http.users import remove_profile_file
 from messenger.server.passwords import MIN_PASSWORD_LENGTH
@@ -79,7 +79,7 @@ def _run(args, config: ServerConfig) -> tuple[object, str]:
     except BackupError as exc:
         raise CommandFailed("BACKUP_FAILED" if command == "backup" else "RESTORE_REFUSED", str(exc)) from None
     if command != "create-user" and config.database_url is None:
-        database_file = Path(config.data_dir) / "messenger.db"
+        database_file = Path(config.data_dir) / DATABASE_FILE
         if not database_file.is_file():
             raise CommandFailed("NO_DATABASE", f"there is no server database in {config.data_dir}")
 
