@@ -56,3 +56,59 @@ def test_chat_without_home_keeps_its_own_folders_and_keyring_entries_apart_from_
     assert restarted.restore()["username"] == kim  # the desktop's device, still signed in
     names = {row["device_name"] for row in restarted.device_sessions()}
     assert {"desk"} < names and any("command line" in name for name in names)
+
+
+def unread_of(cli: Cli, room_id: int) -> int:
+    return next(r["unread_count"] for r in map(json.loads, cli.ok("rooms", "--json").splitlines())
+                if r["id"] == room_id)
+
+
+def read_counts(api, room_id: int) -> dict[int, int]:
+    """What the sender sees beside each message: how many others have read it."""
+    return {m["id"]: m["read_count"] for m in api.get(f"/api/rooms/{room_id}/messages").json()["messages"]}
+
+
+@pytest.fixture
+def pair(server, tmp_path):
+    """A sender and a reader, each `messenger chat` in a home of its own, and the sender's HTTP view."""
+    sender, reader = register_and_login(server), register_and_login(server)
+    clis = {}
+    for api in (sender, reader):
+        clis[api.user["username"]] = cli = Cli(server, tmp_path / api.user["username"])
+        cli.login(api.user["username"])
+    return sender, clis[sender.user["username"]], reader.user["username"], clis[reader.user["username"]]
+
+
+def test_history_marks_what_it_printed_as_read_unless_told_to_keep_it_unread(pair):
+    sender, sender_cli, reader_name, reader = pair
+    first = int(sender_cli.ok("send", f"@{reader_name}", "first"))
+    second = int(sender_cli.ok("send", f"@{reader_name}", "second"))
+    room_id = next(r["id"] for r in sender.get("/api/rooms").json()["rooms"])
+
+    kept = reader.history(room_id, "--keep-unread")
+    assert [m["text"] for m in kept] == ["first", "second"]
+    assert unread_of(reader, room_id) == 2
+    assert read_counts(sender, room_id) == {first: 0, second: 0}
+
+    assert [m["id"] for m in reader.history(room_id, "--limit", "1")] == [second]
+    assert unread_of(reader, room_id) == 0
+    assert read_counts(sender, room_id) == {first: 1, second: 1}
+
+
+def test_tail_marks_each_message_read_as_it_prints_it_unless_told_to_keep_it_unread(pair):
+    sender, sender_cli, reader_name, reader = pair
+    first = int(sender_cli.ok("send", f"@{reader_name}", "before"))
+    room_id = next(r["id"] for r in sender.get("/api/rooms").json()["rooms"])
+
+    keeping = reader.start("tail", room_id, "--count", "1", "--timeout", "60", "--keep-unread")
+    keeping.wait_for_stderr("listening to room")
+    second = int(sender_cli.ok("send", room_id, "kept unread"))
+    assert keeping.finish() == 0 and f"#{second} " in "".join(keeping.stdout)
+    assert read_counts(sender, room_id) == {first: 0, second: 0}
+
+    tail = reader.start("tail", room_id, "--count", "1", "--timeout", "60")
+    tail.wait_for_stderr("listening to room")
+    third = int(sender_cli.ok("send", room_id, "read now"))
+    assert tail.finish() == 0 and f"#{third} " in "".join(tail.stdout)
+    assert read_counts(sender, room_id) == {first: 1, second: 1, third: 1}
+    assert unread_of(reader, room_id) == 0
