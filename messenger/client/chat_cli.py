@@ -17,8 +17,9 @@ $MESSENGER_CLIENT_HOME, or its own platform folders (a `chat` folder in the desk
 so that it never shares a sign-in with the desktop app.
 
 Output: messages on standard output (one line each; --json: one JSON object per line), status
-lines on standard error. What `history` and `tail` print counts as read (--keep-unread: not). Exit codes: 0 done, 1 failed (standard error names the stable error
-code: `error: CODE: text`), 2 usage.
+lines on standard error. What `history` and `tail` print counts as read (--keep-unread: not).
+Exit codes: 0 done, 1 failed (standard error names the stable error code: `error: CODE: text`),
+2 usage.
 """
 
 from __future__ import annotations
