@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         from messenger.server.serve import serve
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # Alembic logs each plugin it loads and each migration step at INFO: noise at every start.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         return serve(server_config(args))
     if args.command == "admin":
         from messenger.server.admin_cli import run_admin
