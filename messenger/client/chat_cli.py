@@ -146,6 +146,8 @@ class ChatSession:
 
         self.args = args
         self.dirs = client_dirs(args.home, role="chat")
+        for problem in self.dirs.make_private():
+            log.warning("cannot make private: %s", problem)
         self.settings = ClientSettings(self.dirs.config / ClientSettings.FILE_NAME)
         self.store = SessionStore(self.dirs.data)
         self.language = args.lang or self.settings.effective_language

@@ -112,3 +112,17 @@ def test_tail_marks_each_message_read_as_it_prints_it_unless_told_to_keep_it_unr
     assert tail.finish() == 0 and f"#{third} " in "".join(tail.stdout)
     assert read_counts(sender, room_id) == {first: 1, second: 1, third: 1}
     assert unread_of(reader, room_id) == 0
+
+
+def test_the_client_home_is_made_private(server, tmp_path):
+    """What the CLI keeps (settings, the sealed key cache, the token fallback) is this account's
+    alone, even in a home made with looser modes."""
+    home = tmp_path / "home"
+    (home / "data" / "e2e").mkdir(parents=True)
+    (home / "data" / "e2e" / "left.json").write_text("{}")
+    for path, mode in ((home, 0o755), (home / "data", 0o777), (home / "data" / "e2e" / "left.json", 0o644)):
+        path.chmod(mode)
+    user = register_and_login(server)
+    Cli(server, home).login(user.user["username"])
+    loose = [str(path) for path in home.rglob("*") if path.stat().st_mode & 0o077]
+    assert loose == []

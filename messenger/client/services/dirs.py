@@ -9,6 +9,8 @@ from typing import Literal
 
 import platformdirs
 
+from messenger.core.files import make_private
+
 APP_NAME = "messenger"
 # One folder for everything, e.g. a test's temporary dir or a portable install.
 HOME_ENV = "MESSENGER_CLIENT_HOME"
@@ -28,6 +30,16 @@ class ClientDirs:
     def under(cls, home: Path | str) -> "ClientDirs":
         home = Path(home)
         return cls(config=home / "config", data=home / "data")
+
+    def make_private(self) -> list[str]:
+        """Create both folders if need be, and take group and other permissions off them and
+        everything in them (the outbox, the search index and the key cache hold what the
+        user wrote); what could not be changed, as "path: reason" lines."""
+        problems = []
+        for folder in (self.config, self.data):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            problems += make_private(folder)
+        return problems
 
 
 def platform_dirs(role: Role = "desktop") -> ClientDirs:
