@@ -368,7 +368,7 @@ class MainWindow(QMainWindow):
                 and not self.isMinimized() and self.isActiveWindow())
 
     def load_rooms(self) -> None:
-        self.session.rooms(owner=self).then(self._rooms_arrived)
+        self.session.rooms(self.chat.text.read_page, owner=self).then(self._rooms_arrived)
 
     def _rooms_arrived(self, summaries: list[dict]) -> None:
         self.rooms.reset(summaries)
@@ -391,7 +391,7 @@ class MainWindow(QMainWindow):
         self.composer.clear()
         self._select_quietly(room_id)
         self._opening, self._held = room_id, []
-        self.session.room_page(room_id, owner=self).then(lambda answer: self._page_arrived(room_id, *answer)).fail(
+        self.session.room_page(room_id, self.chat.text.read_page, owner=self).then(lambda answer: self._page_arrived(room_id, *answer)).fail(
             lambda exc: self._page_failed(room_id, exc))
 
     def _page_arrived(self, room_id: int, page: dict, outgoing: list[OutgoingMessage]) -> None:
@@ -512,8 +512,8 @@ class MainWindow(QMainWindow):
             return
         self._loading_older = True
         self.older_label.show()
-        self.session.older(room_id, before, owner=self).then(lambda page: self._older_arrived(room_id, page)).always(
-            self._older_done)
+        self.session.older(room_id, before, self.chat.text.read_page, owner=self).then(
+            lambda page: self._older_arrived(room_id, page)).always(self._older_done)
 
     def _older_arrived(self, room_id: int, page: dict) -> None:
         if room_id != self.chat.room_id:
@@ -733,6 +733,7 @@ class MainWindow(QMainWindow):
 
     def _room_keys_changed(self, room_id: int) -> None:
         """A room key arrived (or the waiting state changed): read what waited for it again."""
+        self.chat.text.keys_changed(room_id)
         self.rooms.reread(room_id)
         self.chat.reread(room_id)
         held = self._unannounced.get(room_id, ())
@@ -911,7 +912,7 @@ class MainWindow(QMainWindow):
     def notices(self, room_id: int | None) -> NoticesDialog | None:
         if room_id is None:
             return None
-        return self._show_dialog(NoticesDialog(self.session, room_id, self))
+        return self._show_dialog(NoticesDialog(self.session, room_id, self.chat.text, self))
 
     def room_files(self, room_id: int | None) -> RoomFilesDialog | None:
         if room_id is None:
