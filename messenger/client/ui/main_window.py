@@ -909,8 +909,10 @@ class MainWindow(QMainWindow):
         dialog.open_room.connect(self.show_message)
         return self._show_dialog(dialog)
 
-    def account(self) -> AccountDialog:
-        return self._show_dialog(AccountDialog(self.session, self))
+    def account(self, first_password: str | None = None) -> AccountDialog:
+        """The account dialog; with `first_password` (the first-run admin's, just used to sign
+        in), open at the password, asking for a new one."""
+        return self._show_dialog(AccountDialog(self.session, self, first_password=first_password))
 
     def administration(self) -> AdminDialog:
         return self._show_dialog(AdminDialog(self.session, self))
