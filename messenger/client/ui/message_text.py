@@ -10,7 +10,8 @@ Decrypting a page of history (a legacy v2 envelope costs a PBKDF2 each) is done 
 thread: the session's worker calls `read_page` as the page arrives, which keeps what each
 message reads as in a per-room cache; the models, on the GUI thread, then find it there (and
 find it again when the room is opened again). A message that is waiting for its key is
-not kept, and what did not open is forgotten when the room's keys change.
+not kept, nor plaintext (nothing to decrypt), and what did not open is forgotten when the
+room's keys change.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from messenger.client.i18n import language, tr
 from messenger.client.services.keys import E2EKeys
 from messenger.client.services.messages import ContentState, Readable, read_message
 
-CACHED_ROOMS = 32  # rooms whose decrypted messages are kept (the least recently opened go first)
+CACHED_MESSAGES = 20_000  # decrypted messages kept; past that, the rooms least recently read go first
 # What `read_message` reads of a message besides its room: the cache key.
 READ_FIELDS = ("content", "encrypted", "message_type", "file_name", "file_size", "file_id", "file_url")
 
@@ -33,6 +34,7 @@ class MessageText:
         """`keys`: this device's end-to-end keys (None: it holds none yet)."""
         self._lock = threading.Lock()
         self._rooms: collections.OrderedDict[int, dict[tuple, Readable]] = collections.OrderedDict()
+        self._cached = 0  # messages in the cache, all rooms together
         self._generation: dict[int, int] = {}  # room -> how many times its keys changed
         self._keys = keys
 
@@ -46,14 +48,17 @@ class MessageText:
         with self._lock:
             self._keys = keys
             self._rooms.clear()
+            self._cached = 0
             self._generation.clear()
 
     def read(self, room_id: int, message: dict) -> Readable:
         """What a message (or a reply or notice preview of one) of `room_id`, as the server
         serializes it, reads as here (its file's real name and key included)."""
-        key = tuple(message.get(field) for field in READ_FIELDS)
-        with self._lock:
-            found = self._rooms.get(room_id, {}).get(key)
+        found = None
+        if message.get("encrypted"):  # plaintext is never cached: there is nothing to decrypt
+            key = tuple(message.get(field) for field in READ_FIELDS)
+            with self._lock:
+                found = self._rooms.get(room_id, {}).get(key)
         return found if found is not None else read_message(self._keys, {**message, "room_id": room_id})
 
     def read_page(self, room_id: int, messages: Iterable[dict]) -> None:
@@ -61,11 +66,11 @@ class MessageText:
         called on a worker thread, so that the GUI thread finds them read."""
         with self._lock:
             keys, generation = self._keys, self._generation.get(room_id, 0)
-            known = dict(self._rooms.get(room_id, {}))
+            known = self._rooms.get(room_id, {})  # only looked into below (a lookup needs no lock)
         fresh: dict[tuple, Readable] = {}
         for message in messages:
             for shown in (message, message.get("reply_preview")):
-                if not shown or shown.get("deleted"):
+                if not shown or shown.get("deleted") or not shown.get("encrypted"):
                     continue
                 key = tuple(shown.get(field) for field in READ_FIELDS)
                 if key in known or key in fresh:
@@ -77,10 +82,12 @@ class MessageText:
             if keys is not self._keys or generation != self._generation.get(room_id, 0):
                 return  # the keys changed meanwhile: what this read may be out of date
             room = self._rooms.setdefault(room_id, {})
+            before = len(room)
             room.update(fresh)
+            self._cached += len(room) - before
             self._rooms.move_to_end(room_id)
-            while len(self._rooms) > CACHED_ROOMS:
-                self._rooms.popitem(last=False)
+            while self._cached > CACHED_MESSAGES and len(self._rooms) > 1:
+                self._cached -= len(self._rooms.popitem(last=False)[1])
 
     def keys_changed(self, room_id: int) -> None:
         """The room's keys changed here: what did not open may open now."""
@@ -90,6 +97,7 @@ class MessageText:
             if room:
                 for key in [key for key, readable in room.items() if readable.state is not ContentState.READABLE]:
                     del room[key]
+                    self._cached -= 1
 
     def show(self, room_id: int, content: str, encrypted: bool, message_type: str = "text",
              file_name: str | None = None) -> str:
