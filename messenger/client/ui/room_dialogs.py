@@ -184,9 +184,12 @@ class UserPicker(QWidget):
         return super().eventFilter(watched, event)
 
     def _enter_in_search(self) -> None:
-        """Pick the highlighted (else the first) match; with nothing searched for, go ahead."""
-        if not self.search.text().strip() or not self.filtered.rowCount():
+        """Pick the highlighted (else the first) match; with nothing searched for, go ahead
+        (a name that matches nobody does neither: it is likely a typo)."""
+        if not self.search.text().strip():
             self._submit()
+            return
+        if not self.filtered.rowCount():
             return
         current = self.view.currentIndex()
         index = current if current.isValid() else self.filtered.index(0, 0)

@@ -232,6 +232,11 @@ def test_the_user_picker_is_used_from_the_keyboard_alone(server, users, desks, q
     dialog = new_room_dialog(qtbot, window)
     press(None, lee.user["username"])
     press(Qt.Key.Key_Return)
+    press(None, "nobody-has-this-name")
+    press(Qt.Key.Key_Return)  # a name that matches nobody (a typo): nothing picked, nothing started
+    assert dialog.isVisible() and dialog.picker.picked_ids() == [lee.user["id"]]
+    for _ in "nobody-has-this-name":
+        press(Qt.Key.Key_Backspace)
     with qtbot.waitSignal(dialog.created, timeout=WAIT_MS) as made:
         press(Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.room_shown(made.args[0]), timeout=WAIT_MS)
