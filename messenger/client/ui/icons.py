@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QIcon, QPainter, QPainterPath, QPalette, QPen, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QApplication, QStyle
 
 SIZES = (16, 20, 24, 32, 40, 48, 64)
@@ -19,8 +19,8 @@ GRID = 24.0
 STROKE = 1.8
 
 
-def _drawn(draw: Callable[[QPainter], None]) -> QIcon:
-    colour = QApplication.palette().color(QPalette.ColorRole.ButtonText)
+def _drawn(draw: Callable[[QPainter], None], colour: QColor | None = None) -> QIcon:
+    colour = colour or QApplication.palette().color(QPalette.ColorRole.ButtonText)
     icon = QIcon()
     for size in SIZES:
         pixmap = QPixmap(size, size)
@@ -72,6 +72,42 @@ def _new_conversation(painter: QPainter) -> None:
     painter.drawPath(bubble.united(tail))
     painter.drawLine(QPointF(12, 6.8), QPointF(12, 13.7))
     painter.drawLine(QPointF(8.55, 10.25), QPointF(15.45, 10.25))
+
+
+def _pin(painter: QPainter) -> None:
+    painter.translate(12, 12)
+    painter.rotate(35)
+    painter.translate(-12, -12)
+    body = QPainterPath(QPointF(9, 4))
+    body.lineTo(15, 4)
+    body.lineTo(14.5, 10)
+    body.lineTo(17.5, 14)
+    body.lineTo(6.5, 14)
+    body.lineTo(9.5, 10)
+    body.closeSubpath()
+    painter.drawPath(body)
+    painter.drawLine(QPointF(12, 14), QPointF(12, 21))
+
+
+def _muted(painter: QPainter) -> None:
+    bell = QPainterPath(QPointF(7, 16))
+    bell.lineTo(7, 11)
+    bell.arcTo(QRectF(7, 5, 10, 12), 180, -180)
+    bell.lineTo(17, 16)
+    painter.drawPath(bell)
+    painter.drawLine(QPointF(5, 16.5), QPointF(19, 16.5))
+    painter.drawArc(QRectF(10, 17.5, 4, 3.5), 180 * 16, 180 * 16)
+    painter.drawLine(QPointF(4, 4), QPointF(20, 20))
+
+
+def pin_icon(colour: QColor) -> QIcon:
+    """A pinned room's mark in the room list."""
+    return _drawn(_pin, colour)
+
+
+def muted_icon(colour: QColor) -> QIcon:
+    """A muted room's mark in the room list (a bell, struck through)."""
+    return _drawn(_muted, colour)
 
 
 def attach_icon() -> QIcon:
