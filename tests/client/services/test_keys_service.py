@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import threading
+import time
 
 import pytest
 from client_kit import MemoryKeyring, new_account, wait_until
@@ -19,6 +20,7 @@ from messenger.client.services.messages import ContentState, read_content
 from messenger.client.services.session_store import SessionStore
 from messenger.core.e2e import BackupCost, DeviceKeys, new_room_key, room_key_id, seal_to_device
 from messenger.core.e2e.envelopes import encrypt_envelope
+from messenger.core.e2e.identity import IdentityKeys
 
 CHEAP_BACKUP = BackupCost(memory_kib=1024, time_cost=1, parallelism=1)
 
@@ -49,6 +51,19 @@ def devices(server, tmp_path, realtimes):
     for api, keys in made:
         keys.close()
         api.close()
+
+
+def sign_raw_device(api, device: DeviceKeys) -> IdentityKeys:
+    """Give a raw device's user an identity that signs the device (what the client does)."""
+    identity = IdentityKeys.generate()
+    assert api.put("/api/keys/identity", json={"identity_key": identity.public_key}).status_code == 201
+    user_id = api.get("/api/me").json()["user"]["id"]
+    own = api.get(f"/api/keys/users/{user_id}").json()["devices"]
+    [row] = [d for d in own if d["encryption_key"] == device.public_key]
+    signature = identity.sign_device(user_id, row["device_session_id"], device.public_key, device.signing_public_key)
+    assert api.put(f"/api/keys/devices/{row['device_session_id']}/signature",
+                   json={"signature": signature}).status_code == 200
+    return identity
 
 
 def group(owner: E2EKeys, *members: E2EKeys) -> int:
@@ -146,8 +161,9 @@ def test_members_open_what_is_sealed_to_them(devices):
 
 
 def test_only_honest_packages_are_taken(devices, server):
-    """A package that is unsigned, meant for another room or version, or carries another key
-    is refused; the honest one still opens afterwards."""
+    """A package that is unsigned, meant for another room or version, carries another key, or
+    comes from a device its user's identity did not sign is refused; the honest one still
+    opens afterwards."""
     bob = devices()
     mallory_api = register_and_login(server)  # a raw device of a member, with keys the test holds
     mallory = DeviceKeys.generate()
@@ -174,10 +190,11 @@ def test_only_honest_packages_are_taken(devices, server):
 
     envelope = encrypt_envelope("only for members", room_key, "v3")
     for forged in (package(signed=False), package(room=room_id + 1000), package(version=2),
-                   package(key=new_room_key()), package(to=DeviceKeys.generate().public_key)):
-        post(forged)
+                   package(key=new_room_key()), package(to=DeviceKeys.generate().public_key), package()):
+        post(forged)  # the last is honest but from a device no identity signed yet
         assert bob.sync_room(room_id).missing_versions == (1,)
         assert read(bob, room_id, envelope).state is ContentState.WAITING_FOR_KEYS
+    sign_raw_device(mallory_api, mallory)
     post(package())
     assert bob.sync_room(room_id).missing_versions == ()
     assert read(bob, room_id, envelope).text == "only for members"
@@ -217,15 +234,29 @@ def test_two_devices_making_the_next_version_at_once_end_with_one_key(devices):
         assert {read(keys, room_id, e).text for e in envelopes.values()} == {"from alice", "from bob"}
 
 
-def test_a_new_device_waits_for_keys_and_another_device_answers_by_itself(devices):
+def test_a_new_device_waits_for_keys_and_another_device_answers_once_it_approved_it(devices):
     first = devices(live=True)
     room_id = group(first)
     envelope = first.encrypt(room_id, "before the second device")
     second = devices(first.username, live=True)
     changes = []
     second.add_listener(changes.append)
+    assert not second.verified and [d["device_session_id"] for d in first.pending_devices()] == [
+        second.device_session_id]
     assert second.sync_room(room_id).waiting_for_keys
+    time.sleep(1.0)  # the first device hears the request and does not answer an unapproved device
+    assert read(second, room_id, envelope).state is ContentState.WAITING_FOR_KEYS
+    assert second.directory.my_keys(room_id)["packages"] == []
+    with pytest.raises(E2EError) as refused:
+        second.encrypt(room_id, "from an unapproved device")
+    assert refused.value.code == "E2E_DEVICE_UNVERIFIED"
+    with pytest.raises(E2EError) as wrong:
+        first.approve_device(second.device_session_id, "00000 00000 00000")
+    assert wrong.value.code == "E2E_VERIFICATION_CODE_WRONG"
+
+    first.approve_device(second.device_session_id, second.verification_code())
     wait_until(lambda: read(second, room_id, envelope).shown, timeout=20)
+    assert second.verified and first.pending_devices() == []
     assert read(second, room_id, envelope).text == "before the second device"
     assert room_id in changes
     packages = second.directory.my_keys(room_id)["packages"]
@@ -288,6 +319,8 @@ def test_content_states(devices):
 def test_key_backup_merges_when_another_device_wrote_first_and_restores_elsewhere(devices):
     first = devices()
     second = devices(first.username)
+    first.approve_device(second.device_session_id, second.verification_code())
+    assert second.refresh_verified()  # a live device hears of its approval by itself
     room_a, room_b = group(first), group(second)
     envelope_a, envelope_b = first.encrypt(room_a, "in a"), second.encrypt(room_b, "in b")
     stored = second.directory.store_backup
