@@ -101,10 +101,14 @@ def add_chat_commands(commands) -> None:
     tail.add_argument("--save-files", type=Path, metavar="DIR", help="download and decrypt files into DIR")
     backup = sub.add_parser("backup-keys", help="store this device's room keys in your encrypted key backup")
     backup.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
+    backup.add_argument("--recovery-key-stdin", action="store_true",
+                        help="encrypt it under your recovery key (read from standard input) instead of a passphrase")
     backup.add_argument("--start-over", action="store_true",
                         help="replace a backup whose passphrase is lost with this device's keys")
     restore = sub.add_parser("restore-keys", help="take the room keys of your key backup")
     restore.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
+    restore.add_argument("--recovery-key-stdin", action="store_true",
+                         help="the backup was written under your recovery key: read it from standard input")
     sub.add_parser("devices", help="your devices: verified, or waiting for approval (with this device's code)",
                    parents=[output])
     approve = sub.add_parser("approve", help="approve another of your devices after comparing its code")
@@ -495,7 +499,8 @@ class MessagePrinter:
             if file_error:
                 body += f" [{file_error}]"
         if not readable.end_to_end:
-            body = f"[not end-to-end encrypted] {body}"
+            # The server could have written this (or changed an encrypted message into it).
+            body = f"[{readable.error_code}] {body}"
         return f"{head} {body}"
 
     def _save(self, received) -> Path:
@@ -629,6 +634,9 @@ def _print_ready(printer: MessagePrinter, arrived: list, lock: threading.Lock, h
 
 
 def _read_passphrase(args, confirm: bool) -> str:
+    """The backup passphrase, or with --recovery-key-stdin the recovery key."""
+    if args.recovery_key_stdin:
+        return _read_recovery_key(args)
     if args.passphrase_stdin:
         passphrase = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -678,16 +686,23 @@ def cmd_approve(session: ChatSession, args) -> int:
     return EXIT_OK
 
 
-def cmd_recover(session: ChatSession, args) -> int:
+def _read_recovery_key(args) -> str:
+    from messenger.core.e2e.identity import is_recovery_key
+
     if args.recovery_key_stdin:
         recovery_key = sys.stdin.readline().strip()
     else:
         recovery_key = getpass.getpass("Recovery key: ").strip()
-    if not recovery_key:
-        raise UsageError("the recovery key is empty")
+    if not is_recovery_key(recovery_key):
+        raise UsageError("a recovery key is 8 groups of 4 characters A-Z and 2-7")
+    return recovery_key
+
+
+def cmd_recover(session: ChatSession, args) -> int:
+    recovery_key = _read_recovery_key(args)
     session.open()
-    session.keys.recover(recovery_key)
-    print("this device is approved: it holds your identity again", file=sys.stderr)
+    restored = session.keys.recover(recovery_key)
+    print(f"this device is approved: it holds your identity again; restored {restored} room keys", file=sys.stderr)
     return EXIT_OK
 
 

@@ -83,25 +83,28 @@ def test_an_operator_who_resets_a_password_reads_nothing_until_the_user_approves
     assert online.interrupt() == 0
 
 
-def test_the_recovery_key_approves_a_new_device_when_no_old_one_is_left(server, tmp_path):
+def test_the_recovery_key_approves_a_new_device_and_restores_the_history_when_no_old_one_is_left(server, tmp_path):
     alice_name, bob_name = register(server), register(server)
     alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
     alice.login(alice_name)
     bob_recovery = recovery_key(bob.login(bob_name))
     room_id = direct_room(alice, alice_name, bob, bob_name)
-    bob.ok("logout")  # bob's only computer is gone, and with it his identity key
-    online = alice.start("tail", room_id, "--timeout", 120)
-    online.wait_for_stderr("listening")
+    short = bob.run("backup-keys", "--passphrase-stdin", stdin="short pass\n")
+    assert short.returncode == 1 and "error: E2E_BACKUP_PASSPHRASE_WEAK" in short.stderr
+    bob.ok("backup-keys", "--recovery-key-stdin", stdin=bob_recovery + "\n")
+    bob.ok("logout")  # bob's only computer is gone, and with it his identity key; nobody is online
 
     laptop = Cli(server, tmp_path / "bob-laptop")
     approval_code(laptop.login(bob_name))
-    assert states(laptop.history(room_id, "--wait-keys", 3)) == WAITING
+    assert states(laptop.history(room_id, "--wait-keys", 2)) == WAITING
     typo = bob_recovery[:-1] + ("A" if bob_recovery[-1] != "A" else "B")
     wrong = laptop.run("recover", "--recovery-key-stdin", stdin=typo + "\n")
     assert wrong.returncode == 1 and "error: E2E_RECOVERY_KEY_WRONG" in wrong.stderr
-    laptop.ok("recover", "--recovery-key-stdin", stdin=bob_recovery.lower().replace(" ", "-") + "\n")
-    assert states(laptop.history(room_id, "--wait-keys", 30)) == READABLE
-    assert online.interrupt() == 0
+    recovered = laptop.run("recover", "--recovery-key-stdin", stdin=bob_recovery.lower().replace(" ", "-") + "\n")
+    assert recovered.returncode == 0 and "restored 1 room keys" in recovered.stderr, recovered.stderr
+    assert states(laptop.history(room_id, "--wait-keys", 0)) == READABLE
+    laptop.ok("send", room_id, "back, on a new laptop")
+    assert states(alice.history(room_id, "--wait-keys", 10))[-1] == ("readable", "back, on a new laptop")
 
 
 def test_a_device_the_operator_adds_or_signs_with_a_new_identity_gets_no_key(server, devices, tmp_path):
@@ -144,3 +147,20 @@ def test_a_device_the_operator_adds_or_signs_with_a_new_identity_gets_no_key(ser
     assert alice.keys.identity_changes() == {bob.api.user["id"]: fake.public_key}
     wait_until(lambda: bob.readables(room_id)[second].text == "after the ghost appeared")
     assert packages_to(server, ghost_id) == 0
+
+
+def test_plaintext_the_operator_writes_as_a_member_is_marked(server, tmp_path):
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
+    alice.login(alice_name)
+    bob.login(bob_name)
+    room_id = direct_room(alice, alice_name, bob, bob_name)
+    with database(server) as db:  # alice's sealed message becomes the operator's words
+        db.execute("UPDATE messages SET content = ?, encrypted = 0 WHERE id = (SELECT MIN(id) FROM messages "
+                   "WHERE room_id = ?)", ("pay invoice 991 to account 12-34", room_id))
+    forged, honest = bob.history(room_id)
+    assert (forged["state"], forged["error_code"], forged["end_to_end"]) == ("not_encrypted", "E2E_NOT_ENCRYPTED", False)
+    assert (honest["state"], honest["end_to_end"]) == ("readable", True)
+    lines = bob.ok("history", room_id).splitlines()
+    assert lines[0].endswith(f"{alice_name}: [E2E_NOT_ENCRYPTED] pay invoice 991 to account 12-34")
+    assert "[E2E_NOT_ENCRYPTED]" not in lines[1]

@@ -71,6 +71,7 @@ from messenger.core.e2e.identity import (
     IdentityKeys,
     codes_match,
     device_signed_by,
+    is_recovery_key,
     new_recovery_key,
     open_with_recovery_key,
     safety_number,
@@ -92,8 +93,11 @@ KEY_POLL_SECONDS = 1.0
 BACKUP_WRITE_ATTEMPTS = 5
 # Key changes are written to the backup in one go, this long after the last one.
 BACKUP_DEBOUNCE_SECONDS = 2.0
-# What the recovery blob holds, bound into its associated data with the user id.
+# What a recovery-key blob holds, bound into its associated data with the user id.
 RECOVERY_PURPOSE = "identity"
+BACKUP_PURPOSE = "room-keys"  # followed by ":<backup version>"
+# A key backup passphrase is guessed offline by whoever holds the blob (the server): not too short.
+MIN_PASSPHRASE_CHARS = 12
 # Refusals that only say "the room moved on meanwhile": read its state again and retry.
 RACE_CODES = frozenset({"ROOM_KEY_VERSION_CONFLICT", "ROOM_KEY_TARGET_INVALID"})
 
@@ -524,10 +528,12 @@ class E2EKeys:
         log.info("e2e: approved device %s", device_id)
         return signed["device"]
 
-    def recover(self, recovery_key: str) -> None:
+    def recover(self, recovery_key: str) -> int:
         """Open the user's identity from its recovery blob with the recovery key, keep it here,
-        and approve this device with it. Raises E2EError IDENTITY_KEY_NOT_FOUND (no recovery blob),
-        E2E_RECOVERY_KEY_WRONG (a wrong or mistyped key, or a blob that is not this user's)."""
+        approve this device with it, and take the key backup if it was written under the
+        recovery key; returns how many room keys that restored. Raises E2EError
+        IDENTITY_KEY_NOT_FOUND (no recovery blob), E2E_RECOVERY_KEY_WRONG (a wrong or mistyped
+        key, or a blob that is not this user's)."""
         shown = self.directory.identity()
         if shown is None or not shown.get("recovery_blob"):
             raise E2EError("IDENTITY_KEY_NOT_FOUND", "no recovery blob on the server")
@@ -548,6 +554,10 @@ class E2EKeys:
         self._sign_own_devices(identity, migrate=False)
         self._after_device_signed(self.device_session_id)
         self._save_pins()
+        stored = self.directory.backup()
+        if stored is not None and stored["blob"].startswith("r1:"):
+            return self.restore_backup(recovery_key)
+        return 0
 
     def identity_changes(self) -> dict[int, str]:
         """Users (this one included) shown with another identity than the one pinned here: their
@@ -1138,16 +1148,24 @@ class E2EKeys:
         """Merge every room key held here with the user's key backup and store it encrypted
         under `passphrase`; returns the backup's version (unchanged if it held everything).
 
+        `passphrase` is the user's recovery key (the default in the apps: 160 random bits) or a
+        passphrase of at least MIN_PASSPHRASE_CHARS characters (else E2EError
+        E2E_BACKUP_PASSPHRASE_WEAK, before anything is sent). A recovery-key backup binds the
+        user id and its version into its associated data, so the server can neither hand one
+        user's backup to another nor pass an older backup off as the current one.
+
         Another device writing at the same moment costs a reload, merge and retry. Raises
         E2EError E2E_BACKUP_PASSPHRASE_WRONG if the stored backup does not open with the
         passphrase: `start_over` then replaces it with the keys of this device only (for a
         forgotten passphrase: the old backup cannot be opened by anyone anyway).
         """
+        if not is_recovery_key(passphrase) and len(passphrase) < MIN_PASSPHRASE_CHARS:
+            raise E2EError("E2E_BACKUP_PASSPHRASE_WEAK", f"at least {MIN_PASSPHRASE_CHARS} characters")
         for _ in range(BACKUP_WRITE_ATTEMPTS):
             stored = self.directory.backup()
             version = stored["version"] if stored else 0
             if stored and not start_over:
-                backed_up = self._open_backup(stored["blob"], passphrase)
+                backed_up = self._open_backup(stored, passphrase)
                 self._take_keys(backed_up)
                 with self._lock:
                     complete = all(set(room.keys.values()) <= set(backed_up.get(room_id, ()))
@@ -1156,7 +1174,10 @@ class E2EKeys:
                     return version
             with self._lock:
                 payload = _keys_payload({room_id: room.keys.values() for room_id, room in self._rooms.items()})
-            blob = encrypt_key_backup(payload, passphrase, self.backup_cost)
+            if is_recovery_key(passphrase):
+                blob = seal_with_recovery_key(payload, passphrase, f"{BACKUP_PURPOSE}:{version + 1}", self.user_id)
+            else:
+                blob = encrypt_key_backup(payload, passphrase, self.backup_cost)
             try:
                 return self.directory.store_backup(blob, version + 1)["version"]
             except ApiError as exc:
@@ -1172,7 +1193,7 @@ class E2EKeys:
         stored = self.directory.backup()
         if stored is None:
             raise E2EError("KEY_BACKUP_NOT_FOUND")
-        gained = self._take_keys(self._open_backup(stored["blob"], passphrase))
+        gained = self._take_keys(self._open_backup(stored, passphrase))
         for room_id in gained:
             try:
                 self.sync_room(room_id)
@@ -1180,10 +1201,18 @@ class E2EKeys:
                 log.info("e2e: room %s: restored keys not registered (%s)", room_id, exc.code)
         return sum(gained.values())
 
-    @staticmethod
-    def _open_backup(blob: str, passphrase: str) -> dict[int, list[str]]:
+    def _open_backup(self, stored: dict, passphrase: str) -> dict[int, list[str]]:
+        """The room keys of the stored backup (`r1:` under the recovery key, `b1:` under a passphrase)."""
+        blob = stored["blob"]
         try:
-            return _read_keys_payload(decrypt_key_backup(blob, passphrase))
+            if blob.startswith("r1:"):
+                if not is_recovery_key(passphrase):
+                    raise AuthenticationFailed("this backup opens with the recovery key")
+                payload = open_with_recovery_key(blob, passphrase, f"{BACKUP_PURPOSE}:{stored['version']}",
+                                                 self.user_id)
+            else:
+                payload = decrypt_key_backup(blob, passphrase)
+            return _read_keys_payload(payload)
         except AuthenticationFailed:
             raise E2EError("E2E_BACKUP_PASSPHRASE_WRONG") from None
 

@@ -153,6 +153,15 @@ def normalize_recovery_key(text: str) -> str:
     return " ".join(cleaned[i:i + 4] for i in range(0, 32, 4))
 
 
+def is_recovery_key(text: str) -> bool:
+    """Whether `text` reads as a recovery key (as `normalize_recovery_key` takes it)."""
+    try:
+        normalize_recovery_key(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _recovery_aead(recovery_key: str, purpose: str, user_id: int) -> tuple[AESGCM, bytes]:
     raw = base64.b32decode(normalize_recovery_key(recovery_key).replace(" ", ""))
     aad = f"{purpose}:{user_id}".encode()

@@ -5,6 +5,7 @@ the key backup, and how message content reads on this device."""
 import base64
 import json
 import os
+import sqlite3
 import stat
 import threading
 import time
@@ -328,17 +329,17 @@ def test_key_backup_merges_when_another_device_wrote_first_and_restores_elsewher
 
     def first_writes_in_between(blob, version):
         if not raced:
-            raced.append(first.write_backup("우리 집 암호"))
+            raced.append(first.write_backup("우리 집 금고 암호 2026"))
         return stored(blob, version)
 
     second.directory.store_backup = first_writes_in_between
-    assert second.write_backup("우리 집 암호") == 2  # version 1 was taken: reloaded, merged, version 2
+    assert second.write_backup("우리 집 금고 암호 2026") == 2  # version 1 was taken: reloaded, merged, version 2
     assert raced == [1]
-    assert second.write_backup("우리 집 암호") == 2  # nothing new: nothing written
+    assert second.write_backup("우리 집 금고 암호 2026") == 2  # nothing new: nothing written
 
     third = devices(first.username)
     assert third.sync_room(room_a).waiting_for_keys
-    assert third.restore_backup("우리 집 암호") == 2
+    assert third.restore_backup("우리 집 금고 암호 2026") == 2
     assert read(third, room_a, envelope_a).text == "in a"
     assert read(third, room_b, envelope_b).text == "in b"
     # The restored versions were sealed to the device itself: nothing is missing any more.
@@ -351,7 +352,7 @@ def test_a_wrong_backup_passphrase_is_refused_and_start_over_replaces_the_backup
     room_id = group(keys)
     envelope = keys.encrypt(room_id, "x")
     keys.write_backup("first passphrase")
-    for attempt in (lambda: keys.restore_backup("wrong"), lambda: keys.write_backup("wrong")):
+    for attempt in (lambda: keys.restore_backup("a wrong passphrase"), lambda: keys.write_backup("a wrong passphrase")):
         with pytest.raises(E2EError) as caught:
             attempt()
         assert caught.value.code == "E2E_BACKUP_PASSPHRASE_WRONG"
@@ -361,14 +362,69 @@ def test_a_wrong_backup_passphrase_is_refused_and_start_over_replaces_the_backup
     assert read(other, room_id, envelope).text == "x"
 
 
+def test_a_short_passphrase_is_refused_before_anything_is_sent(devices):
+    keys = devices()
+    keys.encrypt(group(keys), "x")
+    with pytest.raises(E2EError) as caught:
+        keys.write_backup("eleven char")
+    assert caught.value.code == "E2E_BACKUP_PASSPHRASE_WEAK"
+    assert keys.directory.backup() is None
+
+
+def test_a_recovery_key_backup_is_bound_to_its_user_and_version(devices, server):
+    """Under the recovery key the backup needs no slow derivation (160 random bits); an older
+    backup the server passes off as the current one, or another user's, does not open."""
+    first = devices()
+    recovery = first.take_new_recovery_key()
+    assert recovery is not None and first.take_new_recovery_key() is None  # shown once
+    room_id = group(first)
+    first.encrypt(room_id, "one")
+    assert first.write_backup(recovery) == 1
+    version_one = first.directory.backup()["blob"]
+    assert version_one.startswith("r1:")
+    other_room = group(first)
+    first.encrypt(other_room, "in another room")
+    assert first.write_backup(recovery) == 2
+    with sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None) as db:  # a rollback
+        db.execute("UPDATE key_backups SET blob = ? WHERE user_id = ?", (version_one, first.user_id))
+    laptop = devices(first.username)
+    with pytest.raises(E2EError) as caught:
+        laptop.restore_backup(recovery)
+    assert caught.value.code == "E2E_BACKUP_PASSPHRASE_WRONG"
+    stranger = devices()
+    assert stranger.write_backup(stranger.take_new_recovery_key()) == 1
+    with sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None) as db:  # another user's
+        db.execute("UPDATE key_backups SET blob = (SELECT blob FROM key_backups WHERE user_id = ?), version = 1 "
+                   "WHERE user_id = ?", (stranger.user_id, first.user_id))
+    with pytest.raises(E2EError):
+        laptop.restore_backup(recovery)
+
+
+def test_the_recovery_key_approves_a_device_and_restores_its_backup(devices):
+    first = devices()
+    recovery = first.take_new_recovery_key()
+    room_id = group(first)
+    envelope = first.encrypt(room_id, "kept by the recovery key")
+    first.write_backup(recovery)
+    laptop = devices(first.username)
+    assert not laptop.verified
+    with pytest.raises(E2EError) as caught:
+        laptop.recover("AAAA " * 7 + "AAAA")
+    assert caught.value.code == "E2E_RECOVERY_KEY_WRONG"
+    assert laptop.recover(recovery.lower()) == 1
+    assert laptop.verified and read(laptop, room_id, envelope).text == "kept by the recovery key"
+    assert [d["verified"] for d in first.own_devices()] == [True, True]
+    laptop.approve_device(first.device_session_id, first.verification_code())  # it holds the identity now
+
+
 def test_a_remembered_passphrase_backs_up_new_keys_by_itself(devices):
     keys = devices(live=True)
-    keys.remember_backup_passphrase("auto")
+    keys.remember_backup_passphrase("kept in memory only")
     room_id = group(keys)
     keys.encrypt(room_id, "x")
     wait_until(lambda: keys.directory.backup() is not None, timeout=20)
     other = devices(keys.username)
-    assert other.restore_backup("auto") == 1
+    assert other.restore_backup("kept in memory only") == 1
 
 
 def test_sending_in_a_room_left_is_refused(devices):
