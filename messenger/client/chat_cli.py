@@ -11,6 +11,7 @@
     messenger chat approve DEVICE_ID --code "12345 67890 12345"
     messenger chat recover --recovery-key-stdin (approve this device with your recovery key)
     messenger chat safety-number @username / trust @username
+    messenger chat reset-identity --yes        (every device and the recovery key lost)
     messenger chat logout
 
 ROOM is a room id, a room's exact name, or `@username` for the direct room with that person
@@ -118,6 +119,9 @@ def add_chat_commands(commands) -> None:
     recover.add_argument("--recovery-key-stdin", action="store_true", help="read the recovery key from standard input")
     safety = sub.add_parser("safety-number", help="the number you and USER compare to know your keys are real")
     safety.add_argument("user", help="@username or a user id")
+    reset = sub.add_parser("reset-identity", help="make a new identity when every device and the recovery key are lost")
+    reset.add_argument("--yes", action="store_true", required=True,
+                       help="confirm: your contacts are warned, and what only the old identity's devices could read is lost")
     trust = sub.add_parser("trust", help="accept USER's changed identity (after comparing the safety number)")
     trust.add_argument("user", help="@username or a user id")
 
@@ -706,6 +710,14 @@ def cmd_recover(session: ChatSession, args) -> int:
     return EXIT_OK
 
 
+def cmd_reset_identity(session: ChatSession, args) -> int:
+    session.open()
+    recovery_key = session.keys.reset_identity()
+    print(f"a new identity approves this device; your new recovery key (shown only now): {recovery_key}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
 def resolve_user(api, spec: str) -> int:
     """A user id from USER: an id or @username."""
     from messenger.client.services.api import ApiError
@@ -738,5 +750,5 @@ COMMANDS = {
     "login": cmd_login, "logout": cmd_logout, "rooms": cmd_rooms, "send": cmd_send, "send-file": cmd_send_file,
     "history": cmd_history, "tail": cmd_tail, "backup-keys": cmd_backup_keys, "restore-keys": cmd_restore_keys,
     "devices": cmd_devices, "approve": cmd_approve, "recover": cmd_recover, "safety-number": cmd_safety_number,
-    "trust": cmd_trust,
+    "trust": cmd_trust, "reset-identity": cmd_reset_identity,
 }

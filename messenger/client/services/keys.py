@@ -559,6 +559,22 @@ class E2EKeys:
             return self.restore_backup(recovery_key)
         return 0
 
+    def reset_identity(self) -> str:
+        """Make a new identity for this user, for when every device holding the old one and the
+        recovery key are lost: publish it in place of the old one (which voids every signature
+        of it), approve this device with it, and return the new recovery key (show it once).
+        Contacts are warned that the identity changed and send nothing until they accept it."""
+        identity = self._make_identity()
+        self.directory.publish_identity(identity.public_key, self._seal_identity(identity), replace=True)
+        with self._lock:
+            self._identities[self.user_id] = identity.public_key
+            self._identity_changes.pop(self.user_id, None)
+            self._pins_unsaved = True
+        self._sign_own_devices(identity, migrate=False)
+        self._after_device_signed(self.device_session_id)
+        self._save_pins()
+        return self.take_new_recovery_key()
+
     def identity_changes(self) -> dict[int, str]:
         """Users (this one included) shown with another identity than the one pinned here: their
         devices get no keys until the user checks the safety number and `trust_identity`."""

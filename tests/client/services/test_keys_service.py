@@ -457,3 +457,31 @@ def test_a_device_shown_later_with_other_keys_is_not_sealed_to(devices):
     assert alice.directory.my_keys(room_id)["packages"] == []
     assert alice.sync_room(room_id).missing_versions == (1,)
     assert read(alice, room_id, envelope).state is ContentState.WAITING_FOR_KEYS
+
+
+def test_a_changed_identity_is_refused_until_trusted_and_its_safety_number_changes(devices):
+    """Bob lost every device and his recovery key: his new identity is not believed by Alice's
+    device (nothing is sealed to his device) until she accepts it after comparing numbers."""
+    alice, old_bob, carol, dave = devices(), devices(), devices(), devices()
+    room_id = group(alice, old_bob, carol, dave)
+    alice.encrypt(room_id, "before")
+    number_before = alice.safety_number(old_bob.user_id)
+    assert number_before == old_bob.safety_number(alice.user_id)
+    old_bob.forget(identity=True)
+    bob = devices(old_bob.username)
+    assert not bob.verified
+    recovery = bob.reset_identity()
+    assert bob.verified and recovery and bob.take_new_recovery_key() is None
+
+    alice.api.kick(room_id, carol.user_id)  # the next message needs a new version, sealed now
+    alice.encrypt(room_id, "not for the new identity yet")
+    assert alice.identity_changes() == {bob.user_id: alice.directory.user_keys(bob.user_id)["identity_key"]}
+    assert bob.directory.my_keys(room_id)["packages"] == []
+    alice.trust_identity(bob.user_id)
+    assert alice.identity_changes() == {}
+    number_after = alice.safety_number(bob.user_id)
+    assert number_after != number_before and number_after == bob.safety_number(alice.user_id)
+    alice.api.kick(room_id, dave.user_id)
+    envelope = alice.encrypt(room_id, "for bob again")
+    bob.sync_room(room_id)
+    assert read(bob, room_id, envelope).text == "for bob again"
