@@ -164,3 +164,57 @@ def test_plaintext_the_operator_writes_as_a_member_is_marked(server, tmp_path):
     lines = bob.ok("history", room_id).splitlines()
     assert lines[0].endswith(f"{alice_name}: [E2E_NOT_ENCRYPTED] pay invoice 991 to account 12-34")
     assert "[E2E_NOT_ENCRYPTED]" not in lines[1]
+
+
+def key_id_of(device, room_id: int, message_id: int) -> str:
+    return next(m for m in device.api.messages(room_id)["messages"] if m["id"] == message_id)["content"].split(":")[1]
+
+
+def clear_rotation_flag(server, room_id: int) -> None:
+    with database(server) as db:
+        db.execute("UPDATE room_key_states SET rotation_required = 0 WHERE room_id = ?", (room_id,))
+
+
+def test_a_room_rolled_back_to_an_older_key_or_kept_on_a_leavers_key_rotates_by_itself(server, devices):
+    alice_name, bob_name, carol_name = register(server), register(server), register(server)
+    alice, bob, carol = (devices(server, name) for name in (alice_name, bob_name, carol_name))
+    room_id = alice.api.create_room([bob.api.user["id"], carol.api.user["id"]], name="rollback")["room_id"]
+    first = alice.send(room_id, "one")
+    carol.api.leave_room(room_id)
+    clear_rotation_flag(server, room_id)  # the server hides that carol left
+    second = alice.send(room_id, "carol must not read this")
+    assert key_id_of(alice, room_id, second) != key_id_of(alice, room_id, first)
+    assert alice.keys.directory.key_state(room_id)["current_version"] == 2
+
+    with database(server) as db:  # version 2 erased: the room looks as if it were still on version 1
+        db.execute("DELETE FROM room_key_packages WHERE room_id = ? AND key_version = 2", (room_id,))
+        db.execute("DELETE FROM room_keys WHERE room_id = ? AND version = 2", (room_id,))
+    clear_rotation_flag(server, room_id)
+    third = alice.send(room_id, "after the rollback")
+    assert key_id_of(alice, room_id, third) not in {key_id_of(alice, room_id, first), key_id_of(alice, room_id, second)}
+    wait_until(lambda: bob.readables(room_id)[third].text == "after the rollback")
+
+
+def test_a_revoked_device_an_old_key_and_a_hundred_messages_each_start_a_new_key(server, devices):
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = devices(server, alice_name), devices(server, bob_name)
+    bob_laptop = devices(server, bob_name)
+    bob.keys.approve_device(bob_laptop.keys.device_session_id, bob_laptop.keys.verification_code())
+    room_id = alice.api.create_room([bob.api.user["id"]])["room_id"]
+
+    def send(text: str) -> str:
+        """The key id of the message sent (read back at once: it is the room's latest)."""
+        return key_id_of(alice, room_id, alice.send(room_id, text))
+
+    keys = [send("one")]
+    bob.api.revoke_device_session(bob_laptop.keys.device_session_id)  # a stolen laptop, say
+    keys.append(send("after the revocation"))
+    with database(server) as db:
+        db.execute("UPDATE room_keys SET created_at = datetime('now', '-8 days') WHERE room_id = ?", (room_id,))
+    keys.append(send("a week later"))
+    assert len(set(keys)) == 3
+    for n in range(99):  # "a week later" was the first message under the third key
+        assert send(f"message {n}") == keys[-1]
+    last = alice.send(room_id, "the 101st")
+    assert key_id_of(alice, room_id, last) not in keys
+    wait_until(lambda: bob.readables(room_id)[last].text == "the 101st")

@@ -46,6 +46,7 @@ import logging
 import random
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -93,6 +94,10 @@ KEY_POLL_SECONDS = 1.0
 BACKUP_WRITE_ATTEMPTS = 5
 # Key changes are written to the backup in one go, this long after the last one.
 BACKUP_DEBOUNCE_SECONDS = 2.0
+# A device stops sending under a room key after this many of its messages or this long after it
+# was made (Megolm's defaults), or when a device that held it is gone (left, revoked).
+ROTATE_AFTER_MESSAGES = 100
+ROTATE_AFTER_SECONDS = 7 * 86_400
 # What a recovery-key blob holds, bound into its associated data with the user id.
 RECOVERY_PURPOSE = "identity"
 BACKUP_PURPOSE = "room-keys"  # followed by ":<backup version>"
@@ -145,8 +150,21 @@ class _Room:
     synced: bool = False  # the server's state was read since start
     stale: bool = True  # something changed since: read it again before sending
     gone: bool = False  # not (or no longer) a member
+    created: dict[int, str] = dataclasses.field(default_factory=dict)  # version -> created_at (server's list)
+    # Kept in the sealed cache: key ids seen followed by a newer version (a server that lists one
+    # of them as current again rolled the room back), and what this device sends under.
+    superseded: set[str] = dataclasses.field(default_factory=set)
+    sending: dict | None = None  # {key_id, count, devices}: see E2EKeys._rotation_reason
     noticed: set[str] = dataclasses.field(default_factory=set)  # key ids seen in messages, not in `versions`
     not_versions: set[str] = dataclasses.field(default_factory=set)  # ... and still not after a sync
+
+    def take_versions(self, versions: list[dict]) -> None:
+        """The server's list of versions; every one but the newest is superseded for good."""
+        self.versions = {v["key_version"]: v["key_id"] for v in versions}
+        self.created = {v["key_version"]: v["created_at"] for v in versions}
+        if self.versions:
+            newest = max(self.versions)
+            self.superseded |= {key_id for version, key_id in self.versions.items() if version != newest}
 
     def hold(self, room_key: str) -> bool:
         key_id = room_key_id(room_key)
@@ -240,6 +258,10 @@ def device_fingerprint(encryption_key: str, signing_key: str) -> str:
     """What users compare out of band to know a device is who the server says (8 groups of 4 hex)."""
     digest = hashlib.sha256(f"{encryption_key}:{signing_key}".encode()).hexdigest()[:32]
     return " ".join(digest[i:i + 4] for i in range(0, 32, 4))
+
+
+def _timestamp(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _key_payload(room_id: int, key_version: int, room_key: str) -> bytes:
@@ -663,6 +685,7 @@ class E2EKeys:
             # A cache written before identities existed has neither.
             identities = {int(user_id): key for user_id, key in saved.get("identities", {}).items()}
             changes = {int(user_id): key for user_id, key in saved.get("identity_changes", {}).items()}
+            sending = {int(room_id): record for room_id, record in saved.get("sending", {}).items()}
         except FileNotFoundError:
             return
         except (OSError, ValueError, KeyError, TypeError, AttributeError, EnvelopeError) as exc:
@@ -672,6 +695,10 @@ class E2EKeys:
             self._pins.update(pins)
             self._identities.update(identities)
             self._identity_changes.update(changes)
+            for room_id, record in sending.items():
+                room = self._room(room_id)
+                room.superseded |= set(record["superseded"])
+                room.sending = record["sending"]
             for room_id, keys in rooms.items():
                 for key in keys:
                     self._room(room_id).hold(key)
@@ -683,6 +710,8 @@ class E2EKeys:
             held["devices"] = {str(device_id): list(keys) for device_id, keys in self._pins.items()}
             held["identities"] = {str(user_id): key for user_id, key in self._identities.items() if key}
             held["identity_changes"] = {str(user_id): key for user_id, key in self._identity_changes.items()}
+            held["sending"] = {str(room_id): {"superseded": sorted(room.superseded), "sending": room.sending}
+                               for room_id, room in self._rooms.items() if room.superseded or room.sending}
             self._pins_unsaved = False
             sealed = seal_to_device(json.dumps(held).encode(), device.public_key, sender=device.signing)
             write_atomic(self._cache_path, json.dumps({"format": 1, "sealed": sealed}) + "\n", mode=0o600)
@@ -806,7 +835,7 @@ class E2EKeys:
             with self._lock:
                 room = self._room(room_id)
                 before = (room.current_version, set(room.missing))
-                room.versions = {v["key_version"]: v["key_id"] for v in state["versions"]}
+                room.take_versions(state["versions"])
                 room.current_version = mine["current_version"]
                 room.rotation_required = mine["rotation_required"]
                 server_missing = set(mine["missing_versions"])
@@ -928,7 +957,13 @@ class E2EKeys:
         """A v3 envelope of `plaintext` under the room's current key, making (and sealing to
         every member device) a new version first when the room needs one. Raises E2EError
         (E2E_ROOM_KEY_UNAVAILABLE after `timeout`, ROOM_NOT_FOUND), ApiError, ServerUnreachable."""
-        return encrypt_envelope(plaintext, self._sending_key(room_id, timeout), "v3")
+        envelope = encrypt_envelope(plaintext, self._sending_key(room_id, timeout), "v3")
+        with self._lock:
+            sending = self._room(room_id).sending
+            if sending is not None:
+                sending["count"] += 1
+        self._save_cache()  # the count must survive a restart
+        return envelope
 
     def _sending_key(self, room_id: int, timeout: float) -> str:
         if not self.verified:
@@ -951,11 +986,17 @@ class E2EKeys:
                     room = self._room(room_id)
                     if room.gone:
                         raise E2EError("ROOM_NOT_FOUND")
-                    current = room.keys.get(room.versions.get(room.current_version, ""))
-                    if current is not None and not room.rotation_required:
-                        return current
+                    current_id = room.versions.get(room.current_version, "")
+                    current = room.keys.get(current_id)
                     next_version = room.current_version + 1
                     lacks_current = not room.rotation_required and room.current_version > 0
+                if current is not None and not room.rotation_required:
+                    devices = self._sealable_devices(room_id)
+                    reason = self._rotation_reason(room_id, current_id, devices)
+                    if reason is None:
+                        return current
+                    log.info("e2e: room %s: rotating the key by itself (%s)", room_id, reason)
+                    lacks_current = False
                 if not lacks_current or wait_for_current <= 0:
                     made = self._make_version(room_id, next_version)
                     if made is not None:
@@ -983,20 +1024,50 @@ class E2EKeys:
             return
         with self._lock:
             room = self._room(room_id)
-            room.versions = {v["key_version"]: v["key_id"] for v in state["versions"]}
+            room.take_versions(state["versions"])
             room.current_version = state["current_version"]
             room.rotation_required = state["rotation_required"]
             if state["current_key_id"] is not None and state["current_key_id"] not in room.keys:
                 room.stale = True
+
+    def _sealable_devices(self, room_id: int) -> list[dict]:
+        """The room's member devices that keys may go to (verified, see `_trusted`), this one excepted."""
+        return [d for d in self.directory.room_devices(room_id)
+                if d["device_session_id"] != self.device_session_id and self._trusted(d)]
+
+    def _rotation_reason(self, room_id: int, key_id: str, devices: list[dict]) -> str | None:
+        """Why this device must not send under `key_id` (the server's current key, held here)
+        even though the server does not ask for a new version; None if it may. The server's
+        word is not enough: it could keep a room on a key a departed member or a revoked device
+        holds, or list an older version as current again."""
+        listed = {d["device_session_id"] for d in devices}
+        with self._lock:
+            room = self._room(room_id)
+            if key_id in room.superseded:
+                return "an older version is listed as current"
+            created = room.created.get(room.current_version)
+            if created and time.time() - _timestamp(created) > ROTATE_AFTER_SECONDS:
+                return "the key is older than a week"
+            sending = room.sending
+            if sending is None or sending["key_id"] != key_id:
+                # First use here: it may have reached any device listed now, and no other.
+                room.sending = {"key_id": key_id, "count": 0, "devices": sorted(listed)}
+                return None
+            if sending["count"] >= ROTATE_AFTER_MESSAGES:
+                return f"{sending['count']} messages under it"
+            gone = set(sending["devices"]) - listed
+            if gone:
+                return f"devices {sorted(gone)} that may hold it left or were revoked"
+            return None
 
     def _make_version(self, room_id: int, version: int) -> str | None:
         """Make `version` with a fresh key sealed to every member device; the key, or None if
         another device made that version first (or the device list moved on meanwhile)."""
         room_key = new_room_key()
         key_id = room_key_id(room_key)
+        devices = self._sealable_devices(room_id)
         packages = [(d["device_session_id"], self._seal(room_id, version, room_key, d["encryption_key"]))
-                    for d in self.directory.room_devices(room_id) if d["device_session_id"] != self.device_session_id
-                    and self._trusted(d)]
+                    for d in devices]
         # Kept before posting: had the server taken it and this device then crashed, every
         # message under it would be lost to this device. Dropped again if refused.
         with self._lock:
@@ -1024,6 +1095,8 @@ class E2EKeys:
             room.current_version = max(room.current_version, version)
             room.rotation_required = False
             room.missing.discard(version)
+            room.superseded |= {known for number, known in room.versions.items() if number < version}
+            room.sending = {"key_id": key_id, "count": 0, "devices": sorted(d["device_session_id"] for d in devices)}
         log.info("e2e: room %s: made key version %s for %s devices", room_id, version, len(packages))
         self._notify(room_id)
         self._keys_changed()

@@ -210,7 +210,8 @@ def test_two_devices_making_the_next_version_at_once_end_with_one_key(devices):
     for keys in (alice, bob):
         listed = keys.directory.room_devices
 
-        def in_step(room, listed=listed):
+        def in_step(room, listed=listed, keys=keys):
+            keys.directory.room_devices = listed  # only the listing for version 1 waits for the other
             devices_now = listed(room)
             both_ready.wait(10)  # both have chosen version 1 before either posts it
             return devices_now
