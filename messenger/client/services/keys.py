@@ -382,6 +382,16 @@ class E2EKeys:
         made = held is None and shown_key is None
         if made:
             held = self._make_identity()
+            try:
+                self.directory.publish_identity(held.public_key, self._seal_identity(held))
+            except ApiError as exc:
+                if exc.code != "IDENTITY_KEY_ALREADY_PUBLISHED":
+                    raise
+                # Another device of this user made one at the same moment: that one counts.
+                self.store.forget_token(self.api.server_url, self._identity_secret_name)
+                self._identity = held = self._recovery_key_to_show = None
+                made = False
+                shown_key = self.directory.identity()["identity_key"]
         with self._lock:
             if held is not None:
                 self._identities[self.user_id] = held.public_key
@@ -391,11 +401,11 @@ class E2EKeys:
             if shown_key is not None and shown_key != pinned:
                 self._identity_changes[self.user_id] = shown_key
             self._pins_unsaved = True
-        if held is not None and shown_key is None:
-            self.directory.publish_identity(held.public_key, self._seal_identity(held))
+        if held is not None and shown_key is None and not made:
+            self.directory.publish_identity(held.public_key)  # the server lost it (a restored database)
         if shown_key is not None and shown_key != pinned:
             log.warning("e2e: the server shows another identity for this user than the one pinned; refused")
-        if held is not None and (shown_key is None or shown_key == held.public_key):
+        if held is not None and (made or shown_key is None or shown_key == held.public_key):
             self._sign_own_devices(held, migrate=made)
         self.refresh_verified()
         self._save_cache()

@@ -486,3 +486,29 @@ def test_a_changed_identity_is_refused_until_trusted_and_its_safety_number_chang
     envelope = alice.encrypt(room_id, "for bob again")
     bob.sync_room(room_id)
     assert read(bob, room_id, envelope).text == "for bob again"
+
+
+def test_a_device_that_loses_the_race_to_make_the_identity_takes_the_winners(devices, server, tmp_path):
+    first = devices()
+    store = SessionStore(tmp_path / "racer", backend=fail.Keyring())
+    api = ApiClient(server.url, store)
+    api.sign_in(first.username, PASSWORD, device_name="racer")
+    racer = E2EKeys(api, store)
+    looked = racer.directory.identity
+
+    def first_look():
+        """No identity yet, as the server said a moment before the first device published one."""
+        del racer.directory.identity  # later looks ask the server again
+        return None
+
+    racer.directory.identity = first_look
+    try:
+        racer.start()
+        assert not racer.verified and racer.take_new_recovery_key() is None
+        assert store.load_token(server.url, f"{first.username}#identity") is None
+        assert racer.verification_code() == first.verification_code(racer.device_session_id)
+        first.approve_device(racer.device_session_id, racer.verification_code())
+        assert racer.refresh_verified() and looked()["identity_key"] == first.directory.identity()["identity_key"]
+    finally:
+        racer.close()
+        api.close()
