@@ -226,8 +226,11 @@ class Cli:
         assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
-    def login(self, username: str) -> None:
-        self.ok("--server", self.server.url, "login", username, "--password-stdin", stdin=PASSWORD + "\n")
+    def login(self, username: str, password: str = PASSWORD) -> str:
+        """Sign in; returns what it printed on standard error (the recovery key, an approval code)."""
+        done = self.run("--server", self.server.url, "login", username, "--password-stdin", stdin=password + "\n")
+        assert done.returncode == 0, f"login: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+        return done.stderr
 
     def history(self, room_id: int, *args) -> list[dict]:
         return [json.loads(line) for line in self.ok("history", room_id, "--json", *args).splitlines()]

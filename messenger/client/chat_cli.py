@@ -7,6 +7,11 @@
     messenger chat history ROOM --limit 20
     messenger chat tail ROOM --count 1 --timeout 60
     messenger chat backup-keys --passphrase-stdin / restore-keys --passphrase-stdin
+    messenger chat devices                     (your devices: verified or waiting for approval)
+    messenger chat approve DEVICE_ID --code "12345 67890 12345"
+    messenger chat recover --recovery-key-stdin (approve this device with your recovery key)
+    messenger chat safety-number @username / trust @username
+    messenger chat reset-identity --yes        (every device and the recovery key lost)
     messenger chat logout
 
 ROOM is a room id, a room's exact name, or `@username` for the direct room with that person
@@ -19,7 +24,15 @@ so that it never shares a sign-in with the desktop app.
 Output: messages on standard output (one line each; --json: one JSON object per line), status
 lines on standard error. What `history` and `tail` print counts as read (--keep-unread: not).
 Exit codes: 0 done, 1 failed (standard error names the stable error code: `error: CODE: text`),
-2 usage.
+2 usage. Warnings that do not stop a command are standard error lines `warning: CODE: text`
+(E2E_DEVICE_UNVERIFIED, E2E_IDENTITY_CHANGED).
+
+Verified devices: each user has an identity key, made on their first device, that signs their
+devices. A new device of yours gets no keys until one of your devices that holds the identity
+approves it (`devices` there shows it, `approve` with the code the new device prints), or until
+you enter the recovery key on it (`recover`); the recovery key is printed once, when the
+identity is made. Other people's identities are pinned on first use; a changed one is refused
+and warned about until you compare the safety number and `trust` it.
 """
 
 from __future__ import annotations
@@ -96,10 +109,28 @@ def add_chat_commands(commands) -> None:
                       help="leave your read mark where it is (default: what is printed counts as read)")
     backup = sub.add_parser("backup-keys", help="store this device's room keys in your encrypted key backup")
     backup.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
+    backup.add_argument("--recovery-key-stdin", action="store_true",
+                        help="encrypt it under your recovery key (read from standard input) instead of a passphrase")
     backup.add_argument("--start-over", action="store_true",
                         help="replace a backup whose passphrase is lost with this device's keys")
     restore = sub.add_parser("restore-keys", help="take the room keys of your key backup")
     restore.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
+    restore.add_argument("--recovery-key-stdin", action="store_true",
+                         help="the backup was written under your recovery key: read it from standard input")
+    sub.add_parser("devices", help="your devices: verified, or waiting for approval (with this device's code)",
+                   parents=[output])
+    approve = sub.add_parser("approve", help="approve another of your devices after comparing its code")
+    approve.add_argument("device_id", type=int)
+    approve.add_argument("--code", required=True, help="the code the new device shows (spaces do not matter)")
+    recover = sub.add_parser("recover", help="approve this device with your recovery key")
+    recover.add_argument("--recovery-key-stdin", action="store_true", help="read the recovery key from standard input")
+    safety = sub.add_parser("safety-number", help="the number you and USER compare to know your keys are real")
+    safety.add_argument("user", help="@username or a user id")
+    reset = sub.add_parser("reset-identity", help="make a new identity when every device and the recovery key are lost")
+    reset.add_argument("--yes", action="store_true", required=True,
+                       help="confirm: your contacts are warned, and what only the old identity's devices could read is lost")
+    trust = sub.add_parser("trust", help="accept USER's changed identity (after comparing the safety number)")
+    trust.add_argument("user", help="@username or a user id")
 
 
 def run_chat(args) -> int:
@@ -183,7 +214,32 @@ class ChatSession:
 
         self.keys = E2EKeys(self.api, self.store, self.dirs.data)
         self.keys.start(device_session_id)
+        recovery_key = self.keys.take_new_recovery_key()
+        if recovery_key:
+            print(f"your recovery key (write it down and keep it safe; it is shown only now): {recovery_key}",
+                  file=sys.stderr)
+            print("without it, losing all your devices means losing the history they could read", file=sys.stderr)
+        if not self.keys.verified:
+            self.warn("E2E_DEVICE_UNVERIFIED", f"device {self.keys.device_session_id}, code "
+                      f"{self.keys.verification_code()}: on another of your devices run "
+                      f"`messenger chat approve {self.keys.device_session_id} --code \"{self.keys.verification_code()}\"`,"
+                      f" or here `messenger chat recover`")
         return self.keys
+
+    def warn(self, code: str, detail: str) -> None:
+        from messenger.core.errors import localized
+
+        print(f"warning: {code}: {localized(code, self.language)} ({detail})", file=sys.stderr, flush=True)
+
+    def warn_identity_changes(self) -> None:
+        """A line for each contact (or this user) the server shows with another identity than pinned."""
+        changes = self.keys.identity_changes() if self.keys is not None and self.keys.user_id else {}
+        if not changes:
+            return
+        names = {user["id"]: user["username"] for user in self.api.users()}
+        for user_id in sorted(changes):
+            self.warn("E2E_IDENTITY_CHANGED", f"user {names.get(user_id, user_id)} (id {user_id}): compare the "
+                      f"safety number, then `messenger chat trust @{names.get(user_id, user_id)}`")
 
     def live(self, *, catch_up: bool = False):
         """A Realtime following this device's key events (not started: add callbacks, then `connect`)."""
@@ -219,6 +275,10 @@ class ChatSession:
     def close(self) -> None:
         if self.realtime is not None:
             self.realtime.stop()
+        try:
+            self.warn_identity_changes()
+        except Exception as exc:  # the command's own outcome matters more than this warning
+            log.info("identity changes could not be listed (%s)", exc)
         if self.keys is not None:
             self.keys.close()
         if self.api is not None:
@@ -299,7 +359,7 @@ def _sign_out_previous(session: ChatSession, username: str) -> None:
         session.open()
     except (ApiError, ServerUnreachable):
         return
-    session.keys.forget()
+    session.keys.forget()  # the identity stays: the new sign-in here approves itself with it
     session.api.sign_out()
     session.close()
     session.api = session.keys = None
@@ -307,7 +367,7 @@ def _sign_out_previous(session: ChatSession, username: str) -> None:
 
 def cmd_logout(session: ChatSession, args) -> int:
     session.open()
-    session.keys.forget()
+    session.keys.forget(identity=True)
     told = session.api.sign_out()
     print("signed out" if told else "signed out here (the server could not be told)", file=sys.stderr)
     return EXIT_OK
@@ -470,7 +530,8 @@ class MessagePrinter:
             if file_error:
                 body += f" [{file_error}]"
         if not readable.end_to_end:
-            body = f"[not end-to-end encrypted] {body}"
+            # The server could have written this (or changed an encrypted message into it).
+            body = f"[{readable.error_code}] {body}"
         return f"{head} {body}"
 
     def _save(self, received) -> Path:
@@ -615,6 +676,9 @@ def _print_ready(printer: MessagePrinter, arrived: list, lock: threading.Lock, h
 
 
 def _read_passphrase(args, confirm: bool) -> str:
+    """The backup passphrase, or with --recovery-key-stdin the recovery key."""
+    if args.recovery_key_stdin:
+        return _read_recovery_key(args)
     if args.passphrase_stdin:
         passphrase = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -644,7 +708,85 @@ def cmd_restore_keys(session: ChatSession, args) -> int:
     return EXIT_OK
 
 
+def cmd_devices(session: ChatSession, args) -> int:
+    session.open()
+    for device in session.keys.own_devices():
+        state = "verified" if device["verified"] else "unverified"
+        if args.json:
+            print(json.dumps({key: device[key] for key in ("device_session_id", "device_name", "verified", "current",
+                                                           "fingerprint", "published_at")}, ensure_ascii=False))
+        else:
+            current = "\tthis device" if device["current"] else ""
+            print(f"{device['device_session_id']}\t{state}\t{device['device_name']}\t{device['fingerprint']}{current}")
+    return EXIT_OK
+
+
+def cmd_approve(session: ChatSession, args) -> int:
+    session.open()
+    session.keys.approve_device(args.device_id, args.code)
+    print(f"approved device {args.device_id}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _read_recovery_key(args) -> str:
+    from messenger.core.e2e.identity import is_recovery_key
+
+    if args.recovery_key_stdin:
+        recovery_key = sys.stdin.readline().strip()
+    else:
+        recovery_key = getpass.getpass("Recovery key: ").strip()
+    if not is_recovery_key(recovery_key):
+        raise UsageError("a recovery key is 8 groups of 4 characters A-Z and 2-7")
+    return recovery_key
+
+
+def cmd_recover(session: ChatSession, args) -> int:
+    recovery_key = _read_recovery_key(args)
+    session.open()
+    restored = session.keys.recover(recovery_key)
+    print(f"this device is approved: it holds your identity again; restored {restored} room keys", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_reset_identity(session: ChatSession, args) -> int:
+    session.open()
+    recovery_key = session.keys.reset_identity()
+    print(f"a new identity approves this device; your new recovery key (shown only now): {recovery_key}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def resolve_user(api, spec: str) -> int:
+    """A user id from USER: an id or @username."""
+    from messenger.client.services.api import ApiError
+    from messenger.core.errors import localized
+
+    if spec.isdigit():
+        return int(spec)
+    username = spec.removeprefix("@").lower()
+    user = next((u for u in api.users() if u["username"].lower() == username), None)
+    if user is None:
+        raise ApiError("USER_NOT_FOUND", 404, localized("USER_NOT_FOUND", api.language), spec)
+    return user["id"]
+
+
+def cmd_safety_number(session: ChatSession, args) -> int:
+    api = session.open()
+    print(session.keys.safety_number(resolve_user(api, args.user)))
+    return EXIT_OK
+
+
+def cmd_trust(session: ChatSession, args) -> int:
+    api = session.open()
+    user_id = resolve_user(api, args.user)
+    session.keys.trust_identity(user_id)
+    print(session.keys.safety_number(user_id))
+    return EXIT_OK
+
+
 COMMANDS = {
     "login": cmd_login, "logout": cmd_logout, "rooms": cmd_rooms, "send": cmd_send, "send-file": cmd_send_file,
     "history": cmd_history, "tail": cmd_tail, "backup-keys": cmd_backup_keys, "restore-keys": cmd_restore_keys,
+    "devices": cmd_devices, "approve": cmd_approve, "recover": cmd_recover, "safety-number": cmd_safety_number,
+    "trust": cmd_trust, "reset-identity": cmd_reset_identity,
 }

@@ -69,6 +69,8 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "ROOM_KEY_NOT_ENTITLED": (403, "이 대화방 키 버전을 받을 수 없습니다.", "This room key version is not available to this member."),
     "ROOM_KEY_PACKAGE_TOO_LARGE": (413, "봉인된 키가 너무 큽니다.", "A sealed key package is too large."),
     "KEY_BACKUP_NOT_FOUND": (404, "키 백업이 없습니다.", "There is no key backup."),
+    "IDENTITY_KEY_NOT_FOUND": (404, "아직 신원 키가 없습니다.", "There is no identity key yet."),
+    "IDENTITY_KEY_ALREADY_PUBLISHED": (409, "이 사용자는 이미 다른 신원 키를 등록했습니다.", "This user already published another identity key."),
     "KEY_BACKUP_VERSION_CONFLICT": (409, "다른 기기가 키 백업을 먼저 바꿨습니다. 다시 불러와 합친 뒤 저장하세요.", "Another device changed the key backup first; reload, merge and save again."),
     "KEY_BACKUP_TOO_LARGE": (413, "키 백업이 너무 큽니다.", "The key backup is too large."),
     # files
@@ -95,6 +97,12 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "E2E_NOT_ENCRYPTED": (400, "종단간 암호화되지 않은 메시지입니다.", "This message is not end-to-end encrypted."),
     "E2E_ROOM_KEY_UNAVAILABLE": (400, "대화방 키를 준비하지 못해 보내지 못했습니다. 잠시 후 다시 시도하세요.", "No room key could be made or received, so nothing was sent. Try again shortly."),
     "E2E_DEVICE_KEYS_LOST": (400, "이 기기의 암호화 키를 찾을 수 없습니다. 다시 로그인하세요.", "This device's encryption keys are gone. Sign in again."),
+    "E2E_DEVICE_UNVERIFIED": (400, "이 기기는 아직 승인되지 않았습니다. 다른 기기에서 확인 코드로 승인하거나 복구 키를 입력하세요.", "This device is not approved yet: approve it from another of your devices with its code, or enter your recovery key."),
+    "E2E_VERIFICATION_CODE_WRONG": (400, "확인 코드가 맞지 않습니다. 승인하지 않았습니다.", "The verification code does not match; nothing was approved."),
+    "E2E_IDENTITY_CHANGED": (400, "상대의 신원 키가 바뀌었습니다. 안전 번호를 직접 확인하기 전에는 그 기기에 키를 보내지 않습니다.", "This person's identity key changed; no keys go to their devices until you check the safety number."),
+    "E2E_IDENTITY_UNAVAILABLE": (400, "이 기기에는 신원 키가 없어 다른 기기를 승인할 수 없습니다.", "This device does not hold your identity key, so it cannot approve devices."),
+    "E2E_RECOVERY_KEY_WRONG": (400, "복구 키가 틀렸거나 복구 정보가 손상되었습니다.", "The recovery key is wrong, or the recovery data is damaged."),
+    "E2E_BACKUP_PASSPHRASE_WEAK": (400, "키 백업 암호는 12자 이상이어야 합니다.", "A key backup passphrase needs at least 12 characters."),
     "E2E_BACKUP_PASSPHRASE_WRONG": (400, "키 백업 암호가 틀렸거나 백업이 손상되었습니다.", "The key backup passphrase is wrong, or the backup is damaged."),
     # the client itself
     "SERVER_UNREACHABLE": (503, "서버에 연결할 수 없습니다.", "Cannot reach the server."),

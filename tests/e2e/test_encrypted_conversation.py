@@ -2,8 +2,8 @@
 command-line client run as `python -m messenger chat ...` and the same client services used
 in-process where a test needs to step in between. The server must never hold a plaintext,
 a file's content or name, or a room key; a removed member must not read what follows; a
-user's new device must read what came before it; a changed message must be reported, never
-shown."""
+user's new device must read what came before it once approved; a changed message must be
+reported, never shown."""
 
 from __future__ import annotations
 
@@ -16,77 +16,14 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
-from keyring.backends import fail
+from chat_kit import Cli, approval_code, register, wait_until
 
-from harness import PASSWORD, Cli, unique_name
-from messenger.client.services.api import ApiClient
-from messenger.client.services.keys import E2EKeys
-from messenger.client.services.messages import ContentState, read_content, read_message, send_text
-from messenger.client.services.realtime import Realtime
-from messenger.client.services.session_store import SessionStore
+from harness import PASSWORD
+from messenger.client.services.messages import ContentState, read_content
 from messenger.core.e2e import decrypt_key_backup
 
 PASSPHRASE = "우리 사무실 백업 암호 2026"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + os.urandom(2000)
-
-
-def register(server) -> str:
-    name = unique_name()
-    reply = server.api().post("/api/register", json={"username": name, "password": PASSWORD, "nickname": name})
-    assert reply.status_code == 201, reply.text
-    return name
-
-
-class Device:
-    """A device in this process, on the same services the CLI and the desktop app use."""
-
-    def __init__(self, server, home: Path, username: str):
-        self.store = SessionStore(home / "data", backend=fail.Keyring())
-        self.api = ApiClient(server.url, self.store)
-        self.api.sign_in(username, PASSWORD, device_name="e2e test")
-        self.keys = E2EKeys(self.api, self.store, answer_delay=(0.0, 0.3))
-        self.keys.start()
-        self.realtime = Realtime(self.api, reconnect_delay=0.1)
-        self.keys.attach(self.realtime)
-
-    def online(self) -> "Device":
-        self.realtime.start()
-        assert self.realtime.wait_synced(15)
-        return self
-
-    def send(self, room_id: int, text: str) -> int:
-        return send_text(self.keys, self.realtime, room_id, text)["message_id"]
-
-    def readables(self, room_id: int) -> dict[int, object]:
-        return {m["id"]: read_message(self.keys, m) for m in self.api.messages(room_id, limit=200)["messages"]}
-
-    def close(self) -> None:
-        self.realtime.stop()
-        self.keys.close()
-        self.api.close()
-
-
-@pytest.fixture
-def devices(tmp_path):
-    made = []
-
-    def make(server, username: str, online: bool = True) -> Device:
-        device = Device(server, tmp_path / f"device{len(made)}", username)
-        made.append(device)
-        return device.online() if online else device
-
-    yield make
-    for device in made:
-        device.close()
-
-
-def wait_until(condition, timeout: float = 30, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(step)
-    return value
 
 
 def secret_forms(text: str) -> list[bytes]:
@@ -236,7 +173,10 @@ def test_a_new_device_reads_earlier_history_from_another_device_answering_its_re
     online = first.start("tail", room_id, "--timeout", 90)  # the first device stays online and answers
     online.wait_for_stderr("listening")
     laptop = Cli(server, tmp_path / "alice-laptop")
-    laptop.login(alice_name)
+    device_id, code = approval_code(laptop.login(alice_name))
+    [unapproved] = laptop.history(room_id, "--wait-keys", 2, "--limit", 1)
+    assert unapproved["state"] == "waiting_for_keys"  # the online device does not answer it yet
+    first.ok("approve", device_id, "--code", code)
     history = laptop.history(room_id, "--wait-keys", 30)
     assert [(m["state"], m["text"]) for m in history] == [
         ("readable", "sent before the laptop existed"), ("readable", "bob's answer, also before")]
@@ -273,6 +213,7 @@ def test_waiting_for_keys_shows_and_clears_by_itself_when_the_other_device_comes
     desktop.realtime.stop()  # the desktop goes offline
 
     laptop = devices(server, alice_name)
+    desktop.keys.approve_device(laptop.keys.device_session_id, laptop.keys.verification_code())
     changed = threading.Event()
     laptop.keys.add_listener(lambda room: changed.set())
     assert laptop.keys.sync_room(room_id).waiting_for_keys

@@ -433,6 +433,60 @@ def test_account_deletion_deletes_the_key_backup(server):
     assert kept == [bob.user["id"]]
 
 
+def signature() -> str:
+    """Stands in for an identity's signature of a device: opaque to the server."""
+    return base64.b64encode(os.urandom(64)).decode()
+
+
+def test_an_identity_is_published_once_and_signs_the_users_own_devices_only(server, sockets):
+    alice = keyed_user(server)
+    laptop = keyed_device(server, alice, "laptop")
+    bob = keyed_user(server)
+    room_of(alice, bob)
+    laptop_sock, bob_sock = sockets(laptop), sockets(bob)
+    assert alice.get("/api/keys/identity").status_code == 404
+    identity = public_key()
+    first = alice.put("/api/keys/identity", json={"identity_key": identity, "recovery_blob": "r1:opaque"})
+    assert first.status_code == 201 and first.json()["created"] is True
+    for sock in (laptop_sock, bob_sock):
+        assert sock.wait_for("identity_key_published", lambda e: e["user_id"] == alice.user["id"])[
+            "identity_key"] == identity
+    again = laptop.put("/api/keys/identity", json={"identity_key": identity})
+    assert again.status_code == 200 and again.json()["created"] is False
+    assert alice.get("/api/keys/identity").json()["recovery_blob"] == "r1:opaque"  # kept
+    other = laptop.put("/api/keys/identity", json={"identity_key": public_key()})
+    assert other.status_code == 409 and error_code(other) == "IDENTITY_KEY_ALREADY_PUBLISHED"
+
+    signed = signature()
+    reply = alice.put(f"/api/keys/devices/{laptop.device_session_id}/signature", json={"signature": signed})
+    assert reply.status_code == 200 and reply.json()["device"]["identity_signature"] == signed
+    assert laptop_sock.wait_for("device_signed", lambda e: e["device_session_id"] == laptop.device_session_id)
+    seen_by_bob = bob.get(f"/api/keys/users/{alice.user['id']}").json()
+    assert seen_by_bob["identity_key"] == identity
+    assert {d["device_session_id"]: (d["identity_key"], d["identity_signature"]) for d in seen_by_bob["devices"]}[
+        laptop.device_session_id] == (identity, signed)
+    assert "recovery_blob" not in bob.get(f"/api/keys/users/{alice.user['id']}").json()
+    for target in (bob.device_session_id, 10 ** 9):  # someone else's device, or none
+        refused = alice.put(f"/api/keys/devices/{target}/signature", json={"signature": signature()})
+        assert refused.status_code == 404 and error_code(refused) == "DEVICE_SESSION_NOT_FOUND"
+    bad = alice.put(f"/api/keys/devices/{laptop.device_session_id}/signature", json={"signature": public_key()})
+    assert bad.status_code == 400 and error_code(bad) == "VALIDATION_ERROR"
+
+    replaced = laptop.put("/api/keys/identity", json={"identity_key": public_key(), "replace": True})
+    assert replaced.status_code == 200  # every device and the recovery key lost: the old signatures go
+    listed = alice.get(f"/api/keys/users/{alice.user['id']}").json()["devices"]
+    assert [d["identity_signature"] for d in listed] == [None, None]
+    assert alice.get("/api/keys/identity").json()["recovery_blob"] is None
+
+
+def test_account_deletion_deletes_the_identity(server):
+    alice = keyed_user(server)
+    assert alice.put("/api/keys/identity", json={"identity_key": public_key()}).status_code == 201
+    assert alice.request("DELETE", "/api/me", json={"password": PASSWORD}).status_code == 200
+    with sqlite3.connect(server.data_dir / "messenger.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM identity_keys WHERE user_id = ?", (alice.user["id"],)).fetchone() == (0,)
+
+
 def test_key_backup_is_the_users_own(server):
     alice, bob = register_and_login(server), register_and_login(server)
     alice.put("/api/keys/backup", json={"blob": "alice-only", "version": 1})

@@ -46,6 +46,7 @@ import logging
 import random
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -67,6 +68,17 @@ from messenger.core.e2e import (
     room_key_id,
     seal_to_device,
 )
+from messenger.core.e2e.identity import (
+    IdentityKeys,
+    codes_match,
+    device_signed_by,
+    is_recovery_key,
+    new_recovery_key,
+    open_with_recovery_key,
+    safety_number,
+    seal_with_recovery_key,
+    verification_code,
+)
 from messenger.core.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -82,6 +94,15 @@ KEY_POLL_SECONDS = 1.0
 BACKUP_WRITE_ATTEMPTS = 5
 # Key changes are written to the backup in one go, this long after the last one.
 BACKUP_DEBOUNCE_SECONDS = 2.0
+# A device stops sending under a room key after this many of its messages or this long after it
+# was made (Megolm's defaults), or when a device that held it is gone (left, revoked).
+ROTATE_AFTER_MESSAGES = 100
+ROTATE_AFTER_SECONDS = 7 * 86_400
+# What a recovery-key blob holds, bound into its associated data with the user id.
+RECOVERY_PURPOSE = "identity"
+BACKUP_PURPOSE = "room-keys"  # followed by ":<backup version>"
+# A key backup passphrase is guessed offline by whoever holds the blob (the server): not too short.
+MIN_PASSPHRASE_CHARS = 12
 # Refusals that only say "the room moved on meanwhile": read its state again and retry.
 RACE_CODES = frozenset({"ROOM_KEY_VERSION_CONFLICT", "ROOM_KEY_TARGET_INVALID"})
 
@@ -129,8 +150,21 @@ class _Room:
     synced: bool = False  # the server's state was read since start
     stale: bool = True  # something changed since: read it again before sending
     gone: bool = False  # not (or no longer) a member
+    created: dict[int, str] = dataclasses.field(default_factory=dict)  # version -> created_at (server's list)
+    # Kept in the sealed cache: key ids seen followed by a newer version (a server that lists one
+    # of them as current again rolled the room back), and what this device sends under.
+    superseded: set[str] = dataclasses.field(default_factory=set)
+    sending: dict | None = None  # {key_id, count, devices}: see E2EKeys._rotation_reason
     noticed: set[str] = dataclasses.field(default_factory=set)  # key ids seen in messages, not in `versions`
     not_versions: set[str] = dataclasses.field(default_factory=set)  # ... and still not after a sync
+
+    def take_versions(self, versions: list[dict]) -> None:
+        """The server's list of versions; every one but the newest is superseded for good."""
+        self.versions = {v["key_version"]: v["key_id"] for v in versions}
+        self.created = {v["key_version"]: v["created_at"] for v in versions}
+        if self.versions:
+            newest = max(self.versions)
+            self.superseded |= {key_id for version, key_id in self.versions.items() if version != newest}
 
     def hold(self, room_key: str) -> bool:
         key_id = room_key_id(room_key)
@@ -165,6 +199,28 @@ class KeyDirectory:
     def publish_device_keys(self, encryption_key: str, signing_key: str) -> dict:
         return self._call("PUT", "/api/keys/device", json={"encryption_key": encryption_key,
                                                            "signing_key": signing_key})
+
+    def user_keys(self, user_id: int) -> dict:
+        """`{user_id, identity_key, devices}` of a user sharing a room (or oneself)."""
+        return self._call("GET", f"/api/keys/users/{user_id}")
+
+    def identity(self) -> dict | None:
+        """The caller's `{identity_key, recovery_blob, ...}`, or None when the user has none yet."""
+        try:
+            return self._call("GET", "/api/keys/identity")
+        except ApiError as exc:
+            if exc.code == "IDENTITY_KEY_NOT_FOUND":
+                return None
+            raise
+
+    def publish_identity(self, identity_key: str, recovery_blob: str | None = None, replace: bool = False) -> dict:
+        body: dict[str, Any] = {"identity_key": identity_key, "replace": replace}
+        if recovery_blob is not None:
+            body["recovery_blob"] = recovery_blob
+        return self._call("PUT", "/api/keys/identity", json=body)
+
+    def sign_device(self, device_id: int, signature: str) -> dict:
+        return self._call("PUT", f"/api/keys/devices/{device_id}/signature", json={"signature": signature})
 
     def room_devices(self, room_id: int) -> list[dict]:
         return self._call("GET", f"/api/rooms/{room_id}/devices")["devices"]
@@ -202,6 +258,10 @@ def device_fingerprint(encryption_key: str, signing_key: str) -> str:
     """What users compare out of band to know a device is who the server says (8 groups of 4 hex)."""
     digest = hashlib.sha256(f"{encryption_key}:{signing_key}".encode()).hexdigest()[:32]
     return " ".join(digest[i:i + 4] for i in range(0, 32, 4))
+
+
+def _timestamp(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def _key_payload(room_id: int, key_version: int, room_key: str) -> bytes:
@@ -246,8 +306,15 @@ class E2EKeys:
         self.answer_delay = answer_delay
         self.backup_cost = backup_cost
         self.device_session_id: int | None = None
+        self.user_id: int | None = None
         self.username = ""
         self._device: DeviceKeys | None = None
+        self._identity: IdentityKeys | None = None  # the user's identity private key, if held here
+        self._identities: dict[int, str] = {}  # user id -> pinned identity public key (own included)
+        self._identity_changes: dict[int, str] = {}  # user id -> another identity shown since: refused
+        self._signed_devices: set[tuple] = set()  # signatures already checked against a pinned identity
+        self.verified = False  # this device carries its user's pinned identity's signature
+        self._recovery_key_to_show: str | None = None
         self._rooms: dict[int, _Room] = {}
         self._pins: dict[int, tuple[str, str]] = {}  # device id -> (encryption key, signing key)
         self._pins_unsaved = False
@@ -273,6 +340,7 @@ class E2EKeys:
         if not user.get("username"):
             raise E2EError("AUTH_REQUIRED", "no signed-in user")
         self.username = user["username"]
+        self.user_id = user["id"]
         self.device_session_id = device_session_id or self.directory.current_device_session_id()
         secret = self.store.load_token(self.api.server_url, self._secret_name)
         made = secret is None
@@ -294,21 +362,306 @@ class E2EKeys:
             raise E2EError("E2E_DEVICE_KEYS_LOST", "the server holds other keys for this device") from None
         self._device = device
         self._load_cache()
+        self._start_identity()
+
+    # -- the user's identity (cross-signing) ------------------------------------------------------
+
+    def _start_identity(self) -> None:
+        """Pin this user's identity and find out whether this device carries its signature.
+
+        With no identity anywhere (the user's first device, or the first start of a client that
+        predates identities), make one: it signs this device and the user's devices that this
+        device already trusted (pinned) before, so existing devices keep working; a recovery key
+        is made for it (`take_new_recovery_key`). A device that holds the identity signs itself
+        (a new sign-in on the same computer). Otherwise the device stays unverified until
+        another device approves it (`approve_device`) or the recovery key restores the identity.
+        """
+        held = self._load_identity()
+        shown = self.directory.identity()
+        shown_key = shown["identity_key"] if shown else None
+        made = held is None and shown_key is None
+        if made:
+            held = self._make_identity()
+            try:
+                self.directory.publish_identity(held.public_key, self._seal_identity(held))
+            except ApiError as exc:
+                if exc.code != "IDENTITY_KEY_ALREADY_PUBLISHED":
+                    raise
+                # Another device of this user made one at the same moment: that one counts.
+                self.store.forget_token(self.api.server_url, self._identity_secret_name)
+                self._identity = held = self._recovery_key_to_show = None
+                made = False
+                shown_key = self.directory.identity()["identity_key"]
+        with self._lock:
+            if held is not None:
+                self._identities[self.user_id] = held.public_key
+            elif self.user_id not in self._identities:
+                self._identities[self.user_id] = shown_key  # first use: the code comparison checks it
+            pinned = self._identities[self.user_id]
+            if shown_key is not None and shown_key != pinned:
+                self._identity_changes[self.user_id] = shown_key
+            self._pins_unsaved = True
+        if held is not None and shown_key is None and not made:
+            self.directory.publish_identity(held.public_key)  # the server lost it (a restored database)
+        if shown_key is not None and shown_key != pinned:
+            log.warning("e2e: the server shows another identity for this user than the one pinned; refused")
+        if held is not None and (made or shown_key is None or shown_key == held.public_key):
+            self._sign_own_devices(held, migrate=made)
+        self.refresh_verified()
+        self._save_cache()
+
+    @property
+    def _identity_secret_name(self) -> str:
+        # Per user, not per device session: a new sign-in on the same computer keeps it.
+        return f"{self.username}#identity"
+
+    def _load_identity(self) -> IdentityKeys | None:
+        secret = self.store.load_token(self.api.server_url, self._identity_secret_name)
+        if secret is None:
+            return None
+        try:
+            self._identity = IdentityKeys.load(secret)
+        except MalformedEnvelope:
+            log.warning("e2e: the stored identity key is unreadable; ignored")
+            return None
+        return self._identity
+
+    def _make_identity(self) -> IdentityKeys:
+        identity = IdentityKeys.generate()
+        self.store.save_token(self.api.server_url, self._identity_secret_name, identity.export())
+        self._identity = identity
+        self._recovery_key_to_show = new_recovery_key()
+        return identity
+
+    def _seal_identity(self, identity: IdentityKeys) -> str | None:
+        """The recovery blob of a just-made identity (None when no recovery key was made here)."""
+        if self._recovery_key_to_show is None:
+            return None
+        return seal_with_recovery_key(identity.export().encode(), self._recovery_key_to_show,
+                                      RECOVERY_PURPOSE, self.user_id)
+
+    def take_new_recovery_key(self) -> str | None:
+        """The recovery key made with this user's identity on this start, once (then None): show
+        it to the user to write down; it is kept nowhere."""
+        key, self._recovery_key_to_show = self._recovery_key_to_show, None
+        return key
+
+    def _sign_own_devices(self, identity: IdentityKeys, migrate: bool) -> None:
+        """Sign this device, and with `migrate` the user's devices pinned here before identities existed."""
+        for device in self.directory.user_keys(self.user_id)["devices"]:
+            device_id = device["device_session_id"]
+            keys = (device["encryption_key"], device["signing_key"])
+            own = device_id == self.device_session_id
+            with self._lock:
+                known = self._pins.get(device_id) == keys
+            if not (own or (migrate and known)):
+                continue
+            if device_signed_by(identity.public_key, device.get("identity_signature"), self.user_id, device_id, *keys):
+                continue
+            signature = identity.sign_device(self.user_id, device_id, *keys)
+            self.directory.sign_device(device_id, signature)
+            log.info("e2e: signed device %s with the identity", device_id)
+
+    def refresh_verified(self) -> bool:
+        """Read whether this device carries the pinned identity's signature now."""
+        mine = next((d for d in self.directory.user_keys(self.user_id)["devices"]
+                     if d["device_session_id"] == self.device_session_id), None)
+        self.verified = mine is not None and self._signed_by_pinned(mine)
+        return self.verified
+
+    def _signed_by_pinned(self, device: dict) -> bool:
+        with self._lock:
+            pinned = self._identities.get(device.get("user_id"))
+        check = (pinned, device.get("identity_signature"), device.get("user_id"), device.get("device_session_id"),
+                 device.get("encryption_key"), device.get("signing_key"))
+        if check in self._signed_devices:
+            return True
+        if not device_signed_by(*check):
+            return False
+        with self._lock:
+            self._signed_devices.add(check)
+        return True
+
+    def _trusted(self, device: dict) -> bool:
+        """Whether keys may go to (or be taken from) this device: its keys are the ones pinned
+        for it, and its user's pinned identity signed it. A contact's identity is pinned the
+        first time it is seen; another identity shown later is recorded (`identity_changes`)
+        and its devices are refused."""
+        device_id, user_id = device.get("device_session_id"), device.get("user_id")
+        if device_id == self.device_session_id:
+            own = self._require_device()
+            return (device.get("encryption_key"), device.get("signing_key")) == (own.public_key,
+                                                                                  own.signing_public_key)
+        if not self._vouch(device_id, device.get("encryption_key"), device.get("signing_key")):
+            return False
+        shown = device.get("identity_key")
+        with self._lock:
+            pinned = self._identities.get(user_id)
+            if pinned is None and shown and user_id != self.user_id:
+                self._identities[user_id] = shown
+                self._pins_unsaved = True
+            elif pinned is not None and shown and shown != pinned and self._identity_changes.get(user_id) != shown:
+                self._identity_changes[user_id] = shown
+                self._pins_unsaved = True
+                log.warning("e2e: user %s is shown with another identity than the pinned one; refused", user_id)
+        return self._signed_by_pinned(device)
+
+    def own_devices(self) -> list[dict]:
+        """This user's live devices as the server lists them, each with `verified` (signed by the
+        pinned identity), `current` (this device) and its `fingerprint`."""
+        devices = self.directory.user_keys(self.user_id)["devices"]
+        listed = [{**d, "verified": self._trusted(d) and self._signed_by_pinned(d),
+                   "current": d["device_session_id"] == self.device_session_id,
+                   "fingerprint": device_fingerprint(d["encryption_key"], d["signing_key"])} for d in devices]
+        self._save_pins()
+        return listed
+
+    def pending_devices(self) -> list[dict]:
+        """This user's devices waiting for approval (see `own_devices`)."""
+        return [d for d in self.own_devices() if not d["verified"]]
+
+    def verification_code(self, device_id: int | None = None) -> str:
+        """The code to compare for a device of this user (this one by default): the new device
+        shows it, the approving device asks for it (`approve_device`)."""
+        own = self._require_device()
+        if device_id is None or device_id == self.device_session_id:
+            keys = (own.public_key, own.signing_public_key)
+            device_id = self.device_session_id
+        else:
+            device = next((d for d in self.directory.user_keys(self.user_id)["devices"]
+                           if d["device_session_id"] == device_id), None)
+            if device is None:
+                raise E2EError("DEVICE_SESSION_NOT_FOUND", f"device {device_id}")
+            keys = (device["encryption_key"], device["signing_key"])
+        with self._lock:
+            pinned = self._identities.get(self.user_id)
+        return verification_code(pinned or "", self.user_id, device_id, *keys)
+
+    def approve_device(self, device_id: int, code: str) -> dict:
+        """Sign another device of this user with the identity held here, after checking the code
+        the person read on that device's screen. Raises E2EError E2E_IDENTITY_UNAVAILABLE (this
+        device does not hold the identity), DEVICE_SESSION_NOT_FOUND, E2E_VERIFICATION_CODE_WRONG
+        (nothing signed: the server may have shown either side other keys)."""
+        if self._identity is None:
+            raise E2EError("E2E_IDENTITY_UNAVAILABLE")
+        device = next((d for d in self.directory.user_keys(self.user_id)["devices"]
+                       if d["device_session_id"] == device_id), None)
+        if device is None or device_id == self.device_session_id:
+            raise E2EError("DEVICE_SESSION_NOT_FOUND", f"device {device_id}")
+        keys = (device["encryption_key"], device["signing_key"])
+        if not codes_match(code, verification_code(self._identity.public_key, self.user_id, device_id, *keys)):
+            raise E2EError("E2E_VERIFICATION_CODE_WRONG")
+        with self._lock:
+            # Checked by the code: these are the device's keys.
+            self._pins.setdefault(device_id, keys)
+            self._pins_unsaved = True
+        signed = self.directory.sign_device(device_id, self._identity.sign_device(self.user_id, device_id, *keys))
+        self._save_pins()
+        log.info("e2e: approved device %s", device_id)
+        return signed["device"]
+
+    def recover(self, recovery_key: str) -> int:
+        """Open the user's identity from its recovery blob with the recovery key, keep it here,
+        approve this device with it, and take the key backup if it was written under the
+        recovery key; returns how many room keys that restored. Raises E2EError
+        IDENTITY_KEY_NOT_FOUND (no recovery blob), E2E_RECOVERY_KEY_WRONG (a wrong or mistyped
+        key, or a blob that is not this user's)."""
+        shown = self.directory.identity()
+        if shown is None or not shown.get("recovery_blob"):
+            raise E2EError("IDENTITY_KEY_NOT_FOUND", "no recovery blob on the server")
+        try:
+            secret = open_with_recovery_key(shown["recovery_blob"], recovery_key, RECOVERY_PURPOSE, self.user_id)
+            identity = IdentityKeys.load(secret.decode())
+        except (EnvelopeError, UnicodeDecodeError):
+            raise E2EError("E2E_RECOVERY_KEY_WRONG") from None
+        if identity.public_key != shown["identity_key"]:
+            # Only the recovery key's holder can write a blob that opens: the server cannot.
+            raise E2EError("E2E_RECOVERY_KEY_WRONG", "the recovery blob holds another identity")
+        self.store.save_token(self.api.server_url, self._identity_secret_name, identity.export())
+        with self._lock:
+            self._identity = identity
+            self._identities[self.user_id] = identity.public_key
+            self._identity_changes.pop(self.user_id, None)
+            self._pins_unsaved = True
+        self._sign_own_devices(identity, migrate=False)
+        self._after_device_signed(self.device_session_id)
+        self._save_pins()
+        stored = self.directory.backup()
+        if stored is not None and stored["blob"].startswith("r1:"):
+            return self.restore_backup(recovery_key)
+        return 0
+
+    def reset_identity(self) -> str:
+        """Make a new identity for this user, for when every device holding the old one and the
+        recovery key are lost: publish it in place of the old one (which voids every signature
+        of it), approve this device with it, and return the new recovery key (show it once).
+        Contacts are warned that the identity changed and send nothing until they accept it."""
+        identity = self._make_identity()
+        self.directory.publish_identity(identity.public_key, self._seal_identity(identity), replace=True)
+        with self._lock:
+            self._identities[self.user_id] = identity.public_key
+            self._identity_changes.pop(self.user_id, None)
+            self._pins_unsaved = True
+        self._sign_own_devices(identity, migrate=False)
+        self._after_device_signed(self.device_session_id)
+        self._save_pins()
+        return self.take_new_recovery_key()
+
+    def identity_changes(self) -> dict[int, str]:
+        """Users (this one included) shown with another identity than the one pinned here: their
+        devices get no keys until the user checks the safety number and `trust_identity`."""
+        with self._lock:
+            return dict(self._identity_changes)
+
+    def safety_number(self, user_id: int) -> str:
+        """What this user and `user_id` compare (in person, by phone) to know each pinned the
+        other's real identity. Pins the contact's identity if it was not yet."""
+        with self._lock:
+            other = self._identities.get(user_id)
+        if other is None:
+            other = self.directory.user_keys(user_id)["identity_key"]
+            if other is None:
+                raise E2EError("IDENTITY_KEY_NOT_FOUND", f"user {user_id}")
+            with self._lock:
+                other = self._identities.setdefault(user_id, other)
+                self._pins_unsaved = True
+            self._save_pins()
+        with self._lock:
+            own = self._identities[self.user_id]
+        return safety_number(self.user_id, own, user_id, other)
+
+    def trust_identity(self, user_id: int) -> str:
+        """Pin the identity the server shows now for `user_id` (after the safety number was
+        checked); returns it."""
+        shown = self.directory.user_keys(user_id)["identity_key"]
+        if shown is None:
+            raise E2EError("IDENTITY_KEY_NOT_FOUND", f"user {user_id}")
+        with self._lock:
+            self._identities[user_id] = shown
+            self._identity_changes.pop(user_id, None)
+            self._pins_unsaved = True
+        self._save_pins()
+        return shown
 
     @property
     def fingerprint(self) -> str:
         device = self._require_device()
         return device_fingerprint(device.public_key, device.signing_public_key)
 
-    def forget(self) -> None:
+    def forget(self, *, identity: bool = False) -> None:
         """Drop this device's private keys and its room-key cache (after signing out: the
-        device session is dead, and its keys with it)."""
+        device session is dead, and its keys with it). The user's identity key stays on this
+        computer (a new sign-in here is approved by it) unless `identity` is true."""
         if self.device_session_id is not None:
             self.store.forget_token(self.api.server_url, self._secret_name)
             self._cache_path.unlink(missing_ok=True)
+            if identity:
+                self.store.forget_token(self.api.server_url, self._identity_secret_name)
         with self._lock:
             self._rooms.clear()
             self._device = None
+            if identity:
+                self._identity = None
 
     @property
     def _secret_name(self) -> str:
@@ -337,7 +690,12 @@ class E2EKeys:
             device = self._require_device()
             payload = open_sealed(raw["sealed"], device.exchange, sender_public_key=device.signing_public_key)
             rooms = _read_keys_payload(payload)
-            pins = {int(device_id): tuple(keys) for device_id, keys in json.loads(payload).get("devices", {}).items()}
+            saved = json.loads(payload)
+            pins = {int(device_id): tuple(keys) for device_id, keys in saved.get("devices", {}).items()}
+            # A cache written before identities existed has neither.
+            identities = {int(user_id): key for user_id, key in saved.get("identities", {}).items()}
+            changes = {int(user_id): key for user_id, key in saved.get("identity_changes", {}).items()}
+            sending = {int(room_id): record for room_id, record in saved.get("sending", {}).items()}
         except FileNotFoundError:
             return
         except (OSError, ValueError, KeyError, TypeError, AttributeError, EnvelopeError) as exc:
@@ -345,6 +703,12 @@ class E2EKeys:
             return
         with self._lock:
             self._pins.update(pins)
+            self._identities.update(identities)
+            self._identity_changes.update(changes)
+            for room_id, record in sending.items():
+                room = self._room(room_id)
+                room.superseded |= set(record["superseded"])
+                room.sending = record["sending"]
             for room_id, keys in rooms.items():
                 for key in keys:
                     self._room(room_id).hold(key)
@@ -354,6 +718,10 @@ class E2EKeys:
         with self._lock:
             held = json.loads(_keys_payload({room_id: room.keys.values() for room_id, room in self._rooms.items()}))
             held["devices"] = {str(device_id): list(keys) for device_id, keys in self._pins.items()}
+            held["identities"] = {str(user_id): key for user_id, key in self._identities.items() if key}
+            held["identity_changes"] = {str(user_id): key for user_id, key in self._identity_changes.items()}
+            held["sending"] = {str(room_id): {"superseded": sorted(room.superseded), "sending": room.sending}
+                               for room_id, room in self._rooms.items() if room.superseded or room.sending}
             self._pins_unsaved = False
             sealed = seal_to_device(json.dumps(held).encode(), device.public_key, sender=device.signing)
             write_atomic(self._cache_path, json.dumps({"format": 1, "sealed": sealed}) + "\n", mode=0o600)
@@ -477,7 +845,7 @@ class E2EKeys:
             with self._lock:
                 room = self._room(room_id)
                 before = (room.current_version, set(room.missing))
-                room.versions = {v["key_version"]: v["key_id"] for v in state["versions"]}
+                room.take_versions(state["versions"])
                 room.current_version = mine["current_version"]
                 room.rotation_required = mine["rotation_required"]
                 server_missing = set(mine["missing_versions"])
@@ -517,9 +885,13 @@ class E2EKeys:
             with self._lock:
                 if package["key_id"] in self._room(room_id).keys:
                     continue
-            if not self._vouch(package["sender_device_session_id"], package.get("sender_encryption_key"),
-                               package.get("sender_signing_key")):
-                log.info("e2e: room %s: a package of an unknown or changed device is ignored", room_id)
+            sender = {"device_session_id": package["sender_device_session_id"], "user_id": package.get("sender_user_id"),
+                      "encryption_key": package.get("sender_encryption_key"),
+                      "signing_key": package.get("sender_signing_key"),
+                      "identity_key": package.get("sender_identity_key"),
+                      "identity_signature": package.get("sender_identity_signature")}
+            if not self._trusted(sender):
+                log.info("e2e: room %s: a package of an unverified or changed device is ignored", room_id)
                 continue
             try:
                 payload = json.loads(open_sealed(package["sealed"], device.exchange,
@@ -595,9 +967,18 @@ class E2EKeys:
         """A v3 envelope of `plaintext` under the room's current key, making (and sealing to
         every member device) a new version first when the room needs one. Raises E2EError
         (E2E_ROOM_KEY_UNAVAILABLE after `timeout`, ROOM_NOT_FOUND), ApiError, ServerUnreachable."""
-        return encrypt_envelope(plaintext, self._sending_key(room_id, timeout), "v3")
+        envelope = encrypt_envelope(plaintext, self._sending_key(room_id, timeout), "v3")
+        with self._lock:
+            sending = self._room(room_id).sending
+            if sending is not None:
+                sending["count"] += 1
+        self._save_cache()  # the count must survive a restart
+        return envelope
 
     def _sending_key(self, room_id: int, timeout: float) -> str:
+        if not self.verified:
+            # Nobody would take its keys; it must not make versions that others then refuse.
+            raise E2EError("E2E_DEVICE_UNVERIFIED")
         deadline = time.monotonic() + timeout
         wait_for_current = CURRENT_KEY_WAIT_SECONDS
         # Asked every time, not taken from events: the event of a removal this very client
@@ -615,11 +996,17 @@ class E2EKeys:
                     room = self._room(room_id)
                     if room.gone:
                         raise E2EError("ROOM_NOT_FOUND")
-                    current = room.keys.get(room.versions.get(room.current_version, ""))
-                    if current is not None and not room.rotation_required:
-                        return current
+                    current_id = room.versions.get(room.current_version, "")
+                    current = room.keys.get(current_id)
                     next_version = room.current_version + 1
                     lacks_current = not room.rotation_required and room.current_version > 0
+                if current is not None and not room.rotation_required:
+                    devices = self._sealable_devices(room_id)
+                    reason = self._rotation_reason(room_id, current_id, devices)
+                    if reason is None:
+                        return current
+                    log.info("e2e: room %s: rotating the key by itself (%s)", room_id, reason)
+                    lacks_current = False
                 if not lacks_current or wait_for_current <= 0:
                     made = self._make_version(room_id, next_version)
                     if made is not None:
@@ -647,20 +1034,50 @@ class E2EKeys:
             return
         with self._lock:
             room = self._room(room_id)
-            room.versions = {v["key_version"]: v["key_id"] for v in state["versions"]}
+            room.take_versions(state["versions"])
             room.current_version = state["current_version"]
             room.rotation_required = state["rotation_required"]
             if state["current_key_id"] is not None and state["current_key_id"] not in room.keys:
                 room.stale = True
+
+    def _sealable_devices(self, room_id: int) -> list[dict]:
+        """The room's member devices that keys may go to (verified, see `_trusted`), this one excepted."""
+        return [d for d in self.directory.room_devices(room_id)
+                if d["device_session_id"] != self.device_session_id and self._trusted(d)]
+
+    def _rotation_reason(self, room_id: int, key_id: str, devices: list[dict]) -> str | None:
+        """Why this device must not send under `key_id` (the server's current key, held here)
+        even though the server does not ask for a new version; None if it may. The server's
+        word is not enough: it could keep a room on a key a departed member or a revoked device
+        holds, or list an older version as current again."""
+        listed = {d["device_session_id"] for d in devices}
+        with self._lock:
+            room = self._room(room_id)
+            if key_id in room.superseded:
+                return "an older version is listed as current"
+            created = room.created.get(room.current_version)
+            if created and time.time() - _timestamp(created) > ROTATE_AFTER_SECONDS:
+                return "the key is older than a week"
+            sending = room.sending
+            if sending is None or sending["key_id"] != key_id:
+                # First use here: it may have reached any device listed now, and no other.
+                room.sending = {"key_id": key_id, "count": 0, "devices": sorted(listed)}
+                return None
+            if sending["count"] >= ROTATE_AFTER_MESSAGES:
+                return f"{sending['count']} messages under it"
+            gone = set(sending["devices"]) - listed
+            if gone:
+                return f"devices {sorted(gone)} that may hold it left or were revoked"
+            return None
 
     def _make_version(self, room_id: int, version: int) -> str | None:
         """Make `version` with a fresh key sealed to every member device; the key, or None if
         another device made that version first (or the device list moved on meanwhile)."""
         room_key = new_room_key()
         key_id = room_key_id(room_key)
+        devices = self._sealable_devices(room_id)
         packages = [(d["device_session_id"], self._seal(room_id, version, room_key, d["encryption_key"]))
-                    for d in self.directory.room_devices(room_id) if d["device_session_id"] != self.device_session_id
-                    and self._vouch(d["device_session_id"], d["encryption_key"], d["signing_key"])]
+                    for d in devices]
         # Kept before posting: had the server taken it and this device then crashed, every
         # message under it would be lost to this device. Dropped again if refused.
         with self._lock:
@@ -688,6 +1105,8 @@ class E2EKeys:
             room.current_version = max(room.current_version, version)
             room.rotation_required = False
             room.missing.discard(version)
+            room.superseded |= {known for number, known in room.versions.items() if number < version}
+            room.sending = {"key_id": key_id, "count": 0, "devices": sorted(d["device_session_id"] for d in devices)}
         log.info("e2e: room %s: made key version %s for %s devices", room_id, version, len(packages))
         self._notify(room_id)
         self._keys_changed()
@@ -717,8 +1136,7 @@ class E2EKeys:
         """Seal what is still wanted (another device may have answered meanwhile) and held."""
         try:
             request = next((r for r in self.directory.open_requests(room_id) if r["request_id"] == request_id), None)
-            if request is None or not self._vouch(request["device_session_id"], request["encryption_key"],
-                                                  request["signing_key"]):
+            if request is None or not self._trusted(request):
                 return
             with self._lock:
                 fresh = self._room(room_id).synced
@@ -748,6 +1166,7 @@ class E2EKeys:
         realtime.on("room_members_updated", self._on_room_changed)
         realtime.on("room_key_requested", self._on_key_requested)
         realtime.on("key_backup_updated", self._on_backup_updated)
+        realtime.on("device_signed", self._on_device_signed)
         if catch_up:
             realtime.on_state(self._on_connection)
 
@@ -766,6 +1185,22 @@ class E2EKeys:
 
     def _on_key_requested(self, data: dict) -> None:
         self._consider_request(data["room_id"], data)
+
+    def _on_device_signed(self, data: dict) -> None:
+        self._submit(self._after_device_signed, data.get("device_session_id"))
+
+    def _after_device_signed(self, device_id: int | None) -> None:
+        """This device approved: ask again for everything (earlier requests went unanswered).
+        Another device approved: answer what it asked for."""
+        try:
+            if device_id == self.device_session_id and not self.verified and self.refresh_verified():
+                with self._lock:
+                    for room in self._rooms.values():
+                        room.requested.clear()
+                log.info("e2e: this device was approved")
+            self.sync_all()
+        except Exception as exc:  # a worker thread
+            log.warning("e2e: catching up after a device approval failed (%s)", exc)
 
     def _on_backup_updated(self, data: dict) -> None:
         if data.get("device_session_id") != self.device_session_id:
@@ -812,16 +1247,24 @@ class E2EKeys:
         """Merge every room key held here with the user's key backup and store it encrypted
         under `passphrase`; returns the backup's version (unchanged if it held everything).
 
+        `passphrase` is the user's recovery key (the default in the apps: 160 random bits) or a
+        passphrase of at least MIN_PASSPHRASE_CHARS characters (else E2EError
+        E2E_BACKUP_PASSPHRASE_WEAK, before anything is sent). A recovery-key backup binds the
+        user id and its version into its associated data, so the server can neither hand one
+        user's backup to another nor pass an older backup off as the current one.
+
         Another device writing at the same moment costs a reload, merge and retry. Raises
         E2EError E2E_BACKUP_PASSPHRASE_WRONG if the stored backup does not open with the
         passphrase: `start_over` then replaces it with the keys of this device only (for a
         forgotten passphrase: the old backup cannot be opened by anyone anyway).
         """
+        if not is_recovery_key(passphrase) and len(passphrase) < MIN_PASSPHRASE_CHARS:
+            raise E2EError("E2E_BACKUP_PASSPHRASE_WEAK", f"at least {MIN_PASSPHRASE_CHARS} characters")
         for _ in range(BACKUP_WRITE_ATTEMPTS):
             stored = self.directory.backup()
             version = stored["version"] if stored else 0
             if stored and not start_over:
-                backed_up = self._open_backup(stored["blob"], passphrase)
+                backed_up = self._open_backup(stored, passphrase)
                 self._take_keys(backed_up)
                 with self._lock:
                     complete = all(set(room.keys.values()) <= set(backed_up.get(room_id, ()))
@@ -830,7 +1273,10 @@ class E2EKeys:
                     return version
             with self._lock:
                 payload = _keys_payload({room_id: room.keys.values() for room_id, room in self._rooms.items()})
-            blob = encrypt_key_backup(payload, passphrase, self.backup_cost)
+            if is_recovery_key(passphrase):
+                blob = seal_with_recovery_key(payload, passphrase, f"{BACKUP_PURPOSE}:{version + 1}", self.user_id)
+            else:
+                blob = encrypt_key_backup(payload, passphrase, self.backup_cost)
             try:
                 return self.directory.store_backup(blob, version + 1)["version"]
             except ApiError as exc:
@@ -846,7 +1292,7 @@ class E2EKeys:
         stored = self.directory.backup()
         if stored is None:
             raise E2EError("KEY_BACKUP_NOT_FOUND")
-        gained = self._take_keys(self._open_backup(stored["blob"], passphrase))
+        gained = self._take_keys(self._open_backup(stored, passphrase))
         for room_id in gained:
             try:
                 self.sync_room(room_id)
@@ -854,10 +1300,18 @@ class E2EKeys:
                 log.info("e2e: room %s: restored keys not registered (%s)", room_id, exc.code)
         return sum(gained.values())
 
-    @staticmethod
-    def _open_backup(blob: str, passphrase: str) -> dict[int, list[str]]:
+    def _open_backup(self, stored: dict, passphrase: str) -> dict[int, list[str]]:
+        """The room keys of the stored backup (`r1:` under the recovery key, `b1:` under a passphrase)."""
+        blob = stored["blob"]
         try:
-            return _read_keys_payload(decrypt_key_backup(blob, passphrase))
+            if blob.startswith("r1:"):
+                if not is_recovery_key(passphrase):
+                    raise AuthenticationFailed("this backup opens with the recovery key")
+                payload = open_with_recovery_key(blob, passphrase, f"{BACKUP_PURPOSE}:{stored['version']}",
+                                                 self.user_id)
+            else:
+                payload = decrypt_key_backup(blob, passphrase)
+            return _read_keys_payload(payload)
         except AuthenticationFailed:
             raise E2EError("E2E_BACKUP_PASSPHRASE_WRONG") from None
 

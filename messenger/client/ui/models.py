@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from messenger.client.i18n import language, tr
+from messenger.client.services.messages import ContentState
 from messenger.client.services.outbox import OutboxState, OutgoingMessage
 from messenger.client.ui.message_text import MessageText
 from messenger.core.errors import localized
@@ -321,6 +322,8 @@ class ChatItem:
     source: dict | None = None  # the stored message as the server gave it: read again when keys change
     reply_source: dict | None = None  # the server's preview of the quoted message, likewise
     unreadable: bool = False  # not shown (waiting for keys, no key here, ...): read again when keys change
+    # Shown, but not end-to-end encrypted: the server could have written it (E2E_NOT_ENCRYPTED).
+    not_encrypted: bool = False
     mentions_me: bool = False  # someone else's message naming me (@username or @nickname)
     new_divider: bool = False  # the first unread message when the room opened: "New messages" above it
 
@@ -538,6 +541,7 @@ class ChatModel(QAbstractListModel):
         readable = self.text.read(item.room_id, item.source)
         item.text = self.text.words(readable, item.message_type)
         item.unreadable = not readable.shown
+        item.not_encrypted = readable.state is ContentState.NOT_ENCRYPTED and item.message_type != "system"
         shared = readable.file if readable.shown else None
         file_id = item.source.get("file_id")
         item.file = {"id": file_id, "name": shared.name, "size": shared.size if shared.size is not None

@@ -23,6 +23,7 @@ from messenger.server.db.models import (
     HISTORY_VISIBLE_BY_DEFAULT,
     DeviceKey,
     DeviceSession,
+    IdentityKey,
     KeyBackup,
     Room,
     RoomKey,
@@ -38,6 +39,8 @@ from messenger.server.extensions import database
 
 # Canonical events (server -> client).
 DEVICE_KEYS_PUBLISHED = "device_keys_published"  # to the user's devices
+IDENTITY_KEY_PUBLISHED = "identity_key_published"  # to the user's devices and everyone sharing a room
+DEVICE_SIGNED = "device_signed"  # to the user's devices: one of them was approved
 ROOM_KEY_CREATED = "room_key_created"  # to the room: a new current version exists
 ROOM_KEY_AVAILABLE = "room_key_available"  # to a user whose devices got packages
 ROOM_KEY_REQUESTED = "room_key_requested"  # to the room: a device asks for versions it lacks
@@ -47,6 +50,8 @@ KEY_BACKUP_UPDATED = "key_backup_updated"  # to the user's devices
 
 # Limits.
 PUBLIC_KEY_BYTES = 32  # X25519 and Ed25519 public keys
+SIGNATURE_BYTES = 64  # an Ed25519 signature
+MAX_RECOVERY_BLOB_CHARS = 4_096  # an identity private key sealed under the recovery key takes ~110
 MAX_SEALED_CHARS = 4_096  # one sealed room key: far more than a sealed 32-byte key needs
 MAX_PACKAGES_PER_POST = 2_000
 MAX_REQUESTED_VERSIONS = 1_000
@@ -62,9 +67,72 @@ def live_device(now: datetime):
 
 
 def device_keys_payload(keys: DeviceKey, device: DeviceSession) -> dict:
+    """A device's public keys, with its user's identity key and the identity's signature of
+    the device as stored: the server vouches for neither, clients check the signature."""
     return {"device_session_id": keys.device_session_id, "user_id": keys.user_id,
             "device_name": device.device_name, "encryption_key": keys.encryption_key,
-            "signing_key": keys.signing_key, "published_at": serialize.iso(keys.published_at)}
+            "signing_key": keys.signing_key, "published_at": serialize.iso(keys.published_at),
+            "identity_key": identity_public_key(keys.user_id), "identity_signature": keys.identity_signature}
+
+
+def identity_key(user_id: int) -> IdentityKey | None:
+    return database.session.get(IdentityKey, user_id)
+
+
+def identity_public_key(user_id: int) -> str | None:
+    identity = identity_key(user_id)
+    return identity.public_key if identity else None
+
+
+def identity_payload(identity: IdentityKey, with_recovery_blob: bool) -> dict:
+    answer = {"user_id": identity.user_id, "identity_key": identity.public_key,
+              "published_at": serialize.iso(identity.published_at)}
+    if with_recovery_blob:
+        answer["recovery_blob"] = identity.recovery_blob
+    return answer
+
+
+def do_publish_identity(user: User, device: DeviceSession, public_key: str, recovery_blob: str | None,
+                        ip: str, user_agent: str) -> IdentityKey:
+    """Store the user's identity public key (new, or replacing one: the route has decided which).
+    A new identity voids every signature of the old one. The user's devices and everyone who
+    shares a room with the user hear it: their clients compare it with the identity they pinned."""
+    identity = identity_key(user.id)
+    replaced = identity is not None and identity.public_key != public_key
+    if identity is None:
+        identity = IdentityKey(user_id=user.id)
+        database.session.add(identity)
+    if replaced:
+        database.session.execute(update(DeviceKey).where(DeviceKey.user_id == user.id)
+                                 .values(identity_signature=None).execution_options(synchronize_session="fetch"))
+    identity.public_key = public_key
+    if recovery_blob is not None or replaced:
+        identity.recovery_blob = recovery_blob
+    identity.published_at, identity.device_session_id = utcnow(), device.id
+    database.session.flush()
+    record_audit("identity_key_published", user.id, ip, user_agent, device_session_id=device.id, replaced=replaced)
+    pending = Pending()
+    payload = identity_payload(identity, with_recovery_blob=False)
+    pending.add(IDENTITY_KEY_PUBLISHED, payload, user_id=user.id)
+    for room_id in database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == user.id)):
+        pending.add(IDENTITY_KEY_PUBLISHED, payload, room_id=room_id)
+    commit_and_emit(pending)
+    return identity
+
+
+def do_sign_device(user: User, signer: DeviceSession, target: DeviceKey, signature: str, ip: str,
+                   user_agent: str) -> dict:
+    """Store the identity's signature of one of the user's devices (opaque: clients check it).
+    The user's devices hear `device_signed`: the approved one asks for its keys again."""
+    target.identity_signature = signature
+    database.session.flush()
+    record_audit("device_signed", user.id, ip, user_agent, device_session_id=signer.id,
+                 target_device_session_id=target.device_session_id)
+    payload = device_keys_payload(target, database.session.get(DeviceSession, target.device_session_id))
+    pending = Pending()
+    pending.add(DEVICE_SIGNED, payload, user_id=user.id)
+    commit_and_emit(pending)
+    return payload
 
 
 def published_keys(device_session_id: int) -> DeviceKey | None:
@@ -211,6 +279,8 @@ def my_room_keys(membership: RoomMember, device: DeviceSession) -> dict:
                       "sender_user_id": sender_keys.user_id if sender_keys else None,
                       "sender_encryption_key": sender_keys.encryption_key if sender_keys else None,
                       "sender_signing_key": sender_keys.signing_key if sender_keys else None,
+                      "sender_identity_key": identity_public_key(sender_keys.user_id) if sender_keys else None,
+                      "sender_identity_signature": sender_keys.identity_signature if sender_keys else None,
                       "created_at": serialize.iso(package.created_at)}
                      for package, key_id, sender_keys in rows],
         "missing_versions": sorted(entitled - held),
@@ -439,5 +509,7 @@ def do_store_key_backup(user: User, device: DeviceSession | None, blob: str, ver
 
 
 def delete_key_backup(user_id: int) -> None:
-    """Staged, no commit: forget the user's key backup (account deletion: nothing personal stays)."""
+    """Staged, no commit: forget the user's key backup and identity (account deletion: nothing
+    personal stays)."""
     database.session.execute(delete(KeyBackup).where(KeyBackup.user_id == user_id))
+    database.session.execute(delete(IdentityKey).where(IdentityKey.user_id == user_id))

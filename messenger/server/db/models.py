@@ -205,6 +205,21 @@ class DeviceKey(Base):
     encryption_key: Mapped[str] = mapped_column(String(64))  # base64 of 32 bytes
     signing_key: Mapped[str] = mapped_column(String(64))  # base64 of 32 bytes
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The user's identity's signature of this device (base64 of 64 bytes), opaque to the server.
+    identity_signature: Mapped[str | None] = mapped_column(String(128))
+
+
+class IdentityKey(Base):
+    """A user's identity public key (it signs the user's devices) and the recovery blob, which
+    holds the identity private key encrypted under the user's recovery key. Opaque to the server."""
+
+    __tablename__ = "identity_keys"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))  # base64 of 32 bytes
+    recovery_blob: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    device_session_id: Mapped[int | None] = mapped_column(ForeignKey("device_sessions.id", ondelete="SET NULL"))
 
 
 # New members read the room's history, as they always did in v4; a room admin can turn it off.

@@ -38,15 +38,15 @@ def calling_device_keys() -> tuple[DeviceSession, DeviceKey]:
     return device, published
 
 
-def take_public_key(data: dict, name: str) -> str:
-    """A 32-byte public key in standard base64, handed back in canonical form."""
-    value = take_text(data, name, 1, 64)
+def take_public_key(data: dict, name: str, size: int = keys.PUBLIC_KEY_BYTES) -> str:
+    """A `size`-byte public key (or signature) in standard base64, handed back in canonical form."""
+    value = take_text(data, name, 1, 4 * ((size + 2) // 3))
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise invalid(name, "must be standard base64") from None
-    if len(raw) != keys.PUBLIC_KEY_BYTES:
-        raise invalid(name, f"must decode to {keys.PUBLIC_KEY_BYTES} bytes")
+    if len(raw) != size:
+        raise invalid(name, f"must decode to {size} bytes")
     return base64.b64encode(raw).decode()
 
 
@@ -99,10 +99,64 @@ def publish_device_keys():
 @bp.get("/api/keys/users/<int:user_id>")
 @login_required
 def user_device_keys(user_id: int):
-    """The live devices' public keys of the caller or of someone they share a room with."""
+    """The identity key and the live devices' public keys of the caller or of someone they share
+    a room with."""
     if user_id != g.user.id and not keys.shares_a_room(g.user.id, user_id):
         raise ApiError("USER_NOT_FOUND")
-    return {"user_id": user_id, "devices": keys.live_devices_of([user_id])}
+    return {"user_id": user_id, "identity_key": keys.identity_public_key(user_id),
+            "devices": keys.live_devices_of([user_id])}
+
+
+# --- identities (cross-signing) ------------------------------------------------------------
+
+@bp.get("/api/keys/identity")
+@login_required
+def get_identity():
+    """The caller's identity public key and recovery blob (404 IDENTITY_KEY_NOT_FOUND if none)."""
+    identity = keys.identity_key(g.user.id)
+    if identity is None:
+        raise ApiError("IDENTITY_KEY_NOT_FOUND")
+    return keys.identity_payload(identity, with_recovery_blob=True)
+
+
+@bp.put("/api/keys/identity")
+@login_required
+def publish_identity():
+    """Publish the caller's identity public key, once; the same key again answers 200 (and may
+    set the recovery blob). Another key needs `replace: true` (every device and the recovery key
+    lost): it voids the old identity's signatures, and everyone's client warns about it."""
+    data = json_body()
+    public_key = take_public_key(data, "identity_key")
+    recovery_blob = data.get("recovery_blob")
+    if recovery_blob is not None:
+        recovery_blob = take_text(data, "recovery_blob", 1, keys.MAX_RECOVERY_BLOB_CHARS)
+    replace = data.get("replace", False)
+    if not isinstance(replace, bool):
+        raise invalid("replace", "must be true or false")
+    device, _ = calling_device_keys()
+    identity = keys.identity_key(g.user.id)
+    if identity is not None and identity.public_key != public_key and not replace:
+        raise ApiError("IDENTITY_KEY_ALREADY_PUBLISHED")
+    if identity is not None and identity.public_key == public_key:
+        if recovery_blob is None or recovery_blob == identity.recovery_blob:
+            return {"identity": keys.identity_payload(identity, with_recovery_blob=False), "created": False}
+    created = identity is None
+    identity = keys.do_publish_identity(g.user, device, public_key, recovery_blob, client_address(), user_agent())
+    return {"identity": keys.identity_payload(identity, with_recovery_blob=False), "created": created}, (
+        201 if created else 200)
+
+
+@bp.put("/api/keys/devices/<int:device_session_id>/signature")
+@login_required
+def sign_device(device_session_id: int):
+    """Store the identity's signature of one of the caller's own devices (opaque: the server
+    cannot check it means anything; clients do)."""
+    signature = take_public_key(json_body(), "signature", keys.SIGNATURE_BYTES)
+    signer, _ = calling_device_keys()
+    target = keys.published_keys(device_session_id)
+    if target is None or target.user_id != g.user.id:
+        raise ApiError("DEVICE_SESSION_NOT_FOUND")
+    return {"device": keys.do_sign_device(g.user, signer, target, signature, client_address(), user_agent())}
 
 
 @bp.get("/api/rooms/<int:room_id>/devices")

@@ -5,8 +5,10 @@ the key backup, and how message content reads on this device."""
 import base64
 import json
 import os
+import sqlite3
 import stat
 import threading
+import time
 
 import pytest
 from client_kit import MemoryKeyring, new_account, wait_until
@@ -19,6 +21,7 @@ from messenger.client.services.messages import ContentState, read_content
 from messenger.client.services.session_store import SessionStore
 from messenger.core.e2e import BackupCost, DeviceKeys, new_room_key, room_key_id, seal_to_device
 from messenger.core.e2e.envelopes import encrypt_envelope
+from messenger.core.e2e.identity import IdentityKeys
 
 CHEAP_BACKUP = BackupCost(memory_kib=1024, time_cost=1, parallelism=1)
 
@@ -49,6 +52,19 @@ def devices(server, tmp_path, realtimes):
     for api, keys in made:
         keys.close()
         api.close()
+
+
+def sign_raw_device(api, device: DeviceKeys) -> IdentityKeys:
+    """Give a raw device's user an identity that signs the device (what the client does)."""
+    identity = IdentityKeys.generate()
+    assert api.put("/api/keys/identity", json={"identity_key": identity.public_key}).status_code == 201
+    user_id = api.get("/api/me").json()["user"]["id"]
+    own = api.get(f"/api/keys/users/{user_id}").json()["devices"]
+    [row] = [d for d in own if d["encryption_key"] == device.public_key]
+    signature = identity.sign_device(user_id, row["device_session_id"], device.public_key, device.signing_public_key)
+    assert api.put(f"/api/keys/devices/{row['device_session_id']}/signature",
+                   json={"signature": signature}).status_code == 200
+    return identity
 
 
 def group(owner: E2EKeys, *members: E2EKeys) -> int:
@@ -146,8 +162,9 @@ def test_members_open_what_is_sealed_to_them(devices):
 
 
 def test_only_honest_packages_are_taken(devices, server):
-    """A package that is unsigned, meant for another room or version, or carries another key
-    is refused; the honest one still opens afterwards."""
+    """A package that is unsigned, meant for another room or version, carries another key, or
+    comes from a device its user's identity did not sign is refused; the honest one still
+    opens afterwards."""
     bob = devices()
     mallory_api = register_and_login(server)  # a raw device of a member, with keys the test holds
     mallory = DeviceKeys.generate()
@@ -174,10 +191,11 @@ def test_only_honest_packages_are_taken(devices, server):
 
     envelope = encrypt_envelope("only for members", room_key, "v3")
     for forged in (package(signed=False), package(room=room_id + 1000), package(version=2),
-                   package(key=new_room_key()), package(to=DeviceKeys.generate().public_key)):
-        post(forged)
+                   package(key=new_room_key()), package(to=DeviceKeys.generate().public_key), package()):
+        post(forged)  # the last is honest but from a device no identity signed yet
         assert bob.sync_room(room_id).missing_versions == (1,)
         assert read(bob, room_id, envelope).state is ContentState.WAITING_FOR_KEYS
+    sign_raw_device(mallory_api, mallory)
     post(package())
     assert bob.sync_room(room_id).missing_versions == ()
     assert read(bob, room_id, envelope).text == "only for members"
@@ -192,7 +210,8 @@ def test_two_devices_making_the_next_version_at_once_end_with_one_key(devices):
     for keys in (alice, bob):
         listed = keys.directory.room_devices
 
-        def in_step(room, listed=listed):
+        def in_step(room, listed=listed, keys=keys):
+            keys.directory.room_devices = listed  # only the listing for version 1 waits for the other
             devices_now = listed(room)
             both_ready.wait(10)  # both have chosen version 1 before either posts it
             return devices_now
@@ -217,15 +236,29 @@ def test_two_devices_making_the_next_version_at_once_end_with_one_key(devices):
         assert {read(keys, room_id, e).text for e in envelopes.values()} == {"from alice", "from bob"}
 
 
-def test_a_new_device_waits_for_keys_and_another_device_answers_by_itself(devices):
+def test_a_new_device_waits_for_keys_and_another_device_answers_once_it_approved_it(devices):
     first = devices(live=True)
     room_id = group(first)
     envelope = first.encrypt(room_id, "before the second device")
     second = devices(first.username, live=True)
     changes = []
     second.add_listener(changes.append)
+    assert not second.verified and [d["device_session_id"] for d in first.pending_devices()] == [
+        second.device_session_id]
     assert second.sync_room(room_id).waiting_for_keys
+    time.sleep(1.0)  # the first device hears the request and does not answer an unapproved device
+    assert read(second, room_id, envelope).state is ContentState.WAITING_FOR_KEYS
+    assert second.directory.my_keys(room_id)["packages"] == []
+    with pytest.raises(E2EError) as refused:
+        second.encrypt(room_id, "from an unapproved device")
+    assert refused.value.code == "E2E_DEVICE_UNVERIFIED"
+    with pytest.raises(E2EError) as wrong:
+        first.approve_device(second.device_session_id, "00000 00000 00000")
+    assert wrong.value.code == "E2E_VERIFICATION_CODE_WRONG"
+
+    first.approve_device(second.device_session_id, second.verification_code())
     wait_until(lambda: read(second, room_id, envelope).shown, timeout=20)
+    assert second.verified and first.pending_devices() == []
     assert read(second, room_id, envelope).text == "before the second device"
     assert room_id in changes
     packages = second.directory.my_keys(room_id)["packages"]
@@ -288,6 +321,8 @@ def test_content_states(devices):
 def test_key_backup_merges_when_another_device_wrote_first_and_restores_elsewhere(devices):
     first = devices()
     second = devices(first.username)
+    first.approve_device(second.device_session_id, second.verification_code())
+    assert second.refresh_verified()  # a live device hears of its approval by itself
     room_a, room_b = group(first), group(second)
     envelope_a, envelope_b = first.encrypt(room_a, "in a"), second.encrypt(room_b, "in b")
     stored = second.directory.store_backup
@@ -295,17 +330,17 @@ def test_key_backup_merges_when_another_device_wrote_first_and_restores_elsewher
 
     def first_writes_in_between(blob, version):
         if not raced:
-            raced.append(first.write_backup("우리 집 암호"))
+            raced.append(first.write_backup("우리 집 금고 암호 2026"))
         return stored(blob, version)
 
     second.directory.store_backup = first_writes_in_between
-    assert second.write_backup("우리 집 암호") == 2  # version 1 was taken: reloaded, merged, version 2
+    assert second.write_backup("우리 집 금고 암호 2026") == 2  # version 1 was taken: reloaded, merged, version 2
     assert raced == [1]
-    assert second.write_backup("우리 집 암호") == 2  # nothing new: nothing written
+    assert second.write_backup("우리 집 금고 암호 2026") == 2  # nothing new: nothing written
 
     third = devices(first.username)
     assert third.sync_room(room_a).waiting_for_keys
-    assert third.restore_backup("우리 집 암호") == 2
+    assert third.restore_backup("우리 집 금고 암호 2026") == 2
     assert read(third, room_a, envelope_a).text == "in a"
     assert read(third, room_b, envelope_b).text == "in b"
     # The restored versions were sealed to the device itself: nothing is missing any more.
@@ -318,7 +353,7 @@ def test_a_wrong_backup_passphrase_is_refused_and_start_over_replaces_the_backup
     room_id = group(keys)
     envelope = keys.encrypt(room_id, "x")
     keys.write_backup("first passphrase")
-    for attempt in (lambda: keys.restore_backup("wrong"), lambda: keys.write_backup("wrong")):
+    for attempt in (lambda: keys.restore_backup("a wrong passphrase"), lambda: keys.write_backup("a wrong passphrase")):
         with pytest.raises(E2EError) as caught:
             attempt()
         assert caught.value.code == "E2E_BACKUP_PASSPHRASE_WRONG"
@@ -328,14 +363,69 @@ def test_a_wrong_backup_passphrase_is_refused_and_start_over_replaces_the_backup
     assert read(other, room_id, envelope).text == "x"
 
 
+def test_a_short_passphrase_is_refused_before_anything_is_sent(devices):
+    keys = devices()
+    keys.encrypt(group(keys), "x")
+    with pytest.raises(E2EError) as caught:
+        keys.write_backup("eleven char")
+    assert caught.value.code == "E2E_BACKUP_PASSPHRASE_WEAK"
+    assert keys.directory.backup() is None
+
+
+def test_a_recovery_key_backup_is_bound_to_its_user_and_version(devices, server):
+    """Under the recovery key the backup needs no slow derivation (160 random bits); an older
+    backup the server passes off as the current one, or another user's, does not open."""
+    first = devices()
+    recovery = first.take_new_recovery_key()
+    assert recovery is not None and first.take_new_recovery_key() is None  # shown once
+    room_id = group(first)
+    first.encrypt(room_id, "one")
+    assert first.write_backup(recovery) == 1
+    version_one = first.directory.backup()["blob"]
+    assert version_one.startswith("r1:")
+    other_room = group(first)
+    first.encrypt(other_room, "in another room")
+    assert first.write_backup(recovery) == 2
+    with sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None) as db:  # a rollback
+        db.execute("UPDATE key_backups SET blob = ? WHERE user_id = ?", (version_one, first.user_id))
+    laptop = devices(first.username)
+    with pytest.raises(E2EError) as caught:
+        laptop.restore_backup(recovery)
+    assert caught.value.code == "E2E_BACKUP_PASSPHRASE_WRONG"
+    stranger = devices()
+    assert stranger.write_backup(stranger.take_new_recovery_key()) == 1
+    with sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None) as db:  # another user's
+        db.execute("UPDATE key_backups SET blob = (SELECT blob FROM key_backups WHERE user_id = ?), version = 1 "
+                   "WHERE user_id = ?", (stranger.user_id, first.user_id))
+    with pytest.raises(E2EError):
+        laptop.restore_backup(recovery)
+
+
+def test_the_recovery_key_approves_a_device_and_restores_its_backup(devices):
+    first = devices()
+    recovery = first.take_new_recovery_key()
+    room_id = group(first)
+    envelope = first.encrypt(room_id, "kept by the recovery key")
+    first.write_backup(recovery)
+    laptop = devices(first.username)
+    assert not laptop.verified
+    with pytest.raises(E2EError) as caught:
+        laptop.recover("AAAA " * 7 + "AAAA")
+    assert caught.value.code == "E2E_RECOVERY_KEY_WRONG"
+    assert laptop.recover(recovery.lower()) == 1
+    assert laptop.verified and read(laptop, room_id, envelope).text == "kept by the recovery key"
+    assert [d["verified"] for d in first.own_devices()] == [True, True]
+    laptop.approve_device(first.device_session_id, first.verification_code())  # it holds the identity now
+
+
 def test_a_remembered_passphrase_backs_up_new_keys_by_itself(devices):
     keys = devices(live=True)
-    keys.remember_backup_passphrase("auto")
+    keys.remember_backup_passphrase("kept in memory only")
     room_id = group(keys)
     keys.encrypt(room_id, "x")
     wait_until(lambda: keys.directory.backup() is not None, timeout=20)
     other = devices(keys.username)
-    assert other.restore_backup("auto") == 1
+    assert other.restore_backup("kept in memory only") == 1
 
 
 def test_sending_in_a_room_left_is_refused(devices):
@@ -368,3 +458,57 @@ def test_a_device_shown_later_with_other_keys_is_not_sealed_to(devices):
     assert alice.directory.my_keys(room_id)["packages"] == []
     assert alice.sync_room(room_id).missing_versions == (1,)
     assert read(alice, room_id, envelope).state is ContentState.WAITING_FOR_KEYS
+
+
+def test_a_changed_identity_is_refused_until_trusted_and_its_safety_number_changes(devices):
+    """Bob lost every device and his recovery key: his new identity is not believed by Alice's
+    device (nothing is sealed to his device) until she accepts it after comparing numbers."""
+    alice, old_bob, carol, dave = devices(), devices(), devices(), devices()
+    room_id = group(alice, old_bob, carol, dave)
+    alice.encrypt(room_id, "before")
+    number_before = alice.safety_number(old_bob.user_id)
+    assert number_before == old_bob.safety_number(alice.user_id)
+    old_bob.forget(identity=True)
+    bob = devices(old_bob.username)
+    assert not bob.verified
+    recovery = bob.reset_identity()
+    assert bob.verified and recovery and bob.take_new_recovery_key() is None
+
+    alice.api.kick(room_id, carol.user_id)  # the next message needs a new version, sealed now
+    alice.encrypt(room_id, "not for the new identity yet")
+    assert alice.identity_changes() == {bob.user_id: alice.directory.user_keys(bob.user_id)["identity_key"]}
+    assert bob.directory.my_keys(room_id)["packages"] == []
+    alice.trust_identity(bob.user_id)
+    assert alice.identity_changes() == {}
+    number_after = alice.safety_number(bob.user_id)
+    assert number_after != number_before and number_after == bob.safety_number(alice.user_id)
+    alice.api.kick(room_id, dave.user_id)
+    envelope = alice.encrypt(room_id, "for bob again")
+    bob.sync_room(room_id)
+    assert read(bob, room_id, envelope).text == "for bob again"
+
+
+def test_a_device_that_loses_the_race_to_make_the_identity_takes_the_winners(devices, server, tmp_path):
+    first = devices()
+    store = SessionStore(tmp_path / "racer", backend=fail.Keyring())
+    api = ApiClient(server.url, store)
+    api.sign_in(first.username, PASSWORD, device_name="racer")
+    racer = E2EKeys(api, store)
+    looked = racer.directory.identity
+
+    def first_look():
+        """No identity yet, as the server said a moment before the first device published one."""
+        del racer.directory.identity  # later looks ask the server again
+        return None
+
+    racer.directory.identity = first_look
+    try:
+        racer.start()
+        assert not racer.verified and racer.take_new_recovery_key() is None
+        assert store.load_token(server.url, f"{first.username}#identity") is None
+        assert racer.verification_code() == first.verification_code(racer.device_session_id)
+        first.approve_device(racer.device_session_id, racer.verification_code())
+        assert racer.refresh_verified() and looked()["identity_key"] == first.directory.identity()["identity_key"]
+    finally:
+        racer.close()
+        api.close()

@@ -17,6 +17,9 @@ from test_chat import (
     type_and_press_enter,
 )
 
+from messenger.client.ui.message_text import MessageText
+from messenger.client.ui.models import ChatModel
+
 
 def test_a_text_and_a_pasted_image_cross_two_desks_sealed(server, users, desks, qtbot):
     kim, lee = users(2)
@@ -163,3 +166,17 @@ def test_a_room_page_is_decrypted_off_the_gui_thread_once(server, users, desks, 
     open_room(qtbot, lee_window, room_id)
     assert sorted(item.text for item in lee_window.chat.items()) == texts  # (sent concurrently)
     assert [content for _, content in reads if content in sealed] == []
+
+
+def test_plaintext_is_flagged_for_the_delegate_but_system_messages_are_not(qapp):
+    """The server can write (or turn a sealed message into) plaintext: the model says so."""
+    chat = ChatModel({"id": 1, "username": "kim", "nickname": "Kim"}, MessageText())
+    envelope = "v3:" + "0" * 16 + ":" + "A" * 16 + ":" + "A" * 24
+    chat.open(7, {"messages": [
+        {"id": n, "room_id": 7, "sender_id": 2, "sender_name": "Lee", "content": content, "encrypted": encrypted,
+         "message_type": kind, "created_at": "2026-12-04T09:00:00Z"}
+        for n, (content, encrypted, kind) in enumerate([
+            ("send the numbers to this address", False, "text"), ("Lee joined", False, "system"),
+            (envelope, True, "text"), ("not an envelope at all", True, "text")], start=1)], "members": []})
+    assert [item.not_encrypted for item in chat.items()] == [True, False, False, True]
+    assert chat.item(0).text == "send the numbers to this address" and not chat.item(0).unreadable

@@ -1,0 +1,220 @@
+"""A hostile operator: someone with the server's data folder, `messenger admin`, and direct writes
+to its database for what the admin tool cannot do. Every attack must fail visibly on the
+command-line client (and on the same services the desktop app uses), never quietly give the
+operator a key or show the operator's words as a member's."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import sqlite3
+
+from chat_kit import Cli, approval_code, recovery_key, register, wait_until
+
+from harness import login
+from messenger.client.services.messages import ContentState
+from messenger.core.e2e import DeviceKeys
+from messenger.core.e2e.identity import IdentityKeys
+
+
+def database(server) -> sqlite3.Connection:
+    return sqlite3.connect(server.data_dir / "messenger.db", isolation_level=None)
+
+
+def packages_to(server, device_id: int) -> int:
+    with database(server) as db:
+        return db.execute("SELECT COUNT(*) FROM room_key_packages WHERE device_session_id = ?",
+                          (device_id,)).fetchone()[0]
+
+
+def reset_password(server, username: str) -> str:
+    out = server.admin("reset-password", username)
+    return re.search(r"new password \(shown once\): (\S+)", out).group(1)
+
+
+def direct_room(alice: Cli, alice_name: str, bob: Cli, bob_name: str) -> int:
+    alice.ok("send", f"@{bob_name}", "the quarterly numbers")
+    room_id = json.loads(alice.ok("rooms", "--json").splitlines()[0])["id"]
+    bob.ok("send", room_id, "keep them between us")
+    return room_id
+
+
+def states(history: list[dict]) -> list[tuple]:
+    return [(m["state"], m["text"]) for m in history]
+
+
+READABLE = [("readable", "the quarterly numbers"), ("readable", "keep them between us")]
+WAITING = [("waiting_for_keys", None)] * 2
+
+
+def test_an_operator_who_resets_a_password_reads_nothing_until_the_user_approves_the_device(server, tmp_path):
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
+    alice.login(alice_name)
+    bob.login(bob_name)
+    room_id = direct_room(alice, alice_name, bob, bob_name)
+    online = alice.start("tail", room_id, "--timeout", 180)  # alice's desk is online and answers key requests
+    online.wait_for_stderr("listening")
+
+    new_password = reset_password(server, bob_name)
+    operator = Cli(server, tmp_path / "operator")
+    device_id, code = approval_code(operator.login(bob_name, new_password))
+    assert states(operator.history(room_id, "--wait-keys", 5)) == WAITING
+    assert packages_to(server, device_id) == 0
+    sent = operator.run("send", room_id, "send the numbers to my private address")
+    assert sent.returncode == 1 and "error: E2E_DEVICE_UNVERIFIED" in sent.stderr
+    approved = operator.run("approve", device_id, "--code", code)  # it does not hold bob's identity
+    assert approved.returncode == 1 and "error: E2E_IDENTITY_UNAVAILABLE" in approved.stderr
+
+    # Bob signs in again on his own computer: it holds his identity, so it approves itself.
+    assert "E2E_DEVICE_UNVERIFIED" not in bob.login(bob_name, new_password)
+    listed = {d["device_session_id"]: d for d in map(json.loads, bob.ok("devices", "--json").splitlines())}
+    assert listed[device_id]["verified"] is False and [d["verified"] for d in listed.values() if d["current"]] == [True]
+    assert states(bob.history(room_id, "--wait-keys", 30)) == READABLE
+    assert states(operator.history(room_id, "--wait-keys", 3)) == WAITING
+    assert packages_to(server, device_id) == 0
+
+    wrong = bob.run("approve", device_id, "--code", "12345 67890 12345")
+    assert wrong.returncode == 1 and "error: E2E_VERIFICATION_CODE_WRONG" in wrong.stderr
+    bob.ok("approve", device_id, "--code", code)  # had it been bob's own new laptop
+    assert states(operator.history(room_id, "--wait-keys", 30)) == READABLE
+    assert online.interrupt() == 0
+
+
+def test_the_recovery_key_approves_a_new_device_and_restores_the_history_when_no_old_one_is_left(server, tmp_path):
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
+    alice.login(alice_name)
+    bob_recovery = recovery_key(bob.login(bob_name))
+    room_id = direct_room(alice, alice_name, bob, bob_name)
+    short = bob.run("backup-keys", "--passphrase-stdin", stdin="short pass\n")
+    assert short.returncode == 1 and "error: E2E_BACKUP_PASSPHRASE_WEAK" in short.stderr
+    bob.ok("backup-keys", "--recovery-key-stdin", stdin=bob_recovery + "\n")
+    bob.ok("logout")  # bob's only computer is gone, and with it his identity key; nobody is online
+
+    laptop = Cli(server, tmp_path / "bob-laptop")
+    approval_code(laptop.login(bob_name))
+    assert states(laptop.history(room_id, "--wait-keys", 2)) == WAITING
+    typo = bob_recovery[:-1] + ("A" if bob_recovery[-1] != "A" else "B")
+    wrong = laptop.run("recover", "--recovery-key-stdin", stdin=typo + "\n")
+    assert wrong.returncode == 1 and "error: E2E_RECOVERY_KEY_WRONG" in wrong.stderr
+    recovered = laptop.run("recover", "--recovery-key-stdin", stdin=bob_recovery.lower().replace(" ", "-") + "\n")
+    assert recovered.returncode == 0 and "restored 1 room keys" in recovered.stderr, recovered.stderr
+    assert states(laptop.history(room_id, "--wait-keys", 0)) == READABLE
+    laptop.ok("send", room_id, "back, on a new laptop")
+    assert states(alice.history(room_id, "--wait-keys", 10))[-1] == ("readable", "back, on a new laptop")
+
+
+def test_a_device_the_operator_adds_or_signs_with_a_new_identity_gets_no_key(server, devices, tmp_path):
+    """The operator adds a device to bob with a made-up signature, then replaces bob's identity
+    with one of its own that signs the device: alice's device seals nothing to it, answers none
+    of its requests, and warns that bob's identity changed."""
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = devices(server, alice_name), devices(server, bob_name)
+    room_id = alice.api.create_room([bob.api.user["id"]])["room_id"]
+    first = alice.send(room_id, "for bob only")
+    wait_until(lambda: bob.readables(room_id)[first].state is ContentState.READABLE)
+
+    ghost_api = login(server, bob_name)  # as if the operator had reset the password
+    ghost = DeviceKeys.generate()
+    assert ghost_api.put("/api/keys/device", json={"encryption_key": ghost.public_key,
+                                                   "signing_key": ghost.signing_public_key}).status_code == 201
+    ghost_id = next(d["device_session_id"] for d in ghost_api.get(f"/api/keys/users/{bob.api.user['id']}").json()[
+        "devices"] if d["encryption_key"] == ghost.public_key)
+    with database(server) as db:  # a signature the admin tool cannot make: random bytes
+        db.execute("UPDATE device_keys SET identity_signature = ? WHERE device_session_id = ?",
+                   (base64.b64encode(os.urandom(64)).decode(), ghost_id))
+    assert ghost_api.post(f"/api/rooms/{room_id}/keys/requests", json={"versions": [1]}).status_code == 201
+    alice.keys.sync_all()  # alice's device considers the open request
+    assert not alice.keys.identity_changes()
+
+    fake = IdentityKeys.generate()  # bob's identity swapped for the operator's, which signs the ghost
+    signature = fake.sign_device(bob.api.user["id"], ghost_id, ghost.public_key, ghost.signing_public_key)
+    with database(server) as db:
+        db.execute("UPDATE identity_keys SET public_key = ? WHERE user_id = ?", (fake.public_key, bob.api.user["id"]))
+        db.execute("UPDATE device_keys SET identity_signature = ? WHERE device_session_id = ?", (signature, ghost_id))
+    assert ghost_api.post(f"/api/rooms/{room_id}/keys/requests", json={"versions": [1]}).status_code == 201
+    alice.keys.sync_all()
+    # A new version (as after a rotation) goes to bob's real device, never to the ghost.
+    with database(server) as db:
+        db.execute("UPDATE room_key_states SET rotation_required = 1 WHERE room_id = ?", (room_id,))
+        db.execute("INSERT OR IGNORE INTO room_key_states (room_id, history_visible_to_new_members, "
+                   "rotation_required) VALUES (?, 1, 1)", (room_id,))
+    second = alice.send(room_id, "after the ghost appeared")
+    assert alice.keys.directory.key_state(room_id)["current_version"] == 2
+    assert alice.keys.identity_changes() == {bob.api.user["id"]: fake.public_key}
+    wait_until(lambda: bob.readables(room_id)[second].text == "after the ghost appeared")
+    assert packages_to(server, ghost_id) == 0
+
+
+def test_plaintext_the_operator_writes_as_a_member_is_marked(server, tmp_path):
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
+    alice.login(alice_name)
+    bob.login(bob_name)
+    room_id = direct_room(alice, alice_name, bob, bob_name)
+    with database(server) as db:  # alice's sealed message becomes the operator's words
+        db.execute("UPDATE messages SET content = ?, encrypted = 0 WHERE id = (SELECT MIN(id) FROM messages "
+                   "WHERE room_id = ?)", ("pay invoice 991 to account 12-34", room_id))
+    forged, honest = bob.history(room_id)
+    assert (forged["state"], forged["error_code"], forged["end_to_end"]) == ("not_encrypted", "E2E_NOT_ENCRYPTED", False)
+    assert (honest["state"], honest["end_to_end"]) == ("readable", True)
+    lines = bob.ok("history", room_id).splitlines()
+    assert lines[0].endswith(f"{alice_name}: [E2E_NOT_ENCRYPTED] pay invoice 991 to account 12-34")
+    assert "[E2E_NOT_ENCRYPTED]" not in lines[1]
+
+
+def key_id_of(device, room_id: int, message_id: int) -> str:
+    return next(m for m in device.api.messages(room_id)["messages"] if m["id"] == message_id)["content"].split(":")[1]
+
+
+def clear_rotation_flag(server, room_id: int) -> None:
+    with database(server) as db:
+        db.execute("UPDATE room_key_states SET rotation_required = 0 WHERE room_id = ?", (room_id,))
+
+
+def test_a_room_rolled_back_to_an_older_key_or_kept_on_a_leavers_key_rotates_by_itself(server, devices):
+    alice_name, bob_name, carol_name = register(server), register(server), register(server)
+    alice, bob, carol = (devices(server, name) for name in (alice_name, bob_name, carol_name))
+    room_id = alice.api.create_room([bob.api.user["id"], carol.api.user["id"]], name="rollback")["room_id"]
+    first = alice.send(room_id, "one")
+    carol.api.leave_room(room_id)
+    clear_rotation_flag(server, room_id)  # the server hides that carol left
+    second = alice.send(room_id, "carol must not read this")
+    assert key_id_of(alice, room_id, second) != key_id_of(alice, room_id, first)
+    assert alice.keys.directory.key_state(room_id)["current_version"] == 2
+
+    with database(server) as db:  # version 2 erased: the room looks as if it were still on version 1
+        db.execute("DELETE FROM room_key_packages WHERE room_id = ? AND key_version = 2", (room_id,))
+        db.execute("DELETE FROM room_keys WHERE room_id = ? AND version = 2", (room_id,))
+    clear_rotation_flag(server, room_id)
+    third = alice.send(room_id, "after the rollback")
+    assert key_id_of(alice, room_id, third) not in {key_id_of(alice, room_id, first), key_id_of(alice, room_id, second)}
+    wait_until(lambda: bob.readables(room_id)[third].text == "after the rollback")
+
+
+def test_a_revoked_device_an_old_key_and_a_hundred_messages_each_start_a_new_key(server, devices):
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = devices(server, alice_name), devices(server, bob_name)
+    bob_laptop = devices(server, bob_name)
+    bob.keys.approve_device(bob_laptop.keys.device_session_id, bob_laptop.keys.verification_code())
+    room_id = alice.api.create_room([bob.api.user["id"]])["room_id"]
+
+    def send(text: str) -> str:
+        """The key id of the message sent (read back at once: it is the room's latest)."""
+        return key_id_of(alice, room_id, alice.send(room_id, text))
+
+    keys = [send("one")]
+    bob.api.revoke_device_session(bob_laptop.keys.device_session_id)  # a stolen laptop, say
+    keys.append(send("after the revocation"))
+    with database(server) as db:
+        db.execute("UPDATE room_keys SET created_at = datetime('now', '-8 days') WHERE room_id = ?", (room_id,))
+    keys.append(send("a week later"))
+    assert len(set(keys)) == 3
+    for n in range(99):  # "a week later" was the first message under the third key
+        assert send(f"message {n}") == keys[-1]
+    last = alice.send(room_id, "the 101st")
+    assert key_id_of(alice, room_id, last) not in keys
+    wait_until(lambda: bob.readables(room_id)[last].text == "the 101st")
