@@ -308,6 +308,8 @@ def _write(config: ServerConfig, data_dir: Path, v4: sqlite3.Connection, uploads
 
 
 def _copy(db, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[str], zone) -> ImportSummary:
+    """Every v4 row into `db`, ids kept, files copied into `staging`. v4 checked few lengths:
+    texts are cut to the suite's column sizes, which PostgreSQL enforces."""
     summary = ImportSummary()
     counts = summary.counts
     now = datetime.now(timezone.utc)
@@ -317,21 +319,23 @@ def _copy(db, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[
     for row in v4.execute("SELECT * FROM users ORDER BY id"):
         image = _copy_profile_image(row["profile_image"], uploads, staging, summary)
         users.append({"id": row["id"], "username": row["username"], "password_hash": row["password_hash"],
-                      "nickname": row["nickname"] or row["username"], "status_message": row["status_message"] or "",
+                      "nickname": (row["nickname"] or row["username"])[:64],
+                      "status_message": (row["status_message"] or "")[:100],
                       "profile_image": image, "is_admin": row["username"] in admins,
-                      "created_at": parse_v4_time(row["created_at"], utc) or now})
+                      "created_at": parse_v4_time(row["created_at"], utc) or now, "deleted_at": None})
     known_users = {user["id"] for user in users}
-    # Senders or voters whose v4 account row is gone: kept as deleted accounts, so their
-    # messages stay in place (as the suite keeps a deleted account's messages).
+    # Authors whose v4 account row is gone: kept as deleted accounts, so that what they wrote
+    # stays in place (as the suite keeps a deleted account's messages).
     referenced = {r[0] for r in v4.execute(
-        "SELECT sender_id FROM messages UNION SELECT user_id FROM room_members UNION SELECT created_by FROM polls "
-        "UNION SELECT pinned_by FROM pinned_messages UNION SELECT uploaded_by FROM room_files") if r[0] is not None}
+        "SELECT sender_id FROM messages UNION SELECT created_by FROM polls UNION SELECT pinned_by FROM pinned_messages "
+        "UNION SELECT uploaded_by FROM room_files") if r[0] is not None}
     for user_id in sorted(referenced - known_users):
         users.append({"id": user_id, "username": f"deleted_{user_id}_{secrets.token_hex(4)}", "password_hash": "!",
                       "nickname": "(deleted)", "status_message": "", "profile_image": None, "is_admin": False,
                       "created_at": now, "deleted_at": now})
     _insert(db, User, users)
     counts["users"] = len(known_users)
+    all_user_ids = {user["id"] for user in users}
 
     rooms, members = [], []
     member_rows = v4.execute("SELECT * FROM room_members ORDER BY room_id, user_id").fetchall()
@@ -345,14 +349,15 @@ def _copy(db, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[
         if key in direct_keys:
             key = None  # v4 made two direct rooms for one pair: both are kept, the first is reused
         direct_keys.add(key)
-        rooms.append({"id": row["id"], "name": row["name"] or None, "type": row["type"] or "group",
-                      "created_by": row["created_by"], "direct_key": key,
+        rooms.append({"id": row["id"], "name": (row["name"] or "")[:100] or None, "type": row["type"] or "group",
+                      "created_by": row["created_by"] if row["created_by"] in all_user_ids else None,
+                      "direct_key": key,
                       "created_at": parse_v4_time(row["created_at"], utc) or now})
     _insert(db, Room, rooms)
     counts["rooms"] = len(rooms)
     room_ids = {room["id"] for room in rooms}
     for row in member_rows:
-        if row["room_id"] in room_ids:
+        if row["room_id"] in room_ids and row["user_id"] in known_users:
             members.append({"room_id": row["room_id"], "user_id": row["user_id"],
                             "role": "admin" if row["role"] == "admin" else "member",
                             "joined_at": parse_v4_time(row["joined_at"], utc) or now,
@@ -372,7 +377,7 @@ def _copy(db, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[
         message = {"id": row["id"], "room_id": row["room_id"], "sender_id": row["sender_id"],
                    "content": "" if deleted else row["content"] or "", "encrypted": bool(row["encrypted"]),
                    "message_type": row["message_type"] or "text", "file_name": row["file_name"], "file_size": None,
-                   "client_msg_id": row["client_msg_id"] or None, "reply_to": row["reply_to"],
+                   "client_msg_id": (row["client_msg_id"] or "")[:64] or None, "reply_to": row["reply_to"],
                    "created_at": created, "edited_at": None,
                    # v4 kept no time of deletion: the message's own time is the closest it knew.
                    "deleted_at": created if deleted else None}
@@ -407,14 +412,14 @@ def _copy(db, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[
     _insert(db, Notice, notices)
     counts["notices"] = len(notices)
 
-    polls = [{"id": r["id"], "room_id": r["room_id"], "created_by": r["created_by"], "question": r["question"],
+    polls = [{"id": r["id"], "room_id": r["room_id"], "created_by": r["created_by"], "question": r["question"][:200],
               "multiple_choice": bool(r["multiple_choice"]), "anonymous": bool(r["anonymous"]),
               "closed": bool(r["closed"]), "ends_at": parse_v4_time(r["ends_at"], zone),
               "created_at": parse_v4_time(r["created_at"], zone) or now}
              for r in v4.execute("SELECT * FROM polls WHERE room_id IN (SELECT id FROM rooms) ORDER BY id")]
     _insert(db, Poll, polls)
     poll_ids = "SELECT id FROM polls WHERE room_id IN (SELECT id FROM rooms)"
-    options = [{"id": r["id"], "poll_id": r["poll_id"], "option_text": r["option_text"]}
+    options = [{"id": r["id"], "poll_id": r["poll_id"], "option_text": r["option_text"][:100]}
                for r in v4.execute(f"SELECT * FROM poll_options WHERE poll_id IN ({poll_ids}) ORDER BY id")]
     _insert(db, PollOption, options)
     votes = [{"poll_id": r["poll_id"], "option_id": r["option_id"], "user_id": r["user_id"],
@@ -427,6 +432,7 @@ def _copy(db, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[
 
 
 def _insert(db, model, rows: list[dict]) -> None:
+    """Rows of one table in one executemany: every row must have the same keys."""
     if rows:
         db.execute(insert(model.__table__), rows)
 
