@@ -20,7 +20,7 @@ from messenger.core import protocol
 from messenger.server import settings
 from messenger.server.actions.admin import close_ended_sockets
 from messenger.server.actions.files import delete_orphan_uploads, purge_upload_tokens
-from messenger.server.actions.legacy_keys import announce_releases
+from messenger.server.actions.legacy_keys import announce_releases, purge_held_escrows
 from messenger.server.actions.polls import expire_polls
 from messenger.server.db.models import (
     AuditEvent,
@@ -173,6 +173,7 @@ MAINTENANCE_JOBS = [
     ("purge upload tokens", purge_upload_tokens),
     # After retention, so the files of messages it removed go in the same round.
     ("delete orphan uploads", delete_orphan_uploads),
+    ("purge legacy key escrows every member holds", purge_held_escrows),
 ]
 
 

@@ -444,7 +444,7 @@ class E2EKeys:
             opened = room.legacy_opened.get(envelope)
             keyring = room.keyring
             later = opened is None and keyring.legacy_key is not None and self.legacy_in_background
-            if later and envelope not in room.legacy_opening:
+            if later and envelope not in room.legacy_opening and not self._closed:
                 room.legacy_opening.add(envelope)
                 self._legacy_worker.submit(self._open_legacy_later, room_id, keyring, envelope)
         if later:

@@ -51,15 +51,20 @@ class Release:
                 "members_without_key": {str(room): names for room, names in self.waiting.items()}}
 
 
-def escrow_device() -> tuple[User, DeviceSession, DeviceKey]:
-    """The escrow account and device that `import-v4` made; ESCROW_NOT_FOUND if there is none."""
+def _escrow() -> tuple[User, DeviceSession, DeviceKey] | None:
     row = database.session.execute(
         select(User, DeviceSession, DeviceKey).join(DeviceSession, DeviceSession.user_id == User.id)
         .join(DeviceKey, DeviceKey.device_session_id == DeviceSession.id)
         .where(User.username == ESCROW_USERNAME)).first()
-    if row is None:
+    return None if row is None else tuple(row)
+
+
+def escrow_device() -> tuple[User, DeviceSession, DeviceKey]:
+    """The escrow account and device that `import-v4` made; ESCROW_NOT_FOUND if there is none."""
+    found = _escrow()
+    if found is None:
         raise ImportRefused("ESCROW_NOT_FOUND", "this data dir holds no legacy keys from a v4 import")
-    return tuple(row)
+    return found
 
 
 def _escrow_packages(device_id: int) -> list[RoomKeyPackage]:
@@ -140,6 +145,22 @@ def _delete_escrow(device_id: int, room_id: int | None = None) -> int:
     return database.session.execute(query).rowcount
 
 
+def purge_held_escrows(now=None) -> int:
+    """Maintenance: delete the escrow of every room whose every member holds the legacy key on
+    some device (also when members' devices passed it on by themselves, without a release);
+    returns how many rooms' escrow went."""
+    found = _escrow()
+    if found is None:
+        return 0
+    device = found[1]
+    held = [package.room_id for package in _escrow_packages(device.id)
+            if not _members_without_key(package.room_id, device.id)]
+    for room_id in held:
+        _delete_escrow(device.id, room_id)
+    database.session.commit()
+    return len(held)
+
+
 def do_purge_legacy_keys() -> int:
     """Delete every escrowed legacy key; returns how many rooms' escrow went. Members' devices
     keep the copies sealed to them; nobody can open the escrow any more, with or without the file."""
@@ -158,8 +179,8 @@ def announce_releases() -> int:
     command beside the running server, which cannot reach its sockets) sealed keys to, so that
     open apps read the old messages at once. Returns how many packages it announced."""
     global _announced_up_to
-    escrow = database.session.scalar(select(DeviceSession.id).join(User, User.id == DeviceSession.user_id)
-                                     .where(User.username == ESCROW_USERNAME))
+    found = _escrow()
+    escrow = found[1].id if found else None
     newest = database.session.scalar(select(func.max(RoomKeyPackage.id))) or 0
     if _announced_up_to is None or escrow is None:
         _announced_up_to = newest  # what came before this process started, devices read when they connect
