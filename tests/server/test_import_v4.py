@@ -83,6 +83,14 @@ def encodings(secret: bytes) -> list[bytes]:
             base64.urlsafe_b64encode(secret).rstrip(b"=")]
 
 
+def escrowed_rooms(data_dir: Path) -> set[int]:
+    """The rooms whose legacy key is still sealed to the escrow device."""
+    with sqlite3.connect(data_dir / "messenger.db") as connection:
+        return {row[0] for row in connection.execute(
+            "SELECT p.room_id FROM room_key_packages p JOIN device_sessions d ON d.id = p.device_session_id "
+            "JOIN users u ON u.id = d.user_id WHERE u.username = 'v4-import'")}
+
+
 @pytest.fixture(scope="module")
 def moved(tmp_path_factory):
     """The fixture imported into a new data dir, and a server started on it."""
@@ -249,11 +257,7 @@ def test_history_reads_through_the_real_client_once_the_legacy_keys_are_released
         for key in v4_room_keys().values():
             for secret in [*encodings(base64.b64decode(key)), key.encode()]:
                 assert secret not in stored
-        with sqlite3.connect(data_dir / "messenger.db") as connection:
-            escrowed = connection.execute(
-                "SELECT COUNT(*) FROM room_key_packages p JOIN device_sessions d ON d.id = p.device_session_id "
-                "JOIN users u ON u.id = d.user_id WHERE u.username = 'v4-import'").fetchone()[0]
-        assert escrowed == 0
+        assert escrowed_rooms(data_dir) == set()
     finally:
         server.start()
 
@@ -347,3 +351,32 @@ def test_an_author_whose_v4_account_row_is_gone_stays_as_a_deleted_account(tmp_p
     assert deleted == ("(deleted)", 1, "!")
     assert kept == len(v4_rows("SELECT id FROM messages WHERE sender_id = 3")) > 0
     assert member == 0
+
+
+def test_members_pass_the_legacy_key_on_among_themselves_and_maintenance_then_drops_the_escrow(tmp_path):
+    """Released to the one member signed in; that member's device, online, answers the others'
+    first devices like any key request; once every member holds it, maintenance deletes the escrow."""
+    data_dir, escrow = tmp_path / "data", tmp_path / "escrow.key"
+    admin(data_dir, *import_args(escrow=escrow))
+    server = ServerProcess(data_dir).start()
+    online = None
+    try:
+        minji = Cli(server, tmp_path / "minji")
+        minji.login("minji")
+        released = admin(data_dir, "release-legacy-keys", "--escrow-key-file", escrow).stdout
+        assert "room 2: waiting for the first sign-in of admin_kim, junho, seoyeon" in released, released
+        online = minji.start("tail", 2, "--timeout", 120)
+        online.wait_for_stderr("listening")
+        expected = {m["id"]: m["text"] for m in expected_messages(2) if m["legacy_envelope"]}
+        for username in ("junho", "seoyeon", "admin_kim"):
+            member = Cli(server, tmp_path / username)
+            member.login(username)
+            got = {m["id"]: m["text"] for m in member.history(2, "--limit", "200", "--wait-keys", "30")}
+            assert {i: got[i] for i in expected} == expected, username
+        assert 2 in escrowed_rooms(data_dir)
+        assert "purge legacy key escrows every member holds: " in admin(data_dir, "run-maintenance").stdout
+        assert 2 not in escrowed_rooms(data_dir)
+    finally:
+        if online is not None:
+            online.interrupt()
+        server.stop()
