@@ -270,8 +270,15 @@ def refused(data_dir: Path, *args) -> tuple[str, str]:
     return done.stderr.split(":")[1].strip(), done.stderr
 
 
+def row_counts(database: Path) -> dict[str, int]:
+    with sqlite3.connect(database) as connection:
+        return {table: connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                for table in ("users", "rooms", "room_members", "messages", "room_files", "polls")}
+
+
 def test_a_non_empty_data_dir_or_a_second_run_is_refused(moved, tmp_path):
-    before = data_dir_bytes(moved["data_dir"])
+    before = row_counts(moved["data_dir"] / "messenger.db")
+    uploads = sorted(p.name for p in (moved["data_dir"] / "uploads").iterdir())
     code, _ = refused(moved["data_dir"], *import_args(escrow=tmp_path / "second.key"))
     assert code == "DATA_DIR_NOT_EMPTY"
     assert not (tmp_path / "second.key").exists()
@@ -280,7 +287,8 @@ def test_a_non_empty_data_dir_or_a_second_run_is_refused(moved, tmp_path):
     (other / "notes.txt").write_text("keep me")
     code, _ = refused(other, *import_args(escrow=tmp_path / "x.key"))
     assert code == "DATA_DIR_NOT_EMPTY" and [p.name for p in other.iterdir()] == ["notes.txt"]
-    assert len(data_dir_bytes(moved["data_dir"])) >= len(before) - 65536  # the server's own writes only
+    assert row_counts(moved["data_dir"] / "messenger.db") == before  # nothing duplicated
+    assert sorted(p.name for p in (moved["data_dir"] / "uploads").iterdir()) == uploads
 
 
 @pytest.mark.parametrize("case", ["missing", "corrupt", "foreign", "wrong-master-key", "short-master-key"])
