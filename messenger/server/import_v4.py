@@ -369,6 +369,8 @@ def _copy(db, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[
     files = {row["message_id"]: row for row in v4.execute(
         "SELECT * FROM room_files WHERE message_id IS NOT NULL ORDER BY id")}
     summary.last_file_id = v4.execute("SELECT COALESCE(MAX(id), 0) FROM room_files").fetchone()[0]
+    # A reply whose target v4 no longer has (or has in a room not imported) becomes a plain message.
+    imported_ids = {r[0] for r in v4.execute("SELECT id FROM messages WHERE room_id IN (SELECT id FROM rooms)")}
     counts.update(messages=0, deleted_messages=0, files=0)
     batch, file_rows = [], []
     for row in v4.execute("SELECT * FROM messages WHERE room_id IN (SELECT id FROM rooms) ORDER BY id"):
@@ -377,7 +379,7 @@ def _copy(db, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[
         message = {"id": row["id"], "room_id": row["room_id"], "sender_id": row["sender_id"],
                    "content": "" if deleted else row["content"] or "", "encrypted": bool(row["encrypted"]),
                    "message_type": row["message_type"] or "text", "file_name": row["file_name"], "file_size": None,
-                   "client_msg_id": (row["client_msg_id"] or "")[:64] or None, "reply_to": row["reply_to"],
+                   "client_msg_id": (row["client_msg_id"] or "")[:64] or None, "reply_to": row["reply_to"] if row["reply_to"] in imported_ids else None,
                    "created_at": created, "edited_at": None,
                    # v4 kept no time of deletion: the message's own time is the closest it knew.
                    "deleted_at": created if deleted else None}
@@ -425,6 +427,7 @@ def _copy(db, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[
     votes = [{"poll_id": r["poll_id"], "option_id": r["option_id"], "user_id": r["user_id"],
               "voted_at": parse_v4_time(r["voted_at"], utc) or now}
              for r in v4.execute(f"SELECT * FROM poll_votes WHERE poll_id IN ({poll_ids}) "
+                                 "AND option_id IN (SELECT id FROM poll_options) "
                                  "AND user_id IN (SELECT id FROM users) ORDER BY id")]
     _insert(db, PollVote, votes)
     counts.update(polls=len(polls), poll_options=len(options), poll_votes=len(votes))

@@ -345,18 +345,22 @@ def test_a_wrong_escrow_key_file_releases_nothing(moved, tmp_path):
     assert "legacy keys of 0 rooms sealed in 0 packages" in released
 
 
-def test_an_author_whose_v4_account_row_is_gone_stays_as_a_deleted_account(tmp_path):
+def test_an_author_whose_v4_account_row_is_gone_stays_as_a_deleted_account_and_a_lost_reply_target_is_dropped(
+        tmp_path):
     copy = tmp_path / "v4.db"
     shutil.copyfile(V4 / "messenger.db", copy)
     with sqlite3.connect(copy) as connection:
         connection.execute("DELETE FROM users WHERE username = 'seoyeon'")
+        connection.execute("DELETE FROM messages WHERE id = 1")  # message 2 answered it
     admin(tmp_path / "data", *import_args(db=copy, escrow=tmp_path / "escrow.key"))
     with sqlite3.connect(tmp_path / "data" / "messenger.db") as connection:
         deleted = connection.execute("SELECT nickname, deleted_at IS NOT NULL, password_hash FROM users "
                                      "WHERE id = 3").fetchone()
         kept = connection.execute("SELECT COUNT(*) FROM messages WHERE sender_id = 3").fetchone()[0]
         member = connection.execute("SELECT COUNT(*) FROM room_members WHERE user_id = 3").fetchone()[0]
+        reply_to = connection.execute("SELECT reply_to FROM messages WHERE id = 2").fetchone()[0]
     assert deleted == ("(deleted)", 1, "!")
+    assert reply_to is None
     assert kept == len(v4_rows("SELECT id FROM messages WHERE sender_id = 3")) > 0
     assert member == 0
 
