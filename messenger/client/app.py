@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from messenger.client.i18n import set_language, tr
 from messenger.client.qt_runtime import platform_problem
-from messenger.client.services.api import ApiClient, ApiError, ServerUnreachable
+from messenger.client.services.api import LOCAL_SERVER_URL, ApiClient, ApiError, ServerUnreachable, local_server
 from messenger.client.services.autostart import Autostart, program_command
 from messenger.client.services.dirs import APP_NAME, ClientDirs, client_dirs
 from messenger.client.services.outbox import outbox_path
@@ -58,14 +59,15 @@ class ClientApp(QObject):
     def __init__(self, dirs: ClientDirs, *, keyring_backend: KeyringBackend | None = None,
                  realtime_options: dict | None = None, outbox_options: dict | None = None,
                  install_dir: Path | None = None, update_trust_root: Path = TRUST_ROOT,
-                 autostart: Autostart | None = None,
+                 autostart: Autostart | None = None, local_server_url: str | None = LOCAL_SERVER_URL,
                  parent: QObject | None = None):
         """`dirs`: the client's folders (settings, session store, outbox); `keyring_backend`:
         where tokens go (default: the system's keyring or the protected file);
         `realtime_options`/`outbox_options`: tuning passed to those services; `install_dir`:
         the installed program's folder, which the updater keeps up to date (None: updates are
         off) against `update_trust_root`; `autostart`: what "start at login" sets (None: the
-        setting is only saved)."""
+        setting is only saved); `local_server_url`: offered in the sign-in window when no server
+        was chosen yet (or preset by the installer) and a server answers there (None: not asked)."""
         super().__init__(parent)
         self.dirs = dirs
         self.settings = ClientSettings(dirs.config / ClientSettings.FILE_NAME)
@@ -81,6 +83,7 @@ class ClientApp(QObject):
             install_dir, dirs.data, "", trust_root=update_trust_root, settings=self.settings)
         self.updates = Updates(updater, self.bridge, self)
         self.autostart = autostart
+        self.local_server_url = local_server_url
         self.restart_requested = False  # quit, then start the program again (a staged update)
         self.session: ChatSession | None = None
         self.main_window: MainWindow | None = None
@@ -206,6 +209,8 @@ class ClientApp(QObject):
             self.login_window.server_chosen.connect(self._probe_server)
             if self.settings.server_url:
                 self._probe_server(self.settings.server_url)
+            elif self.local_server_url:
+                self._offer_local_server(self.local_server_url)
         window = self.login_window
         window.set_busy(busy)
         if error:
@@ -225,15 +230,18 @@ class ClientApp(QObject):
         api = self._new_api(server_url)
         self.login_window.set_busy(True)
         self.bridge.run(api.sign_in, username, password, device_name=device_name, remember=remember).then(
-            lambda user: self._signed_in(attempt, api, device_name, remember)).fail(
+            lambda user: self._signed_in(attempt, api, device_name, remember, password)).fail(
             lambda exc: self._sign_in_failed(attempt, api, exc))
 
-    def _signed_in(self, attempt: int, api: ApiClient, device_name: str, remember: bool) -> None:
+    def _signed_in(self, attempt: int, api: ApiClient, device_name: str, remember: bool, password: str) -> None:
         if attempt != self._attempt or self.session is not None:
             api.close()
             return
         self.settings.update(server_url=api.server_url, device_name=device_name, remember_me=remember)
         self._start_session(api)
+        if api.password_is_initial:
+            # The first-run admin: the password printed at the server's first start is not for keeps.
+            self.main_window.account(first_password=password)
 
     def _sign_in_failed(self, attempt: int, api: ApiClient, exc: BaseException) -> None:
         api.close()
@@ -265,6 +273,17 @@ class ClientApp(QObject):
             self.login_window.password.clear()
             self.login_window.password.setFocus()
             self.login_window.show_info(tr("login.registered"))
+
+    def _offer_local_server(self, url: str) -> None:
+        """No server chosen yet: if one answers on this computer, fill it in (unless the user
+        has typed something meanwhile)."""
+        window = self.login_window
+        self.bridge.run(local_server, url, owner=window).then(lambda found: self._local_server_found(window, found))
+
+    def _local_server_found(self, window: LoginWindow, url: str | None) -> None:
+        if url and window is self.login_window and not window.server_url():
+            window.offer_server(url)
+            self._probe_server(url)
 
     def _probe_server(self, server_url: str) -> None:
         """Ask the server (quietly) whether it takes registrations, to show or hide the link.
@@ -420,11 +439,20 @@ class ClientApp(QObject):
             log.warning("start at login: cannot apply the setting", exc_info=True)
 
 
+class PrivateLogFile(logging.handlers.RotatingFileHandler):
+    """A log file (and each one after a rotation) readable by this account only: room names and
+    errors say more than others need to know."""
+
+    def _open(self):
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,
+                    opener=lambda path, flags: os.open(path, flags, 0o600))
+
+
 def configure_logging(dirs: ClientDirs) -> Path:
     """Log to a rotating file in the client's data folder (and warnings to stderr)."""
     path = dirs.data / "logs" / "client.log"
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_FILE_BYTES, backupCount=3, encoding="utf-8")
+    handler = PrivateLogFile(path, maxBytes=LOG_FILE_BYTES, backupCount=3, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING)
@@ -438,7 +466,10 @@ def configure_logging(dirs: ClientDirs) -> Path:
 def run(argv: list[str] | None = None) -> int:
     """Run the tray client until the user quits; returns the exit code."""
     dirs = client_dirs()
+    problems = dirs.make_private()
     log_path = configure_logging(dirs)
+    for problem in problems:
+        log.warning("cannot make private: %s", problem)
     problem = platform_problem(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
     if problem:  # Qt would abort with a message that names the wrong package
         log.error("%s", problem)

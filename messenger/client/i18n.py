@@ -208,6 +208,9 @@ TEXTS: dict[str, tuple[str, str]] = {
                               "새 비밀번호로 다시 로그인하세요.",
                               "Changing the password signs out all your devices, this one too. "
                               "Then sign in with the new password."),
+    "account.first_password": ("서버를 처음 시작할 때 만들어진 비밀번호로 로그인했습니다. 지금 나만의 비밀번호로 바꾸세요.",
+                               "You signed in with the password made at the server's first start. "
+                               "Choose your own now."),
     "account.password_fill": ("현재 비밀번호와 새 비밀번호를 입력하세요.", "Enter the current and the new password."),
     "account.password_mismatch": ("새 비밀번호가 서로 다릅니다.", "The new passwords do not match."),
     "account.password_same": ("새 비밀번호가 현재 비밀번호와 같습니다.", "The new password is the current one."),

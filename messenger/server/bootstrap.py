@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -33,3 +35,15 @@ def ensure_first_admin(config: ServerConfig) -> str | None:
     print(f"first run: created administrator '{FIRST_ADMIN}'; its password is in "
           f"{config.data_dir / PASSWORD_FILE}", flush=True)
     return password
+
+
+def is_first_run_password(data_dir: Path, username: str, password: str) -> bool:
+    """Whether `username` is the first-run admin signing in with the generated password (the
+    file is deleted when that password is changed, so a changed one never matches)."""
+    try:
+        text = (Path(data_dir) / PASSWORD_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    return fields.get("username") == username and hmac.compare_digest(
+        fields.get("password", "").encode(), password.encode())

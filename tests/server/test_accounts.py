@@ -170,6 +170,24 @@ def test_first_run_creates_an_admin_that_can_sign_in(fresh_server):
     assert not (srv.data_dir / "first-run-admin.txt").exists()
 
 
+def test_a_sign_in_says_when_the_first_run_password_is_still_in_use(fresh_server):
+    srv = fresh_server()
+    first = srv.first_admin_password
+
+    def signs_in(username: str, password: str) -> dict:
+        reply = srv.api().post("/api/device-sessions", json={"username": username, "password": password})
+        assert reply.status_code == 201, reply.text
+        return reply.json()
+
+    assert signs_in("admin", first)["password_is_initial"] is True
+    admin = login(srv, "admin", first)
+    admin.post("/api/admin/users", json={"username": "kim", "password": first, "nickname": "김민수",
+                                      "is_admin": True}).raise_for_status()
+    assert signs_in("kim", first)["password_is_initial"] is False  # the same words, another account
+    admin.put("/api/me/password", json={"current_password": first, "new_password": "Admin-Password-9"})
+    assert signs_in("admin", "Admin-Password-9")["password_is_initial"] is False
+
+
 def test_profile_update_and_image_magic_bytes(server, user):
     reply = user.put("/api/profile", json={"nickname": "홍길동", "status_message": "회의 중"})
     assert reply.json()["user"]["nickname"] == "홍길동"

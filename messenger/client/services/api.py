@@ -83,6 +83,22 @@ class ServerUnreachable(Exception):
     """No answer from the server (down, unreachable, timed out, TLS failure)."""
 
 
+# Where `messenger --serve` listens by default: a server started on this computer (the README's first command).
+LOCAL_SERVER_URL = "http://127.0.0.1:5000"
+LOCAL_SERVER_TIMEOUT = 1.0
+
+
+def local_server(url: str = LOCAL_SERVER_URL, timeout: float = LOCAL_SERVER_TIMEOUT) -> str | None:
+    """`url` (normalized) if a messenger server answers its health check there within
+    `timeout` seconds, else None."""
+    with ApiClient(url, timeout=timeout) as client:
+        try:
+            health = client.health()
+        except (ApiError, ServerUnreachable, ValueError):  # ValueError: an answer that is not JSON
+            return None
+        return client.server_url if isinstance(health, dict) and health.get("status") == "ok" else None
+
+
 class ApiClient:
     """One device's REST client for `server_url`."""
 
@@ -98,6 +114,8 @@ class ApiClient:
                                   headers={"User-Agent": USER_AGENT})
         self._token: str | None = None
         self._user: dict | None = None
+        # The last sign-in used the password printed at the server's first start (its first admin).
+        self.password_is_initial = False
         # Refresh, sign-in and sign-out replace the token: one at a time.
         self._session_lock = threading.RLock()
 
@@ -125,6 +143,7 @@ class ApiClient:
             auth=False)
         with self._session_lock:
             self._adopt(body["device_token"], body["user"], body["remember"])
+            self.password_is_initial = body.get("password_is_initial") is True
             if self.session_store is not None:
                 self.session_store.set_last_account(self.server_url, body["user"]["username"])
         return body["user"]

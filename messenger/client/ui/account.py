@@ -109,7 +109,9 @@ class DeviceListModel(QAbstractListModel):
 class AccountDialog(QDialog):
     profile_changed = Signal(dict)  # the user as the server now describes it
 
-    def __init__(self, session: ChatSession, parent: QWidget | None = None):
+    def __init__(self, session: ChatSession, parent: QWidget | None = None, *, first_password: str | None = None):
+        """`first_password`: the password printed at the server's first start, just used to
+        sign in: the dialog opens at the password, asking to change it."""
         super().__init__(parent)
         self.session = session
         self.user: dict = dict(session.user)
@@ -117,7 +119,8 @@ class AccountDialog(QDialog):
         self.resize(460, 480)
         self.tabs = QTabWidget()
         self.tabs.addTab(self._profile_tab(), tr("account.profile"))
-        self.tabs.addTab(self._password_tab(), tr("account.password"))
+        self.password_page = self._password_tab()
+        self.tabs.addTab(self.password_page, tr("account.password"))
         self.tabs.addTab(self._devices_tab(), tr("account.devices"))
         self.tabs.addTab(self._encryption_tab(), tr("account.encryption"))
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -127,6 +130,11 @@ class AccountDialog(QDialog):
         layout.addWidget(close)
         self.loaded = False
         self.devices_loaded = False
+        if first_password is not None:
+            self.tabs.setCurrentWidget(self.password_page)
+            self.current_password.setText(first_password)
+            self._say(self.password_status, tr("account.first_password"))
+            self.new_password.setFocus()
         session.profile(owner=self).then(self._profile_arrived).fail(self._profile_refused)
         session.key_fingerprint(owner=self).then(self.fingerprint.setText)
         self.load_devices()

@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPainterPath, Q
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from messenger.client.i18n import clock, language, long_date, short_when, tr
+from messenger.client.ui.icons import muted_icon, pin_icon
 from messenger.client.ui.models import ITEM_ROLE, ChatItem, RoomItem
 
 # Colours of the chat (a light theme in the spirit of the messengers people know).
@@ -415,6 +416,12 @@ class RoomDelegate(QStyledItemDelegate):
 
     HEIGHT = 62
 
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        # Drawn marks, not 📌 and 🔕: those are boxes on a machine without an emoji font.
+        self.pin_mark = pin_icon(QColor("#4A5260"))
+        self.muted_mark = muted_icon(SECONDARY)
+
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
         return QSize(option.rect.width(), self.HEIGHT)
 
@@ -452,20 +459,28 @@ class RoomDelegate(QStyledItemDelegate):
 
         title_font = QFont(font)
         title_font.setBold(True)
-        marks = ("📌 " if room.pinned else "")
-        suffix = ("  🔕" if room.muted else "") + (f"  {room.member_count}" if room.type == "group" else "")
+        mark = QFontMetrics(small).height()  # the marks' size: one small line
+        mark_top = top_line.top() + (top_line.height() - mark) // 2
+        if room.pinned:
+            self.pin_mark.paint(painter, QRect(top_line.left(), mark_top, mark, mark))
+            top_line.setLeft(top_line.left() + mark + 4)
+        count = f"  {room.member_count}" if room.type == "group" else ""
+        suffix_width = QFontMetrics(small).horizontalAdvance(count) + (mark + 6 if room.muted else 0)
         title_space = top_line.width() - when_width - 8
         metrics = QFontMetrics(title_font)
-        title = metrics.elidedText(marks + room.title, Qt.TextElideMode.ElideRight,
-                                   title_space - QFontMetrics(small).horizontalAdvance(suffix))
+        title = metrics.elidedText(room.title, Qt.TextElideMode.ElideRight, title_space - suffix_width)
         painter.setFont(title_font)
         painter.setPen(option.palette.color(QPalette.ColorRole.Text))
         painter.drawText(top_line, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
-        if suffix:
+        after = top_line.left() + metrics.horizontalAdvance(title) + 2
+        if room.muted:
+            self.muted_mark.paint(painter, QRect(after + 6, mark_top, mark, mark))
+            after += mark + 6
+        if count:
             painter.setFont(small)
             painter.setPen(SECONDARY)
-            suffix_rect = top_line.adjusted(metrics.horizontalAdvance(title) + 2, 0, 0, 0)
-            painter.drawText(suffix_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, suffix)
+            count_rect = QRect(after, top_line.top(), max(0, top_line.right() - after), top_line.height())
+            painter.drawText(count_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, count)
 
         badge_width = 0
         bottom_line = QRect(text_left, top_line.bottom() + 4, right - text_left, QFontMetrics(small).height() + 4)

@@ -116,6 +116,12 @@ class LoginWindow(QWidget):
     def server_url(self) -> str:
         return self.server.text().strip()
 
+    def offer_server(self, url: str) -> None:
+        """Fill in a server found on this computer; the focus moves on to the username."""
+        self.server.setText(url)
+        if self.server.hasFocus():
+            self.username.setFocus()
+
     def set_busy(self, busy: bool, text: str = "") -> None:
         for widget in (self.server, self.username, self.password, self.device, self.remember, self.sign_in):
             widget.setEnabled(not busy)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QFont, QGuiApplication, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,6 +36,7 @@ from messenger.client.ui.admin import AdminDialog, admin_allowed
 from messenger.client.ui.composer import Composer, TypingLine, TypingNotifier
 from messenger.client.ui.delegates import CHAT_BACKGROUND, ChatDelegate, RoomDelegate
 from messenger.client.ui.emoji import REACTIONS, EmojiPicker
+from messenger.client.ui.icons import attach_icon, close_icon, emoji_icon, new_conversation_icon
 from messenger.client.ui.message_text import MessageText
 from messenger.client.ui.models import ITEM_ROLE, ChatItem, ChatModel, RoomItem, RoomListModel
 from messenger.client.ui.files import (
@@ -122,9 +123,10 @@ class MainWindow(QMainWindow):
         self.sign_out_action.triggered.connect(self.sign_out_requested.emit)
         self.quit_action = QAction(self)
         self.quit_action.triggered.connect(self.quit_requested.emit)
-        self.new_room_action = QAction(self)
+        self.new_room_action = QAction(new_conversation_icon(), "", self, shortcut=QKeySequence.StandardKey.New)
         self.new_room_action.triggered.connect(self.new_room)
         self.main_menu.addAction(self.new_room_action)
+        self.addAction(self.new_room_action)  # Ctrl+N works with the menu closed
         self.search_action = QAction(self, shortcut=QKeySequence.StandardKey.Find)
         self.search_action.triggered.connect(self.search)
         self.account_action = QAction(self)
@@ -145,6 +147,14 @@ class MainWindow(QMainWindow):
         bold.setBold(True)
         self.me_label.setFont(bold)
         self.me_label.setContentsMargins(12, 10, 12, 6)
+        self.new_room_button = QToolButton()
+        self.new_room_button.setDefaultAction(self.new_room_action)
+        self.new_room_button.setAutoRaise(True)
+        self.new_room_button.setIconSize(QSize(22, 22))
+        me_row = QHBoxLayout()
+        me_row.setContentsMargins(0, 0, 8, 0)
+        me_row.addWidget(self.me_label, 1)
+        me_row.addWidget(self.new_room_button)
         self.room_view = QListView()
         self.room_view.setModel(self.rooms)
         self.room_view.setItemDelegate(RoomDelegate(self.room_view))
@@ -163,7 +173,7 @@ class MainWindow(QMainWindow):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.setSpacing(0)
-        left_layout.addWidget(self.me_label)
+        left_layout.addLayout(me_row)
         left_layout.addWidget(self.no_rooms)
         left_layout.addWidget(self.room_view, 1)
 
@@ -229,7 +239,8 @@ class MainWindow(QMainWindow):
         self.reply_label = QLabel()
         self.reply_label.setStyleSheet("color: #4A5260;")
         self.cancel_reply = QToolButton()
-        self.cancel_reply.setText("✕")
+        self.cancel_reply.setIcon(close_icon())
+        self.cancel_reply.setAutoRaise(True)
         self.cancel_reply.clicked.connect(self.clear_reply)
         self.reply_bar = QWidget()
         self.reply_bar.setObjectName("replyBar")
@@ -242,7 +253,8 @@ class MainWindow(QMainWindow):
         self.edit_label = QLabel()
         self.edit_label.setStyleSheet("color: #4A5260;")
         self.cancel_edit = QToolButton()
-        self.cancel_edit.setText("✕")
+        self.cancel_edit.setIcon(close_icon())
+        self.cancel_edit.setAutoRaise(True)
         self.cancel_edit.clicked.connect(self.stop_editing)
         self.edit_bar = QWidget()
         self.edit_bar.setObjectName("editBar")
@@ -268,7 +280,8 @@ class MainWindow(QMainWindow):
         self.uploads = Uploads(self.session, self)
         self.uploads.status.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.attach_button = QToolButton()
-        self.attach_button.setText("📎")
+        self.attach_button.setIcon(attach_icon())
+        self.attach_button.setIconSize(QSize(22, 22))
         self.attach_button.clicked.connect(lambda: choose_and_attach(self, self.uploads, self.chat.room_id))
         # Files dropped on the chat, an image pasted into the composer: uploads to the open room.
         self.file_drops = ChatFileDrops(self.uploads, lambda: self.chat.room_id, self)
@@ -279,7 +292,8 @@ class MainWindow(QMainWindow):
         self.emoji_picker = EmojiPicker(self)
         self.emoji_picker.picked.connect(self.insert_emoji)
         self.emoji_button = QToolButton()
-        self.emoji_button.setText("😊")
+        self.emoji_button.setIcon(emoji_icon())
+        self.emoji_button.setIconSize(QSize(22, 22))
         self.emoji_button.clicked.connect(lambda: self.emoji_picker.show_above(self.emoji_button))
         composer_layout.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignBottom)
         composer_layout.addWidget(self.emoji_button, 0, Qt.AlignmentFlag.AlignBottom)
@@ -322,6 +336,8 @@ class MainWindow(QMainWindow):
         self.main_menu.setTitle(tr("main.menu"))
         self.settings_action.setText(tr("main.settings"))
         self.new_room_action.setText(tr("rooms.new"))
+        shortcut = self.new_room_action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        self.new_room_action.setToolTip(f"{tr('rooms.new_title')} ({shortcut})")
         self.search_action.setText(tr("search.open"))
         self.account_action.setText(tr("account.open"))
         self.admin_action.setText(tr("admin.open"))
@@ -368,7 +384,7 @@ class MainWindow(QMainWindow):
                 and not self.isMinimized() and self.isActiveWindow())
 
     def load_rooms(self) -> None:
-        self.session.rooms(owner=self).then(self._rooms_arrived)
+        self.session.rooms(self.chat.text.read_page, owner=self).then(self._rooms_arrived)
 
     def _rooms_arrived(self, summaries: list[dict]) -> None:
         self.rooms.reset(summaries)
@@ -391,7 +407,7 @@ class MainWindow(QMainWindow):
         self.composer.clear()
         self._select_quietly(room_id)
         self._opening, self._held = room_id, []
-        self.session.room_page(room_id, owner=self).then(lambda answer: self._page_arrived(room_id, *answer)).fail(
+        self.session.room_page(room_id, self.chat.text.read_page, owner=self).then(lambda answer: self._page_arrived(room_id, *answer)).fail(
             lambda exc: self._page_failed(room_id, exc))
 
     def _page_arrived(self, room_id: int, page: dict, outgoing: list[OutgoingMessage]) -> None:
@@ -512,8 +528,8 @@ class MainWindow(QMainWindow):
             return
         self._loading_older = True
         self.older_label.show()
-        self.session.older(room_id, before, owner=self).then(lambda page: self._older_arrived(room_id, page)).always(
-            self._older_done)
+        self.session.older(room_id, before, self.chat.text.read_page, owner=self).then(
+            lambda page: self._older_arrived(room_id, page)).always(self._older_done)
 
     def _older_arrived(self, room_id: int, page: dict) -> None:
         if room_id != self.chat.room_id:
@@ -733,6 +749,7 @@ class MainWindow(QMainWindow):
 
     def _room_keys_changed(self, room_id: int) -> None:
         """A room key arrived (or the waiting state changed): read what waited for it again."""
+        self.chat.text.keys_changed(room_id)
         self.rooms.reread(room_id)
         self.chat.reread(room_id)
         held = self._unannounced.get(room_id, ())
@@ -892,8 +909,10 @@ class MainWindow(QMainWindow):
         dialog.open_room.connect(self.show_message)
         return self._show_dialog(dialog)
 
-    def account(self) -> AccountDialog:
-        return self._show_dialog(AccountDialog(self.session, self))
+    def account(self, first_password: str | None = None) -> AccountDialog:
+        """The account dialog; with `first_password` (the first-run admin's, just used to sign
+        in), open at the password, asking for a new one."""
+        return self._show_dialog(AccountDialog(self.session, self, first_password=first_password))
 
     def administration(self) -> AdminDialog:
         return self._show_dialog(AdminDialog(self.session, self))
@@ -911,7 +930,7 @@ class MainWindow(QMainWindow):
     def notices(self, room_id: int | None) -> NoticesDialog | None:
         if room_id is None:
             return None
-        return self._show_dialog(NoticesDialog(self.session, room_id, self))
+        return self._show_dialog(NoticesDialog(self.session, room_id, self.chat.text, self))
 
     def room_files(self, room_id: int | None) -> RoomFilesDialog | None:
         if room_id is None:

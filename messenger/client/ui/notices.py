@@ -1,8 +1,8 @@
 """Room notices: the list of a room's notices, adding one as free text, removing one.
 
-A message is pinned as a notice from its context menu in the main window (`pin_message`).
-The list follows the server's pin_updated events, so a notice added on another desk
-shows up here too.
+A message is pinned as a notice from its context menu in the main window (`pin_message`);
+its notice shows the message as this device reads it (decrypted, like its bubble). The list
+follows the server's pin_updated events, so a notice added on another desk shows up here too.
 """
 
 from __future__ import annotations
@@ -20,26 +20,31 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.client.i18n import tr
+from messenger.client.ui.message_text import MessageText
 from messenger.client.ui.session import ChatSession
 from messenger.core import protocol
 
 NOTICE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
-def notice_text(notice: dict) -> str:
-    """What a notice says: its free text, or the preview of the pinned message."""
+def notice_text(notice: dict, text: MessageText) -> str:
+    """What a notice says: its free text, or the pinned message as this device reads it."""
     if notice.get("content"):
         return notice["content"]
     message = notice.get("message") or {}
-    return message.get("content") or ""
+    if message.get("deleted"):
+        return tr("message.deleted")
+    return text.of(notice["room_id"], message) if message else ""
 
 
 class NoticeListModel(QAbstractListModel):
     """A room's notices, newest first."""
 
-    def __init__(self, parent=None):
+    def __init__(self, text: MessageText, parent=None):
         super().__init__(parent)
+        self.text = text
         self._notices: list[dict] = []
+        self._shown: dict[int, str] = {}  # notice id -> what it says, read once (not at each paint)
 
     def rowCount(self, parent=QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._notices)
@@ -49,7 +54,7 @@ class NoticeListModel(QAbstractListModel):
             return None
         notice = self._notices[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return tr("notices.by", text=notice_text(notice), name=notice.get("pinned_by_name") or "")
+            return tr("notices.by", text=self._shown[notice["id"]], name=notice.get("pinned_by_name") or "")
         if role == NOTICE_ROLE:
             return notice
         return None
@@ -57,6 +62,8 @@ class NoticeListModel(QAbstractListModel):
     def reset(self, notices: list[dict]) -> None:
         self.beginResetModel()
         self._notices = sorted(notices, key=lambda n: n["id"], reverse=True)
+        self._shown = {notice["id"]: self._shown.get(notice["id"]) or notice_text(notice, self.text)
+                       for notice in self._notices}
         self.endResetModel()
 
     def apply(self, action: str, notice: dict) -> None:
@@ -67,6 +74,16 @@ class NoticeListModel(QAbstractListModel):
     def notices(self) -> list[dict]:
         return list(self._notices)
 
+    def shown(self) -> list[str]:
+        """What each notice says, as listed."""
+        return [self._shown[notice["id"]] for notice in self._notices]
+
+    def reread(self) -> None:
+        """The room's keys changed here: a pinned message not shown may read now."""
+        self._shown = {notice["id"]: notice_text(notice, self.text) for notice in self._notices}
+        if self._notices:
+            self.dataChanged.emit(self.index(0), self.index(len(self._notices) - 1))
+
 
 def pin_message(session: ChatSession, room_id: int, message_id: int) -> None:
     """Make a message of the room a notice (from the message's context menu)."""
@@ -76,13 +93,14 @@ def pin_message(session: ChatSession, room_id: int, message_id: int) -> None:
 class NoticesDialog(QDialog):
     """The notices of one room: read, add as text, remove."""
 
-    def __init__(self, session: ChatSession, room_id: int, parent=None):
+    def __init__(self, session: ChatSession, room_id: int, text: MessageText, parent=None):
+        """`text`: how this device reads the room's messages (the main window's)."""
         super().__init__(parent)
         self.session = session
         self.room_id = room_id
         self.setWindowTitle(tr("notices.title"))
         self.resize(420, 420)
-        self.model = NoticeListModel(self)
+        self.model = NoticeListModel(text, self)
         self.view = QListView()
         self.view.setModel(self.model)
         self.view.setWordWrap(True)
@@ -115,7 +133,8 @@ class NoticesDialog(QDialog):
         self.loaded = False
         self._update_buttons()
         session.event_received.connect(self._on_event)
-        session.notices(room_id, owner=self).then(self._arrived)
+        session.room_keys_changed.connect(self._keys_changed)
+        session.notices(room_id, text.read_page, owner=self).then(self._arrived)
 
     def _arrived(self, notices: list[dict]) -> None:
         self.model.reset(notices)
@@ -127,6 +146,10 @@ class NoticesDialog(QDialog):
             self._update_buttons()
         elif name == protocol.ROOM_UPDATED and data.get("room_id") == self.room_id and data.get("action") == "removed":
             self.reject()
+
+    def _keys_changed(self, room_id: int) -> None:
+        if room_id == self.room_id:
+            self.model.reread()
 
     def _update_buttons(self) -> None:
         self.add_button.setEnabled(bool(self.text.text().strip()))

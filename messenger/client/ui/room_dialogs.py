@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QEvent,
     QModelIndex,
     QSortFilterProxyModel,
     Qt,
@@ -105,7 +106,14 @@ class UserListModel(QAbstractListModel):
 
 class UserPicker(QWidget):
     """A searchable list of the server's users; several may be picked (checked), and the
-    search only narrows what is shown, never who is picked."""
+    search only narrows what is shown, never who is picked.
+
+    From the keyboard: type to search; Enter picks the highlighted (else the first) match and
+    clears the search for the next name; Down goes into the list, where Space picks or
+    unpicks and Up from the top row (or typing) goes back to the search. Enter with nothing
+    searched for (or in the list) asks to go ahead (`submitted`), once someone is picked."""
+
+    submitted = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -115,11 +123,14 @@ class UserPicker(QWidget):
         self.filtered.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.search = QLineEdit()
         self.search.setPlaceholderText(tr("rooms.search"))
-        self.search.textChanged.connect(self.filtered.setFilterFixedString)
+        self.search.textChanged.connect(self._searched)
+        self.search.installEventFilter(self)
         self.view = QListView()
         self.view.setModel(self.filtered)
+        self.view.installEventFilter(self)
         # A click anywhere on a row checks or unchecks it.
         self.view.clicked.connect(self._toggle)
+        self.setFocusProxy(self.search)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.search)
@@ -132,6 +143,62 @@ class UserPicker(QWidget):
     def _toggle(self, index: QModelIndex) -> None:
         user = index.data(USER_ROLE)
         self.model.set_picked(user["id"], user["id"] not in self.model.picked_ids())
+
+    def _searched(self, text: str) -> None:
+        self.filtered.setFilterFixedString(text)
+        if self.filtered.rowCount():
+            self.view.setCurrentIndex(self.filtered.index(0, 0))  # what Enter would pick
+
+    def eventFilter(self, watched, event) -> bool:
+        plain = Qt.KeyboardModifier.KeypadModifier | Qt.KeyboardModifier.ShiftModifier
+        if event.type() != QEvent.Type.KeyPress or event.modifiers() & ~plain:
+            return super().eventFilter(watched, event)
+        key = event.key()
+        if watched is self.search:
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self._enter_in_search()
+                return True
+            if key == Qt.Key.Key_Down and self.filtered.rowCount():
+                if not self.view.currentIndex().isValid():
+                    self.view.setCurrentIndex(self.filtered.index(0, 0))
+                self.view.setFocus(Qt.FocusReason.TabFocusReason)
+                return True
+        elif watched is self.view:
+            current = self.view.currentIndex()
+            if key == Qt.Key.Key_Space:
+                if current.isValid():
+                    self._toggle(current)
+                return True  # never typed into the search, never a second toggle by the view
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                if not self.picked_ids() and current.isValid():
+                    self._toggle(current)
+                self._submit()
+                return True
+            if key == Qt.Key.Key_Up and (not current.isValid() or current.row() == 0):
+                self.search.setFocus(Qt.FocusReason.TabFocusReason)
+                return True
+            if event.text().isprintable() and event.text().strip():
+                self.search.setFocus(Qt.FocusReason.OtherFocusReason)
+                self.search.insert(event.text())
+                return True
+        return super().eventFilter(watched, event)
+
+    def _enter_in_search(self) -> None:
+        """Pick the highlighted (else the first) match; with nothing searched for, go ahead
+        (a name that matches nobody does neither: it is likely a typo)."""
+        if not self.search.text().strip():
+            self._submit()
+            return
+        if not self.filtered.rowCount():
+            return
+        current = self.view.currentIndex()
+        index = current if current.isValid() else self.filtered.index(0, 0)
+        self.model.set_picked(index.data(USER_ROLE)["id"], True)
+        self.search.clear()
+
+    def _submit(self) -> None:
+        if self.picked_ids():
+            self.submitted.emit()
 
     def shown_index(self, user_id: int) -> QModelIndex:
         """The view's index of `user_id`, invalid if the search hides it (or it is not listed)."""
@@ -163,12 +230,14 @@ class _PickerDialog(QDialog):
         self.ok_button.setEnabled(False)
         self.buttons.accepted.connect(self.submit)
         self.buttons.rejected.connect(self.reject)
+        self.picker.submitted.connect(self._submit_once)
         self.picker.model.picked_changed.connect(lambda: self.ok_button.setEnabled(bool(self.picker.picked_ids())))
         self.layout_ = QVBoxLayout(self)
         self.layout_.addWidget(self.picker, 1)
         self.layout_.addWidget(self.error)
         self.layout_.addWidget(self.buttons)
         self.loaded = False
+        self.picker.setFocus()  # typing a name is the first thing to do
         session.users(owner=self).then(lambda users: self._users_arrived(users, leave_out))
 
     def _users_arrived(self, users: list[dict], leave_out: set[int]) -> None:
@@ -178,6 +247,10 @@ class _PickerDialog(QDialog):
     def _refused(self, exc: BaseException) -> None:
         self.ok_button.setEnabled(True)
         self.error.setText(getattr(exc, "message_localized", "") or str(exc))
+
+    def _submit_once(self) -> None:
+        if self.ok_button.isEnabled():  # not while the last submit is on its way
+            self.submit()
 
     def submit(self) -> None:
         raise NotImplementedError
@@ -197,6 +270,9 @@ class NewRoomDialog(_PickerDialog):
         hint.setStyleSheet("color: #7A8291;")
         self.layout_.insertWidget(0, self.name)
         self.layout_.insertWidget(1, hint)
+        # Tab goes search, list, group name, buttons (the name is optional, so it comes after).
+        QWidget.setTabOrder(self.picker.view, self.name)
+        QWidget.setTabOrder(self.name, self.buttons)
 
     def submit(self) -> None:
         ids = self.picker.picked_ids()

@@ -45,6 +45,9 @@ from messenger.core.files import write_atomic
 
 log = logging.getLogger(__name__)
 
+# Decrypts a page of a room's messages where it is called (MessageText.read_page).
+PageReader = Callable[[int, list], None]
+
 # How long one send attempt waits for the room's key before the outbox tries again later.
 SEAL_TIMEOUT_SECONDS = 10.0
 
@@ -184,30 +187,46 @@ class ChatSession(QObject):
         call.fallback = lambda exc: self.failed(exc, quiet)
         return call
 
-    def rooms(self, owner: QObject | None = None) -> Call:
-        return self.call(self.api.rooms, include_members=True, owner=owner)
+    def rooms(self, read_page: PageReader | None = None, owner: QObject | None = None) -> Call:
+        """The room list; each room's last message is decrypted by `read_page` on the worker."""
+
+        def work() -> list[dict]:
+            rooms = self.api.rooms(include_members=True)
+            if read_page is not None:
+                for room in rooms:
+                    read_page(room["id"], [room["last_message"]] if room.get("last_message") else [])
+            return rooms
+
+        return self.call(work, owner=owner)
 
     def room_info(self, room_id: int, owner: QObject | None = None) -> Call:
         return self.call(self.api.room_info, room_id, owner=owner, quiet=True)
 
-    def room_page(self, room_id: int, owner: QObject | None = None) -> Call:
+    def room_page(self, room_id: int, read_page: PageReader | None = None, owner: QObject | None = None) -> Call:
         """Opening a room: `(page, outgoing)`, its newest page of history (with the members'
-        read marks) and the messages the outbox has not delivered there yet."""
+        read marks) and the messages the outbox has not delivered there yet. `read_page(room_id,
+        messages)` decrypts the page here, on the worker (MessageText.read_page)."""
 
         def work():
             page = self.api.messages(room_id, limit=protocol.HISTORY_DEFAULT_LIMIT, include_members=True)
             self.index_page(page)
+            if read_page is not None:
+                read_page(room_id, page.get("messages") or [])
             return page, self.outbox.messages(room_id=room_id)
 
         return self.call(work, owner=owner)
 
-    def older(self, room_id: int, before_id: int, owner: QObject | None = None) -> Call:
-        """The page of history before `before_id` (scrolling up). The largest page the server
-        gives: each page inserted costs the view a layout of every row it holds."""
+    def older(self, room_id: int, before_id: int, read_page: PageReader | None = None,
+              owner: QObject | None = None) -> Call:
+        """The page of history before `before_id` (scrolling up), decrypted like `room_page`'s.
+        The largest page the server gives: each page inserted costs the view a layout of every
+        row it holds."""
 
         def work():
             page = self.api.messages(room_id, before_id=before_id, limit=protocol.HISTORY_MAX_LIMIT)
             self.index_page(page)
+            if read_page is not None:
+                read_page(room_id, page.get("messages") or [])
             return page
 
         return self.call(work, owner=owner)
@@ -271,8 +290,16 @@ class ChatSession(QObject):
     def leave_room(self, room_id: int, owner: QObject | None = None) -> Call:
         return self.call(self.api.leave_room, room_id, owner=owner)
 
-    def notices(self, room_id: int, owner: QObject | None = None) -> Call:
-        return self.call(self.api.notices, room_id, owner=owner)
+    def notices(self, room_id: int, read_page: PageReader | None = None, owner: QObject | None = None) -> Call:
+        """The room's notices; the pinned messages are decrypted by `read_page` on the worker."""
+
+        def work() -> list[dict]:
+            notices = self.api.notices(room_id)
+            if read_page is not None:
+                read_page(room_id, [notice["message"] for notice in notices if notice.get("message")])
+            return notices
+
+        return self.call(work, owner=owner)
 
     def add_notice(self, room_id: int, *, message_id: int | None = None, content: str | None = None,
                    owner: QObject | None = None) -> Call:

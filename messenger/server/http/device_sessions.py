@@ -23,6 +23,7 @@ from messenger.server.auth import (
     new_token,
     user_agent,
 )
+from messenger.server.bootstrap import is_first_run_password
 from messenger.server.db.models import DeviceSession, User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
@@ -77,6 +78,9 @@ def create():
         "csrf_token": new_token(),  # kept for v4 clients; Bearer requests need no CSRF token
         "device_session_id": device.id,
         "remember": device.remember,
+        # The first-run admin still uses the password printed at the first start: the app asks for another.
+        "password_is_initial": user.is_admin and is_first_run_password(
+            current_app.config["MESSENGER"].data_dir, user.username, password),
     }, 201
 
 

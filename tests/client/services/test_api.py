@@ -1,12 +1,13 @@
 """ApiClient against a real server: sign in, rotation, restore, sign out, and the REST calls."""
 
+import http.server
 import threading
 
 import pytest
 from client_kit import new_account
 
 from harness import PASSWORD
-from messenger.client.services.api import ApiClient, ApiError, ServerUnreachable
+from messenger.client.services.api import ApiClient, ApiError, ServerUnreachable, local_server
 
 
 def server_sees(server, token: str) -> int:
@@ -126,6 +127,19 @@ def test_a_server_that_does_not_answer_raises_server_unreachable():
         api.health()
     with pytest.raises(ServerUnreachable):
         api.sign_in("kim", PASSWORD)
+
+
+def test_a_local_server_is_found_where_one_answers_and_only_there(server):
+    assert local_server(server.url) == server.url
+    assert local_server("http://127.0.0.1:9") is None  # nothing listens
+    # Something else that answers HTTP there (here: a static page) is not a messenger server.
+    page = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=page.serve_forever, daemon=True).start()
+    try:
+        assert local_server(f"http://127.0.0.1:{page.server_address[1]}") is None
+    finally:
+        page.shutdown()
+        page.server_close()
 
 
 def test_a_call_racing_a_rotation_is_retried_with_the_new_token(clients):

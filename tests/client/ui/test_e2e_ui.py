@@ -1,5 +1,8 @@
 """End-to-end encryption on the desktop: what two desks send each other through the UI is
-stored on the server as v3 envelopes only, and each desk reads it on its own."""
+stored on the server as v3 envelopes only, and each desk reads it on its own (its notices
+too), decrypting history off the GUI thread."""
+
+import threading
 
 from desk_kit import WAIT_MS, open_room, sign_in
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeySequence
@@ -88,6 +91,74 @@ def test_a_message_for_a_room_this_device_can_get_no_key_for_fails_with_its_reas
     qtbot.waitUntil(lambda: ("failed", "ROOM_NOT_FOUND") in outcomes, timeout=WAIT_MS)
     assert [state for state, _ in outcomes] == ["pending", "failed"]  # refused for good, not retried
     assert lee.get(f"/api/rooms/{not_mine}/messages").json()["messages"] == []
+
+
+def sent_from(qtbot, window, room_id: int, texts: list[str]) -> None:
+    """Send `texts` into `room_id` from `window`'s desk (sealed, through its outbox) and wait
+    until the server has each."""
+    for text in texts:
+        window.session.send_text(room_id, text)
+    qtbot.waitUntil(lambda: all(getattr(bubble(window, text), "state", None) == "sent" for text in texts),
+                    timeout=WAIT_MS)
+
+
+def test_a_pinned_encrypted_message_shows_decrypted_in_the_notices(server, users, desks, qtbot):
+    kim, lee = users(2)
+    room_id = group_room(kim, [lee], "Pins")
+    kim_window, lee_window = signed_in_desks(qtbot, desks, ("kim", server.url, kim), ("lee", server.url, lee))
+    open_room(qtbot, kim_window, room_id)
+    sent_from(qtbot, kim_window, room_id, ["회의실 비밀번호 7788"])
+    stored_sealed(kim, room_id, "7788")
+    lee_notices = lee_window.notices(room_id)
+    qtbot.waitUntil(lambda: lee_notices.loaded, timeout=WAIT_MS)
+
+    pin = next(a for a in kim_window.message_menu(bubble(kim_window, "회의실 비밀번호 7788")).actions()
+               if a.text() == "Pin as notice")
+    pin.trigger()
+
+    # Live on Lee's open dialog, and in a dialog opened afterwards (its list comes over HTTP).
+    qtbot.waitUntil(lambda: lee_notices.model.shown() == ["회의실 비밀번호 7788"], timeout=WAIT_MS)
+    assert lee_notices.model.notices()[0]["message"]["content"].startswith("v3:")
+    listed = lee_notices.model.data(lee_notices.model.index(0))
+    assert "회의실 비밀번호 7788" in listed and "v3:" not in listed
+    again = lee_window.notices(room_id)
+    qtbot.waitUntil(lambda: again.loaded, timeout=WAIT_MS)
+    assert again.model.shown() == ["회의실 비밀번호 7788"]
+
+
+def test_a_room_page_is_decrypted_off_the_gui_thread_once(server, users, desks, qtbot, monkeypatch):
+    kim, lee = users(2)
+    room_id = group_room(kim, [lee], "Sealed history")
+    other = direct_room(kim, lee)
+    kim_window, lee_window = signed_in_desks(qtbot, desks, ("kim", server.url, kim), ("lee", server.url, lee))
+    open_room(qtbot, kim_window, room_id)
+    texts = [f"sealed line {n}" for n in range(5)]
+    sent_from(qtbot, kim_window, room_id, texts)
+    sealed = {m["content"] for m in kim.get(f"/api/rooms/{room_id}/messages").json()["messages"]}
+    assert len(sealed) == 5 and all(content.startswith("v3:") for content in sealed)
+
+    import messenger.client.ui.message_text as message_text
+
+    reads = []  # (thread, content) of every message decrypted from now on
+    read_message = message_text.read_message
+
+    def recording(keys, message):
+        reads.append((threading.current_thread(), message.get("content")))
+        return read_message(keys, message)
+
+    monkeypatch.setattr(message_text, "read_message", recording)
+    open_room(qtbot, lee_window, room_id)
+    assert sorted(item.text for item in lee_window.chat.items()) == texts  # (sent concurrently)
+    page_reads = [thread for thread, content in reads if content in sealed]
+    assert len(page_reads) == 5, page_reads  # each message once, on a worker thread
+    assert all(thread is not threading.main_thread() for thread in page_reads)
+
+    # Opening the room again finds every message decrypted already.
+    open_room(qtbot, lee_window, other)
+    reads.clear()
+    open_room(qtbot, lee_window, room_id)
+    assert sorted(item.text for item in lee_window.chat.items()) == texts  # (sent concurrently)
+    assert [content for _, content in reads if content in sealed] == []
 
 
 def test_an_imported_v4_rooms_history_opens_on_a_desk_when_the_admin_releases_the_legacy_keys(desks, qtbot, tmp_path):

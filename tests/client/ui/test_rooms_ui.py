@@ -1,11 +1,14 @@
 """Room management in the tray client against a real server: a new conversation from the
-user picker, room info (invite, admin role, rename, kick, leave) and room notices, each
-seen on a second desk."""
+user picker (by mouse and from the keyboard alone), room info (invite, admin role, rename,
+kick, leave) and room notices, each seen on a second desk."""
 
-from desk_kit import WAIT_MS, open_room, sign_in
+from desk_kit import WAIT_MS, activate, open_room, sign_in
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 from test_chat import bubble, group_room, say
+
+from messenger.client.ui.room_dialogs import USER_ROLE, NewRoomDialog
 
 
 def click_user(picker, user_id: int) -> None:
@@ -162,3 +165,79 @@ def test_a_notice_added_on_one_desk_appears_on_the_other_and_goes_away(server, u
     assert lee_notices.select(notice_id)
     lee_notices.remove_button.click()
     qtbot.waitUntil(lambda: notice_id not in {n["id"] for n in kim_notices.model.notices()}, timeout=WAIT_MS)
+
+
+def press(key, text: str = "", modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    """A key press where a person's would land: on the widget that has the focus."""
+    widget = QApplication.focusWidget()
+    assert widget is not None
+    if text:
+        QTest.keyClicks(widget, text)
+    else:
+        QTest.keyClick(widget, key, modifier)
+
+
+def new_room_dialog(qtbot, window) -> NewRoomDialog:
+    """Ctrl+N in the main window; the picker it opens, loaded, its search field focused."""
+    activate(qtbot, window)
+    QTest.keyClick(window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), NewRoomDialog), timeout=WAIT_MS)
+    dialog = QApplication.activeModalWidget()
+    qtbot.waitUntil(lambda: dialog.loaded and dialog.picker.search.hasFocus(), timeout=WAIT_MS)
+    return dialog
+
+
+def test_a_new_conversation_button_with_an_icon_and_ctrl_n(server, users, desks, qtbot):
+    kim, = users(1)
+    window = sign_in(qtbot, desks.start("kim"), server.url, kim.user["username"])
+    button = window.new_room_button
+    assert button.isVisible() and not button.icon().isNull()
+    assert button.toolTip() == "New conversation (Ctrl+N)"
+    with qtbot.waitSignal(window.new_room_action.triggered, timeout=WAIT_MS):
+        QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), NewRoomDialog), timeout=WAIT_MS)
+    QApplication.activeModalWidget().reject()
+
+    dialog = new_room_dialog(qtbot, window)
+    press(Qt.Key.Key_Escape)  # Esc closes it, from the search field
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=WAIT_MS)
+
+
+def test_the_user_picker_is_used_from_the_keyboard_alone(server, users, desks, qtbot):
+    kim, lee, park = users(3)
+    window = sign_in(qtbot, desks.start("kim"), server.url, kim.user["username"])
+
+    # A group: Enter picks the match typed, Down goes into the list, Space picks there.
+    dialog = new_room_dialog(qtbot, window)
+    press(None, lee.user["username"])
+    press(Qt.Key.Key_Return)
+    assert dialog.picker.picked_ids() == [lee.user["id"]]
+    assert dialog.picker.search.text() == "" and dialog.picker.search.hasFocus()  # ready for the next name
+    press(None, park.user["username"])
+    press(Qt.Key.Key_Down)
+    assert dialog.picker.view.hasFocus()
+    assert dialog.picker.view.currentIndex().data(USER_ROLE)["id"] == park.user["id"]
+    press(Qt.Key.Key_Space)
+    assert dialog.picker.search.text() == park.user["username"]  # the space went to the list
+    assert dialog.picker.picked_ids() == sorted([lee.user["id"], park.user["id"]])
+    press(Qt.Key.Key_Space)  # and again: unpicked
+    assert dialog.picker.picked_ids() == [lee.user["id"]]
+    press(Qt.Key.Key_Space)
+    with qtbot.waitSignal(dialog.created, timeout=WAIT_MS) as made:
+        press(Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.rooms.room(made.args[0]) is not None, timeout=WAIT_MS)
+    assert window.rooms.room(made.args[0]).type == "group" and window.rooms.room(made.args[0]).member_count == 3
+
+    # A direct room: the name, Enter to pick, Enter to start.
+    dialog = new_room_dialog(qtbot, window)
+    press(None, lee.user["username"])
+    press(Qt.Key.Key_Return)
+    press(None, "nobody-has-this-name")
+    press(Qt.Key.Key_Return)  # a name that matches nobody (a typo): nothing picked, nothing started
+    assert dialog.isVisible() and dialog.picker.picked_ids() == [lee.user["id"]]
+    for _ in "nobody-has-this-name":
+        press(Qt.Key.Key_Backspace)
+    with qtbot.waitSignal(dialog.created, timeout=WAIT_MS) as made:
+        press(Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.room_shown(made.args[0]), timeout=WAIT_MS)
+    assert window.rooms.room(made.args[0]).type == "direct"

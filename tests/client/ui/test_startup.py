@@ -1,12 +1,14 @@
-"""Start-up, sign-in, resuming a session (and catching up on its events), sign-out, one
-instance per desk."""
+"""Start-up, sign-in (the server filled in, the first-run admin's password changed at once),
+resuming a session (and catching up on its events), sign-out, one instance per desk."""
 
 from desk_kit import WAIT_MS, open_room, sign_in
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from harness import PASSWORD, unique_name
+from messenger.client.i18n import tr
+from messenger.client.ui.account import AccountDialog
 from messenger.client.services.realtime import load_cursor
 from messenger.client.ui.single_instance import SingleInstance, instance_name
 
@@ -184,3 +186,36 @@ def test_a_restart_catches_up_from_the_saved_cursor_and_shows_each_missed_messag
     assert window.rooms.room(dm).unread in (0, 2)  # read once looked at, never counted twice
     second.shutdown()
     assert load_cursor(cursor_file) > saved
+
+
+def test_the_sign_in_window_offers_a_server_found_on_this_computer(server, desks, qtbot):
+    chosen = desks.start("chosen", server_url="https://chat.office:5000", local_server=server.url)
+    app = desks.start("new", local_server=server.url)
+    qtbot.waitUntil(lambda: app.login_window is not None and app.login_window.server_url() == server.url,
+                    timeout=WAIT_MS)
+    # A server chosen before wins over the one on this computer.
+    assert chosen.login_window.server_url() == "https://chat.office:5000"
+
+
+def test_the_first_run_admin_is_asked_for_a_new_password_at_once(fresh_server, desks, qtbot):
+    srv = fresh_server()
+    first = srv.first_admin_password
+    app = desks.start("admin")
+    window = sign_in(qtbot, app, srv.url, "admin", first)
+    qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), AccountDialog), timeout=WAIT_MS)
+    dialog = QApplication.activeModalWidget()
+    assert dialog.tabs.currentWidget() is dialog.password_page
+    assert dialog.current_password.text() == first
+    assert dialog.password_status.text() == tr("account.first_password")
+
+    dialog.new_password.setText("Office-Admin-2026")
+    dialog.new_password_again.setText("Office-Admin-2026")
+    with qtbot.waitSignal(app.signed_out, timeout=WAIT_MS):
+        dialog.change_password_button.click()
+    assert app.login_window.message.text() == tr("account.password_changed")
+    assert not (srv.data_dir / "first-run-admin.txt").exists()
+
+    window = sign_in(qtbot, app, srv.url, "admin", "Office-Admin-2026")
+    qtbot.wait(300)
+    assert not isinstance(QApplication.activeModalWidget(), AccountDialog)  # asked once, not again
+    assert window.session.user["username"] == "admin"
