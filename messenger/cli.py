@@ -98,6 +98,21 @@ def add_admin_commands(commands) -> None:
     restore.add_argument("--data-dir", type=Path, dest="admin_data_dir", default=argparse.SUPPRESS,
                          help="the folder to restore into (must be empty or not exist)")
     command("run-maintenance", "run the maintenance jobs (purges, retention) once, now")
+    move = command("import-v4", "import a v4 server's database, uploads and encrypted history into a new data dir")
+    move.add_argument("--db", type=Path, required=True, help="v4's messenger.db")
+    move.add_argument("--uploads", type=Path, required=True, help="v4's upload folder")
+    move.add_argument("--master-key", type=Path, required=True, help="v4's .master_key (never stored)")
+    move.add_argument("--escrow-key-file", type=Path, default=Path("v4-legacy-escrow.key"),
+                      help="where to write the key that opens the escrowed legacy room keys (outside the data dir; "
+                           "default ./v4-legacy-escrow.key): keep it offline until release-legacy-keys")
+    move.add_argument("--admin", action="append", default=[], metavar="USERNAME",
+                      help="make this v4 user a platform administrator (repeatable)")
+    move.add_argument("--v4-timezone", default="UTC",
+                      help="the v4 machine's local time zone, in which v4 wrote poll times (default UTC)")
+    release = command("release-legacy-keys", "seal the imported legacy room keys to the members' devices")
+    release.add_argument("--escrow-key-file", type=Path, required=True, help="the file import-v4 wrote")
+    command("purge-legacy-keys", "delete the escrowed legacy room keys for good").add_argument(
+        "--yes", action="store_true", help="confirm: members without the keys then get them only from other devices")
 
 
 def server_config(args):

@@ -27,6 +27,7 @@ from messenger.server.backup import BackupError, create_backup, restore_backup
 from messenger.server.config import DATABASE_FILE, ServerConfig
 from messenger.server.errors import ApiError
 from messenger.server.http.users import remove_profile_file
+from messenger.server.import_v4 import ImportRefused, import_v4, read_escrow_file
 from messenger.server.passwords import MIN_PASSWORD_LENGTH
 
 
@@ -53,7 +54,7 @@ def run_admin(args, config: ServerConfig) -> int:
         data, text = _run(args, config)
     except ApiError as exc:
         return _fail(args, exc.code, exc.detail or localized(exc.code, "en-US"))
-    except CommandFailed as exc:
+    except (CommandFailed, ImportRefused) as exc:
         return _fail(args, exc.code, exc.text)
     if getattr(args, "json", False):
         print(json.dumps(data, ensure_ascii=False, indent=2))
@@ -76,6 +77,8 @@ def _run(args, config: ServerConfig) -> tuple[object, str]:
             return _restore(args)
         if command == "backup":
             return _backup(args, config)
+        if command == "import-v4":
+            return _import_v4(args, config)
     except BackupError as exc:
         raise CommandFailed("BACKUP_FAILED" if command == "backup" else "RESTORE_REFUSED", str(exc)) from None
     if command != "create-user" and config.database_url is None:
@@ -108,6 +111,20 @@ def _restore(args):
     return ({"data_dir": str(Path(target).resolve()), **manifest},
             f"restored {len(manifest['files'])} files into {target} ({schema}); start the server on it with "
             f"--data-dir {target}")
+
+
+def _import_v4(args, config: ServerConfig):
+    summary = import_v4(config, args.db, args.uploads, args.master_key, args.escrow_key_file,
+                        tuple(args.admin), args.v4_timezone)
+    lines = [f"imported into {config.data_dir} in {summary.seconds:.1f} s:"]
+    lines += [f"  {name.replace('_', ' ')}: {count}" for name, count in summary.counts.items()]
+    lines += [f"missing upload (its message is kept, without the file): {name}" for name in summary.missing_files]
+    if summary.counts.get("legacy_room_keys"):
+        lines.append(f"the legacy room keys are escrowed under the key in {summary.escrow_key_file}: keep that file "
+                     "offline (not in the data dir); once members have signed in, run release-legacy-keys with it")
+    if not args.admin:
+        lines.append("v4 had no platform administrators: make one with create-user --admin (or import with --admin)")
+    return summary.as_dict(), "\n".join(lines)
 
 
 # --- commands that run in an app context --------------------------------------------------
@@ -282,6 +299,33 @@ def run_maintenance(args):
     return results, text
 
 
+def release_legacy_keys(args):
+    from messenger.server.actions.legacy_keys import do_release_legacy_keys
+
+    release = do_release_legacy_keys(read_escrow_file(args.escrow_key_file))
+    lines = [f"legacy keys of {release.rooms} rooms sealed in {release.packages} packages to members' devices"]
+    if release.escrow_purged:
+        lines.append(f"every member holds them in rooms {', '.join(map(str, release.escrow_purged))}: "
+                     "their escrow is deleted")
+    lines += [f"room {room}: waiting for the first sign-in of {', '.join(names)} (run this again later)"
+              for room, names in release.waiting.items()]
+    if not release.waiting:
+        lines.append("nothing is escrowed any more: destroy the escrow key file")
+    return release.as_dict(), "\n".join(lines)
+
+
+def purge_legacy_keys(args):
+    from messenger.server.actions.legacy_keys import do_purge_legacy_keys, escrow_rooms
+
+    if not args.yes:
+        waiting = escrow_rooms()
+        raise ApiError("VALIDATION_ERROR", detail=f"the legacy keys of {len(waiting)} rooms are still escrowed; "
+                                                  "purging cannot be undone: add --yes to confirm")
+    removed = do_purge_legacy_keys()
+    return ({"success": True, "escrow_purged_rooms": removed},
+            f"deleted the escrowed legacy keys of {removed} rooms; destroy the escrow key file too")
+
+
 COMMANDS = {
     "create-user": create_user,
     "list-users": list_users,
@@ -297,4 +341,6 @@ COMMANDS = {
     "set-release": set_release,
     "audit": audit,
     "run-maintenance": run_maintenance,
+    "release-legacy-keys": release_legacy_keys,
+    "purge-legacy-keys": purge_legacy_keys,
 }

@@ -20,6 +20,7 @@ from messenger.core import protocol
 from messenger.server import settings
 from messenger.server.actions.admin import close_ended_sockets
 from messenger.server.actions.files import delete_orphan_uploads, purge_upload_tokens
+from messenger.server.actions.legacy_keys import announce_releases, purge_held_escrows
 from messenger.server.actions.polls import expire_polls
 from messenger.server.db.models import (
     AuditEvent,
@@ -172,6 +173,7 @@ MAINTENANCE_JOBS = [
     ("purge upload tokens", purge_upload_tokens),
     # After retention, so the files of messages it removed go in the same round.
     ("delete orphan uploads", delete_orphan_uploads),
+    ("purge legacy key escrows every member holds", purge_held_escrows),
 ]
 
 
@@ -210,5 +212,6 @@ def start(app) -> list[gevent.Greenlet]:
     return [
         gevent.spawn(checkpoint_loop, config.wal_checkpoint_seconds),
         gevent.spawn(every, app, config.socket_sweep_seconds, "closing ended sockets", close_ended_sockets),
+        gevent.spawn(every, app, config.socket_sweep_seconds, "announcing released legacy keys", announce_releases),
         gevent.spawn(every, app, config.maintenance_interval_seconds, "maintenance", run_maintenance),
     ]

@@ -19,6 +19,7 @@ from messenger.core.e2e import (
     WrongRoomKey,
     decrypt_envelope,
     encrypt_envelope,
+    legacy_room_key,
     new_room_key,
     room_key_id,
 )
@@ -327,3 +328,26 @@ def test_v3_keys_are_derived_once_per_key_version(monkeypatch):
     keyring = RoomKeyring([room_key])
     assert all(keyring.decrypt(e) for e in sealed)
     assert len(calls) == 2  # the key id and the message key, once
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=vector_id)
+def test_an_l1_key_in_a_keyring_opens_the_old_systems_history(vector):
+    """A legacy key sealed between devices as `l1:` (an imported v4 office) becomes the legacy key."""
+    held = legacy_room_key(vector["room_key"])
+    keyring = RoomKeyring([held, V3_KEY])
+    assert keyring.legacy_key == vector["room_key"]
+    assert keyring.key_ids == [room_key_id(V3_KEY)]  # never a v3 version: nothing is sealed under it
+    assert keyring.decrypt(vector["envelope"]) == vector["plaintext"]
+    assert keyring.encrypt("new").split(":")[1] == room_key_id(V3_KEY)
+
+
+def test_an_l1_key_id_is_a_one_way_name_of_that_key_only():
+    key_id = room_key_id(legacy_room_key(LEGACY_KEY))
+    assert re.fullmatch(r"[0-9a-f]{16}", key_id)
+    assert key_id != room_key_id(legacy_room_key(LEGACY_KEY[:-2] + "A="))
+    assert LEGACY_KEY.encode().hex()[:16] != key_id
+    for bad in ("", "x" * 257, "tab\there"):
+        with pytest.raises(ValueError):
+            legacy_room_key(bad)
+    with pytest.raises(ValueError):
+        encrypt_envelope("text", legacy_room_key(LEGACY_KEY), "v3")

@@ -92,6 +92,8 @@ CURRENT_KEY_WAIT_SECONDS = 2.0
 # While waiting for a key, the room's state is read again this often (events may be late).
 KEY_POLL_SECONDS = 1.0
 BACKUP_WRITE_ATTEMPTS = 5
+# Opened v1/v2 envelopes kept per room (each cost a PBKDF2 to open): a long history, not all of it.
+LEGACY_CACHE_PER_ROOM = 50_000
 # Key changes are written to the backup in one go, this long after the last one.
 BACKUP_DEBOUNCE_SECONDS = 2.0
 # A device stops sending under a room key after this many of its messages or this long after it
@@ -155,6 +157,9 @@ class _Room:
     # of them as current again rolled the room back), and what this device sends under.
     superseded: set[str] = dataclasses.field(default_factory=set)
     sending: dict | None = None  # {key_id, count, devices}: see E2EKeys._rotation_reason
+    # v1/v2 envelope -> its plaintext, or the error opening it gave (the legacy key never changes)
+    legacy_opened: dict[str, str | EnvelopeError] = dataclasses.field(default_factory=dict)
+    legacy_opening: set[str] = dataclasses.field(default_factory=set)  # ... being opened on the worker
     noticed: set[str] = dataclasses.field(default_factory=set)  # key ids seen in messages, not in `versions`
     not_versions: set[str] = dataclasses.field(default_factory=set)  # ... and still not after a sync
 
@@ -295,10 +300,12 @@ class E2EKeys:
     """The end-to-end keys of the device signed in on `api`."""
 
     def __init__(self, api: ApiClient, store: SessionStore, data_dir: Path | str | None = None, *,
-                 answer_delay: tuple[float, float] = (0.0, 3.0), backup_cost: BackupCost = BackupCost()):
+                 answer_delay: tuple[float, float] = (0.0, 3.0), backup_cost: BackupCost = BackupCost(),
+                 legacy_in_background: bool = False):
         """`store` keeps the private keys (as it keeps the token); `data_dir` (default: the
         store's) holds the sealed room-key cache; `answer_delay`: the random wait, in seconds,
-        before answering another device's key request."""
+        before answering another device's key request; `legacy_in_background`: open v1/v2
+        envelopes on a worker thread (`open_legacy`), for a caller that must not wait (a GUI)."""
         self.api = api
         self.store = store
         self.directory = KeyDirectory(api)
@@ -324,6 +331,9 @@ class E2EKeys:
         self._room_locks: dict[int, threading.RLock] = {}
         self._listeners: list[Callable[[int], None]] = []
         self._workers = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="e2e-keys")
+        self.legacy_in_background = legacy_in_background
+        # One thread of its own: a long v2 history must not hold up key syncs and answers.
+        self._legacy_worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="e2e-legacy")
         self._timers: set[threading.Timer] = set()
         self._syncs_queued: set[int] = set()
         self._backup_passphrase: str | None = None
@@ -792,6 +802,50 @@ class E2EKeys:
         with self._lock:
             return self._room(room_id).keyring
 
+    def open_legacy(self, room_id: int, envelope: str) -> str | None:
+        """The plaintext of a v1/v2 `envelope` of the room under its legacy key, cached per room
+        (a v2 envelope costs a PBKDF2 to open). With `legacy_in_background`, one not opened yet is
+        opened on a worker thread and None is returned: listeners hear the room once the
+        envelopes asked for meanwhile are open. Raises what `RoomKeyring.decrypt` raises."""
+        with self._lock:
+            room = self._room(room_id)
+            opened = room.legacy_opened.get(envelope)
+            keyring = room.keyring
+            later = opened is None and keyring.legacy_key is not None and self.legacy_in_background
+            if later and envelope not in room.legacy_opening and not self._closed:
+                room.legacy_opening.add(envelope)
+                self._legacy_worker.submit(self._open_legacy_later, room_id, keyring, envelope)
+        if later:
+            return None
+        if opened is None:
+            opened = self._open_legacy_now(room_id, keyring, envelope)
+        if isinstance(opened, EnvelopeError):
+            raise opened
+        return opened
+
+    def _open_legacy_now(self, room_id: int, keyring: RoomKeyring, envelope: str) -> str | EnvelopeError:
+        try:
+            opened = keyring.decrypt(envelope)
+        except EnvelopeError as exc:
+            if keyring.legacy_key is None:
+                raise  # the key may still come: nothing to remember
+            opened = exc  # the key does not change: neither does this answer
+        with self._lock:
+            cache = self._room(room_id).legacy_opened
+            if len(cache) >= LEGACY_CACHE_PER_ROOM:
+                del cache[next(iter(cache))]
+            cache[envelope] = opened
+        return opened
+
+    def _open_legacy_later(self, room_id: int, keyring: RoomKeyring, envelope: str) -> None:
+        self._open_legacy_now(room_id, keyring, envelope)
+        with self._lock:
+            room = self._room(room_id)
+            room.legacy_opening.discard(envelope)
+            drained = not room.legacy_opening
+        if drained:
+            self._notify(room_id)
+
     def held_key_ids(self, room_id: int) -> set[str]:
         with self._lock:
             return set(self._room(room_id).keys)
@@ -813,6 +867,21 @@ class E2EKeys:
                 return KeyAvailability.UNAVAILABLE
             if version is None:
                 room.noticed.add(key_id)
+        self._queue_sync(room_id)
+        return KeyAvailability.WAITING
+
+    def legacy_key_availability(self, room_id: int) -> KeyAvailability:
+        """`key_availability` for the room's legacy (v4) key, which opens its v1/v2 history: held,
+        or on its way while the room has versions this device lacks (an imported office's keys
+        come once its admin releases them), or not for this device."""
+        with self._lock:
+            room = self._room(room_id)
+            if room.keyring.legacy_key is not None:
+                return KeyAvailability.HELD
+            if room.gone:
+                return KeyAvailability.UNAVAILABLE
+            if room.synced and not room.stale:
+                return KeyAvailability.WAITING if room.missing else KeyAvailability.UNAVAILABLE
         self._queue_sync(room_id)
         return KeyAvailability.WAITING
 
@@ -1351,3 +1420,4 @@ class E2EKeys:
         for timer in timers:
             timer.cancel()
         self._workers.shutdown(wait=True, cancel_futures=True)
+        self._legacy_worker.shutdown(wait=True, cancel_futures=True)

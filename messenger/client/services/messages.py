@@ -113,16 +113,23 @@ def read_content(keys: E2EKeys | None, room_id: int, content: str, *, encrypted:
     if keys is None:
         return Readable(ContentState.WAITING_FOR_KEYS, error_code="E2E_WAITING_FOR_KEYS")
     try:
-        text = keys.keyring(room_id).decrypt(content)
+        if content.startswith(V3_PREFIX):
+            text = keys.keyring(room_id).decrypt(content)
+        else:
+            text = keys.open_legacy(room_id, content)
+            if text is None:  # being opened off this thread: listeners hear the room when it is
+                return Readable(ContentState.WAITING_FOR_KEYS, error_code="E2E_WAITING_FOR_KEYS")
     except AuthenticationFailed as exc:  # v2: a wrong key and a change look alike
         return Readable(ContentState.CANNOT_DECRYPT, error_code=exc.code)
     except EnvelopeTampered as exc:
         return Readable(ContentState.TAMPERED, error_code=exc.code)
     except WrongRoomKey as exc:
         if content.startswith(V3_PREFIX):
-            key_id = content.split(":", 2)[1]
-            if keys.key_availability(room_id, key_id) is KeyAvailability.WAITING:
-                return Readable(ContentState.WAITING_FOR_KEYS, error_code="E2E_WAITING_FOR_KEYS")
+            availability = keys.key_availability(room_id, content.split(":", 2)[1])
+        else:
+            availability = keys.legacy_key_availability(room_id)
+        if availability is KeyAvailability.WAITING:
+            return Readable(ContentState.WAITING_FOR_KEYS, error_code="E2E_WAITING_FOR_KEYS")
         return Readable(ContentState.CANNOT_DECRYPT, error_code=exc.code)
     except EnvelopeError as exc:
         return Readable(ContentState.MALFORMED, error_code=exc.code)

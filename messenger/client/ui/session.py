@@ -70,7 +70,8 @@ class ChatSession(QObject):
         self.bridge = bridge
         self.user: dict = dict(api.user or {})
         self.realtime = Realtime(api, **(realtime_options or {}))
-        self.keys = E2EKeys(api, store, dirs.data)
+        # v1/v2 history (an office moved from v4) costs a PBKDF2 per message: never on the GUI thread.
+        self.keys = E2EKeys(api, store, dirs.data, legacy_in_background=True)
         self.keys.attach(self.realtime)
         self.outbox = Outbox(outbox_path(dirs.data, api.server_url, self.user["username"]), self.realtime,
                              **(outbox_options or {}))

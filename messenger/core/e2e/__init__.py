@@ -14,6 +14,7 @@ from messenger.core.e2e.envelopes import (
     WrongRoomKey,
     decrypt_envelope,
     encrypt_envelope,
+    legacy_room_key,
     new_room_key,
     room_key_id,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "encrypt_envelope",
     "encrypt_file",
     "encrypt_key_backup",
+    "legacy_room_key",
     "load_public_key",
     "load_signing_public_key",
     "new_room_key",

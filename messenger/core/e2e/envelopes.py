@@ -31,6 +31,9 @@ V1_PREFIX = "U2FsdGVkX1"  # base64 of the first 60 bits of b"Salted__", OpenSSL'
 V2_PREFIX = "v2:"
 V3_PREFIX = "v3:"
 ROOM_KEY_PREFIX = "k1:"
+# A v4 room key carried between devices like a v3 one (sealed), for the v1/v2 history only.
+LEGACY_KEY_PREFIX = "l1:"
+MAX_LEGACY_KEY_CHARS = 256
 
 _V1_MAGIC = b"Salted__"
 _V2_ROUNDS = 10_000
@@ -260,8 +263,20 @@ def new_room_key() -> str:
     return ROOM_KEY_PREFIX + encode_b64(os.urandom(32))
 
 
+def legacy_room_key(v4_key: str) -> str:
+    """The old system's room key (its v1/v2 passphrase) as devices hold and seal it: 'l1:' and
+    the key. ValueError for an empty or oversized key."""
+    if not v4_key or len(v4_key) > MAX_LEGACY_KEY_CHARS or not v4_key.isprintable():
+        raise ValueError(f"a legacy room key is 1-{MAX_LEGACY_KEY_CHARS} printable characters")
+    return LEGACY_KEY_PREFIX + v4_key
+
+
 def room_key_id(room_key: str) -> str:
-    """The key id (16 hex digits) that v3 envelopes under this `k1:` room key carry; else ValueError."""
+    """The key id (16 hex digits) of a `k1:` room key (the one its v3 envelopes carry) or of an
+    `l1:` legacy key (a one-way hash naming it in the server's version list); else ValueError."""
+    if room_key.startswith(LEGACY_KEY_PREFIX):
+        return hkdf_sha256(legacy_room_key(room_key[len(LEGACY_KEY_PREFIX):]).encode(),
+                           b"messenger e2e legacy key id", 8).hex()
     return _room_key_version(room_key).key_id
 
 
@@ -300,7 +315,7 @@ class RoomKeyring:
     """Every key version of one room: opens whichever version an envelope names, seals with the newest.
 
     Add v3 keys oldest first: the newest is the one added last. `legacy_key` is the old system's
-    room key string, for the room's v1/v2 history.
+    room key string, for the room's v1/v2 history; adding an `l1:` key sets it.
     """
 
     def __init__(self, room_keys: Iterable[str] = (), legacy_key: str | None = None) -> None:
@@ -310,7 +325,12 @@ class RoomKeyring:
             self.add(room_key)
 
     def add(self, room_key: str) -> str:
-        """Holds the `k1:` `room_key` as the newest version (unless held already); returns its key id."""
+        """Holds the `k1:` `room_key` as the newest version (unless held already), or an `l1:` key
+        as the legacy key; returns its key id."""
+        if room_key.startswith(LEGACY_KEY_PREFIX):
+            key_id = room_key_id(room_key)
+            self.legacy_key = room_key[len(LEGACY_KEY_PREFIX):]
+            return key_id
         version = _room_key_version(room_key)
         self._versions.setdefault(version.key_id, version)
         return version.key_id

@@ -51,6 +51,13 @@ def do_change_password(user: User, new_password: str, ip: str | None, user_agent
     disconnect_user(user.id, "password_changed")
 
 
+def do_upgrade_password_hash(user: User, password: str) -> None:
+    """At a sign-in that proved `password`: replace a hash of an older scheme (an account
+    imported from v4) with argon2id. Nothing else changes: sessions stay."""
+    user.password_hash = hash_password(password)
+    database.session.commit()
+
+
 def do_update_profile(user: User, nickname: str | None, status_message: str | None) -> None:
     if nickname is not None:
         user.nickname = nickname

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, g, request
 from sqlalchemy import func, select
 
 from messenger.server import serialize
+from messenger.server.actions.accounts import do_upgrade_password_hash
 from messenger.server.actions.audit import record_audit
 from messenger.server.actions.device_sessions import (
     do_create_device_session,
@@ -27,7 +28,7 @@ from messenger.server.db.models import DeviceSession, User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.http.params import json_body, query_flag, take, take_text
-from messenger.server.passwords import MAX_PASSWORD_LENGTH, verify_password
+from messenger.server.passwords import MAX_PASSWORD_LENGTH, needs_rehash, verify_password
 
 bp = Blueprint("device_sessions", __name__)
 
@@ -52,6 +53,8 @@ def check_password_login(username: str, password: str) -> User:
     throttle.succeeded(username, address)
     if user.disabled_at:
         raise ApiError("AUTH_ACCOUNT_DISABLED")
+    if needs_rehash(user.password_hash):
+        do_upgrade_password_hash(user, password)
     return user
 
 

@@ -512,3 +512,38 @@ def test_a_device_that_loses_the_race_to_make_the_identity_takes_the_winners(dev
     finally:
         racer.close()
         api.close()
+
+
+def test_legacy_history_opens_off_the_readers_thread_once_and_is_remembered(devices, monkeypatch):
+    """An imported v4 room's v1/v2 history (its l1: key restored here) costs a PBKDF2 per v2
+    message: with `legacy_in_background` a reader (the GUI) never pays it, listeners hear the
+    room when it is open, and each envelope is opened once (a bad one too: it is not retried)."""
+    from messenger.client.services.keys import BACKUP_FORMAT
+    from messenger.core.e2e import RoomKeyring, encrypt_key_backup, legacy_room_key
+
+    keys = devices()
+    keys.legacy_in_background = True
+    room_id = group(keys)
+    v4_key = base64.b64encode(os.urandom(32)).decode()
+    backup = json.dumps({"format": BACKUP_FORMAT, "rooms": {str(room_id): [legacy_room_key(v4_key)]}}).encode()
+    keys.directory.store_backup(encrypt_key_backup(backup, "옛 사무실", CHEAP_BACKUP), 1)
+    assert keys.restore_backup("옛 사무실") == 1
+    texts = [f"옛 메시지 {n}" for n in range(6)]
+    envelopes = [encrypt_envelope(text, v4_key, "v1" if n == 0 else "v2") for n, text in enumerate(texts)]
+    forged = encrypt_envelope("forged", "another key", "v2")
+    opened_on = []
+    real_decrypt = RoomKeyring.decrypt
+    monkeypatch.setattr(RoomKeyring, "decrypt", lambda self, envelope: (
+        opened_on.append((envelope, threading.current_thread().name)), real_decrypt(self, envelope))[1])
+    heard = threading.Event()
+    keys.add_listener(lambda changed: heard.set() if changed == room_id else None)
+
+    first = [read(keys, room_id, envelope) for envelope in [*envelopes, forged]]
+    assert {r.state for r in first} == {ContentState.WAITING_FOR_KEYS}
+    assert heard.wait(15)
+    wait_until(lambda: all(read(keys, room_id, e).state is not ContentState.WAITING_FOR_KEYS
+                           for e in [*envelopes, forged]), 15)
+    assert [read(keys, room_id, envelope).text for envelope in envelopes] == texts
+    assert read(keys, room_id, forged).state is ContentState.CANNOT_DECRYPT
+    assert sorted(envelope for envelope, _ in opened_on) == sorted([*envelopes, forged])  # once each
+    assert all(thread.startswith("e2e-legacy") for _, thread in opened_on)

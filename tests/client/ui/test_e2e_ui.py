@@ -180,3 +180,29 @@ def test_plaintext_is_flagged_for_the_delegate_but_system_messages_are_not(qapp)
             (envelope, True, "text"), ("not an envelope at all", True, "text")], start=1)], "members": []})
     assert [item.not_encrypted for item in chat.items()] == [True, False, False, True]
     assert chat.item(0).text == "send the numbers to this address" and not chat.item(0).unreadable
+
+
+def test_an_imported_v4_rooms_history_opens_on_a_desk_when_the_admin_releases_the_legacy_keys(desks, qtbot, tmp_path):
+    """The v4 fixture imported, a desk signed in as a v4 user: the v1/v2 history waits for keys,
+    then opens in the open window by itself once `release-legacy-keys` has run beside the server."""
+    from harness import ServerProcess
+    from server.test_import_v4 import admin, expected_messages, import_args
+
+    data_dir, escrow = tmp_path / "moved", tmp_path / "escrow.key"
+    admin(data_dir, *import_args(escrow=escrow))
+    server = ServerProcess(data_dir).start()
+    try:
+        app = desks.start("minji")
+        window = sign_in(qtbot, app, server.url, "minji")
+        keys_ready(qtbot, app)
+        open_room(qtbot, window, 2)
+        history = expected_messages(2)
+        expected = [m for m in history if m["text"] and m["legacy_envelope"]]
+        qtbot.waitUntil(lambda: len(window.chat.items()) >= len(history), timeout=WAIT_MS)
+        assert bubble(window, expected[-1]["text"]) is None  # waiting for keys
+        admin(data_dir, "release-legacy-keys", "--escrow-key-file", escrow)
+        qtbot.waitUntil(lambda: all(bubble(window, m["text"]) is not None for m in expected), timeout=WAIT_MS)
+        shown = [item.message_id for item in window.chat.items() if item.message_id in {m["id"] for m in expected}]
+        assert shown == [m["id"] for m in expected]  # in v4's order
+    finally:
+        server.stop()
