@@ -17,8 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from e2e.test_encrypted_conversation import Cli
-from harness import PASSWORD, ServerProcess, login
+from harness import PASSWORD, Cli, ServerProcess, login
 from messenger.core.e2e import decrypt_envelope
 
 V4 = Path(__file__).resolve().parents[1] / "fixtures" / "v4-deployment"

@@ -58,6 +58,7 @@ from messenger.core.e2e import (
     BackupCost,
     DeviceKeys,
     EnvelopeError,
+    LEGACY_KEY_PREFIX,
     MalformedEnvelope,
     RoomKeyring,
     decrypt_key_backup,
@@ -959,9 +960,7 @@ class E2EKeys:
                       "signing_key": package.get("sender_signing_key"),
                       "identity_key": package.get("sender_identity_key"),
                       "identity_signature": package.get("sender_identity_signature")}
-            if not self._trusted(sender):
-                log.info("e2e: room %s: a package of an unverified or changed device is ignored", room_id)
-                continue
+            trusted = self._trusted(sender)
             try:
                 payload = json.loads(open_sealed(package["sealed"], device.exchange,
                                                  sender_public_key=package["sender_signing_key"]))
@@ -975,6 +974,12 @@ class E2EKeys:
                 # package of the same version may open).
                 log.warning("e2e: room %s: a package of version %s is refused (%s)", room_id,
                             package.get("key_version"), getattr(exc, "code", type(exc).__name__))
+                continue
+            # An old system's key (released from the import's escrow device, which has no identity)
+            # opens only v1/v2 history, which that system's server could read and write anyway, and
+            # is never written under: it is taken from any device. Every other key only from trusted ones.
+            if not trusted and not room_key.startswith(LEGACY_KEY_PREFIX):
+                log.info("e2e: room %s: a package of an unverified or changed device is ignored", room_id)
                 continue
             with self._lock:
                 added = self._room(room_id).hold(room_key) or added

@@ -5,6 +5,7 @@ Pure functions over bytes and strings (no I/O); the formats are specified in spe
 
 from messenger.core.e2e.envelopes import (
     FORMATS,
+    LEGACY_KEY_PREFIX,
     AuthenticationFailed,
     EnvelopeError,
     EnvelopeTampered,
@@ -34,6 +35,7 @@ from messenger.core.e2e.keys import (
 
 __all__ = [
     "FORMATS",
+    "LEGACY_KEY_PREFIX",
     "AuthenticationFailed",
     "BackupCost",
     "DeviceKeys",
