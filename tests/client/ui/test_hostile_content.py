@@ -160,3 +160,26 @@ def test_a_file_name_with_a_path_is_saved_inside_the_chosen_folder(server, users
     written = set(tmp_path.rglob("*")) - before
     assert written == {chosen / "evil.txt"}, written
     dialog.close()
+
+
+def test_an_image_that_is_not_one_shows_as_its_name_without_a_picture(server, users, sockets, desks, qtbot):
+    kim, lee = users(2)
+    room_id = group(lee, kim, name="images")
+    upload = lee.post("/api/upload", data={"room_id": str(room_id), "encrypted": "1", "type": "image"},
+                      files={"file": ("cat.png", b"this is no picture" * 100, "application/octet-stream")})
+    assert upload.status_code == 200, upload.text
+    say(sockets(lee), room_id, "cat.png", type="image", upload_token=upload.json()["upload_token"])
+    window = sign_in(qtbot, desks.start("kim"), server.url, kim.user["username"])
+    open_room(qtbot, window, room_id)
+    item = window.chat.items()[-1]
+    assert item.message_type == "image" and item.file is not None and "cat.png" in item.text
+    thumbnails = window.thumbnails
+    with Heartbeat() as beat:
+        window.chat_view.viewport().update()
+        qtbot.waitUntil(lambda: item.file["id"] in thumbnails._asked, timeout=WAIT_MS)
+        qtbot.wait(1000)  # the download and the attempt to read it
+    assert thumbnails.get(item.file) is None
+    row = window.chat.row_of_message(item.message_id)
+    assert window.chat_delegate.geometry(window.chat.index(row, 0), window.chat_view.viewport().width()).image_rect \
+        is None
+    assert beat.longest < MAX_STALL_SECONDS
