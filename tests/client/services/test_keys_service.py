@@ -368,3 +368,12 @@ def test_a_device_shown_later_with_other_keys_is_not_sealed_to(devices):
     assert alice.directory.my_keys(room_id)["packages"] == []
     assert alice.sync_room(room_id).missing_versions == (1,)
     assert read(alice, room_id, envelope).state is ContentState.WAITING_FOR_KEYS
+
+
+def test_a_sealed_file_name_is_its_last_part_without_direction_overrides(devices):
+    """The sender chose the name inside the envelope; no path and no override survives reading it."""
+    alice = devices()
+    room_id = group(alice)
+    described = json.dumps({"name": "../../\u202eevil.exe", "size": 3, "mime": "text/plain", "file_key": "k"})
+    shared = read_content(alice, room_id, alice.encrypt(room_id, described), encrypted=True, message_type="file").file
+    assert shared.name == "evil.exe"
