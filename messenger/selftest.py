@@ -207,6 +207,17 @@ def _migrations() -> str:
     return f"{len(revisions)} revisions to head {scripts.get_current_head()}, applied to a scratch database"
 
 
+def _api_description() -> str:
+    import json
+
+    from messenger.server.http.system import API_DESCRIPTION
+
+    if not API_DESCRIPTION.is_file():
+        raise CheckFailed(f"missing {API_DESCRIPTION}")
+    document = json.loads(API_DESCRIPTION.read_text(encoding="utf-8"))
+    return f"OpenAPI {document['openapi']}, {len(document['paths'])} paths"
+
+
 def _e2e() -> str:
     from messenger.core.e2e import (
         DeviceKeys,
@@ -255,6 +266,7 @@ CHECKS: list[tuple[str, Callable[[], str]]] = [
     ("update trust root", _update_trust_root),
     ("database driver", _database_driver),
     ("migrations", _migrations),
+    ("api description", _api_description),
     ("e2e primitives", _e2e),
     ("password hashing", _password_hashing),
 ]

@@ -102,12 +102,21 @@ class ServerProcess:
 
 
 class Api(httpx.Client):
-    """httpx client for one caller; `token` goes in the Bearer header."""
+    """httpx client for one caller; `token` goes in the Bearer header.
+
+    Every response is checked against the API description (spec/openapi.yaml), so each test that
+    talks to a server also keeps the description true; API_DESCRIPTION_CHECK=0 turns that off
+    (benchmarks, or to see a test's own failure first).
+    """
 
     def __init__(self, url: str, token: str | None = None, **kwargs):
         headers = kwargs.pop("headers", {})
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        if os.environ.get("API_DESCRIPTION_CHECK", "1") != "0":
+            from api_description import check_response
+
+            kwargs.setdefault("event_hooks", {}).setdefault("response", []).append(check_response)
         super().__init__(base_url=url, headers=headers, timeout=30, verify=False, **kwargs)
         self.token = token
         self.user: dict = {}

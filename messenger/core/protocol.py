@@ -36,3 +36,5 @@ MAX_PLAINTEXT_CHARS = 10_000
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 200
 EVENTS_MAX_LIMIT = 500
+# Different emoji on one message: more is refused (VALIDATION_ERROR), and a client shows no more.
+MAX_REACTION_KINDS = 50

@@ -31,7 +31,7 @@ def create_app(config: ServerConfig) -> tuple[Flask, object]:
     for problem in make_private(data_dir):  # the database, secrets and uploads are the server's alone
         log.warning("cannot make private: %s", problem)
 
-    app = Flask("messenger.server")
+    app = Flask("messenger.server", static_folder=None)  # no static files: every route is the API's
     app.config.update(
         MESSENGER=config,
         SECRET_KEY=secret_key(data_dir),

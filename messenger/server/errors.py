@@ -33,15 +33,18 @@ def request_locale() -> str:
     return pick_locale(request.headers.get("X-App-Language"), request.headers.get("Accept-Language"))
 
 
-def error_response(code: str, status: int | None = None, detail: str | None = None, headers=None):
-    locale = request_locale()
-    body = {
+def error_body(code: str, locale: str, detail: str | None = None) -> dict:
+    """The one error shape (`Error` in spec/openapi.yaml): HTTP answers it as is, sockets add to it."""
+    return {
         "error": detail or localized(code, "en-US"),
         "error_code": code,
         "error_localized": localized(code, locale),
         "locale": locale,
     }
-    response = jsonify(body)
+
+
+def error_response(code: str, status: int | None = None, detail: str | None = None, headers=None):
+    response = jsonify(error_body(code, request_locale(), detail))
     response.status_code = status or ERRORS[code][0]
     response.headers.update(headers or {})
     return response

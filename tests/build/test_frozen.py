@@ -77,7 +77,8 @@ def test_self_test_passes_every_check(program):
     assert result.returncode == 0, result.stdout + result.stderr
     assert set(report) == {
         "build", "qt platform plugins", "qt gui", "keyring", "async driver", "websocket-client",
-        "update trust root", "database driver", "migrations", "e2e primitives", "password hashing",
+        "update trust root", "database driver", "migrations", "api description", "e2e primitives",
+        "password hashing",
     }, result.stdout
     assert all(line.startswith("ok ") for line in lines), result.stdout
     assert "frozen at" in report["build"], "the self-test ran from the sources, not from the bundle"

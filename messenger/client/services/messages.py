@@ -41,6 +41,7 @@ from messenger.core.e2e import (
 )
 from messenger.core.errors import DEFAULT_LOCALE, localized
 from messenger.core.media import sniff_image
+from messenger.core.names import display_name
 
 # Prefixes of the envelope formats (spec/e2e.md §2); other "encrypted" content is plaintext.
 V3_PREFIX = "v3:"
@@ -107,7 +108,8 @@ def read_content(keys: E2EKeys | None, room_id: int, content: str, *, encrypted:
     if not encrypted or not content.startswith((V3_PREFIX, *LEGACY_PREFIXES)):
         # The server could have written this: shown, but never as end-to-end encrypted.
         if is_file:
-            shared = SharedFile(file_name or "", file_size, "application/octet-stream", None, file_id, file_url)
+            shared = SharedFile(display_name(file_name or ""), file_size, "application/octet-stream", None, file_id,
+                                file_url)
             return Readable(ContentState.NOT_ENCRYPTED, file=shared, error_code="E2E_NOT_ENCRYPTED")
         return Readable(ContentState.NOT_ENCRYPTED, text=content, error_code="E2E_NOT_ENCRYPTED")
     if keys is None:
@@ -138,7 +140,8 @@ def read_content(keys: E2EKeys | None, room_id: int, content: str, *, encrypted:
         return Readable(ContentState.READABLE, text=text, legacy=legacy)
     try:
         described = json.loads(text)
-        shared = SharedFile(str(described["name"]), int(described["size"]), str(described["mime"]),
+        # The sender chose the name: no path, no direction overrides (see messenger.core.names).
+        shared = SharedFile(display_name(str(described["name"])), int(described["size"]), str(described["mime"]),
                             str(described["file_key"]), file_id, file_url)
     except (ValueError, KeyError, TypeError):
         return Readable(ContentState.MALFORMED, error_code="E2E_MALFORMED")

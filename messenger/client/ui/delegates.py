@@ -21,6 +21,8 @@ from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOpti
 from messenger.client.i18n import clock, language, long_date, short_when, tr
 from messenger.client.ui.icons import muted_icon, pin_icon
 from messenger.client.ui.models import ITEM_ROLE, ChatItem, RoomItem
+from messenger.core import protocol
+from messenger.core.names import clipped
 
 # Colours of the chat (a light theme in the spirit of the messengers people know).
 CHAT_BACKGROUND = QColor("#F2F4F7")
@@ -217,7 +219,10 @@ class ChatDelegate(QStyledItemDelegate):
         if item.deleted:
             text_font = QFont(font)
             text_font.setItalic(True)
-        layout, text_width, text_height = self.layouts.get(item.text or " ", text_font, inner_max)
+        # No one sends more than the contract's plaintext limit; a longer text (a hostile sender's
+        # sealed one) is cut so that laying it out cannot stall the window.
+        shown = clipped(item.text, protocol.MAX_PLAINTEXT_CHARS) or " "
+        layout, text_width, text_height = self.layouts.get(shown, text_font, inner_max)
         inner_width = text_width
         quote_height = 0
         if item.reply and not item.deleted:
@@ -259,9 +264,12 @@ class ChatDelegate(QStyledItemDelegate):
             y += 4
             chip_height = meta_metrics.height() + 6
             chips = []
-            for reaction in item.reactions:
+            for reaction in item.reactions[:protocol.MAX_REACTION_KINDS]:
                 label = f"{reaction['emoji']} {reaction['count']}"
                 chips.append((label, meta_metrics.horizontalAdvance(label) + 14, reaction["me"]))
+            if len(item.reactions) > protocol.MAX_REACTION_KINDS:  # only a hostile server sends more
+                label = f"+{len(item.reactions) - protocol.MAX_REACTION_KINDS}"
+                chips.append((label, meta_metrics.horizontalAdvance(label) + 14, False))
             total = sum(w for _, w, _ in chips) + 4 * (len(chips) - 1)
             x = bubble_x + bubble_width - total if item.own else bubble_x
             for label, chip_width, mine in chips:

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QObject, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QObject, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
@@ -34,6 +34,7 @@ from messenger.client.services.keys import E2EError
 from messenger.client.services.outbox import NO_ANSWER, OutboxState, OutgoingMessage
 from messenger.client.ui.session import ChatSession
 from messenger.core.errors import localized
+from messenger.core.names import save_name
 
 FILE_ROLE = Qt.ItemDataRole.UserRole + 1
 THUMBNAIL_SIZE = 200  # pixels, the longer side of an image in a bubble
@@ -145,9 +146,16 @@ def choose_and_attach(parent: QWidget, uploads: Uploads, room_id: int | None) ->
         uploads.send(room_id, paths)
 
 
+def suggested_path(name: str) -> str:
+    """Where the save dialog starts: the downloads folder, under a name the sender cannot turn
+    into a path elsewhere (`../../x`, `C:\\x`) or a name the system refuses."""
+    folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DownloadLocation) or str(Path.home())
+    return str(Path(folder) / save_name(name))
+
+
 def save_as(parent: QWidget, session: ChatSession, file: dict, done: Callable[[str], None]) -> None:
     """Ask where to save a room file (`{"id", "name", "key"?}`), then download it there."""
-    destination, _ = QFileDialog.getSaveFileName(parent, tr("files.save"), file.get("name") or "")
+    destination, _ = QFileDialog.getSaveFileName(parent, tr("files.save"), suggested_path(file.get("name") or ""))
     if destination:
         session.download(file["id"], destination, file_key=file.get("key"), owner=parent).then(
             lambda path: done(str(path)))

@@ -19,6 +19,7 @@ from messenger.client.services.messages import ContentState
 from messenger.client.services.outbox import OutboxState, OutgoingMessage
 from messenger.client.ui.message_text import MessageText
 from messenger.core.errors import localized
+from messenger.core.names import shown_name
 
 ITEM_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's RoomItem or ChatItem
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -163,7 +164,7 @@ class RoomListModel(QAbstractListModel):
     def rename(self, room_id: int, name: str) -> None:
         row = self.row_of(room_id)
         if row is not None:
-            self._rooms[row].title = name
+            self._rooms[row].title = shown_name(name)
             self._changed(row)
 
     def set_member_count(self, room_id: int, count: int) -> None:
@@ -260,10 +261,10 @@ class RoomListModel(QAbstractListModel):
         """A group's name; a direct room's partner; an unnamed group's other members."""
         if summary.get("type") == "direct":
             partner = summary.get("partner")
-            return partner["nickname"] if partner else tr("room.alone")
+            return shown_name(partner["nickname"]) if partner else tr("room.alone")
         if summary.get("name"):
-            return summary["name"]
-        others = [m["nickname"] for m in summary.get("members") or () if m["id"] != self.me_id]
+            return shown_name(summary["name"])
+        others = [shown_name(m["nickname"]) for m in summary.get("members") or () if m["id"] != self.me_id]
         return ", ".join(others) if others else tr("room.group")
 
     def _sorted_position(self, item: RoomItem, skip: int | None = None) -> int:
@@ -553,14 +554,15 @@ class ChatModel(QAbstractListModel):
         reply = message.get("reply_preview")
         item = ChatItem(
             room_id=message["room_id"], sender_id=message.get("sender_id") or 0,
-            sender_name=message.get("sender_name") or tr("message.unknown_sender"),
+            sender_name=shown_name(message.get("sender_name") or "") or tr("message.unknown_sender"),
             text=tr("message.deleted") if deleted else "",
             created_at=local_time(message.get("created_at")) or datetime.now().astimezone(),
             own=message.get("sender_id") == self.me["id"], message_type=message.get("message_type") or "text",
             message_id=message["id"], client_msg_id=message.get("client_msg_id"),
             edited=bool(message.get("edited_at")), deleted=deleted,
             reply=None if reply is None else {
-                "id": reply.get("id"), "sender_name": reply.get("sender_name") or tr("message.unknown_sender"),
+                "id": reply.get("id"),
+                "sender_name": shown_name(reply.get("sender_name") or "") or tr("message.unknown_sender"),
                 "deleted": bool(reply.get("deleted")),
                 "text": tr("message.deleted") if reply.get("deleted") else self.text.of(message["room_id"], reply)},
             reactions=self._reactions(message.get("reactions") or ()), source=message, reply_source=reply)

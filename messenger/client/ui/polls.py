@@ -212,7 +212,7 @@ class PollCard(QFrame):
         self.question.setText(poll["question"])
         self.group.setExclusive(not poll.get("multiple_choice"))
         mine = set(poll.get("my_votes") or [])
-        for option in poll["options"]:
+        for option in poll["options"][:MAX_OPTIONS]:  # a server that sends more is not believed
             kind = QCheckBox if poll.get("multiple_choice") else QRadioButton
             button = kind(tr("polls.result", text=option["text"], count=option.get("vote_count", 0)))
             button.setProperty("option_id", option["id"])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import unicodedata
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
@@ -28,31 +27,7 @@ from messenger.server.extensions import database
 from messenger.server.offload import offload
 from messenger.server.serialize import file_url, iso
 
-FILE_NAME_CHARS = 255
-EXTENSION_CHARS = 16  # longer "extensions" are not kept when a long name is cut
 FILE_TYPES = ("file", "image")
-# Right-to-left and other direction overrides make `txt.exe` look like `exe.txt`.
-BIDI_CONTROLS = frozenset(chr(c) for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)))
-
-
-def display_name(raw: str) -> str:
-    """The name shown for an uploaded file: the last part of whatever path it came with, without
-    control characters or direction overrides, at most 255 characters (the extension kept).
-
-    An ordinary name (Korean included) comes back exactly as it was; a name that is nothing
-    but dots or blanks becomes "".
-    """
-    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch not in BIDI_CONTROLS and unicodedata.category(ch) != "Cc").strip()
-    if not name.strip("."):
-        return ""
-    if len(name) > FILE_NAME_CHARS:
-        stem, dot, extension = name.rpartition(".")
-        if dot and stem and len(extension) <= EXTENSION_CHARS:
-            name = stem[:FILE_NAME_CHARS - len(extension) - 1] + "." + extension
-        else:
-            name = name[:FILE_NAME_CHARS]
-    return name
 
 
 def extension_of(file_name: str) -> str:

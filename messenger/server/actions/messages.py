@@ -211,6 +211,10 @@ def do_toggle_reaction(user: User, message: Message, emoji: str) -> tuple[bool, 
                                Reaction.emoji == emoji)
     ).rowcount
     if not removed:
+        kinds = set(database.session.scalars(select(Reaction.emoji).where(Reaction.message_id == message.id)))
+        if emoji not in kinds and len(kinds) >= protocol.MAX_REACTION_KINDS:
+            raise ApiError("VALIDATION_ERROR",
+                           detail=f"emoji: a message has at most {protocol.MAX_REACTION_KINDS} different reactions")
         database.session.add(Reaction(message_id=message.id, user_id=user.id, emoji=emoji))
         database.session.flush()
     rows = reaction_rows([message.id])

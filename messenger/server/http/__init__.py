@@ -10,6 +10,9 @@ def register_blueprints(app: Flask) -> None:
         accounts, admin, client_update, device_sessions, events, files, keys, messages, polls, rooms, search, system,
         updates, users,
     )
+    from messenger.server.http.params import IdConverter
+
+    app.url_map.converters["int"] = IdConverter
 
     for module in (system, device_sessions, accounts, users, rooms, messages, events, keys, admin, client_update,
                    files, polls, search, updates):

@@ -18,6 +18,7 @@ from messenger.core.media import (
     UPLOAD_MIME_TYPES,
     content_matches_extension,
 )
+from messenger.core.names import display_name
 from messenger.server import settings
 from messenger.server.access import access_room, access_room_file
 from messenger.server.actions import files
@@ -108,7 +109,7 @@ def upload():
         raise ApiError("FILE_TOO_LARGE", detail=f"file: at most {limit} bytes")
     if file_size == 0:
         raise invalid("file", "is empty")
-    file_name = files.display_name(upload_file.filename or "")
+    file_name = display_name(upload_file.filename or "")
     if encrypted:
         # Opaque to the server: the real name and type travel inside the encrypted message.
         file_type, mime_type = wanted or "file", "application/octet-stream"

@@ -6,12 +6,29 @@ import re
 from typing import Any
 
 from flask import request
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
 
 from messenger.server.errors import ApiError
 
 _MISSING = object()
 # The largest integer SQLite (and a PostgreSQL bigint) stores; a bigger id would not bind.
 MAX_ID = 2**63 - 1
+
+
+def fits_64_bits(value: int) -> bool:
+    """Whether the database can bind `value` (a bigger one fails deep in the driver)."""
+    return -MAX_ID - 1 <= value <= MAX_ID
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` in a route: an id too big for the database is a 400, not a crash in the driver."""
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if not fits_64_bits(number):
+            raise BadRequest()  # routing keeps it: answered as VALIDATION_ERROR by the error handlers
+        return number
 
 
 def json_body() -> dict:
@@ -39,6 +56,8 @@ def take(data: dict, name: str, kind: type, default: Any = _MISSING) -> Any:
     value = data[name]
     if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
         raise invalid(name, "must be an integer")
+    if kind is int and not fits_64_bits(value):
+        raise invalid(name, "is out of range")
     if not isinstance(value, kind):
         raise invalid(name, f"must be a {kind.__name__}")
     return value
@@ -58,7 +77,8 @@ def take_text(data: dict, name: str, min_len: int = 0, max_len: int = 10_000, de
 
 def take_id_list(data: dict, name: str, max_items: int = 500) -> list[int]:
     values = take(data, name, list)
-    if len(values) > max_items or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+    if len(values) > max_items or any(isinstance(v, bool) or not isinstance(v, int) or not fits_64_bits(v)
+                                      for v in values):
         raise invalid(name, f"must be a list of at most {max_items} integers")
     return list(dict.fromkeys(values))
 

@@ -1,12 +1,23 @@
-from flask import Blueprint
+from pathlib import Path
+
+from flask import Blueprint, send_file
 
 from messenger import __version__
 from messenger.server import settings
 
 bp = Blueprint("system", __name__)
 
+# spec/openapi.yaml as JSON (build/openapi_json.py writes it; a test keeps it equal to the YAML).
+API_DESCRIPTION = Path(__file__).with_name("openapi.json")
+
 
 @bp.get("/api/system/health")
 def health():
     """No sign-in needed: desktop clients also learn here whether they may offer registration."""
     return {"status": "ok", "version": __version__, "self_registration": bool(settings.get("self_registration"))}
+
+
+@bp.get("/api/openapi.json")
+def api_description():
+    """The OpenAPI 3.1 description of every route; no sign-in needed (it holds no secrets)."""
+    return send_file(API_DESCRIPTION, mimetype="application/json", max_age=0)

@@ -11,18 +11,19 @@ import functools
 from datetime import datetime, timezone
 from dataclasses import dataclass
 
-from flask import request, session
+from flask import current_app, request, session
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 from sqlalchemy import select
 
 from messenger.core import protocol
-from messenger.core.errors import localized, pick_locale
+from messenger.core.errors import pick_locale
 from messenger.server import presence, settings
 from messenger.server.actions.events import device_channel, emit_now, room_channel, user_channel
 from messenger.server.auth import cookie_user, live_device_session
 from messenger.server.db.models import DeviceSession, RoomMember, User
-from messenger.server.errors import ApiError
+from messenger.server.errors import ApiError, error_body
 from messenger.server.extensions import database, socketio
+from messenger.server.http.params import fits_64_bits, take
 
 
 @dataclass
@@ -36,16 +37,10 @@ callers: dict[str, SocketCaller] = {}
 
 
 def socket_error(code: str, locale: str, detail: str | None = None) -> dict:
-    """The contract's socket error shape, plus `ok/error/error_code` for acks."""
-    return {
-        "ok": False,
-        "error": detail or localized(code, "en-US"),
-        "error_code": code,
-        "message": detail or localized(code, "en-US"),
-        "message_code": code,
-        "message_localized": localized(code, locale),
-        "locale": locale,
-    }
+    """The HTTP error body plus `ok: false` and the contract's socket names of the same fields."""
+    body = error_body(code, locale, detail)
+    return {"ok": False, **body, "message": body["error"], "message_code": code,
+            "message_localized": body["error_localized"]}
 
 
 def refuse(code: str, locale: str) -> ConnectionRefusedError:
@@ -88,9 +83,13 @@ def socket_event(name: str):
                 if not isinstance(data, dict):
                     raise ApiError("VALIDATION_ERROR", detail="the event data must be an object")
                 return {"ok": True, **(fn(user, data, caller) or {})}
-            except ApiError as exc:
+            except Exception as exc:
                 database.session.rollback()
-                error = socket_error(exc.code, caller.locale, exc.detail)
+                if isinstance(exc, ApiError):
+                    error = socket_error(exc.code, caller.locale, exc.detail)
+                else:  # answered like HTTP's 500; the payload may hold message text, so it is not logged
+                    current_app.logger.exception("unhandled error in socket event %s", name)
+                    error = socket_error("INTERNAL_ERROR", caller.locale)
                 socketio.emit(protocol.ERROR, error, to=request.sid)
                 return error
 
@@ -147,7 +146,7 @@ def on_disconnect(*_reason):
 
 
 def _member_room_ids(user: User, wanted: list) -> list[int]:
-    ids = [r for r in wanted if isinstance(r, int) and not isinstance(r, bool)]
+    ids = [r for r in wanted if isinstance(r, int) and not isinstance(r, bool) and fits_64_bits(r)]
     if not ids:
         return []
     return list(database.session.scalars(
@@ -157,7 +156,7 @@ def _member_room_ids(user: User, wanted: list) -> list[int]:
 @socket_event(protocol.JOIN_ROOM)
 def on_join_room(user: User, data: dict, caller: SocketCaller):
     """Subscribe this socket to one of the user's rooms (membership is not changed)."""
-    room_ids = _member_room_ids(user, [data.get("room_id")])
+    room_ids = _member_room_ids(user, [take(data, "room_id", int)])
     if not room_ids:
         raise ApiError("ROOM_NOT_FOUND")
     join_room(room_channel(room_ids[0]))

@@ -547,3 +547,12 @@ def test_legacy_history_opens_off_the_readers_thread_once_and_is_remembered(devi
     assert read(keys, room_id, forged).state is ContentState.CANNOT_DECRYPT
     assert sorted(envelope for envelope, _ in opened_on) == sorted([*envelopes, forged])  # once each
     assert all(thread.startswith("e2e-legacy") for _, thread in opened_on)
+
+
+def test_a_sealed_file_name_is_its_last_part_without_direction_overrides(devices):
+    """The sender chose the name inside the envelope; no path and no override survives reading it."""
+    alice = devices()
+    room_id = group(alice)
+    described = json.dumps({"name": "../../\u202eevil.exe", "size": 3, "mime": "text/plain", "file_key": "k"})
+    shared = read_content(alice, room_id, alice.encrypt(room_id, described), encrypted=True, message_type="file").file
+    assert shared.name == "evil.exe"
