@@ -47,7 +47,8 @@ from messenger.core.e2e import (
 )
 from messenger.core.files import sync_folder
 from messenger.core.media import SNIFF_BYTES, UPLOAD_MIME_TYPES, content_matches_extension
-from messenger.server.actions.files import display_name, extension_of
+from messenger.core.names import display_name
+from messenger.server.actions.files import extension_of
 from messenger.server.actions.rooms import direct_key
 from messenger.server.auth import hash_token, new_token
 from messenger.server.config import ServerConfig
