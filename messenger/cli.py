@@ -1,4 +1,5 @@
-"""The one entry point: `messenger` (tray client), `messenger --serve`, `messenger admin|chat|local|update ...`."""
+"""The one entry point: `messenger` (tray client), `messenger-cli --serve`, `messenger-cli admin|chat|local|update ...`
+(see messenger/programs.py: on Windows only messenger-cli.exe takes commands)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 from messenger import __version__
+from messenger.programs import is_windowed, refuse_console_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +111,9 @@ def server_config(args):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and is_windowed():
+        # messenger.exe has no console to print to or serve from: messenger-cli.exe does that.
+        return refuse_console_command()
     if "--serve" in argv and os.environ.get("MESSENGER_ASYNC_MODE", "gevent") == "gevent":
         # Must come before anything imports threading, ssl or socket.
         from gevent import monkey

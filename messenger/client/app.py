@@ -30,7 +30,7 @@ from messenger.client.services.dirs import APP_NAME, ClientDirs, client_dirs
 from messenger.client.services.outbox import outbox_path
 from messenger.client.services.realtime import load_cursor, save_cursor
 from messenger.client.services.session_store import SessionStore, normalize_server_url
-from messenger.client.services.settings import ClientSettings, installer_presets
+from messenger.client.services.settings import ClientSettings, installer_presets, policies
 from messenger.client.services.updater import TRUST_ROOT, Updater
 from messenger.client.services.windows_shell import claim_app_user_model_id
 from messenger.client.ui.bridge import Bridge
@@ -107,7 +107,7 @@ class ClientApp(QObject):
     def start(self) -> None:
         """Tray first, then resume the last session or ask to sign in; updates are checked
         in the background."""
-        self.settings.take_presets(installer_presets())
+        self.settings.use_machine_values(installer_presets(), policies())
         self._apply_start_at_login()
         self.tray.show()
         self.updates.start()
