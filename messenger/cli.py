@@ -114,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and is_windowed():
         # messenger.exe has no console to print to or serve from: messenger-cli.exe does that.
         return refuse_console_command()
+    if getattr(sys, "frozen", False):
+        # Every process of an install marks it in use, so an update never swaps files under it.
+        from messenger import install_use
+
+        install_use.hold(Path(sys.executable).parent)
     if "--serve" in argv and os.environ.get("MESSENGER_ASYNC_MODE", "gevent") == "gevent":
         # Must come before anything imports threading, ssl or socket.
         from gevent import monkey
