@@ -10,8 +10,9 @@ a frozen install marks the folder as in use for as long as it runs (`hold()`, at
   client of a signed-in user see each other). Each process keeps a handle open; the object
   existing before the applier creates it means another process has it. The applier owns it while
   it swaps, and a process starting meanwhile waits for that ownership to end.
-- Elsewhere: `<install>/.in-use` with a shared flock per process; the applier needs the
-  exclusive lock, and starting processes wait for their shared one.
+- Elsewhere: `<install>.in-use` beside the folder (inside, it would travel into the bundles built
+  from dist/), a shared flock per process; the applier needs the exclusive lock, and starting
+  processes wait for their shared one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = ".in-use"
+LOCK_SUFFIX = ".in-use"
 START_WAIT_SECONDS = 60  # a swap takes seconds; a process starting meanwhile waits this long at most
 ERROR_ALREADY_EXISTS = 183
 WAIT_OBJECT_0, WAIT_ABANDONED = 0x0, 0x80
@@ -82,6 +83,10 @@ class InstallUse:
         self._handle = None
         self._fd: int | None = None
 
+    @property
+    def lock_file(self) -> Path:
+        return self.install_dir.with_name(self.install_dir.name + LOCK_SUFFIX)
+
     def hold(self, wait_seconds: float = START_WAIT_SECONDS) -> None:
         """Mark the folder in use by this process, after waiting out an update being swapped in."""
         if self.windows:
@@ -92,7 +97,7 @@ class InstallUse:
         import fcntl
 
         try:
-            self._fd = os.open(self.install_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError:
             return  # a folder this user cannot write is not updated by this user either
         deadline = time.monotonic() + wait_seconds
@@ -128,7 +133,7 @@ class InstallUse:
 
         if self._fd is None:
             try:
-                self._fd = os.open(self.install_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+                self._fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError:
                 yield True  # nothing to lock with: the updater finds the folder unwritable itself
                 return

@@ -32,7 +32,7 @@ from messenger.client.services.realtime import load_cursor, save_cursor
 from messenger.client.services.session_store import SessionStore, normalize_server_url
 from messenger.client.services.settings import ClientSettings, installer_presets, policies
 from messenger.client.services.updater import TRUST_ROOT, Updater
-from messenger.client.services.windows_shell import claim_app_user_model_id
+from messenger.client.services.windows_shell import claim_app_user_model_id, listen_for_quit
 from messenger.client.ui.bridge import Bridge
 from messenger.client.ui.crash import install_exception_hook
 from messenger.client.ui.login import LoginWindow, RegisterDialog
@@ -470,6 +470,7 @@ def run(argv: list[str] | None = None) -> int:
     wake.timeout.connect(lambda: None)
     wake.start()
     client.start()
+    quit_window = listen_for_quit(client.quit)  # noqa: F841 - kept alive until the loop ends: installers close it
     log.info("client started (data in %s)", dirs.data)
     try:
         return app.exec()

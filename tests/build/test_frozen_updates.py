@@ -72,7 +72,7 @@ def test_installed_1_0_0_updates_to_its_channels_release_through_a_patch(release
     targets = home / "data" / "updates" / "targets"
     targets.mkdir(parents=True)
     shutil.copyfile(release["repo"] / "targets" / "messenger-1.0.0.tar.gz", targets / "messenger-1.0.0.tar.gz")
-    program = install / build_script.PROGRAM
+    program = install / build_script.file_name(build_script.CONSOLE)  # messenger-cli: `update` prints
     env = {**os.environ, "MESSENGER_CLIENT_HOME": str(home)}
 
     def messenger(*args: str) -> tuple[str, float]:
