@@ -25,7 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script: the messenger package sits next to build/
 
+from messenger import SIGNED_FILE  # noqa: E402
 from messenger.programs import CONSOLE, DESKTOP, file_name  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "build"))
+import sign  # noqa: E402
 
 SPEC = ROOT / "spec" / "messenger.spec"
 WORK = ROOT / "build" / "work"
@@ -64,7 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dist", type=Path, default=DIST, help="output folder (default: dist)")
     parser.add_argument("--work", type=Path, help="PyInstaller's work folder, reused by the next build "
                         "(default: build/work/onedir or onefile)")
+    sign.add_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        signer = sign.signer_from(args)
+    except sign.SigningError as exc:
+        parser.error(str(exc))
+    if signer and args.onefile:
+        parser.error("only the onedir build is signed (what ships)")
     if args.version:
         from packaging.version import InvalidVersion, Version
 
@@ -108,6 +119,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.onefile and not (bundle / file_name(DESKTOP)).is_file():
         print(f"no {file_name(DESKTOP)} beside {program.name} in {shown(bundle)}", file=sys.stderr)
         return 1
+    if signer:
+        # Our two programs (the bootloader PyInstaller built for us); the DLLs and PYDs in
+        # _internal come signed by their publishers or not at all (see installer/README.md).
+        try:
+            signer.sign([bundle / file_name(DESKTOP), bundle / file_name(CONSOLE)])
+            (bundle / "_internal" / "messenger" / SIGNED_FILE).write_text(signer.describe() + "\n", encoding="utf-8")
+        except sign.SigningError as exc:
+            print(f"build not signed: {exc}", file=sys.stderr)
+            return 1
+        print(f"signed {file_name(DESKTOP)} and {file_name(CONSOLE)}: {signer.describe()}", flush=True)
+    else:
+        print("unsigned build: Windows SmartScreen and Defender warn about it (--sign-pfx or --sign-thumbprint "
+              "signs it)", flush=True)
     # A build that cannot find its own pieces is not a build.
     checked = subprocess.run([str(program), "--self-test"])
     if checked.returncode != 0:

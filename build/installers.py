@@ -30,6 +30,9 @@ from messenger.client.services.updater import MANAGED_MARKER  # noqa: E402
 from messenger.client.services.windows_shell import APP_USER_MODEL_ID  # noqa: E402
 from messenger.programs import CONSOLE, DESKTOP  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "build"))
+import sign  # noqa: E402
+
 WXS = ROOT / "installer" / "messenger.wxs"
 NSI = ROOT / "installer" / "messenger.nsi"
 PAYLOAD = ROOT / "dist" / "messenger"
@@ -216,8 +219,8 @@ def _patch_table(msi: Path, work: Path, table: str, header: list[str] | None, ed
     _run(["msibuild", str(msi), "-i", str(idt)])
 
 
-def build_msi(payload: Path, version: str, output: Path, work: Path) -> Path:
-    """Compile the MSI for `payload` with WiX on Windows, wixl elsewhere."""
+def build_msi(payload: Path, version: str, output: Path, work: Path, signer: sign.Signer | None = None) -> Path:
+    """Compile the MSI for `payload` with WiX on Windows, wixl elsewhere; signed by `signer`."""
     defines = {"Version": msi_version(version), "PackageVersion": str(Version(version)),
                "AppUserModelId": APP_USER_MODEL_ID}
     msi = output / f"messenger-{Version(version)}.msi"
@@ -232,8 +235,12 @@ def build_msi(payload: Path, version: str, output: Path, work: Path) -> Path:
         sources = [shutil.copy(WXS, work / "messenger.wxs"), files]
         for source in sources:
             subprocess.run(["wix", "convert", str(source)], capture_output=True)  # exits non-zero when it converted
+        built = work / msi.name
         _run(["wix", "build", "-arch", "x64", *[arg for k, v in defines.items() for arg in ("-d", f"{k}={v}")],
-              "-o", str(msi), *map(str, sources)])
+              "-o", str(built), *map(str, sources)])
+        if signer:
+            signer.sign([built])
+        shutil.move(built, msi)
         return msi
     text, patches = _for_wixl(WXS, defines)
     main_source, built = work / "messenger.wxs", work / msi.name
@@ -242,12 +249,24 @@ def build_msi(payload: Path, version: str, output: Path, work: Path) -> Path:
           str(main_source), str(files)])
     for table, (header, edit) in patches.items():
         _patch_table(built, work, table, header, edit)
+    if signer:
+        signer.sign([built])  # last: a table written after would break the signature
     shutil.move(built, msi)  # only a finished MSI reaches the output folder
     return msi
 
 
-def build_exe(payload: Path, version: str, output: Path, archive: Path | None, target: str) -> Path:
-    """Compile the per-user setup EXE with makensis."""
+def sign_command(signer: sign.Signer) -> str:
+    """The command makensis runs on the setup EXE and on its uninstaller (%1) to sign them."""
+    options = ["--sign-password-env", signer.password_env]
+    options += ["--sign-pfx", str(Path(signer.pfx).resolve())] if signer.pfx else ["--sign-thumbprint", signer.thumbprint]
+    if signer.timestamp_url:
+        options += ["--timestamp-url", signer.timestamp_url]
+    return subprocess.list2cmdline([sys.executable, str(ROOT / "build" / "sign.py"), "%1", *options])
+
+
+def build_exe(payload: Path, version: str, output: Path, archive: Path | None, target: str,
+              signer: sign.Signer | None = None) -> Path:
+    """Compile the per-user setup EXE with makensis; it and its uninstaller signed by `signer`."""
     exe = output / f"messenger-{Version(version)}-setup.exe"
     sources = program_sources(payload)
     defines = {"VERSION": str(Version(version)), "FILE_VERSION": ".".join((msi_version(version).split(".") + ["0"])[:4]),
@@ -256,6 +275,8 @@ def build_exe(payload: Path, version: str, output: Path, archive: Path | None, t
                "APP_USER_MODEL_ID": APP_USER_MODEL_ID}
     if archive:
         defines["ARCHIVE"] = str(archive)
+    if signer:
+        defines["SIGN_COMMAND"] = sign_command(signer)
     _run(["makensis", "-V2", "-INPUTCHARSET", "UTF8", *[f"-D{k}={v}" for k, v in defines.items()], str(NSI)])
     return exe
 
@@ -271,7 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nsis-target", default="amd64-unicode",
                         help="makensis Target (default %(default)s; the Windows NSIS package has x86-unicode only)")
     parser.add_argument("--only", choices=["msi", "exe"], help="build just one of them")
+    sign.add_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        signer = sign.signer_from(args)
+    except sign.SigningError as exc:
+        parser.error(str(exc))
     args.version = args.version or payload_version(args.payload)
     try:
         msi_version(args.version)
@@ -289,17 +315,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         built = []
         if args.only in (None, "msi"):
-            built.append(build_msi(args.payload.resolve(), args.version, args.output.resolve(), work))
+            built.append(build_msi(args.payload.resolve(), args.version, args.output.resolve(), work, signer))
         if args.only in (None, "exe"):
             built.append(build_exe(args.payload.resolve(), args.version, args.output.resolve(),
-                                   args.archive and args.archive.resolve(), args.nsis_target))
+                                   args.archive and args.archive.resolve(), args.nsis_target, signer))
     except (RuntimeError, FileNotFoundError) as exc:
         print(f"installers not built: {exc}", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for path in built:
-        print(f"built {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+        print(f"built {path} ({path.stat().st_size / 2**20:.1f} MiB, {'signed' if signer else 'unsigned'})")
     return 0
 
 

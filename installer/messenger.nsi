@@ -1,7 +1,8 @@
 ; The per-user setup EXE: no admin rights, installs into the user's own program folder.
 ; Built by build/installers.py, which defines VERSION, FILE_VERSION (four numbers), PAYLOAD (the onedir folder),
 ; PROGRAM_SOURCE and CLI_SOURCE (its two program files: messenger.exe, the windowed desktop client, and
-; messenger-cli.exe, the console one), OUTFILE, TARGET, APP_USER_MODEL_ID and, optionally, ARCHIVE.
+; messenger-cli.exe, the console one), OUTFILE, TARGET, APP_USER_MODEL_ID and, optionally, ARCHIVE and
+; SIGN_COMMAND (build/sign.py with %1 for the file).
 ; Silent: messenger-X-setup.exe /S [/SERVER_URL=https://chat.office:5000] [/UPDATE_CHANNEL=canary]
 ;         [/START_AT_LOGIN=1]   Uninstall: "%LOCALAPPDATA%\Programs\Messenger\uninstall.exe" /S
 
@@ -20,11 +21,15 @@ ${StrLoc}
 !define RUN_KEY "Software\Microsoft\Windows\CurrentVersion\Run"
 ; The hidden window of a running client (messenger/client/services/windows_shell.py QUIT_WINDOW_CLASS).
 !define CLIENT_WINDOW_CLASS "Office.Messenger.Client"
-!define WM_CLOSE 0x0010
 !define CLOSE_WAIT_TENTHS 300  ; 30 s for the client to quit and its files to come free
 
 Name "Messenger"
 OutFile "${OUTFILE}"
+!ifdef SIGN_COMMAND
+    ; build/sign.py on the setup EXE and, before it is packed in, on the uninstaller (NSIS 3.08+).
+    !finalize '${SIGN_COMMAND}' = 0
+    !uninstfinalize '${SIGN_COMMAND}' = 0
+!endif
 RequestExecutionLevel user
 InstallDir "$LOCALAPPDATA\Programs\Messenger"
 SetCompressor /SOLID lzma

@@ -8,13 +8,15 @@ import os
 import sys
 from pathlib import Path
 
-from messenger import __version__
+from messenger import __version__, build_signature
 from messenger.programs import is_windowed, refuse_console_command
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="messenger", description="Office messenger: server and desktop client.")
-    parser.add_argument("--version", action="version", version=f"messenger {__version__}")
+    signature = build_signature()
+    parser.add_argument("--version", action="version",
+                        version=f"messenger {__version__}" + (f"\n{signature}" if signature else ""))
     parser.add_argument("--serve", action="store_true", help="run the server")
     parser.add_argument("--self-test", action="store_true",
                         help="check that this build has everything it needs, then exit (0: all ok)")
@@ -132,7 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         import logging
 
+        from messenger.server.config import data_dir_for
+        from messenger.server.data_dir_security import EXIT_INSECURE, InsecureDataDir, secure_data_dir
         from messenger.server.serve import serve
+
+        try:
+            # Before its config.toml is read: a folder others can write could hold theirs.
+            secure_data_dir(data_dir_for({"data_dir": args.data_dir}))
+        except InsecureDataDir as exc:
+            print(f"error {exc.code}: {exc}", file=sys.stderr)
+            return EXIT_INSECURE
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         return serve(server_config(args))

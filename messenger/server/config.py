@@ -94,6 +94,14 @@ def _coerce(name: str, raw):
     return raw
 
 
+def data_dir_for(overrides: dict | None = None, environ: dict | None = None) -> Path:
+    """The data folder a config will use (flag, else MESSENGER_DATA_DIR, else the default),
+    known before its config.toml is read."""
+    environ = os.environ if environ is None else environ
+    chosen = (overrides or {}).get("data_dir") or environ.get("MESSENGER_DATA_DIR", "")
+    return Path(chosen).expanduser() if chosen else default_data_dir()
+
+
 def load_config(
     overrides: dict | None = None,
     config_file: Path | None = None,
@@ -105,7 +113,7 @@ def load_config(
     known = {f.name for f in fields(ServerConfig)}
 
     env_values = {name: environ[var] for var, name in ENV_FIELDS.items() if environ.get(var, "") != ""}
-    data_dir = overrides.get("data_dir") or env_values.get("data_dir") or default_data_dir()
+    data_dir = data_dir_for(overrides, environ)
     config_file = config_file or Path(data_dir) / "config.toml"
     file_values = {}
     if Path(config_file).is_file():

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import SIGNING_PASSWORD
 
 from messenger import __version__
 from messenger.client.services.windows_shell import APP_USER_MODEL_ID
@@ -305,3 +306,27 @@ def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine,
     assert wine.values(r"HKCU\Software\Messenger") is None
     assert "Messenger" not in (wine.values(rf"HKCU\{RUN_KEY}") or {})
     assert wine.shortcuts() == []
+
+
+def test_signed_installers_and_the_uninstaller_verify_under_wine(wine, tmp_path, certificate, monkeypatch):
+    """build/installers.py --sign-pfx: osslsigncode signs the MSI and, through makensis' !finalize
+    and !uninstfinalize, the setup EXE and the uninstaller it lays down."""
+    pfx, pem = certificate
+    monkeypatch.setenv("MESSENGER_SIGN_PASSWORD", SIGNING_PASSWORD)
+    build(stand_in_program(tmp_path / "program", "1.1.0", "new-only.txt"), "1.1.0", tmp_path / "out",
+          "--sign-pfx", str(pfx))
+
+    def verified(file: Path) -> bool:
+        done = subprocess.run([tool("osslsigncode"), "verify", "-CAfile", str(pem), "-in", str(file)],
+                              capture_output=True, text=True)
+        return done.returncode == 0 and "Messenger Test Signing" in done.stdout
+
+    setup = tmp_path / "out" / "messenger-1.1.0-setup.exe"
+    assert verified(tmp_path / "out" / "messenger-1.1.0.msi") and verified(setup)
+    wine.run(str(setup), "/S")
+    wine.wait()
+    [uninstaller] = [p for p in wine.drive_c.glob("users/*/AppData/Local/Programs/Messenger/uninstall.exe")]
+    assert verified(uninstaller)
+    wine.run(str(uninstaller), "/S")
+    wine.wait()
+    assert not uninstaller.exists()
