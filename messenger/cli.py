@@ -35,8 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     from messenger.client.chat_cli import add_chat_commands
     from messenger.client.update_cli import add_update_commands
 
+    from messenger.server.windows_service import add_service_commands
+
     add_chat_commands(commands)
     add_update_commands(commands)
+    add_service_commands(commands)
     return parser
 
 
@@ -163,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         from messenger.client.update_cli import run_update
 
         return run_update(args)
+    if args.command == "service":
+        from messenger.server.windows_service import run_service
+
+        return run_service(args)
     from messenger.client.app import run
 
     return run()
