@@ -74,7 +74,7 @@ def _report(state, done: str, nothing: str) -> int:
     if state.status == done:
         print(f"{done} {state.version}")
     else:
-        print(state.message if state.status == "ask_it" else nothing)
+        print(state.message if state.status in ("ask_it", "waiting") else nothing)
     return EXIT_OK
 
 

@@ -236,7 +236,7 @@ def test_the_update_waits_while_another_process_of_the_install_runs(site, tmp_pa
     try:
         assert other.stdout.readline().strip() == "holding"
         state = updater.apply_staged()
-        assert (state.status, state.version) == ("waiting", "1.1.0")
+        assert (state.status, state.message) == ("waiting", "update 1.1.0 waits: another process of this install runs")
         assert installed_version(site[1]) == "1.0.0" and updater.staged_version() == "1.1.0"
     finally:
         other.communicate("\n", timeout=30)

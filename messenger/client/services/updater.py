@@ -172,6 +172,8 @@ class UpdateState:
             return f"update check failed: {self.reason}"
         if self.status == "ask_it":
             return f"update {self.version} available, ask IT"
+        if self.status == "waiting":
+            return f"update {self.version} waits: another process of this install runs"
         return f"{self.status} {self.version or ''}".strip()
 
 
