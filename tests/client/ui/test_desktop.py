@@ -207,6 +207,18 @@ def test_the_first_start_keeps_the_start_at_login_the_installer_wrote(desks, mon
     assert not autostart.is_enabled()  # installed again without it: the entry goes
 
 
+def test_settings_a_policy_sets_are_shown_locked(desks, monkeypatch):
+    from messenger.client import app as app_module
+
+    monkeypatch.setattr(app_module, "policies", lambda: {"server_url": "https://it.office", "update_channel": "stable"})
+    app = desks.start("kim")
+    dialog = app.open_settings()
+    assert dialog.server.text() == "https://it.office" and not dialog.server.isEnabled()
+    assert not dialog.update_channel.isEnabled() and dialog.language.isEnabled()
+    click_ok(dialog)  # saving the form keeps working: the locked values are the policy's
+    assert app.settings.server_url == "https://it.office"
+
+
 def test_the_settings_send_a_test_notification(desks, qtbot):
     app = desks.start("kim")
     notified = []
