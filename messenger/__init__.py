@@ -20,12 +20,12 @@ __version__ = _version()
 SIGNED_FILE = "SIGNED"
 
 
-def build_signature() -> str | None:
+def build_signature(package_dir: Path = Path(__file__).parent) -> str | None:
     """For `--version`: who signed this build's programs, "unsigned build" for a frozen build
     nobody signed (SmartScreen warns about it, publisher rules cannot allow it), None on the sources."""
     if not getattr(sys, "frozen", False):
         return None
-    signed = Path(__file__).with_name(SIGNED_FILE)
+    signed = package_dir / SIGNED_FILE
     if signed.is_file():
         return "Authenticode-signed by " + signed.read_text(encoding="utf-8").strip()
     return "unsigned build (no Authenticode signature)"

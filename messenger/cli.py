@@ -13,7 +13,9 @@ from messenger.programs import is_windowed, refuse_console_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="messenger", description="Office messenger: server and desktop client.")
+    # Raw text: --version's second line (the build's signature) stays a line of its own.
+    parser = argparse.ArgumentParser(prog="messenger", description="Office messenger: server and desktop client.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     signature = build_signature()
     parser.add_argument("--version", action="version",
                         version=f"messenger {__version__}" + (f"\n{signature}" if signature else ""))

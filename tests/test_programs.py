@@ -50,3 +50,13 @@ def test_the_console_program_runs_commands():
     done = subprocess.run([sys.executable, "-m", "messenger", "--version"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("messenger "), done.stderr
+
+
+def test_a_frozen_build_says_whether_its_programs_are_signed(tmp_path, monkeypatch):
+    from messenger import SIGNED_FILE, build_signature
+
+    assert build_signature(tmp_path) is None  # the sources: no build to sign
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert build_signature(tmp_path) == "unsigned build (no Authenticode signature)"
+    (tmp_path / SIGNED_FILE).write_text("O=Office,CN=Messenger\n")  # what build/build.py --sign-pfx writes
+    assert build_signature(tmp_path) == "Authenticode-signed by O=Office,CN=Messenger"
