@@ -32,7 +32,11 @@ from messenger.client.services.realtime import load_cursor, save_cursor
 from messenger.client.services.session_store import SessionStore, normalize_server_url
 from messenger.client.services.settings import ClientSettings, installer_presets, policies
 from messenger.client.services.updater import TRUST_ROOT, Updater
-from messenger.client.services.windows_shell import claim_app_user_model_id, listen_for_quit
+from messenger.client.services.windows_shell import (
+    claim_app_user_model_id,
+    listen_for_quit,
+    record_installed_version,
+)
 from messenger.client.ui.bridge import Bridge
 from messenger.client.ui.crash import install_exception_hook
 from messenger.client.ui.login import LoginWindow, RegisterDialog
@@ -494,6 +498,7 @@ def apply_staged_update(install_dir: Path, data_dir: Path) -> bool:
     state = Updater(install_dir, data_dir, "").apply_staged()
     if state.status == "applied":
         log.info("updated to %s", state.version)
+        record_installed_version(install_dir, state.version)
     return state.status == "applied"
 
 

@@ -56,6 +56,10 @@ def run_update(args) -> int:
                       channel=args.channel or settings.update_channel)
     if args.update_command == "apply":
         state = updater.apply_staged()
+        if state.status == "applied":
+            from messenger.client.services.windows_shell import record_installed_version
+
+            record_installed_version(updater.install_dir, state.version)  # Apps & features
         return _report(state, "applied", f"no update staged; messenger {updater.current_version} stays")
     state = updater.check()
     if state.status == "available":

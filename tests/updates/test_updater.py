@@ -180,6 +180,24 @@ def test_failure_mid_swap_rolls_back_to_the_old_version(site, tmp_path, monkeypa
     assert installed_version(install) == "1.0.0" and "1.0.0" in (install / "messenger.py").read_text()
 
 
+def test_a_file_an_antivirus_holds_for_a_moment_is_tried_again(site, tmp_path, monkeypatch):
+    updater = client(site, tmp_path)
+    updater.check()
+    assert updater.download().status == "staged"
+    real, held = updater_module.os.replace, []
+
+    def scanned(source, target):
+        if len(held) < 2:  # the first two tries meet a scanner's open handle
+            held.append(source)
+            raise PermissionError(32, "The process cannot access the file because it is being used")
+        real(source, target)
+
+    monkeypatch.setattr(updater_module.os, "replace", scanned)
+    monkeypatch.setattr(updater_module.time, "sleep", lambda seconds: None)
+    assert updater.apply_staged().status == "applied" and len(held) == 2
+    assert installed_version(site[1]) == "1.1.0"
+
+
 def test_process_killed_mid_swap_is_rolled_back_at_next_start(site, tmp_path, monkeypatch):
     updater = client(site, tmp_path)
     updater.check()

@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +199,19 @@ def _newer(version: str, than: str) -> bool:
         return Version(version) > Version(than)
     except InvalidVersion:
         return False
+
+
+def _replace(source: Path, target: Path, tries: int = 5, pause: float = 0.2) -> None:
+    """os.replace, tried again for a second: on Windows an antivirus scanning a file holds it
+    for a moment (PermissionError). Anything else fails at once (and the swap is rolled back)."""
+    for attempt in range(tries):
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(pause)
 
 
 def _writable(folder: Path) -> bool:
@@ -400,9 +414,9 @@ class Updater:
                 target, backup = self.install_dir / relative, self.previous_dir / relative
                 if target.exists():
                     backup.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(target, backup)
+                    _replace(target, backup)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(source, target)
+                _replace(source, target)
             (self.previous_dir / JOURNAL).unlink()
         except Exception as exc:  # noqa: BLE001 - no update error may crash the client
             try:

@@ -84,3 +84,41 @@ def listen_for_quit(on_quit):
     if not user32.CreateWindowExW(0, QUIT_WINDOW_CLASS, "Messenger", 0, 0, 0, 0, 0, None, None, instance, None):
         return None
     return procedure
+
+
+# The setup EXE's entry in Apps & features (installer/messenger.nsi UNINSTALL_KEY).
+UNINSTALL_KEY = r"Software\Microsoft\Windows\CurrentVersion\Uninstall\Messenger"
+
+
+class CurrentUserRegistry:
+    """HKCU values through winreg: the boundary tests replace with a dict."""
+
+    def get(self, key: str, name: str) -> str | None:
+        import winreg  # Windows only
+
+        try:
+            with winreg.OpenKey(winreg.HKEY_CURRENT_USER, key) as handle:
+                return str(winreg.QueryValueEx(handle, name)[0])
+        except OSError:
+            return None
+
+    def set(self, key: str, name: str, value: str) -> None:
+        import winreg  # Windows only
+
+        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, key, 0, winreg.KEY_SET_VALUE) as handle:
+            winreg.SetValueEx(handle, name, 0, winreg.REG_SZ, value)
+
+
+def record_installed_version(install_dir, version: str, *, platform: str = sys.platform, registry=None) -> bool:
+    """After the client updated itself: Apps & features shows the new version, if this folder is
+    the one the setup EXE installed (its entry's InstallLocation). True if the entry was changed."""
+    if platform != "win32":
+        return False
+    import os
+
+    registry = registry or CurrentUserRegistry()
+    location = registry.get(UNINSTALL_KEY, "InstallLocation")
+    if location is None or os.path.normcase(os.path.abspath(location)) != os.path.normcase(os.path.abspath(install_dir)):
+        return False
+    registry.set(UNINSTALL_KEY, "DisplayVersion", version)
+    return True

@@ -37,3 +37,23 @@ def test_other_messages_go_to_the_default_procedure_and_nothing_is_created_off_w
     assert listen_for_quit(lambda: None) is None
     nsi = Path(__file__).resolve().parents[3] / "installer" / "messenger.nsi"
     assert f'"{windows_shell.QUIT_WINDOW_CLASS}"' in nsi.read_text(encoding="utf-8")  # the class the installer finds
+
+
+class FakeRegistry(dict):
+    def get(self, key, name):
+        return super().get((key, name))
+
+    def set(self, key, name, value):
+        self[(key, name)] = value
+
+
+def test_apps_and_features_shows_the_version_the_client_updated_itself_to():
+    install = r"C:/Users/kim/AppData/Local/Programs/Messenger"
+    registry = FakeRegistry({(windows_shell.UNINSTALL_KEY, "InstallLocation"): install,
+                             (windows_shell.UNINSTALL_KEY, "DisplayVersion"): "1.0.0"})
+    assert windows_shell.record_installed_version(install, "1.1.0", platform="win32", registry=registry)
+    assert registry.get(windows_shell.UNINSTALL_KEY, "DisplayVersion") == "1.1.0"
+    # Another folder (a copy, an MSI install elsewhere) is not the setup EXE's entry.
+    assert not windows_shell.record_installed_version("D:/Messenger", "1.2.0", platform="win32", registry=registry)
+    assert registry.get(windows_shell.UNINSTALL_KEY, "DisplayVersion") == "1.1.0"
+    assert not windows_shell.record_installed_version(install, "1.2.0", platform="linux", registry=registry)
