@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
 
         monkey.patch_all()
     args = build_parser().parse_args(argv)
+    if os.name == "posix" and (args.serve or args.command == "admin"):
+        # The server's files (the database with its -wal/-shm, secrets, uploads, backups) are
+        # for its own account: created 0600, folders 0700.
+        os.umask(0o077)
     if args.self_test:
         from messenger import selftest
 
@@ -151,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_INSECURE
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # Alembic logs each plugin it loads and each migration step at INFO: noise at every start.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         return serve(server_config(args))
     if args.command == "admin":
         from messenger.server.admin_cli import run_admin

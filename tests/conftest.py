@@ -80,3 +80,16 @@ def in_process(app):
     from messenger.server.extensions import database
 
     return database
+
+
+@pytest.fixture
+def platform_home(tmp_path, monkeypatch):
+    """A fresh HOME for the platform's default folders (platformdirs resolves under it), with
+    no XDG_* or messenger variables that would move them: the defaults of this test alone."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME",
+                 "MESSENGER_CLIENT_HOME", "MESSENGER_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return home

@@ -2,11 +2,12 @@
 
 `ServerProcess` runs `python -m messenger --serve` on a free port with its own data
 dir; `Api` talks HTTP with httpx; `Socket` is a python-socketio client that records
-every event it receives.
+every event it receives; `Cli` runs `python -m messenger chat` with a home of its own.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 import socketio
 
+REPO = Path(__file__).resolve().parents[1]
 LISTENING = re.compile(r"listening on (https?://[\d.]+:\d+)")
 PASSWORD = "Correct-Horse-42-battery"
 
@@ -197,3 +199,72 @@ class Socket:
     def close(self) -> None:
         if self.client.connected:
             self.client.disconnect()
+
+
+class Cli:
+    """One command-line client (`messenger chat`): its own home folder, hence its own device
+    once signed in. `home` None: the platform's folders (with the environment as it is)."""
+
+    def __init__(self, server: ServerProcess, home: Path | None, env: dict | None = None):
+        self.server = server
+        self.home = home
+        # The fallback file, never a developer's real keychain (unless `env` names another).
+        self.env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring", **(env or {})}
+        self.env.pop("MESSENGER_ASYNC_MODE", None)
+        if home is not None:
+            self.env["MESSENGER_CLIENT_HOME"] = str(home)
+
+    def command(self, *args) -> list[str]:
+        return [sys.executable, "-m", "messenger", "chat", "--lang", "en-US", *map(str, args)]
+
+    def run(self, *args, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run(self.command(*args), input=stdin, capture_output=True, text=True, env=self.env,
+                              cwd=REPO, timeout=timeout)
+
+    def ok(self, *args, stdin: str | None = None, timeout: float = 60) -> str:
+        done = self.run(*args, stdin=stdin, timeout=timeout)
+        assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def login(self, username: str) -> None:
+        self.ok("--server", self.server.url, "login", username, "--password-stdin", stdin=PASSWORD + "\n")
+
+    def history(self, room_id: int, *args) -> list[dict]:
+        return [json.loads(line) for line in self.ok("history", room_id, "--json", *args).splitlines()]
+
+    def start(self, *args) -> "Running":
+        return Running(subprocess.Popen(self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env=self.env, cwd=REPO))
+
+
+class Running:
+    """A command that keeps running (`tail`): its output is collected as it comes."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        for stream, lines in ((proc.stdout, self.stdout), (proc.stderr, self.stderr)):
+            threading.Thread(target=self._pump, args=(stream, lines), daemon=True).start()
+
+    @staticmethod
+    def _pump(stream, lines) -> None:
+        for line in stream:
+            lines.append(line)
+
+    def wait_for_stderr(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.stderr):
+            assert self.proc.poll() is None, f"exited {self.proc.returncode}: {''.join(self.stderr)}"
+            assert time.monotonic() < deadline, f"no {text!r} on stderr: {''.join(self.stderr)}"
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 60) -> int:
+        code = self.proc.wait(timeout)
+        time.sleep(0.1)  # the pumps read the last lines
+        return code
+
+    def interrupt(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        return self.finish(15)

@@ -36,9 +36,10 @@ def read_until(proc, text, lines, timeout=60):
 
 
 def test_headless_machine_gets_server_then_client_on_a_virtual_display_and_both_stop(tmp_path):
-    """No display: the client runs on Xvfb; it starts only once the server is healthy; SIGTERM
-    stops the client, then the server, then the virtual display."""
+    """No display: the client runs on Xvfb; it starts only once the server is healthy, and keeps
+    its folders private; SIGTERM stops the client, then the server, then the virtual display."""
     port = free_port()
+    (tmp_path / "client").mkdir(mode=0o755)
     proc = start_local(tmp_path, port, {})
     lines = []
     try:
@@ -52,6 +53,7 @@ def test_headless_machine_gets_server_then_client_on_a_virtual_display_and_both_
         while not (client_log.exists() and "client started" in client_log.read_text()):
             assert time.monotonic() < deadline, "the client did not start:\n" + "".join(lines)
             time.sleep(0.2)
+        assert [path for path in (tmp_path / "client").rglob("*") if path.stat().st_mode & 0o077] == []
         proc.send_signal(signal.SIGTERM)
         rest, _ = proc.communicate(timeout=60)
     finally:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import signal
 import subprocess
 import sys
@@ -424,11 +425,20 @@ class ClientApp(QObject):
             log.warning("start at login: cannot apply the setting", exc_info=True)
 
 
+class PrivateLogFile(logging.handlers.RotatingFileHandler):
+    """A log file (and each one after a rotation) readable by this account only: room names and
+    errors say more than others need to know."""
+
+    def _open(self):
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,
+                    opener=lambda path, flags: os.open(path, flags, 0o600))
+
+
 def configure_logging(dirs: ClientDirs) -> Path:
     """Log to a rotating file in the client's data folder (and warnings to stderr)."""
     path = dirs.data / "logs" / "client.log"
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_FILE_BYTES, backupCount=3, encoding="utf-8")
+    handler = PrivateLogFile(path, maxBytes=LOG_FILE_BYTES, backupCount=3, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING)
@@ -442,7 +452,10 @@ def configure_logging(dirs: ClientDirs) -> Path:
 def run(argv: list[str] | None = None) -> int:
     """Run the tray client until the user quits; returns the exit code."""
     dirs = client_dirs()
+    problems = dirs.make_private()
     log_path = configure_logging(dirs)
+    for problem in problems:
+        log.warning("cannot make private: %s", problem)
     problem = platform_problem(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
     if problem:  # Qt would abort with a message that names the wrong package
         log.error("%s", problem)

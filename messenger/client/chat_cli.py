@@ -13,11 +13,13 @@ ROOM is a room id, a room's exact name, or `@username` for the direct room with 
 (made if there is none yet). Everything is end-to-end encrypted as in the desktop app: this
 is a device of its own, with its own keys. Its state (token and device keys in the OS keyring
 or the protected fallback file, the sealed room-key cache, settings) lives in --home DIR,
-$MESSENGER_CLIENT_HOME, or the platform's client folders.
+$MESSENGER_CLIENT_HOME, or its own platform folders (a `chat` folder in the desktop app's),
+so that it never shares a sign-in with the desktop app.
 
 Output: messages on standard output (one line each; --json: one JSON object per line), status
-lines on standard error. Exit codes: 0 done, 1 failed (standard error names the stable error
-code: `error: CODE: text`), 2 usage.
+lines on standard error. What `history` and `tail` print counts as read (--keep-unread: not).
+Exit codes: 0 done, 1 failed (standard error names the stable error code: `error: CODE: text`),
+2 usage.
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ def add_chat_commands(commands) -> None:
                                description="The command-line client. ROOM: a room id, its exact name, or @username.")
     chat.add_argument("--server", help="server address, e.g. https://chat.office:5000 (default: the last one)")
     chat.add_argument("--home", type=Path,
-                      help="this client's folder (default: $MESSENGER_CLIENT_HOME or the platform's)")
+                      help="this client's folder (default: $MESSENGER_CLIENT_HOME, else its own platform "
+                           "folders, apart from the desktop app's)")
     chat.add_argument("--lang", choices=["ko-KR", "en-US"], help="language of error texts (default: the setting)")
     chat.add_argument("--ca-bundle", help="CA certificate file for a server with its own certificate")
     chat.add_argument("--verbose", action="store_true", help="log what the client does on standard error")
@@ -80,6 +83,8 @@ def add_chat_commands(commands) -> None:
     history.add_argument("--wait-keys", type=float, default=5.0, metavar="SECONDS",
                          help="wait this long for missing keys to arrive (default 5)")
     history.add_argument("--save-files", type=Path, metavar="DIR", help="download and decrypt files into DIR")
+    history.add_argument("--keep-unread", action="store_true",
+                         help="leave your read mark where it is (default: what is printed counts as read)")
     tail = sub.add_parser("tail", help="print messages as they arrive, decrypted (Ctrl+C stops)", parents=[output])
     tail.add_argument("room")
     tail.add_argument("--count", type=int, help="stop after this many messages (exit 1 if --timeout comes first)")
@@ -87,6 +92,8 @@ def add_chat_commands(commands) -> None:
     tail.add_argument("--wait-keys", type=float, default=10.0, metavar="SECONDS",
                       help="hold a message waiting for its key this long before printing it as waiting (default 10)")
     tail.add_argument("--save-files", type=Path, metavar="DIR", help="download and decrypt files into DIR")
+    tail.add_argument("--keep-unread", action="store_true",
+                      help="leave your read mark where it is (default: what is printed counts as read)")
     backup = sub.add_parser("backup-keys", help="store this device's room keys in your encrypted key backup")
     backup.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
     backup.add_argument("--start-over", action="store_true",
@@ -138,7 +145,9 @@ class ChatSession:
         from messenger.client.services.settings import ClientSettings
 
         self.args = args
-        self.dirs = client_dirs(args.home)
+        self.dirs = client_dirs(args.home, role="chat")
+        for problem in self.dirs.make_private():
+            log.warning("cannot make private: %s", problem)
         self.settings = ClientSettings(self.dirs.config / ClientSettings.FILE_NAME)
         self.store = SessionStore(self.dirs.data)
         self.language = args.lang or self.settings.effective_language
@@ -190,6 +199,22 @@ class ChatSession:
         self.realtime.start()
         if not self.realtime.wait_synced(CONNECT_TIMEOUT_SECONDS):
             raise ServerUnreachable(f"no live connection within {CONNECT_TIMEOUT_SECONDS:.0f}s")
+
+    def mark_read(self, room_id: int, message_id: int) -> None:
+        """Move this account's read mark in the room up to `message_id`, as the desktop app does
+        for what it shows (the senders see it read). A failure is a warning: what was printed
+        stays printed."""
+        from messenger.client.services.api import ApiError, ServerUnreachable
+
+        try:
+            if self.realtime is None:
+                self.live()
+                self.connect()
+            self.realtime.mark_read(room_id, message_id)
+        except ApiError as exc:
+            print(f"warning: not marked as read: {exc.code}: {exc.message_localized}", file=sys.stderr)
+        except ServerUnreachable as exc:
+            print(f"warning: not marked as read: SERVER_UNREACHABLE ({exc})", file=sys.stderr)
 
     def close(self) -> None:
         if self.realtime is not None:
@@ -386,6 +411,7 @@ class MessagePrinter:
         self.session = session
         self.as_json = as_json
         self.save_dir = save_dir
+        self.last_id: int | None = None  # the message printed last
 
     def read(self, message: dict):
         from messenger.client.services.messages import read_message
@@ -409,6 +435,7 @@ class MessagePrinter:
         else:
             line = self._line(message, readable, saved, image_type, file_error)
         print(line, flush=True)
+        self.last_id = message["id"]
 
     def _record(self, message, readable, saved, image_type, file_error) -> dict:
         shared = readable.file
@@ -489,6 +516,8 @@ def cmd_history(session: ChatSession, args) -> int:
                 keys.sync_room(room_id)  # in case an event was missed
     for message in messages:
         printer.print(message)
+    if printer.last_id is not None and not args.keep_unread:
+        session.mark_read(room_id, printer.last_id)
     return EXIT_OK
 
 
@@ -539,7 +568,14 @@ def cmd_tail(session: ChatSession, args) -> int:
     print(f"listening to room {room_id}", file=sys.stderr, flush=True)
     printer = MessagePrinter(session, args.json, args.save_files)
     deadline = time.monotonic() + args.timeout if args.timeout is not None else None
-    printed = 0
+    printed, marked = 0, None
+
+    def mark_printed() -> None:
+        nonlocal marked
+        if printer.last_id != marked and not args.keep_unread:
+            marked = printer.last_id
+            session.mark_read(room_id, marked)
+
     while args.count is None or printed < args.count:
         now = time.monotonic()
         if deadline is not None and now >= deadline:
@@ -547,9 +583,11 @@ def cmd_tail(session: ChatSession, args) -> int:
         wake.wait(0.5 if deadline is None else max(0.0, min(0.5, deadline - now)))
         wake.clear()
         printed += _print_ready(printer, arrived, lock, args.wait_keys, args.count, printed, ContentState)
+        mark_printed()
     if args.count is not None and printed < args.count:
         # What still waits for keys is shown as waiting: a script sees every message.
         printed += _print_ready(printer, arrived, lock, 0.0, args.count, printed, ContentState)
+        mark_printed()
         if printed < args.count:
             print(f"error: TIMED_OUT: {localized('TIMED_OUT', session.language)} ({printed} of {args.count} messages)",
                   file=sys.stderr)

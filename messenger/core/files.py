@@ -1,4 +1,4 @@
-"""Local files written so that a crash never leaves half of one behind."""
+"""Local files written so that a crash never leaves half of one behind, and kept private."""
 
 from __future__ import annotations
 
@@ -63,3 +63,20 @@ def sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def make_private(folder: Path | str) -> list[str]:
+    """Take group and other permissions off `folder` and everything in it (POSIX; on Windows
+    folders are protected by their ACLs instead). Symbolic links are left as they are. Returns
+    what could not be changed, as "path: reason" lines."""
+    if os.name != "posix":
+        return []
+    problems = []
+    for path in [Path(folder), *Path(folder).rglob("*")]:
+        try:
+            status = path.lstat()
+            if not path.is_symlink() and status.st_mode & 0o077:
+                os.chmod(path, status.st_mode & 0o7700)
+        except OSError as error:
+            problems.append(f"{path}: {error.strerror}")
+    return problems

@@ -15,6 +15,7 @@ import getpass
 import json
 import re
 import sys
+import unicodedata
 from pathlib import Path
 
 from messenger.core.errors import localized
@@ -23,7 +24,7 @@ from messenger.server.actions import admin
 from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user
 from messenger.server.app import create_app
 from messenger.server.backup import BackupError, create_backup, restore_backup
-from messenger.server.config import ServerConfig
+from messenger.server.config import DATABASE_FILE, ServerConfig
 from messenger.server.errors import ApiError
 from messenger.server.http.users import remove_profile_file
 from messenger.server.passwords import MIN_PASSWORD_LENGTH
@@ -78,7 +79,7 @@ def _run(args, config: ServerConfig) -> tuple[object, str]:
     except BackupError as exc:
         raise CommandFailed("BACKUP_FAILED" if command == "backup" else "RESTORE_REFUSED", str(exc)) from None
     if command != "create-user" and config.database_url is None:
-        database_file = Path(config.data_dir) / "messenger.db"
+        database_file = Path(config.data_dir) / DATABASE_FILE
         if not database_file.is_file():
             raise CommandFailed("NO_DATABASE", f"there is no server database in {config.data_dir}")
 
@@ -123,10 +124,19 @@ def _table(rows: list[dict], columns: list[str]) -> str:
     if not rows:
         return "(none)"
     cells = [[("" if row.get(c) is None else str(row.get(c))) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
-    return "\n".join(line.rstrip() for line in lines)
+    widths = [max(display_width(c), *(display_width(r[i]) for r in cells)) for i, c in enumerate(columns)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v + " " * (w - display_width(v)) for v, w in zip(values, widths)).rstrip()
+
+    return "\n".join([line(columns), *map(line, cells)])
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes in a terminal: wide characters (Hangul, CJK) take two, combining
+    marks none."""
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
 
 
 def create_user(args):

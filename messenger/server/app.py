@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from pathlib import Path
 
 from flask import Flask
 
-from messenger.core.files import write_atomic
+from messenger.core.files import make_private, write_atomic
 from messenger.server.config import ServerConfig
 from messenger.server.errors import register_error_handlers
 from messenger.server.extensions import database, socketio
 from messenger.server.throttle import LoginThrottle
+
+log = logging.getLogger(__name__)
 
 
 def secret_key(data_dir: Path) -> bytes:
@@ -24,7 +27,9 @@ def secret_key(data_dir: Path) -> bytes:
 
 def create_app(config: ServerConfig) -> tuple[Flask, object]:
     data_dir = Path(config.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for problem in make_private(data_dir):  # the database, secrets and uploads are the server's alone
+        log.warning("cannot make private: %s", problem)
 
     app = Flask("messenger.server")
     app.config.update(

@@ -6,6 +6,7 @@ data dir, or `--config FILE`) < environment variables < command-line flags.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -13,7 +14,11 @@ from pathlib import Path
 
 import platformdirs
 
+log = logging.getLogger(__name__)
+
 APP_NAME = "messenger"
+SERVER_APP_NAME = "messenger-server"  # the server's own folder name where it shares the user's folders
+DATABASE_FILE = "messenger.db"
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 # Environment variable -> config field.
@@ -30,10 +35,21 @@ ENV_FIELDS = {
 
 
 def default_data_dir() -> Path:
-    """Where a server keeps its data when nothing else is said (per-machine on Windows)."""
-    return Path(platformdirs.site_data_dir(APP_NAME, appauthor=False)) if os.name == "nt" else Path(
-        platformdirs.user_data_dir(APP_NAME, appauthor=False)
-    )
+    """Where a server keeps its data when nothing else is said: per machine on Windows
+    (ProgramData), else the user's data folder under a name of its own, apart from the
+    desktop client's ("messenger"). A server that already keeps its data in that shared
+    folder (the default before they were apart) stays there: `load_config` says so."""
+    if os.name == "nt":
+        return Path(platformdirs.site_data_dir(APP_NAME, appauthor=False))
+    own = Path(platformdirs.user_data_dir(SERVER_APP_NAME, appauthor=False))
+    shared = _shared_data_dir()
+    if not own.exists() and any((shared / name).is_file() for name in (DATABASE_FILE, "secret_key")):
+        return shared
+    return own
+
+
+def _shared_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 @dataclass(frozen=True)
@@ -73,7 +89,7 @@ class ServerConfig:
 
     @property
     def sqlalchemy_url(self) -> str:
-        return self.database_url or f"sqlite:///{Path(self.data_dir) / 'messenger.db'}"
+        return self.database_url or f"sqlite:///{Path(self.data_dir) / DATABASE_FILE}"
 
 
 def _coerce(name: str, raw):
@@ -114,6 +130,13 @@ def load_config(
 
     env_values = {name: environ[var] for var, name in ENV_FIELDS.items() if environ.get(var, "") != ""}
     data_dir = data_dir_for(overrides, environ)
+    chosen = overrides.get("data_dir") or env_values.get("data_dir")
+    if not chosen and os.name != "nt" and data_dir == _shared_data_dir():
+        log.warning(
+            "the server's data is in %s, the desktop client's folder; servers now keep theirs in %s. "
+            "To part them, stop the server and move %s*, secret_key, config.toml, first-run-admin.txt, "
+            "tls/, uploads/ and profile_images/ there (or keep this folder: --data-dir %s)",
+            data_dir, platformdirs.user_data_dir(SERVER_APP_NAME, appauthor=False), DATABASE_FILE, data_dir)
     config_file = config_file or Path(data_dir) / "config.toml"
     file_values = {}
     if Path(config_file).is_file():

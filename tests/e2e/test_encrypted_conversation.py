@@ -10,9 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,7 +19,7 @@ from urllib.parse import quote
 import pytest
 from keyring.backends import fail
 
-from harness import PASSWORD, unique_name
+from harness import PASSWORD, Cli, unique_name
 from messenger.client.services.api import ApiClient
 from messenger.client.services.keys import E2EKeys
 from messenger.client.services.messages import ContentState, read_content, read_message, send_text
@@ -30,7 +27,6 @@ from messenger.client.services.realtime import Realtime
 from messenger.client.services.session_store import SessionStore
 from messenger.core.e2e import decrypt_key_backup
 
-REPO = Path(__file__).resolve().parents[2]
 PASSPHRASE = "우리 사무실 백업 암호 2026"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + os.urandom(2000)
 
@@ -40,73 +36,6 @@ def register(server) -> str:
     reply = server.api().post("/api/register", json={"username": name, "password": PASSWORD, "nickname": name})
     assert reply.status_code == 201, reply.text
     return name
-
-
-class Cli:
-    """One command-line client: its own home folder, hence its own device once signed in."""
-
-    def __init__(self, server, home: Path):
-        self.server = server
-        self.home = home
-        # The fallback file, never a developer's real keychain.
-        self.env = {**os.environ, "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
-                    "MESSENGER_CLIENT_HOME": str(home)}
-        self.env.pop("MESSENGER_ASYNC_MODE", None)
-
-    def command(self, *args) -> list[str]:
-        return [sys.executable, "-m", "messenger", "chat", "--lang", "en-US", *map(str, args)]
-
-    def run(self, *args, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(self.command(*args), input=stdin, capture_output=True, text=True, env=self.env,
-                              cwd=REPO, timeout=timeout)
-
-    def ok(self, *args, stdin: str | None = None, timeout: float = 60) -> str:
-        done = self.run(*args, stdin=stdin, timeout=timeout)
-        assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def login(self, username: str) -> None:
-        self.ok("--server", self.server.url, "login", username, "--password-stdin", stdin=PASSWORD + "\n")
-
-    def history(self, room_id: int, *args) -> list[dict]:
-        return [json.loads(line) for line in self.ok("history", room_id, "--json", *args).splitlines()]
-
-    def start(self, *args) -> "Running":
-        return Running(subprocess.Popen(self.command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, env=self.env, cwd=REPO))
-
-
-class Running:
-    """A command that keeps running (`tail`): its output is collected as it comes."""
-
-    def __init__(self, proc: subprocess.Popen):
-        self.proc = proc
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        for stream, lines in ((proc.stdout, self.stdout), (proc.stderr, self.stderr)):
-            threading.Thread(target=self._pump, args=(stream, lines), daemon=True).start()
-
-    @staticmethod
-    def _pump(stream, lines) -> None:
-        for line in stream:
-            lines.append(line)
-
-    def wait_for_stderr(self, text: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not any(text in line for line in self.stderr):
-            assert self.proc.poll() is None, f"exited {self.proc.returncode}: {''.join(self.stderr)}"
-            assert time.monotonic() < deadline, f"no {text!r} on stderr: {''.join(self.stderr)}"
-            time.sleep(0.05)
-
-    def finish(self, timeout: float = 60) -> int:
-        code = self.proc.wait(timeout)
-        time.sleep(0.1)  # the pumps read the last lines
-        return code
-
-    def interrupt(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-        return self.finish(15)
 
 
 class Device:

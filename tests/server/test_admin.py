@@ -100,6 +100,20 @@ def test_user_list_shows_status_role_last_login_and_live_devices(server, admin, 
     assert bad.status_code == 400 and "status" in bad.json()["error"]
 
 
+def test_user_list_columns_line_up_when_a_nickname_is_korean(server, users):
+    """A terminal gives a Hangul syllable two columns: the columns after it must still line up."""
+    users(1, nickname="김민수")
+    users(1, nickname="kim")
+    lines = cli(server, "list-users").stdout.splitlines()
+
+    def columns(text: str) -> int:
+        return len(text) + sum(1 for ch in text if "\uac00" <= ch <= "\ud7a3")
+
+    starts = {columns(line[:line.index("  active")]) for line in lines[1:] if "  active" in line}
+    assert starts == {columns(lines[0][:lines[0].index("  status")])}
+    assert any("김민수" in line for line in lines) and any("  kim " in line for line in lines)
+
+
 def test_create_user_with_a_password_or_a_generated_one(server, admin):
     name = unique_name()
     made = admin.post("/api/admin/users", json={"username": name, "password": PASSWORD, "nickname": "김민수",

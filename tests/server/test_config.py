@@ -1,10 +1,13 @@
 """Config layers: defaults < config file < environment < flags."""
 
+import dataclasses
+import logging
 from pathlib import Path
 
 import pytest
 
-from messenger.server.config import load_config
+from messenger.client.services.dirs import platform_dirs
+from messenger.server.config import default_data_dir, load_config
 
 
 def test_each_layer_overrides_the_one_before(tmp_path):
@@ -40,3 +43,28 @@ def test_unknown_setting_in_file_is_an_error(tmp_path):
 def test_sqlite_in_data_dir_is_the_default_database(tmp_path):
     config = load_config(environ={"MESSENGER_DATA_DIR": str(tmp_path)})
     assert config.sqlalchemy_url == f"sqlite:///{tmp_path / 'messenger.db'}"
+
+
+def test_the_servers_default_folder_is_apart_from_every_client_folder(platform_home):
+    server = default_data_dir()
+    assert server.is_relative_to(platform_home)
+    for role in ("desktop", "chat"):
+        for folder in dataclasses.astuple(platform_dirs(role)):
+            assert not server.is_relative_to(folder) and not folder.is_relative_to(server), (role, folder)
+
+
+def test_a_server_whose_data_is_in_the_old_shared_folder_stays_there_and_says_how_to_move(platform_home, caplog):
+    shared = platform_dirs().data
+    shared.mkdir(parents=True)
+    (shared / "device-tokens.json").write_text("{}")  # the desktop client's own files are no server's
+    assert default_data_dir() != shared
+    (shared / "messenger.db").write_bytes(b"")
+    with caplog.at_level(logging.WARNING, logger="messenger.server.config"):
+        assert load_config(environ={}).data_dir == shared
+    [warning] = caplog.messages
+    assert str(shared) in warning and str(platform_home / ".local/share/messenger-server") in warning
+    caplog.clear()
+    (platform_home / ".local/share/messenger-server").mkdir()  # moved: the server's own folder wins
+    assert load_config(environ={}).data_dir == platform_home / ".local/share/messenger-server"
+    assert load_config({"data_dir": shared}, environ={}).data_dir == shared
+    assert not caplog.messages

@@ -54,3 +54,11 @@ def test_version_flag():
 
     result = subprocess.run([sys.executable, "-m", "messenger", "--version"], capture_output=True, text=True)
     assert result.stdout.strip() == f"messenger {__version__}"
+
+
+def test_start_prints_no_library_chatter(fresh_server):
+    """An operator reads the start-up lines: no Alembic plugin or migration lines among them."""
+    srv = fresh_server()
+    srv.stop()
+    assert not [line for line in srv.output if "alembic" in line], "".join(srv.output)
+    assert any("first run: created administrator" in line for line in srv.output)

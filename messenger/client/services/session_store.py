@@ -1,7 +1,10 @@
 """Where the device token lives between runs, and which account signed in last.
 
 The token goes to the OS keyring (Windows Credential Manager, macOS Keychain, Secret
-Service) under the service "messenger <server url>" and the username. Without a usable
+Service) under the service "messenger <server url> [<client data folder>]" and the username:
+one entry per client home, so the desktop app and `messenger chat` signed in as one account
+on one machine never take each other's token (the desktop app's default home keeps the name
+"messenger <server url>" it always had). Without a usable
 keyring (a headless Linux box has none) it goes to a protected file in the client's data
 folder: encrypted with DPAPI on Windows, mode 0600 elsewhere. A keyring that fails on one
 call (a locked Secret Service, a Credential Manager write refused with error 1312: any
@@ -30,7 +33,7 @@ from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 from keyring.errors import PasswordDeleteError
 
-from messenger.client.services.dirs import client_dirs
+from messenger.client.services.dirs import client_dirs, platform_dirs
 from messenger.core.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -55,8 +58,11 @@ def normalize_server_url(url: str) -> str:
     return f"{scheme.lower()}://{host.lower()}{slash}{path}"
 
 
-def keyring_service(server_url: str) -> str:
-    return f"messenger {normalize_server_url(server_url)}"
+def keyring_service(server_url: str, data_dir: Path | str) -> str:
+    """The keyring service of a server's tokens in the client home whose data folder is `data_dir`."""
+    service = f"messenger {normalize_server_url(server_url)}"
+    home = Path(data_dir).resolve()
+    return service if home == platform_dirs().data.resolve() else f"{service} [{home}]"
 
 
 def usable_keyring(backend: KeyringBackend) -> bool:
@@ -179,7 +185,7 @@ class SessionStore:
         return self.file.describe()
 
     def load_token(self, server_url: str, username: str) -> str | None:
-        service, user = keyring_service(server_url), username.lower()
+        service, user, file_key = self._names(server_url, username)
         with self._lock:
             if self.keyring is not None:
                 try:
@@ -188,10 +194,10 @@ class SessionStore:
                         return token
                 except Exception as exc:  # noqa: BLE001 - backends raise their own (Windows: pywintypes.error, e.g. CredWrite 1312)
                     log.warning("session store: keyring read failed (%s); trying the file", exc)
-            return self.file.load(self._file_key(service, user))
+            return self.file.load(file_key)
 
     def save_token(self, server_url: str, username: str, token: str) -> None:
-        service, user = keyring_service(server_url), username.lower()
+        service, user, file_key = self._names(server_url, username)
         with self._lock:
             if self.keyring is not None:
                 try:
@@ -199,13 +205,13 @@ class SessionStore:
                 except Exception as exc:  # noqa: BLE001 - backends raise their own (Windows: pywintypes.error, e.g. CredWrite 1312)
                     log.warning("session store: keyring write failed (%s); using the file", exc)
                 else:
-                    self.file.forget(self._file_key(service, user))
+                    self.file.forget(file_key)
                     return
-            self.file.save(self._file_key(service, user), token)
+            self.file.save(file_key, token)
 
     def forget_token(self, server_url: str, username: str) -> None:
         """Remove the token from the keyring and the file (wherever it is)."""
-        service, user = keyring_service(server_url), username.lower()
+        service, user, file_key = self._names(server_url, username)
         with self._lock:
             if self.keyring is not None:
                 try:
@@ -214,7 +220,7 @@ class SessionStore:
                     pass  # it was not there
                 except Exception as exc:  # noqa: BLE001 - backends raise their own (Windows: pywintypes.error, e.g. CredWrite 1312)
                     log.warning("session store: keyring delete failed (%s)", exc)
-            self.file.forget(self._file_key(service, user))
+            self.file.forget(file_key)
 
     def last_account(self) -> Account | None:
         try:
@@ -233,6 +239,9 @@ class SessionStore:
     def clear_last_account(self) -> None:
         (self.data_dir / LAST_ACCOUNT_FILE).unlink(missing_ok=True)
 
-    @staticmethod
-    def _file_key(service: str, username: str) -> str:
-        return f"{service}\n{username}"
+    def _names(self, server_url: str, username: str) -> tuple[str, str, str]:
+        """The keyring's service and username, and the fallback file's key (the file belongs
+        to this home already: its keys are the ones they always were)."""
+        user = username.lower()
+        return (keyring_service(server_url, self.data_dir), user,
+                f"messenger {normalize_server_url(server_url)}\n{user}")

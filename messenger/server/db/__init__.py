@@ -6,7 +6,6 @@ PostgreSQL is a change of `database_url` only.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from alembic import command
@@ -41,7 +40,6 @@ class Database:
     def migrate(self) -> None:
         """Bring the schema to the newest revision (run at every start)."""
         cfg = AlembicConfig()
-        logging.getLogger("alembic").setLevel(logging.WARNING)
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
             cfg.attributes["connection"] = connection

@@ -11,7 +11,8 @@ from client_kit import MemoryKeyring
 from keyring.backends import chainer, fail, null
 from keyring.errors import KeyringError
 
-from messenger.client.services.session_store import Account, SessionStore, usable_keyring
+from messenger.client.services.dirs import platform_dirs
+from messenger.client.services.session_store import Account, SessionStore, keyring_service, usable_keyring
 
 SERVER = "https://chat.office:5000"
 TOKEN = "tok-" + "x" * 40
@@ -24,7 +25,7 @@ def file_mode(path) -> int:
 def test_with_a_keyring_the_token_goes_there_and_never_to_a_file(tmp_path, memory_keyring):
     store = SessionStore(tmp_path)
     store.save_token(SERVER, "kim", TOKEN)
-    assert memory_keyring.secrets == {("messenger https://chat.office:5000", "kim"): TOKEN}
+    assert memory_keyring.secrets == {(f"messenger https://chat.office:5000 [{tmp_path.resolve()}]", "kim"): TOKEN}
     assert store.load_token(SERVER, "kim") == TOKEN
     assert not (tmp_path / "device-tokens.json").exists()
     assert store.describe_backend() == "keyring client_kit.MemoryKeyring"
@@ -39,6 +40,26 @@ def test_same_server_and_user_spelled_differently_find_the_same_token(tmp_path, 
     assert store.load_token(SERVER, "kim") == TOKEN
     assert store.load_token(SERVER, "lee") is None
     assert store.load_token("https://other.office:5000", "kim") is None
+
+
+def test_each_client_home_has_its_own_keyring_entries(tmp_path, memory_keyring):
+    """One account signed in from two homes of one machine: two devices, two tokens."""
+    desk, script = SessionStore(tmp_path / "desk"), SessionStore(tmp_path / "script")
+    desk.save_token(SERVER, "kim", TOKEN)
+    assert script.load_token(SERVER, "kim") is None
+    script.save_token(SERVER, "kim", "script-token")
+    assert desk.load_token(SERVER, "kim") == TOKEN and script.load_token(SERVER, "kim") == "script-token"
+    script.forget_token(SERVER, "kim")
+    assert desk.load_token(SERVER, "kim") == TOKEN
+
+
+def test_the_desktop_apps_default_home_keeps_the_entry_name_it_always_had(platform_home, memory_keyring):
+    """An existing desktop install stays signed in; `messenger chat`'s own folders get their own name."""
+    SessionStore().save_token(SERVER, "kim", TOKEN)
+    chat_data = platform_dirs("chat").data
+    SessionStore(chat_data).save_token(SERVER, "kim", "chat-token")
+    assert memory_keyring.secrets == {("messenger https://chat.office:5000", "kim"): TOKEN,
+                                      (f"messenger https://chat.office:5000 [{chat_data.resolve()}]", "kim"): "chat-token"}
 
 
 @pytest.mark.parametrize("backend", [fail.Keyring(), null.Keyring(), chainer.ChainerBackend()],
@@ -112,7 +133,7 @@ def test_a_keyring_that_fails_falls_back_to_the_file_and_the_token_moves_back_la
     assert file_mode(tmp_path / "device-tokens.json") == 0o600
     backend.locked = False
     store.save_token(SERVER, "kim", "rotated")
-    assert backend.secrets[("messenger https://chat.office:5000", "kim")] == "rotated"
+    assert backend.secrets[(keyring_service(SERVER, tmp_path), "kim")] == "rotated"
     assert json.loads((tmp_path / "device-tokens.json").read_text())["tokens"] == {}
     assert store.load_token(SERVER, "kim") == "rotated"
 
