@@ -1,7 +1,8 @@
-"""Build the one program with PyInstaller: `python build/build.py [--onefile] [--version X] [--trust-root F]`.
+"""Build the program with PyInstaller: `python build/build.py [--onefile] [--version X] [--trust-root F]`.
 
-Onedir (the default, what ships) gives dist/messenger/messenger; --onefile gives
-dist/onefile/messenger, kept for comparison. Installs nothing: PyInstaller comes from the
+Onedir (the default, what ships) gives dist/messenger/ with two programs over one _internal
+folder: messenger (the desktop client, windowed on Windows) and messenger-cli (console: --serve,
+admin, chat, update); --onefile gives dist/onefile/messenger, kept for comparison. Installs nothing: PyInstaller comes from the
 `build` extra (`pip install -e '.[build]'`). Prints the size and the build time, then runs the
 built program's --self-test; the exit status is non-zero if the build or the self-test fails.
 
@@ -22,19 +23,28 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the messenger package sits next to build/
+
+from messenger import SIGNED_FILE  # noqa: E402
+from messenger.programs import CONSOLE, DESKTOP, file_name  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "build"))
+import sign  # noqa: E402
+
 SPEC = ROOT / "spec" / "messenger.spec"
 WORK = ROOT / "build" / "work"
 DIST = ROOT / "dist"
 DEFAULT_TRUST_ROOT = ROOT / "messenger" / "client" / "update_root.json"
-PROGRAM = "messenger.exe" if sys.platform == "win32" else "messenger"
 # Warnings about modules the hooks list and the build leaves out on purpose (gevent's own test
 # suite, database drivers the program does not use): hundreds of lines that would hide real ones.
 KNOWN_NOISE = re.compile(r'WARNING: Hidden import "(gevent\.tests?|pysqlite2|MySQLdb|pycparser\.\w+tab)\b')
 
 
 def output_path(onefile: bool, dist: Path = DIST) -> Path:
-    """Where the built program lands."""
-    return Path(dist) / ("onefile" if onefile else "messenger") / PROGRAM
+    """Where the built program that runs commands lands: messenger-cli (onedir) or the one file."""
+    if onefile:
+        return Path(dist) / "onefile" / file_name(DESKTOP)
+    return Path(dist) / "messenger" / file_name(CONSOLE)
 
 
 def shown(path: Path) -> Path:
@@ -58,7 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dist", type=Path, default=DIST, help="output folder (default: dist)")
     parser.add_argument("--work", type=Path, help="PyInstaller's work folder, reused by the next build "
                         "(default: build/work/onedir or onefile)")
+    sign.add_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        signer = sign.signer_from(args)
+    except sign.SigningError as exc:
+        parser.error(str(exc))
+    if signer and args.onefile:
+        parser.error("only the onedir build is signed (what ships)")
     if args.version:
         from packaging.version import InvalidVersion, Version
 
@@ -99,6 +116,22 @@ def main(argv: list[str] | None = None) -> int:
     version = f" {args.version}" if args.version else ""
     print(f"built {shown(program)}{version} ({kind}): {size_of(bundle) / 2**20:.1f} MiB in {seconds:.0f} s",
           flush=True)
+    if not args.onefile and not (bundle / file_name(DESKTOP)).is_file():
+        print(f"no {file_name(DESKTOP)} beside {program.name} in {shown(bundle)}", file=sys.stderr)
+        return 1
+    if signer:
+        # Our two programs (the bootloader PyInstaller built for us); the DLLs and PYDs in
+        # _internal come signed by their publishers or not at all (see installer/README.md).
+        try:
+            signer.sign([bundle / file_name(DESKTOP), bundle / file_name(CONSOLE)])
+            (bundle / "_internal" / "messenger" / SIGNED_FILE).write_text(signer.describe() + "\n", encoding="utf-8")
+        except sign.SigningError as exc:
+            print(f"build not signed: {exc}", file=sys.stderr)
+            return 1
+        print(f"signed {file_name(DESKTOP)} and {file_name(CONSOLE)}: {signer.describe()}", flush=True)
+    else:
+        print("unsigned build: Windows SmartScreen and Defender warn about it (--sign-pfx or --sign-thumbprint "
+              "signs it)", flush=True)
     # A build that cannot find its own pieces is not a build.
     checked = subprocess.run([str(program), "--self-test"])
     if checked.returncode != 0:

@@ -26,15 +26,22 @@ sys.path.insert(0, str(ROOT))  # run as a script: the messenger package sits nex
 from packaging.version import Version  # noqa: E402
 
 from messenger import BUILT_VERSION_FILE, __version__  # noqa: E402
+from messenger.client.services.updater import MANAGED_MARKER  # noqa: E402
 from messenger.client.services.windows_shell import APP_USER_MODEL_ID  # noqa: E402
+from messenger.programs import CONSOLE, DESKTOP  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "build"))
+import sign  # noqa: E402
 
 WXS = ROOT / "installer" / "messenger.wxs"
 NSI = ROOT / "installer" / "messenger.nsi"
 PAYLOAD = ROOT / "dist" / "messenger"
 OUTPUT = ROOT / "dist" / "installers"
 WORK = ROOT / "build" / "work" / "installers"
-PROGRAM = "messenger.exe"  # what the installers lay down and the shortcut starts
-LINUX_PROGRAM = "messenger"  # a Linux build's program, installed under PROGRAM for the CI checks
+# The installed programs (messenger/programs.py) by the name a Linux build gives them: installed
+# under the Windows name for the CI checks. The shortcut and the Run value start messenger.exe.
+PROGRAMS = {f"{name}.exe": name for name in (DESKTOP, CONSOLE)}
+MANAGED_MARKER_TEXT = "Installed by the Messenger MSI: IT updates this install; the client never updates itself here.\r\n"
 WIX_NS = "http://schemas.microsoft.com/wix/2006/wi"
 # A file keeps its component GUID from release to release (Windows Installer's component rules).
 COMPONENT_NAMESPACE = uuid.UUID("f1761814-4ab2-49d5-9dc0-f8ee97abcdcd")
@@ -69,23 +76,31 @@ def payload_version(payload: Path) -> str:
     return built.read_text(encoding="utf-8").strip() if built.is_file() else __version__
 
 
-def program_source(payload: Path) -> Path:
-    """The payload's program: messenger.exe, or a Linux build's messenger."""
-    for name in (PROGRAM, LINUX_PROGRAM):
-        if (payload / name).is_file():
-            return payload / name
-    raise FileNotFoundError(f"no {PROGRAM} (or {LINUX_PROGRAM}) in {payload}")
+def program_sources(payload: Path) -> dict[str, Path]:
+    """The payload's programs by installed name: messenger.exe and messenger-cli.exe, or a Linux
+    build's messenger and messenger-cli."""
+    found = {}
+    for installed, linux in PROGRAMS.items():
+        for name in (installed, linux):
+            if (payload / name).is_file():
+                found[installed] = payload / name
+                break
+        else:
+            raise FileNotFoundError(f"no {installed} (or {linux}) in {payload}")
+    return found
 
 
 def _id(kind: str, relative: str) -> str:
     return f"{kind}_{hashlib.sha1(relative.encode()).hexdigest()}"
 
 
-def harvest(payload: Path, sources_from: Path | None = None) -> str:
+def harvest(payload: Path, sources_from: Path | None = None, extra: dict[str, Path] | None = None) -> str:
     """A WiX fragment with a Directory/Component/File for every file under `payload` (below
-    INSTALLDIR, all in ComponentGroup "ProgramFiles"), one file per component as its key path.
-    File sources are absolute, or relative to `sources_from` (wixl takes only relative ones)."""
-    program = program_source(payload)
+    INSTALLDIR, all in ComponentGroup "ProgramFiles"), one file per component as its key path,
+    plus the `extra` files by installed name. File sources are absolute, or relative to
+    `sources_from` (wixl takes only relative ones)."""
+    programs = {source: installed for installed, source in program_sources(payload).items()}
+    file_ids = {f"{DESKTOP}.exe": "MessengerExe", f"{CONSOLE}.exe": "MessengerCliExe"}
     refs = []
 
     def source(entry: Path) -> str:
@@ -103,16 +118,21 @@ def harvest(payload: Path, sources_from: Path | None = None) -> str:
                     lines += inner + [f"{indent}</Directory>"]
             elif entry.is_file():
                 name, file_id = entry.name, _id("fil", relative)
-                if entry == program:
-                    name, file_id, relative = PROGRAM, "MessengerExe", PROGRAM
-                component = _id("cmp", relative)
-                refs.append(component)
-                lines += [f'{indent}<Component Id="{component}" Guid="{uuid.uuid5(COMPONENT_NAMESPACE, relative)}" Win64="yes">',
-                          f'{indent}  <File Id="{file_id}" Name="{_xml(name)}" Source="{_xml(source(entry))}" KeyPath="yes"/>',
-                          f"{indent}</Component>"]
+                if entry in programs:
+                    name = relative = programs[entry]
+                    file_id = file_ids[name]
+                lines += component(indent, relative, file_id, name, entry)
         return lines
 
+    def component(indent: str, relative: str, file_id: str, name: str, entry: Path) -> list[str]:
+        refs.append(_id("cmp", relative))
+        return [f'{indent}<Component Id="{refs[-1]}" Guid="{uuid.uuid5(COMPONENT_NAMESPACE, relative)}" Win64="yes">',
+                f'{indent}  <File Id="{file_id}" Name="{_xml(name)}" Source="{_xml(source(entry))}" KeyPath="yes"/>',
+                f"{indent}</Component>"]
+
     tree = folder(payload, "      ")
+    for name, entry in (extra or {}).items():
+        tree += component("      ", name, _id("fil", name), name, entry)
     return "\n".join(['<?xml version="1.0" encoding="utf-8"?>', f'<Wix xmlns="{WIX_NS}">', "  <Fragment>",
                       '    <DirectoryRef Id="INSTALLDIR">', *tree, "    </DirectoryRef>",
                       '    <ComponentGroup Id="ProgramFiles">',
@@ -199,20 +219,28 @@ def _patch_table(msi: Path, work: Path, table: str, header: list[str] | None, ed
     _run(["msibuild", str(msi), "-i", str(idt)])
 
 
-def build_msi(payload: Path, version: str, output: Path, work: Path) -> Path:
-    """Compile the MSI for `payload` with WiX on Windows, wixl elsewhere."""
+def build_msi(payload: Path, version: str, output: Path, work: Path, signer: sign.Signer | None = None) -> Path:
+    """Compile the MSI for `payload` with WiX on Windows, wixl elsewhere; signed by `signer`."""
     defines = {"Version": msi_version(version), "PackageVersion": str(Version(version)),
                "AppUserModelId": APP_USER_MODEL_ID}
     msi = output / f"messenger-{Version(version)}.msi"
     files = work / "files.wxs"
-    files.write_text(harvest(payload, None if sys.platform == "win32" else work), encoding="utf-8")
+    # The marker that tells the client IT manages this install (messenger/client/services/updater.py).
+    marker = work / MANAGED_MARKER
+    marker.write_text(MANAGED_MARKER_TEXT, encoding="utf-8")
+    files.write_text(harvest(payload, None if sys.platform == "win32" else work, {MANAGED_MARKER: marker}),
+                     encoding="utf-8")
     if sys.platform == "win32":
         # WiX v4+ reads v3 sources only after converting them (in place, so on copies).
         sources = [shutil.copy(WXS, work / "messenger.wxs"), files]
         for source in sources:
             subprocess.run(["wix", "convert", str(source)], capture_output=True)  # exits non-zero when it converted
+        built = work / msi.name
         _run(["wix", "build", "-arch", "x64", *[arg for k, v in defines.items() for arg in ("-d", f"{k}={v}")],
-              "-o", str(msi), *map(str, sources)])
+              "-o", str(built), *map(str, sources)])
+        if signer:
+            signer.sign([built])
+        shutil.move(built, msi)
         return msi
     text, patches = _for_wixl(WXS, defines)
     main_source, built = work / "messenger.wxs", work / msi.name
@@ -221,18 +249,34 @@ def build_msi(payload: Path, version: str, output: Path, work: Path) -> Path:
           str(main_source), str(files)])
     for table, (header, edit) in patches.items():
         _patch_table(built, work, table, header, edit)
+    if signer:
+        signer.sign([built])  # last: a table written after would break the signature
     shutil.move(built, msi)  # only a finished MSI reaches the output folder
     return msi
 
 
-def build_exe(payload: Path, version: str, output: Path, archive: Path | None, target: str) -> Path:
-    """Compile the per-user setup EXE with makensis."""
+def sign_command(signer: sign.Signer) -> str:
+    """The command makensis runs on the setup EXE and on its uninstaller (%1) to sign them."""
+    options = ["--sign-password-env", signer.password_env]
+    options += ["--sign-pfx", str(Path(signer.pfx).resolve())] if signer.pfx else ["--sign-thumbprint", signer.thumbprint]
+    if signer.timestamp_url:
+        options += ["--timestamp-url", signer.timestamp_url]
+    return subprocess.list2cmdline([sys.executable, str(ROOT / "build" / "sign.py"), "%1", *options])
+
+
+def build_exe(payload: Path, version: str, output: Path, archive: Path | None, target: str,
+              signer: sign.Signer | None = None) -> Path:
+    """Compile the per-user setup EXE with makensis; it and its uninstaller signed by `signer`."""
     exe = output / f"messenger-{Version(version)}-setup.exe"
-    defines = {"VERSION": str(Version(version)), "FILE_VERSION": ".".join((msi_version(version).split(".") + ["0"])[:4]), "PAYLOAD": str(payload),
-               "PROGRAM_SOURCE": program_source(payload).name, "OUTFILE": str(exe), "TARGET": target,
+    sources = program_sources(payload)
+    defines = {"VERSION": str(Version(version)), "FILE_VERSION": ".".join((msi_version(version).split(".") + ["0"])[:4]),
+               "PAYLOAD": str(payload), "PROGRAM_SOURCE": sources[f"{DESKTOP}.exe"].name,
+               "CLI_SOURCE": sources[f"{CONSOLE}.exe"].name, "OUTFILE": str(exe), "TARGET": target,
                "APP_USER_MODEL_ID": APP_USER_MODEL_ID}
     if archive:
         defines["ARCHIVE"] = str(archive)
+    if signer:
+        defines["SIGN_COMMAND"] = sign_command(signer)
     _run(["makensis", "-V2", "-INPUTCHARSET", "UTF8", *[f"-D{k}={v}" for k, v in defines.items()], str(NSI)])
     return exe
 
@@ -248,11 +292,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nsis-target", default="amd64-unicode",
                         help="makensis Target (default %(default)s; the Windows NSIS package has x86-unicode only)")
     parser.add_argument("--only", choices=["msi", "exe"], help="build just one of them")
+    sign.add_arguments(parser)
     args = parser.parse_args(argv)
+    try:
+        signer = sign.signer_from(args)
+    except sign.SigningError as exc:
+        parser.error(str(exc))
     args.version = args.version or payload_version(args.payload)
     try:
         msi_version(args.version)
-        program_source(args.payload)
+        program_sources(args.payload)
     except (ValueError, FileNotFoundError) as exc:
         print(f"installers not built: {exc}", file=sys.stderr)
         return 2
@@ -266,17 +315,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         built = []
         if args.only in (None, "msi"):
-            built.append(build_msi(args.payload.resolve(), args.version, args.output.resolve(), work))
+            built.append(build_msi(args.payload.resolve(), args.version, args.output.resolve(), work, signer))
         if args.only in (None, "exe"):
             built.append(build_exe(args.payload.resolve(), args.version, args.output.resolve(),
-                                   args.archive and args.archive.resolve(), args.nsis_target))
+                                   args.archive and args.archive.resolve(), args.nsis_target, signer))
     except (RuntimeError, FileNotFoundError) as exc:
         print(f"installers not built: {exc}", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for path in built:
-        print(f"built {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+        print(f"built {path} ({path.stat().st_size / 2**20:.1f} MiB, {'signed' if signer else 'unsigned'})")
     return 0
 
 

@@ -1,6 +1,8 @@
 ; The per-user setup EXE: no admin rights, installs into the user's own program folder.
 ; Built by build/installers.py, which defines VERSION, FILE_VERSION (four numbers), PAYLOAD (the onedir folder),
-; PROGRAM_SOURCE (its program file), OUTFILE, TARGET, APP_USER_MODEL_ID and, optionally, ARCHIVE.
+; PROGRAM_SOURCE and CLI_SOURCE (its two program files: messenger.exe, the windowed desktop client, and
+; messenger-cli.exe, the console one), OUTFILE, TARGET, APP_USER_MODEL_ID and, optionally, ARCHIVE and
+; SIGN_COMMAND (build/sign.py with %1 for the file).
 ; Silent: messenger-X-setup.exe /S [/SERVER_URL=https://chat.office:5000] [/UPDATE_CHANNEL=canary]
 ;         [/START_AT_LOGIN=1]   Uninstall: "%LOCALAPPDATA%\Programs\Messenger\uninstall.exe" /S
 
@@ -17,9 +19,17 @@ ${StrLoc}
 !define REG_KEY "Software\Messenger"
 !define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Messenger"
 !define RUN_KEY "Software\Microsoft\Windows\CurrentVersion\Run"
+; The hidden window of a running client (messenger/client/services/windows_shell.py QUIT_WINDOW_CLASS).
+!define CLIENT_WINDOW_CLASS "Office.Messenger.Client"
+!define CLOSE_WAIT_TENTHS 300  ; 30 s for the client to quit and its files to come free
 
 Name "Messenger"
 OutFile "${OUTFILE}"
+!ifdef SIGN_COMMAND
+    ; build/sign.py on the setup EXE and, before it is packed in, on the uninstaller (NSIS 3.08+).
+    !finalize '${SIGN_COMMAND}' = 0
+    !uninstfinalize '${SIGN_COMMAND}' = 0
+!endif
 RequestExecutionLevel user
 InstallDir "$LOCALAPPDATA\Programs\Messenger"
 SetCompressor /SOLID lzma
@@ -59,11 +69,16 @@ LangString StartAtLoginSection ${LANG_KOREAN} "로그인할 때 메신저 시작
 
 Section "!$(ProgramSection)" ProgramSection
     SectionIn RO
+    Call CloseRunningClient
+    ; An update the client downloaded before this install must not replace it at the next start
+    ; (the client also refuses a staged version not newer than the installed one).
+    RMDir /r "$INSTDIR.update"
     ; The updater swaps files in place (<install>.update, <install>.previous): an installer run
     ; over an older install simply replaces the program.
     SetOutPath "$INSTDIR"
-    File /r /x "${PROGRAM_SOURCE}" "${PAYLOAD}\*.*"
+    File /r /x "${PROGRAM_SOURCE}" /x "${CLI_SOURCE}" "${PAYLOAD}\*.*"
     File "/oname=messenger.exe" "${PAYLOAD}\${PROGRAM_SOURCE}"
+    File "/oname=messenger-cli.exe" "${PAYLOAD}\${CLI_SOURCE}"
     WriteUninstaller "$INSTDIR\uninstall.exe"
     CreateShortcut "$SMPROGRAMS\Messenger.lnk" "$INSTDIR\messenger.exe"
     Call ClaimShortcutAppId
@@ -85,8 +100,10 @@ Section "!$(ProgramSection)" ProgramSection
         WriteRegStr HKCU "${REG_KEY}" "UpdateChannel" "$R1"
     ${EndIf}
     WriteRegStr HKCU "${REG_KEY}" "InstallDir" "$INSTDIR"
-    ; Re-added by the start-at-login section when it is chosen.
+    ; Re-added by the start-at-login section when it is chosen; StartAtLogin is the client's
+    ; preset for its setting, so its first start keeps the Run value instead of removing it.
     DeleteRegValue HKCU "${RUN_KEY}" "Messenger"
+    WriteRegDWORD HKCU "${REG_KEY}" "StartAtLogin" 0
 
     WriteRegStr HKCU "${UNINSTALL_KEY}" "DisplayName" "Messenger"
     WriteRegStr HKCU "${UNINSTALL_KEY}" "DisplayVersion" "${VERSION}"
@@ -126,7 +143,72 @@ FunctionEnd
 
 Section /o "$(StartAtLoginSection)" StartAtLoginSection
     WriteRegStr HKCU "${RUN_KEY}" "Messenger" '"$INSTDIR\messenger.exe"'
+    WriteRegDWORD HKCU "${REG_KEY}" "StartAtLogin" 1
 SectionEnd
+
+LangString ClientStillRuns ${LANG_ENGLISH} "Messenger is still running from $INSTDIR. Quit it (tray icon > Quit) and click Retry."
+LangString ClientStillRuns ${LANG_KOREAN} "메신저가 아직 실행 중입니다($INSTDIR). 트레이 아이콘에서 종료한 뒤 다시 시도를 누르세요."
+
+; Ask a running client to quit (WM_CLOSE to its hidden window), then wait until both programs
+; can be opened for writing (a `messenger-cli` still running holds its file too). Silent
+; installs give up after CLOSE_WAIT_TENTHS with exit code 2 rather than install half the files.
+!macro CloseRunningClientBody
+    FindWindow $0 "${CLIENT_WINDOW_CLASS}" ""
+    ${If} $0 <> 0
+        SendMessage $0 ${WM_CLOSE} 0 0 /TIMEOUT=5000
+    ${EndIf}
+    StrCpy $1 0
+    ${Do}
+        StrCpy $2 ""  ; the first program still in use
+        FindWindow $0 "${CLIENT_WINDOW_CLASS}" ""
+        ${If} $0 <> 0
+            StrCpy $2 "window"
+        ${EndIf}
+        ${If} $2 == ""
+        ${AndIf} ${FileExists} "$INSTDIR\messenger.exe"
+            ClearErrors
+            FileOpen $3 "$INSTDIR\messenger.exe" a
+            ${If} ${Errors}
+                StrCpy $2 "messenger.exe"
+            ${Else}
+                FileClose $3
+            ${EndIf}
+        ${EndIf}
+        ${If} $2 == ""
+        ${AndIf} ${FileExists} "$INSTDIR\messenger-cli.exe"
+            ClearErrors
+            FileOpen $3 "$INSTDIR\messenger-cli.exe" a
+            ${If} ${Errors}
+                StrCpy $2 "messenger-cli.exe"
+            ${Else}
+                FileClose $3
+            ${EndIf}
+        ${EndIf}
+        ${If} $2 == ""
+            ${Break}
+        ${EndIf}
+        IntOp $1 $1 + 1
+        ${If} $1 >= ${CLOSE_WAIT_TENTHS}
+            DetailPrint "still in use: $2"
+            IfSilent 0 +3
+                SetErrorLevel 2
+                Quit
+            MessageBox MB_RETRYCANCEL|MB_ICONEXCLAMATION "$(ClientStillRuns)" IDRETRY +3
+                SetErrorLevel 2
+                Quit
+            StrCpy $1 0
+        ${EndIf}
+        Sleep 100
+    ${Loop}
+!macroend
+
+Function CloseRunningClient
+    !insertmacro CloseRunningClientBody
+FunctionEnd
+
+Function un.CloseRunningClient
+    !insertmacro CloseRunningClientBody
+FunctionEnd
 
 Function .onInit
     ; Chosen on the command line, or kept from the install this one replaces.
@@ -144,6 +226,7 @@ Function .onInit
 FunctionEnd
 
 Section "Uninstall"
+    Call un.CloseRunningClient
     Delete "$SMPROGRAMS\Messenger.lnk"
     DeleteRegValue HKCU "${RUN_KEY}" "Messenger"
     DeleteRegKey HKCU "${UNINSTALL_KEY}"

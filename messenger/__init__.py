@@ -15,3 +15,17 @@ def _version() -> str:
 
 
 __version__ = _version()
+
+# Written by build/build.py --sign-pfx/--sign-thumbprint after signing the programs: who signed them.
+SIGNED_FILE = "SIGNED"
+
+
+def build_signature(package_dir: Path = Path(__file__).parent) -> str | None:
+    """For `--version`: who signed this build's programs, "unsigned build" for a frozen build
+    nobody signed (SmartScreen warns about it, publisher rules cannot allow it), None on the sources."""
+    if not getattr(sys, "frozen", False):
+        return None
+    signed = package_dir / SIGNED_FILE
+    if signed.is_file():
+        return "Authenticode-signed by " + signed.read_text(encoding="utf-8").strip()
+    return "unsigned build (no Authenticode signature)"

@@ -1,4 +1,5 @@
-"""The one entry point: `messenger` (tray client), `messenger --serve`, `messenger admin|chat|local|update ...`."""
+"""The one entry point: `messenger` (tray client), `messenger-cli --serve`, `messenger-cli admin|chat|local|update ...`
+(see messenger/programs.py: on Windows only messenger-cli.exe takes commands)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ import os
 import sys
 from pathlib import Path
 
-from messenger import __version__
+from messenger import __version__, build_signature
+from messenger.programs import is_windowed, refuse_console_command
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="messenger", description="Office messenger: server and desktop client.")
-    parser.add_argument("--version", action="version", version=f"messenger {__version__}")
+    # Raw text: --version's second line (the build's signature) stays a line of its own.
+    parser = argparse.ArgumentParser(prog="messenger", description="Office messenger: server and desktop client.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    signature = build_signature()
+    parser.add_argument("--version", action="version",
+                        version=f"messenger {__version__}" + (f"\n{signature}" if signature else ""))
     parser.add_argument("--serve", action="store_true", help="run the server")
     parser.add_argument("--self-test", action="store_true",
                         help="check that this build has everything it needs, then exit (0: all ok)")
@@ -31,8 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     from messenger.client.chat_cli import add_chat_commands
     from messenger.client.update_cli import add_update_commands
 
+    from messenger.server.windows_service import add_service_commands
+
     add_chat_commands(commands)
     add_update_commands(commands)
+    add_service_commands(commands)
     return parser
 
 
@@ -124,6 +133,14 @@ def server_config(args):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and is_windowed():
+        # messenger.exe has no console to print to or serve from: messenger-cli.exe does that.
+        return refuse_console_command()
+    if getattr(sys, "frozen", False):
+        # Every process of an install marks it in use, so an update never swaps files under it.
+        from messenger import install_use
+
+        install_use.hold(Path(sys.executable).parent)
     if "--serve" in argv and os.environ.get("MESSENGER_ASYNC_MODE", "gevent") == "gevent":
         # Must come before anything imports threading, ssl or socket.
         from gevent import monkey
@@ -141,7 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve:
         import logging
 
+        from messenger.server.config import data_dir_for
+        from messenger.server.data_dir_security import EXIT_INSECURE, InsecureDataDir, secure_data_dir
         from messenger.server.serve import serve
+
+        try:
+            # Before its config.toml is read: a folder others can write could hold theirs.
+            secure_data_dir(data_dir_for({"data_dir": args.data_dir}))
+        except InsecureDataDir as exc:
+            print(f"error {exc.code}: {exc}", file=sys.stderr)
+            return EXIT_INSECURE
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         # Alembic logs each plugin it loads and each migration step at INFO: noise at every start.
@@ -163,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
         from messenger.client.update_cli import run_update
 
         return run_update(args)
+    if args.command == "service":
+        from messenger.server.windows_service import run_service
+
+        return run_service(args)
     from messenger.client.app import run
 
     return run()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from messenger.client.services.autostart import program_command
+from messenger.programs import console_command, desktop_command
 from messenger.server.bootstrap import PASSWORD_FILE
 
 HEALTH_TIMEOUT_S = 60
@@ -28,7 +28,7 @@ STOP_TIMEOUT_S = 15
 def run_local(data_dir: Path, port: int) -> int:
     url = f"http://127.0.0.1:{port}"
     signal.signal(signal.SIGTERM, interrupt)
-    server = subprocess.Popen([*program_command(), "--serve", "--host", "127.0.0.1", "--port", str(port),
+    server = subprocess.Popen([*console_command(), "--serve", "--host", "127.0.0.1", "--port", str(port),
                                "--data-dir", str(data_dir)])
     display = None
     try:
@@ -45,7 +45,7 @@ def run_local(data_dir: Path, port: int) -> int:
             display = start_virtual_display()
             env["DISPLAY"] = display.name
             print(f"no display here: the client runs on the virtual display {display.name}", flush=True)
-        client = subprocess.Popen(program_command(), env=env)
+        client = subprocess.Popen(desktop_command(), env=env)
         print("client started; quit it (tray menu > Quit) to stop the server", flush=True)
         try:
             return client.wait()

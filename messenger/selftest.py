@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from messenger import __version__
+from messenger.programs import console_command
 
 # Set for the child process that starts Qt (see `_qt_gui_starts`).
 QT_PROBE_ENV = "MESSENGER_SELF_TEST_QT_PROBE"
@@ -41,13 +42,6 @@ def run() -> int:
             failed += 1
         print(f"{status} {name}: {detail}", flush=True)
     return 1 if failed else 0
-
-
-def _program() -> list[str]:
-    """The command that starts this same program: the frozen binary, or Python on the sources."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable]
-    return [sys.executable, "-m", "messenger"]
 
 
 def _build() -> str:
@@ -77,7 +71,7 @@ def _qt_gui_starts() -> str:
     # In a child process: a Qt platform plugin that cannot load aborts the whole process.
     env = {**os.environ, QT_PROBE_ENV: "1", "QT_QPA_PLATFORM": "offscreen"}
     try:
-        probe = subprocess.run([*_program(), "--self-test"], env=env, capture_output=True, text=True, timeout=60)
+        probe = subprocess.run([*console_command(), "--self-test"], env=env, capture_output=True, text=True, timeout=60)
     except subprocess.TimeoutExpired:
         raise CheckFailed("QGuiApplication did not start within 60 s") from None
     if probe.returncode != 0:

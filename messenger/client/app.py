@@ -31,9 +31,13 @@ from messenger.client.services.dirs import APP_NAME, ClientDirs, client_dirs
 from messenger.client.services.outbox import outbox_path
 from messenger.client.services.realtime import load_cursor, save_cursor
 from messenger.client.services.session_store import SessionStore, normalize_server_url
-from messenger.client.services.settings import ClientSettings, installer_presets
+from messenger.client.services.settings import ClientSettings, installer_presets, policies
 from messenger.client.services.updater import TRUST_ROOT, Updater
-from messenger.client.services.windows_shell import claim_app_user_model_id
+from messenger.client.services.windows_shell import (
+    claim_app_user_model_id,
+    listen_for_quit,
+    record_installed_version,
+)
 from messenger.client.ui.bridge import Bridge
 from messenger.client.ui.crash import install_exception_hook
 from messenger.client.ui.login import LoginWindow, RegisterDialog
@@ -110,7 +114,7 @@ class ClientApp(QObject):
     def start(self) -> None:
         """Tray first, then resume the last session or ask to sign in; updates are checked
         in the background."""
-        self.settings.take_presets(installer_presets())
+        self.settings.use_machine_values(installer_presets(), policies())
         self._apply_start_at_login()
         self.tray.show()
         self.updates.start()
@@ -501,6 +505,7 @@ def run(argv: list[str] | None = None) -> int:
     wake.timeout.connect(lambda: None)
     wake.start()
     client.start()
+    quit_window = listen_for_quit(client.quit)  # noqa: F841 - kept alive until the loop ends: installers close it
     log.info("client started (data in %s)", dirs.data)
     try:
         return app.exec()
@@ -524,6 +529,7 @@ def apply_staged_update(install_dir: Path, data_dir: Path) -> bool:
     state = Updater(install_dir, data_dir, "").apply_staged()
     if state.status == "applied":
         log.info("updated to %s", state.version)
+        record_installed_version(install_dir, state.version)
     return state.status == "applied"
 
 

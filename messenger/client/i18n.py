@@ -309,6 +309,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "search.found": ("{count}개 찾음", "{count} found"),
     "search.none": ("찾은 메시지가 없습니다.", "No messages found."),
     # start at login, updates
+    "settings.locked_by_policy": ("관리자 정책으로 정해진 설정입니다", "Set by your administrator's policy"),
     "settings.start_at_login_it": ("IT 부서가 모든 사용자에게 자동 실행을 설정했습니다",
                                    "IT set Messenger to start for every user"),
     "settings.version": ("버전", "Version"),

@@ -56,6 +56,10 @@ def run_update(args) -> int:
                       channel=args.channel or settings.update_channel)
     if args.update_command == "apply":
         state = updater.apply_staged()
+        if state.status == "applied":
+            from messenger.client.services.windows_shell import record_installed_version
+
+            record_installed_version(updater.install_dir, state.version)  # Apps & features
         return _report(state, "applied", f"no update staged; messenger {updater.current_version} stays")
     state = updater.check()
     if state.status == "available":
@@ -74,7 +78,7 @@ def _report(state, done: str, nothing: str) -> int:
     if state.status == done:
         print(f"{done} {state.version}")
     else:
-        print(state.message if state.status == "ask_it" else nothing)
+        print(state.message if state.status in ("ask_it", "waiting") else nothing)
     return EXIT_OK
 
 

@@ -110,6 +110,14 @@ def _coerce(name: str, raw):
     return raw
 
 
+def data_dir_for(overrides: dict | None = None, environ: dict | None = None) -> Path:
+    """The data folder a config will use (flag, else MESSENGER_DATA_DIR, else the default),
+    known before its config.toml is read."""
+    environ = os.environ if environ is None else environ
+    chosen = (overrides or {}).get("data_dir") or environ.get("MESSENGER_DATA_DIR", "")
+    return Path(chosen).expanduser() if chosen else default_data_dir()
+
+
 def load_config(
     overrides: dict | None = None,
     config_file: Path | None = None,
@@ -121,15 +129,14 @@ def load_config(
     known = {f.name for f in fields(ServerConfig)}
 
     env_values = {name: environ[var] for var, name in ENV_FIELDS.items() if environ.get(var, "") != ""}
-    data_dir = overrides.get("data_dir") or env_values.get("data_dir")
-    if not data_dir:
-        data_dir = default_data_dir()
-        if os.name != "nt" and data_dir == _shared_data_dir():
-            log.warning(
-                "the server's data is in %s, the desktop client's folder; servers now keep theirs in %s. "
-                "To part them, stop the server and move %s*, secret_key, config.toml, first-run-admin.txt, "
-                "tls/, uploads/ and profile_images/ there (or keep this folder: --data-dir %s)",
-                data_dir, platformdirs.user_data_dir(SERVER_APP_NAME, appauthor=False), DATABASE_FILE, data_dir)
+    data_dir = data_dir_for(overrides, environ)
+    chosen = overrides.get("data_dir") or env_values.get("data_dir")
+    if not chosen and os.name != "nt" and data_dir == _shared_data_dir():
+        log.warning(
+            "the server's data is in %s, the desktop client's folder; servers now keep theirs in %s. "
+            "To part them, stop the server and move %s*, secret_key, config.toml, first-run-admin.txt, "
+            "tls/, uploads/ and profile_images/ there (or keep this folder: --data-dir %s)",
+            data_dir, platformdirs.user_data_dir(SERVER_APP_NAME, appauthor=False), DATABASE_FILE, data_dir)
     config_file = config_file or Path(data_dir) / "config.toml"
     file_values = {}
     if Path(config_file).is_file():

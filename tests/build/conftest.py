@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
 
 import pytest
-
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from test_frozen import BUILD_SCRIPT, TEST_BUILDS, TEST_RELEASE, TRUST_ROOT, build_script, newest_source_change
 from updates.repository import init
+
+SIGNING_PASSWORD = "test-only-pfx-password"
 
 try:
     import fcntl
@@ -40,3 +47,25 @@ def program():
         if fcntl:
             fcntl.flock(held, fcntl.LOCK_SH)  # keep others from rebuilding it under the running tests
         yield binary
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory):
+    """A self-signed code-signing certificate: (pfx, pem)."""
+    folder = tmp_path_factory.mktemp("cert")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Messenger Test Signing"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Office")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+            .sign(key, hashes.SHA256()))
+    pfx = folder / "signing.pfx"
+    pfx.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"messenger-test", key, cert, None, serialization.BestAvailableEncryption(SIGNING_PASSWORD.encode())))
+    pem = folder / "signing.pem"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return pfx, pem

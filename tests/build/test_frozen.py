@@ -67,7 +67,17 @@ def frozen_server(program, tmp_path):
 def test_version_names_this_release(program):
     result = run(program, "--version")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"messenger {__version__}"
+    # The second line says whether the programs are Authenticode-signed: this test build is not.
+    assert result.stdout.splitlines() == [f"messenger {__version__}", "unsigned build (no Authenticode signature)"]
+
+
+def test_two_programs_share_one_internal_folder(program):
+    """messenger (the desktop client, windowed on Windows) beside messenger-cli, one _internal."""
+    desktop = program.with_name(build_script.file_name(build_script.DESKTOP))
+    assert program.name == build_script.file_name(build_script.CONSOLE) and desktop.is_file()
+    assert sorted(p.name for p in program.parent.iterdir()) == sorted(["_internal", desktop.name, program.name])
+    # On Linux both are console programs and run any command (messenger/programs.py).
+    assert run(desktop, "--version").stdout.splitlines()[0] == f"messenger {__version__}"
 
 
 def test_self_test_passes_every_check(program):
@@ -169,12 +179,13 @@ def test_tray_client_starts_offscreen_and_quits_cleanly_on_sigterm(program, tmp_
            "XDG_RUNTIME_DIR": str(tmp_path / "xdg-runtime"), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
     (tmp_path / "xdg-runtime").mkdir(mode=0o700)
     log_file = home / "data" / "logs" / "client.log"
+    desktop = program.with_name(build_script.file_name(build_script.DESKTOP))
     started = time.monotonic()
-    client = subprocess.Popen([str(program)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    client = subprocess.Popen([str(desktop)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_for_line(log_file, "client started", client)
         cold_start = time.monotonic() - started
-        second = subprocess.run([str(program)], env=env, capture_output=True, text=True, timeout=60)
+        second = subprocess.run([str(desktop)], env=env, capture_output=True, text=True, timeout=60)
         assert second.returncode == 0, second.stdout + second.stderr
         wait_for_line(log_file, "asked to come forward", client)
         client.send_signal(signal.SIGTERM)

@@ -14,9 +14,12 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from conftest import SIGNING_PASSWORD
 
 from messenger import __version__
 from messenger.client.services.windows_shell import APP_USER_MODEL_ID
@@ -35,6 +38,14 @@ pytestmark = pytest.mark.timeout(900)
 _spec = importlib.util.spec_from_file_location("messenger_installers", INSTALLERS_SCRIPT)
 installers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(installers)
+
+
+def wine_program(name: str) -> Path:
+    """One of Wine's own 64-bit Windows programs."""
+    found = list(Path("/usr/lib").glob(f"*/wine/x86_64-windows/{name}")) + list(
+        Path("/usr/lib/wine").glob(f"x86_64-windows/{name}"))
+    assert found, f"no Wine {name}: install wine64"
+    return found[0]
 
 
 def tool(name: str) -> str:
@@ -65,6 +76,7 @@ def stand_in_program(folder: Path, version: str, only_here: str) -> Path:
     (folder / "_internal" / "messenger").mkdir()
     (folder / "_internal" / "messenger" / "BUILT_VERSION").write_text(version)
     (folder / "messenger.exe").write_bytes(b"MZ stand-in")
+    (folder / "messenger-cli.exe").write_bytes(b"MZ stand-in cli")
     (folder / "VERSION").write_text(version)
     (folder / "_internal" / "PySide6" / "Qt6Core.dll").write_bytes(b"MZ stand-in")
     (folder / "_internal" / only_here).write_text(version)
@@ -93,15 +105,19 @@ def test_msi_of_the_real_program_holds_files_shortcut_upgrade_and_presets(real_m
     bundle = program.parent
     files = msi_table(real_msi, "File")
     shipped = [f for f in bundle.rglob("*") if f.is_file()]
-    assert len(files) == len(shipped) > 100
-    program_row = next(row for row in files if row["File"] == "MessengerExe")
-    assert program_row["FileName"] == "messenger.exe"
-    assert int(program_row["FileSize"]) == program.stat().st_size
+    assert len(files) == len(shipped) + 1 > 100  # and the managed-install marker
+    rows = {row["File"]: row for row in files}
+    program_row, cli_row = rows["MessengerExe"], rows["MessengerCliExe"]
+    assert (program_row["FileName"], cli_row["FileName"]) == ("messenger.exe", "messenger-cli.exe")
+    assert int(program_row["FileSize"]) == program.with_name("messenger").stat().st_size
+    assert int(cli_row["FileSize"]) == program.stat().st_size  # the `program` fixture is messenger-cli
+    [marker] = [row for row in files if row["FileName"] == "managed-install"]
     directories = {row["Directory"]: row for row in msi_table(real_msi, "Directory")}
     assert directories["INSTALLDIR"]["Directory_Parent"] == "ProgramFiles64Folder"
     assert directories["INSTALLDIR"]["DefaultDir"] == "Messenger"
     components = {row["Component"]: row for row in msi_table(real_msi, "Component")}
     assert components[program_row["Component_"]]["Directory_"] == "INSTALLDIR"
+    assert components[marker["Component_"]]["Directory_"] == "INSTALLDIR"
     assert all(int(row["Attributes"]) & 256 for row in components.values()), "every component is 64-bit"
 
     [shortcut] = msi_table(real_msi, "Shortcut")
@@ -133,6 +149,7 @@ def test_msi_of_the_real_program_holds_files_shortcut_upgrade_and_presets(real_m
     assert properties["ProductVersion"] == installers.msi_version(__version__)
     assert properties["UpgradeCode"].upper() == UPGRADE_CODE
     assert properties["ALLUSERS"] == "1"
+    assert properties["MSIRMSHUTDOWN"] == "1", "Restart Manager closes a running client, forced after its timeout"
     assert {"SERVER_URL", "UPDATE_CHANNEL", "START_AT_LOGIN"} <= set(properties["SecureCustomProperties"].split(";"))
     summary = subprocess.run([tool("msiinfo"), "suminfo", str(real_msi)], capture_output=True, text=True, check=True)
     assert "Template: x64;1033" in summary.stdout
@@ -196,6 +213,8 @@ def test_msi_installs_silently_upgrades_and_uninstalls_under_wine(wine, tmp_path
     wine.run("msiexec", "/i", str(tmp_path / "out" / "messenger-1.0.0.msi"), "/qn",
              f"SERVER_URL={SERVER_URL}", "UPDATE_CHANNEL=canary", "START_AT_LOGIN=1")
     assert (program_files / "messenger.exe").read_bytes() == b"MZ stand-in"
+    assert (program_files / "messenger-cli.exe").read_bytes() == b"MZ stand-in cli"
+    assert (program_files / "managed-install").is_file(), "the client never updates an MSI install"
     assert (program_files / "VERSION").read_text() == "1.0.0"
     assert (program_files / "_internal" / "PySide6" / "Qt6Core.dll").is_file()
     assert wine.values(MESSENGER_KEY) == {"ServerUrl": SERVER_URL, "UpdateChannel": "canary",
@@ -237,23 +256,48 @@ def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine,
     # RequestExecutionLevel user: the manifest asks for no elevation.
     assert b'requestedExecutionLevel level="asInvoker"' in setup.read_bytes()
 
-    wine.run(str(setup), "/S", f"/SERVER_URL={SERVER_URL}", "/UPDATE_CHANNEL=canary", "/START_AT_LOGIN=1")
-    wine.wait()
     [local_app_data] = [p for p in wine.drive_c.glob("users/*/AppData/Local") if p.parent.parent.name != "Public"]
     installed = local_app_data / "Programs" / "Messenger"
+    # An update the client staged before (1.0.0): it must not replace what the installer brings.
+    stale = installed.with_name("Messenger.update")
+    stale.mkdir(parents=True, exist_ok=True)
+    (stale / "VERSION").write_text("1.0.0")
+
+    wine.run(str(setup), "/S", f"/SERVER_URL={SERVER_URL}", "/UPDATE_CHANNEL=canary", "/START_AT_LOGIN=1")
+    wine.wait()
     assert (installed / "messenger.exe").read_bytes() == b"MZ stand-in"
+    assert (installed / "messenger-cli.exe").read_bytes() == b"MZ stand-in cli"
+    assert not (installed / "managed-install").exists() and not stale.exists()
     assert (installed / "_internal" / "new-only.txt").is_file()
     # Where the updater looks for the installed release's archive (its data dir's updates/targets).
     assert (local_app_data / "messenger" / "updates" / "targets" / archive.name).read_bytes() == archive.read_bytes()
     presets = wine.values(r"HKCU\Software\Messenger")
     install_dir = presets.pop("InstallDir")
     assert install_dir.endswith(r"\AppData\Local\Programs\Messenger")
-    assert presets == {"ServerUrl": SERVER_URL, "UpdateChannel": "canary"}
+    # StartAtLogin: the client's preset for its setting, so its first start keeps the Run value.
+    assert presets == {"ServerUrl": SERVER_URL, "UpdateChannel": "canary", "StartAtLogin": "0x1"}
     assert wine.values(rf"HKCU\{RUN_KEY}")["Messenger"] == f'"{install_dir}\\messenger.exe"'
     entry = wine.values(rf"HKCU\{UNINSTALL_KEY}\Messenger")
     assert (entry["DisplayVersion"], entry["QuietUninstallString"]) == ("1.1.0", f'"{install_dir}\\uninstall.exe" /S')
     assert wine.installed("HKLM") == [] and wine.values(MESSENGER_KEY) is None, "a per-user install writes no HKLM"
     assert len(wine.shortcuts()) == 1
+
+    # Over a running messenger-cli (Wine's cmd.exe as a stand-in: a running program's file cannot
+    # be opened for writing, as on Windows): the silent setup waits for it to end, then installs.
+    shutil.copyfile(wine_program("cmd.exe"), installed / "messenger-cli.exe")
+    running = subprocess.Popen([tool("wine64"), f"{install_dir}\\messenger-cli.exe"], env=wine.env,
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(5)  # started
+        threading.Timer(10, running.stdin.close).start()  # cmd.exe ends at the end of its input
+        started = time.monotonic()
+        wine.run(str(setup), "/S")
+        waited = time.monotonic() - started
+    finally:
+        running.wait(timeout=60)
+    assert (installed / "messenger-cli.exe").read_bytes() == b"MZ stand-in cli"
+    assert waited > 5, f"the setup did not wait for the running program ({waited:.1f} s)"
+    assert wine.values(r"HKCU\Software\Messenger")["StartAtLogin"] == "0x1", "the start at login chosen before is kept"
 
     wine.run(f"{install_dir}\\uninstall.exe", "/S")
     wine.wait()
@@ -262,3 +306,27 @@ def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine,
     assert wine.values(r"HKCU\Software\Messenger") is None
     assert "Messenger" not in (wine.values(rf"HKCU\{RUN_KEY}") or {})
     assert wine.shortcuts() == []
+
+
+def test_signed_installers_and_the_uninstaller_verify_under_wine(wine, tmp_path, certificate, monkeypatch):
+    """build/installers.py --sign-pfx: osslsigncode signs the MSI and, through makensis' !finalize
+    and !uninstfinalize, the setup EXE and the uninstaller it lays down."""
+    pfx, pem = certificate
+    monkeypatch.setenv("MESSENGER_SIGN_PASSWORD", SIGNING_PASSWORD)
+    build(stand_in_program(tmp_path / "program", "1.1.0", "new-only.txt"), "1.1.0", tmp_path / "out",
+          "--sign-pfx", str(pfx))
+
+    def verified(file: Path) -> bool:
+        done = subprocess.run([tool("osslsigncode"), "verify", "-CAfile", str(pem), "-in", str(file)],
+                              capture_output=True, text=True)
+        return done.returncode == 0 and "Messenger Test Signing" in done.stdout
+
+    setup = tmp_path / "out" / "messenger-1.1.0-setup.exe"
+    assert verified(tmp_path / "out" / "messenger-1.1.0.msi") and verified(setup)
+    wine.run(str(setup), "/S")
+    wine.wait()
+    [uninstaller] = [p for p in wine.drive_c.glob("users/*/AppData/Local/Programs/Messenger/uninstall.exe")]
+    assert verified(uninstaller)
+    wine.run(str(uninstaller), "/S")
+    wine.wait()
+    assert not uninstaller.exists()

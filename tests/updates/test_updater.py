@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -178,6 +180,24 @@ def test_failure_mid_swap_rolls_back_to_the_old_version(site, tmp_path, monkeypa
     assert installed_version(install) == "1.0.0" and "1.0.0" in (install / "messenger.py").read_text()
 
 
+def test_a_file_an_antivirus_holds_for_a_moment_is_tried_again(site, tmp_path, monkeypatch):
+    updater = client(site, tmp_path)
+    updater.check()
+    assert updater.download().status == "staged"
+    real, held = updater_module.os.replace, []
+
+    def scanned(source, target):
+        if len(held) < 2:  # the first two tries meet a scanner's open handle
+            held.append(source)
+            raise PermissionError(32, "The process cannot access the file because it is being used")
+        real(source, target)
+
+    monkeypatch.setattr(updater_module.os, "replace", scanned)
+    monkeypatch.setattr(updater_module.time, "sleep", lambda seconds: None)
+    assert updater.apply_staged().status == "applied" and len(held) == 2
+    assert installed_version(site[1]) == "1.1.0"
+
+
 def test_process_killed_mid_swap_is_rolled_back_at_next_start(site, tmp_path, monkeypatch):
     updater = client(site, tmp_path)
     updater.check()
@@ -200,6 +220,45 @@ def test_per_machine_install_reports_ask_it_and_downloads_nothing(site, tmp_path
     state = updater.check()
     assert state.status == "ask_it" and state.message == "update 1.1.0 available, ask IT"
     assert updater.download().status == "ask_it" and not updater.staged_dir.exists()
+
+
+def test_msi_install_is_never_updated_even_when_writable(site, tmp_path):
+    updater = client(site, tmp_path)
+    updater.check()
+    assert updater.download().status == "staged"  # staged before IT took the install over
+    (site[1] / updater_module.MANAGED_MARKER).write_text("")
+    assert updater.check().status == "ask_it"
+    assert updater.apply_staged().status != "applied" and not updater.staged_dir.exists()
+    assert installed_version(site[1]) == "1.0.0"
+
+
+def test_a_staged_update_older_than_what_an_installer_brought_is_discarded(site, tmp_path):
+    """1.1.0 staged, then the 1.2.0 installer ran: the next start must not go back to 1.1.0."""
+    updater = client(site, tmp_path)
+    updater.check()
+    assert updater.download().status == "staged" and updater.staged_version() == "1.1.0"
+    (site[1] / updater_module.VERSION_MARKER).write_text("1.2.0")  # what the installer laid down
+    next_start = client(site, tmp_path)
+    assert next_start.apply_staged().status != "applied"
+    assert not next_start.staged_dir.exists() and installed_version(site[1]) == "1.2.0"
+    assert "1.0.0" in (site[1] / "messenger.py").read_text()  # not one file swapped
+
+
+def test_the_update_waits_while_another_process_of_the_install_runs(site, tmp_path):
+    updater = client(site, tmp_path)
+    updater.check()
+    assert updater.download().status == "staged"
+    other = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from messenger.install_use import hold; hold(sys.argv[1]); print('holding', flush=True); "
+        "sys.stdin.readline()"), str(site[1])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "holding"
+        state = updater.apply_staged()
+        assert (state.status, state.message) == ("waiting", "update 1.1.0 waits: another process of this install runs")
+        assert installed_version(site[1]) == "1.0.0" and updater.staged_version() == "1.1.0"
+    finally:
+        other.communicate("\n", timeout=30)
+    assert client(site, tmp_path).apply_staged().status == "applied" and installed_version(site[1]) == "1.1.0"
 
 
 def test_server_serves_the_repository_with_content_types(site):

@@ -7,7 +7,7 @@
 - Linux: an XDG autostart entry, $XDG_CONFIG_HOME/autostart/messenger.desktop.
 - macOS: a LaunchAgent, ~/Library/LaunchAgents/<LABEL>.plist.
 
-The command is the frozen program, or `python -m messenger` when running from the sources.
+The command is the frozen desktop program (`messenger.exe`, windowed on Windows), or `python -m messenger` when running from the sources.
 No Qt here: the settings dialog applies the setting, and the app reconciles it at start.
 """
 
@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from messenger.core.files import write_atomic
+from messenger.programs import desktop_command
 
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 RUN_VALUE = "Messenger"
@@ -30,10 +31,9 @@ EXEC_RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
 
 
 def program_command() -> list[str]:
-    """What starts the tray client: the frozen program, or this Python on the sources."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable]
-    return [sys.executable, "-m", "messenger"]
+    """What starts the tray client: the frozen windowed program (messenger.exe, also when this
+    is messenger-cli), or this Python on the sources."""
+    return desktop_command()
 
 
 def windows_command_line(command: list[str]) -> str:

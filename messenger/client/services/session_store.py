@@ -7,8 +7,10 @@ on one machine never take each other's token (the desktop app's default home kee
 "messenger <server url>" it always had). Without a usable
 keyring (a headless Linux box has none) it goes to a protected file in the client's data
 folder: encrypted with DPAPI on Windows, mode 0600 elsewhere. A keyring that fails on one
-call (a locked Secret Service) also falls back to the file for that call, so a token is
-never lost; saving to a working keyring removes any copy from the file.
+call (a locked Secret Service, a Credential Manager write refused with error 1312: any
+exception of the backend) also falls back to the file for that call, so a token is never lost;
+saving to a working keyring removes any copy from the file. On Windows the credentials are kept
+on this computer (local-machine persistence), never copied with a roaming profile.
 
 The last account (server url + username, nothing secret) is a small state file next to
 it: it tells `ApiClient.restore()` which token to look up.
@@ -29,7 +31,7 @@ from pathlib import Path
 import keyring
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
-from keyring.errors import KeyringError, PasswordDeleteError
+from keyring.errors import PasswordDeleteError
 
 from messenger.client.services.dirs import client_dirs, platform_dirs
 from messenger.core.files import write_atomic
@@ -70,6 +72,19 @@ def usable_keyring(backend: KeyringBackend) -> bool:
     if isinstance(backend, chainer.ChainerBackend):
         return bool(backend.backends)
     return True
+
+
+# win32cred.CRED_PERSIST_LOCAL_MACHINE: keyring's Windows backend stores with "enterprise"
+# persistence, which a roaming profile copies to every PC the user signs in to.
+CRED_PERSIST_LOCAL_MACHINE = 2
+
+
+def keep_on_this_computer(backend: KeyringBackend) -> None:
+    """Device tokens and E2E keys belong to this device: Windows Credential Manager entries are
+    written with local-machine persistence, never roaming (keyring.backends.Windows' `persist`)."""
+    for one in backend.backends if isinstance(backend, chainer.ChainerBackend) else [backend]:
+        if type(one).__module__ == "keyring.backends.Windows" and "persist" in vars(type(one)):
+            one.persist = CRED_PERSIST_LOCAL_MACHINE
 
 
 class TokenFile:
@@ -158,6 +173,8 @@ class SessionStore:
         self.data_dir = Path(data_dir) if data_dir else client_dirs().data
         backend = backend if backend is not None else keyring.get_keyring()
         self.keyring = backend if usable_keyring(backend) else None
+        if self.keyring is not None:
+            keep_on_this_computer(self.keyring)
         self.file = TokenFile(self.data_dir / TOKEN_FILE)
         self._lock = threading.Lock()
 
@@ -175,7 +192,7 @@ class SessionStore:
                     token = self.keyring.get_password(service, user)
                     if token:
                         return token
-                except (KeyringError, OSError) as exc:
+                except Exception as exc:  # noqa: BLE001 - backends raise their own (Windows: pywintypes.error, e.g. CredWrite 1312)
                     log.warning("session store: keyring read failed (%s); trying the file", exc)
             return self.file.load(file_key)
 
@@ -185,7 +202,7 @@ class SessionStore:
             if self.keyring is not None:
                 try:
                     self.keyring.set_password(service, user, token)
-                except (KeyringError, OSError) as exc:
+                except Exception as exc:  # noqa: BLE001 - backends raise their own (Windows: pywintypes.error, e.g. CredWrite 1312)
                     log.warning("session store: keyring write failed (%s); using the file", exc)
                 else:
                     self.file.forget(file_key)
@@ -201,7 +218,7 @@ class SessionStore:
                     self.keyring.delete_password(service, user)
                 except PasswordDeleteError:
                     pass  # it was not there
-                except (KeyringError, OSError) as exc:
+                except Exception as exc:  # noqa: BLE001 - backends raise their own (Windows: pywintypes.error, e.g. CredWrite 1312)
                     log.warning("session store: keyring delete failed (%s)", exc)
             self.file.forget(file_key)
 

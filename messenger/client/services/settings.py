@@ -102,15 +102,26 @@ class ClientSettings:
         self._lock = threading.RLock()
         self._listeners: list[Callable[[str, Any], None]] = []
         self._values, self._unknown = self._read()
+        self._presets: dict[str, Any] = {}  # the installer's: defaults for what the user has not chosen
+        self._policies: dict[str, Any] = {}  # IT's: they win, and cannot be changed here
 
     @classmethod
     def declared(cls) -> dict[str, Setting]:
         return {name: value for name, value in vars(cls).items() if isinstance(value, Setting)}
 
     def get(self, name: str) -> Any:
+        """IT's policy, else the user's choice, else the installer's preset, else the default."""
         setting = self._setting(name)
         with self._lock:
-            return self._values[name] if name in self._values else setting.default()
+            for layer in (self._policies, self._values, self._presets):
+                if name in layer:
+                    return layer[name]
+            return setting.default()
+
+    @property
+    def locked(self) -> frozenset[str]:
+        """The settings a policy sets (HKLM\\Software\\Policies\\Messenger)."""
+        return frozenset(self._policies)
 
     def set(self, name: str, value: Any) -> None:
         """Check and save one setting; a value it does not accept raises ValueError."""
@@ -122,6 +133,10 @@ class ClientSettings:
             setting = self._setting(name)
             if not setting.accepts(value):
                 raise ValueError(f"setting {name}: {value!r} is not allowed")
+            if name in self._policies and value != self._policies[name]:
+                raise ValueError(f"setting {name}: set by your administrator's policy")
+        # A form saves every field: the ones a policy sets are not the user's choice to keep.
+        values = {name: value for name, value in values.items() if name not in self._policies}
         with self._lock:
             changed = {name: value for name, value in values.items() if self.get(name) != value}
             self._values.update(values)
@@ -147,22 +162,24 @@ class ClientSettings:
         """`listener(name, new_value)` after each change, on the thread that made it."""
         self._listeners.append(listener)
 
-    def take_presets(self, presets: dict[str, Any]) -> dict[str, Any]:
-        """First start (no server chosen yet): the installer's presets become the settings the
-        user has not chosen; a refused value is logged and skipped. Returns what was taken."""
-        if self.server_url:
-            return {}
+    def use_machine_values(self, presets: dict[str, Any], policies: dict[str, Any]) -> None:
+        """Read at every start: the installer's presets become the defaults of the settings the
+        user has not chosen (so a start-at-login chosen in the installer is kept), and IT's
+        policies override any choice. A value a setting does not accept is logged and skipped;
+        nothing is written to the settings file. Listeners hear of every value that changes."""
         with self._lock:
-            taken = {name: value for name, value in presets.items()
-                     if name not in self._values and self._accepts_preset(name, value)}
-        if taken:
-            self.update(**taken)
-        return taken
+            before = self.as_dict()
+            self._presets = {name: value for name, value in presets.items() if self._acceptable(name, value, "preset")}
+            self._policies = {name: value for name, value in policies.items() if self._acceptable(name, value, "policy")}
+            after = self.as_dict()
+        for name, value in after.items():
+            if before[name] != value:
+                self._notify(name, value)
 
-    def _accepts_preset(self, name: str, value: Any) -> bool:
+    def _acceptable(self, name: str, value: Any, kind: str) -> bool:
         setting = self.declared().get(name)
         if setting is None or not setting.accepts(value):
-            log.warning("settings: ignoring installer preset %s=%r", name, value)
+            log.warning("settings: ignoring installer %s %s=%r", kind, name, value)
             return False
         return True
 
@@ -215,30 +232,57 @@ class ClientSettings:
 
 
 # The installer's registry values (HKLM\Software\Messenger from the MSI, HKCU from the per-user
-# EXE) and the settings they preset.
+# EXE), IT's policies (HKLM\Software\Policies\Messenger, as GPO and Intune write them), and the
+# settings they set.
 PRESET_KEY = r"Software\Messenger"
-PRESET_VALUES = {"ServerUrl": "server_url", "UpdateChannel": "update_channel"}
+POLICY_KEY = r"Software\Policies\Messenger"
+REGISTRY_VALUES = {"ServerUrl": "server_url", "UpdateChannel": "update_channel", "StartAtLogin": "start_at_login"}
 
 
-def installer_presets(platform: str = sys.platform) -> dict[str, Any]:
+def read_registry_key(hive: str, key: str) -> dict[str, Any]:
+    """Every value under HIVE\\key ("HKEY_LOCAL_MACHINE", "HKEY_CURRENT_USER"); {} when the key
+    is missing. 64-bit view: a 32-bit program would otherwise read WOW6432Node."""
+    import winreg  # Windows only
+
+    values = {}
+    try:
+        with winreg.OpenKey(getattr(winreg, hive), key, 0, winreg.KEY_READ | winreg.KEY_WOW64_64KEY) as handle:
+            for index in range(winreg.QueryInfoKey(handle)[1]):
+                name, value, _ = winreg.EnumValue(handle, index)
+                values[name] = value
+    except OSError:
+        return {}
+    return values
+
+
+def _settings_from(raw: dict[str, Any]) -> dict[str, Any]:
+    """Registry values to settings: REG_SZ strings (trimmed), REG_DWORD 0/1 for a yes/no."""
+    found = {}
+    for value_name, name in REGISTRY_VALUES.items():
+        if value_name not in raw:
+            continue
+        value = raw[value_name]
+        if isinstance(ClientSettings.declared()[name].default(), bool):
+            found[name] = value if isinstance(value, bool) else str(value).strip() in ("1", "true")
+        else:
+            found[name] = str(value).strip()
+    return found
+
+
+def installer_presets(platform: str = sys.platform, read_key=read_registry_key) -> dict[str, Any]:
     """The settings the installer preset, by setting name; {} where there is no registry.
     The per-user install's values (HKCU) come before the machine's."""
     if platform != "win32":
         return {}
-    import winreg  # Windows only
+    return {**_settings_from(read_key("HKEY_LOCAL_MACHINE", PRESET_KEY)),
+            **_settings_from(read_key("HKEY_CURRENT_USER", PRESET_KEY))}
 
-    presets: dict[str, Any] = {}
-    for hive in (winreg.HKEY_LOCAL_MACHINE, winreg.HKEY_CURRENT_USER):
-        try:
-            with winreg.OpenKey(hive, PRESET_KEY) as key:
-                for value_name, name in PRESET_VALUES.items():
-                    try:
-                        presets[name] = str(winreg.QueryValueEx(key, value_name)[0]).strip()
-                    except OSError:
-                        pass
-        except OSError:
-            continue
-    return presets
+
+def policies(platform: str = sys.platform, read_key=read_registry_key) -> dict[str, Any]:
+    """The settings IT's policies set (HKLM\\Software\\Policies\\Messenger); {} elsewhere."""
+    if platform != "win32":
+        return {}
+    return _settings_from(read_key("HKEY_LOCAL_MACHINE", POLICY_KEY))
 
 
 def system_language() -> str:

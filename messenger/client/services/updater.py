@@ -12,8 +12,11 @@
 No TUF or download error ever escapes: every method returns an `UpdateState` whose `status` is
 "failed" and whose `message` reads "update check failed: <reason>".
 
-Per-machine installs (the user cannot write the program folder): the updater does not download
-and reports status "ask_it" ("update <v> available, ask IT"); IT deploys the new installer.
+Per-machine installs (the MSI leaves a `managed-install` marker in the program folder, or the
+user cannot write it): the updater never downloads or applies and reports status "ask_it"
+("update <v> available, ask IT"); IT deploys the new installer. A staged update is applied only
+when it is newer than the installed version (an installer may have brought a newer one since)
+and no other process of the install runs (messenger/install_use.py); otherwise it waits or goes.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from messenger import __version__
+from packaging.version import InvalidVersion, Version
+
+from messenger import __version__, install_use
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,7 @@ TRUST_ROOT = Path(__file__).resolve().parent.parent / "update_root.json"  # copi
 STAGED_SUFFIX = ".update"
 PREVIOUS_SUFFIX = ".previous"
 JOURNAL = "swap-in-progress"
+MANAGED_MARKER = "managed-install"  # written by the MSI: IT updates this install, never the client
 PRE_RELEASES = {"stable": None, "canary": "a"}  # tufup's `pre`: "a" admits alpha, beta and rc
 
 
@@ -153,7 +160,8 @@ def _fast_patcher():
 
 @dataclass(frozen=True)
 class UpdateState:
-    """status: up_to_date | available | ask_it | downloading | staged | applied | failed."""
+    """status: up_to_date | available | ask_it | downloading | staged | waiting (staged, another
+    process of the install runs) | applied | failed."""
 
     status: str
     version: str | None = None
@@ -165,6 +173,8 @@ class UpdateState:
             return f"update check failed: {self.reason}"
         if self.status == "ask_it":
             return f"update {self.version} available, ask IT"
+        if self.status == "waiting":
+            return f"update {self.version} waits: another process of this install runs"
         return f"{self.status} {self.version or ''}".strip()
 
 
@@ -177,6 +187,31 @@ def installed_version(install_dir: Path) -> str:
 def _entries(folder: Path) -> list[Path]:
     """Files and symlinks (the link itself, even to a folder) under `folder`."""
     return [p for p in folder.rglob("*") if p.is_symlink() or not p.is_dir()]
+
+
+def is_managed(install_dir: Path) -> bool:
+    """Whether IT installed this folder (the MSI's marker): the client never updates it."""
+    return (Path(install_dir) / MANAGED_MARKER).exists()
+
+
+def _newer(version: str, than: str) -> bool:
+    try:
+        return Version(version) > Version(than)
+    except InvalidVersion:
+        return False
+
+
+def _replace(source: Path, target: Path, tries: int = 5, pause: float = 0.2) -> None:
+    """os.replace, tried again for a second: on Windows an antivirus scanning a file holds it
+    for a moment (PermissionError). Anything else fails at once (and the swap is rolled back)."""
+    for attempt in range(tries):
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(pause)
 
 
 def _writable(folder: Path) -> bool:
@@ -265,10 +300,10 @@ class Updater:
             found = self._client.check_for_updates(pre=PRE_RELEASES.get(self.channel))
             if found is None:
                 self.state = UpdateState("up_to_date", self.current_version)
+            elif is_managed(self.install_dir) or not (_writable(self.install_dir) and _writable(self.install_dir.parent)):
+                self.state = UpdateState("ask_it", str(found.version))
             elif self.staged_version() == str(found.version):
                 self.state = UpdateState("staged", str(found.version))
-            elif not (_writable(self.install_dir) and _writable(self.install_dir.parent)):
-                self.state = UpdateState("ask_it", str(found.version))
             else:
                 self.state = UpdateState("available", str(found.version))
         except Exception as exc:  # noqa: BLE001 - TUF errors (rollback, expiry, signature) arrive uncaught
@@ -343,13 +378,31 @@ class Updater:
         return marker.read_text(encoding="utf-8").strip() if marker.exists() else None
 
     def apply_staged(self) -> UpdateState:
-        """At start: finish or roll back an interrupted swap, then swap in a staged update.
-        On any failure the replaced files are put back and the old version keeps running."""
+        """At start: finish or roll back an interrupted swap, then swap in a staged update if it
+        is newer than this install and no other process of the install runs (status "waiting":
+        the next start tries again). A staged version not newer (an installer brought a newer
+        one meanwhile), or any staged files in a managed install, are discarded. On any failure
+        the replaced files are put back and the old version keeps running."""
+        with install_use.for_folder(self.install_dir).alone() as alone:
+            if not alone:
+                if self.staged_version() is not None or (self.previous_dir / JOURNAL).exists():
+                    log.info("update waits: another process of %s runs", self.install_dir)
+                    self.state = UpdateState("waiting", self.staged_version())
+                return self.state
+            return self._apply_staged()
+
+    def _apply_staged(self) -> UpdateState:
         self.recover()
         marker = self.staged_dir / VERSION_MARKER
         if not marker.exists():
             return self.state
         version = marker.read_text(encoding="utf-8").strip()
+        current = installed_version(self.install_dir)
+        if is_managed(self.install_dir) or not _newer(version, current):
+            why = "IT manages this install" if is_managed(self.install_dir) else f"{current} is installed"
+            log.warning("discarding the staged update %s: %s", version, why)
+            shutil.rmtree(self.staged_dir, ignore_errors=True)
+            return self.state
         try:
             shutil.rmtree(self.previous_dir, ignore_errors=True)
             self.previous_dir.mkdir()
@@ -361,9 +414,9 @@ class Updater:
                 target, backup = self.install_dir / relative, self.previous_dir / relative
                 if target.exists():
                     backup.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(target, backup)
+                    _replace(target, backup)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(source, target)
+                _replace(source, target)
             (self.previous_dir / JOURNAL).unlink()
         except Exception as exc:  # noqa: BLE001 - no update error may crash the client
             try:

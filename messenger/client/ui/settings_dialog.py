@@ -73,6 +73,12 @@ class SettingsDialog(QDialog):
         updates.changed.connect(self._show_update)
         self.finished.connect(lambda: updates.changed.disconnect(self._show_update))  # updates outlive dialogs
         self._show_update()
+        # What IT's policy sets (HKLM\Software\Policies\Messenger) is shown, not editable.
+        for name, widget in (("server_url", self.server), ("update_channel", self.update_channel),
+                             ("start_at_login", self.start_at_login)):
+            if name in settings.locked:
+                widget.setEnabled(False)
+                widget.setToolTip(tr("settings.locked_by_policy"))
         self.message = QLabel()
         self.message.setStyleSheet(ERROR_STYLE)
         self.message.setWordWrap(True)

@@ -1,8 +1,11 @@
 """Start at login: the real XDG autostart file, the LaunchAgent written into a temporary home,
-the Windows Run value's quoting, and the installer's presets taken on a first start."""
+the Windows Run value's quoting, the installer's presets (defaults at every start) and IT's policies."""
 
 import plistlib
 import sys
+from pathlib import Path
+
+import pytest
 
 from messenger.client.services import autostart as autostart_module
 from messenger.client.services.autostart import (
@@ -12,7 +15,7 @@ from messenger.client.services.autostart import (
     program_command,
     windows_command_line,
 )
-from messenger.client.services.settings import ClientSettings, installer_presets
+from messenger.client.services.settings import ClientSettings, installer_presets, policies
 
 SPACED = ["/opt/My Apps/메신저 1.0/messenger"]
 
@@ -67,7 +70,8 @@ def test_from_the_sources_the_entry_runs_python_on_the_package(tmp_path, monkeyp
     monkeypatch.delattr(sys, "frozen", raising=False)
     assert program_command() == [sys.executable, "-m", "messenger"]
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    assert program_command() == [sys.executable]
+    # Frozen, the desktop program beside this one (messenger-cli, too, starts messenger at login).
+    assert program_command() == [str(Path(sys.executable).with_name("messenger"))]
 
 
 def test_the_macos_launch_agent_is_written_in_the_home_folder(tmp_path):
@@ -98,23 +102,65 @@ def test_the_windows_branch_loads_on_linux_and_is_not_machine_wide_here():
     assert installer_presets() == {}  # no registry here
 
 
-def test_installer_presets_fill_a_first_start_only(tmp_path):
+class FakeRegistry:
+    """The registry as winreg would read it: {(hive, key): {value name: value}}."""
+
+    def __init__(self, keys: dict):
+        self.keys = keys
+
+    def __call__(self, hive: str, key: str) -> dict:
+        return dict(self.keys.get((hive, key), {}))
+
+
+EXE_INSTALL = FakeRegistry({("HKEY_CURRENT_USER", r"Software\Messenger"): {
+    "ServerUrl": "https://chat.office:5000 ", "UpdateChannel": "canary", "StartAtLogin": 1, "InstallDir": "C:\\x"}})
+
+
+def test_installer_presets_are_the_defaults_of_what_the_user_has_not_chosen_at_every_start(tmp_path):
+    presets = installer_presets("win32", EXE_INSTALL)
+    assert presets == {"server_url": "https://chat.office:5000", "update_channel": "canary", "start_at_login": True}
     settings = ClientSettings(tmp_path / "settings.json")
-    presets = {"server_url": "https://chat.office:5000", "update_channel": "canary"}
+    settings.use_machine_values(presets, {})
+    assert (settings.server_url, settings.update_channel, settings.start_at_login) == (
+        "https://chat.office:5000", "canary", True)
+    assert not (tmp_path / "settings.json").exists()  # nothing chosen, nothing written
 
-    assert settings.take_presets(presets) == presets
-    assert (settings.server_url, settings.update_channel) == ("https://chat.office:5000", "canary")
+    settings.update(server_url="https://other.office", start_at_login=False)
+    again = ClientSettings(tmp_path / "settings.json")  # the next start, after a reinstall with other presets
+    again.use_machine_values({"server_url": "https://new.office", "update_channel": "stable",
+                              "start_at_login": True}, {})
+    assert (again.server_url, again.update_channel, again.start_at_login) == (
+        "https://other.office", "stable", False)
 
-    settings.update(server_url="https://other.office", update_channel="stable")
-    assert settings.take_presets({"server_url": "https://new.office", "update_channel": "canary"}) == {}
-    assert (settings.server_url, settings.update_channel) == ("https://other.office", "stable")
 
-
-def test_a_setting_chosen_before_the_server_wins_and_a_bad_preset_is_skipped(tmp_path, caplog):
+def test_the_per_user_install_comes_before_the_machine_and_a_bad_preset_is_skipped(tmp_path, caplog):
+    registry = FakeRegistry({
+        ("HKEY_LOCAL_MACHINE", r"Software\Messenger"): {"ServerUrl": "https://machine.office", "UpdateChannel": "x"},
+        ("HKEY_CURRENT_USER", r"Software\Messenger"): {"ServerUrl": "https://mine.office"}})
+    presets = installer_presets("win32", registry)
+    assert presets == {"server_url": "https://mine.office", "update_channel": "x"}
     settings = ClientSettings(tmp_path / "settings.json")
-    settings.update_channel = "stable"  # chosen by the user, before any server
-
-    taken = settings.take_presets({"server_url": "ftp://nope", "update_channel": "canary"})
-
-    assert taken == {} and settings.server_url == "" and settings.update_channel == "stable"
+    settings.use_machine_values({**presets, "server_url": "ftp://nope"}, {})
+    assert settings.server_url == "" and settings.update_channel == "stable"
     assert "ignoring installer preset server_url" in caplog.text
+    assert installer_presets("linux", registry) == {} and policies("linux", registry) == {}
+
+
+def test_policies_win_over_the_user_and_cannot_be_changed(tmp_path):
+    registry = FakeRegistry({("HKEY_LOCAL_MACHINE", r"Software\Policies\Messenger"): {
+        "ServerUrl": "https://it.office", "UpdateChannel": "stable", "StartAtLogin": 0}})
+    settings = ClientSettings(tmp_path / "settings.json")
+    settings.update(server_url="https://mine.office", update_channel="canary")
+    changes = []
+    settings.add_listener(lambda name, value: changes.append((name, value)))
+
+    settings.use_machine_values({"start_at_login": True}, policies("win32", registry))
+
+    assert (settings.server_url, settings.update_channel, settings.start_at_login) == (
+        "https://it.office", "stable", False)
+    assert settings.locked == {"server_url", "update_channel", "start_at_login"}
+    assert sorted(changes) == [("server_url", "https://it.office"), ("update_channel", "stable")]
+    with pytest.raises(ValueError, match="policy"):
+        settings.update_channel = "canary"
+    settings.update(server_url="https://it.office", notifications=False)  # a form saving every field
+    assert settings.notifications is False and settings.server_url == "https://it.office"

@@ -186,6 +186,39 @@ def test_start_at_login_in_the_settings_writes_the_autostart_entry_and_the_setti
     assert app.settings.start_at_login is False
 
 
+def test_the_first_start_keeps_the_start_at_login_the_installer_wrote(desks, monkeypatch, tmp_path):
+    """The setup EXE wrote the Run value and StartAtLogin=1: the preset is the setting's default,
+    so the first start keeps the entry instead of enforcing the declared default (False)."""
+    from messenger.client import app as app_module
+
+    autostart = Autostart(["/opt/Messenger/messenger"], platform="linux", config_home=tmp_path / "xdg")
+    autostart.enable()  # what the installer did
+    monkeypatch.setattr(app_module, "installer_presets", lambda: {"start_at_login": True})
+    app = desks.start("kim", start=False)
+    app.autostart = autostart
+    app.start()
+    assert autostart.is_enabled() and app.settings.start_at_login is True
+
+    app.shutdown()
+    monkeypatch.setattr(app_module, "installer_presets", lambda: {"start_at_login": False})
+    app = desks.start("kim", start=False)
+    app.autostart = autostart
+    app.start()
+    assert not autostart.is_enabled()  # installed again without it: the entry goes
+
+
+def test_settings_a_policy_sets_are_shown_locked(desks, monkeypatch):
+    from messenger.client import app as app_module
+
+    monkeypatch.setattr(app_module, "policies", lambda: {"server_url": "https://it.office", "update_channel": "stable"})
+    app = desks.start("kim")
+    dialog = app.open_settings()
+    assert dialog.server.text() == "https://it.office" and not dialog.server.isEnabled()
+    assert not dialog.update_channel.isEnabled() and dialog.language.isEnabled()
+    click_ok(dialog)  # saving the form keeps working: the locked values are the policy's
+    assert app.settings.server_url == "https://it.office"
+
+
 def test_the_settings_send_a_test_notification(desks, qtbot):
     app = desks.start("kim")
     notified = []
