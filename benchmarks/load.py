@@ -206,6 +206,7 @@ class Client:
         # (sender client index, sequence number, message id) in arrival order
         self.received: list[tuple[int, int, int | None]] = []
         self.seen_ids: set = set()
+        self.seq = 0  # continues across steps, so every client_msg_id stays new
 
     async def connect(self, url: str, timeout: float) -> bool:
         try:
@@ -311,11 +312,10 @@ async def send_for(client: Client, seconds: float, rate: float, burst: int, ack_
     (acks awaited concurrently), or with `rate` 0, each message once the previous one is acked."""
     start = time.perf_counter()
     end = start + seconds
-    seq = 0
     if rate <= 0:
         while time.perf_counter() < end and client.sio.connected:
-            await client.send(seq, ack_timeout)
-            seq += 1
+            client.seq += 1
+            await client.send(client.seq, ack_timeout)
         return
     interval = 1 / rate
     due = start + interval * (client.index % 97) / 97  # spread the clients over one interval
@@ -324,10 +324,10 @@ async def send_for(client: Client, seconds: float, rate: float, burst: int, ack_
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         for _ in range(burst):
             # Tasks start in creation order, so the emits leave in `seq` order.
-            task = asyncio.create_task(client.send(seq, ack_timeout))
+            client.seq += 1
+            task = asyncio.create_task(client.send(client.seq, ack_timeout))
             pending.add(task)
             task.add_done_callback(pending.discard)
-            seq += 1
         due += interval
     if pending:
         await asyncio.wait(pending, timeout=ack_timeout + 1)
@@ -475,6 +475,137 @@ async def load_mode(args, watch: ServerWatch, figures: dict) -> None:
     figures["_notes"] = run.stats.notes
 
 
+# --- compare: ours and the bare relay, stepping the offered rate ----------------------------
+
+RELAY = Path(__file__).with_name("relay.py")
+CLEAN_P99 = 0.100  # seconds
+
+
+async def one_step(clients: list[Client], offered: float, args, watch: ServerWatch) -> dict:
+    """Every live client sends at offered/len(clients) msg/s for `--step-seconds`; the step's figures."""
+    run = Run()
+    live = [c for c in clients if c.sio.connected]
+    for c in live:
+        c.run, c.received, c.seen_ids = run, [], set()
+    cpu0, client0, start = watch.cpu_seconds(), time.process_time(), time.perf_counter()
+    await asyncio.gather(*(send_for(c, args.step_seconds, offered / len(live), 1, args.ack_timeout) for c in live))
+    members: dict[int, int] = {}
+    for c in live:
+        members[c.room_id] = members.get(c.room_id, 0) + 1
+    expected = sum(n * members[room] for room, n in run.acked_by_room.items())
+    drain_end = time.perf_counter() + args.drain
+    while run.delivered < expected and time.perf_counter() < drain_end:
+        await asyncio.sleep(0.05)
+    cpu, client_cpu = watch.cpu_seconds() - cpu0, time.process_time() - client0
+    bad_order, _, stored_bad, _ = order_violations(live)
+    achieved = run.acked / max(run.last_ack - start, args.step_seconds)
+    # What the clients really offered: whole ticks per client, so low rates round.
+    offered_really = run.attempted / args.step_seconds
+    p99 = percentile(run.ack_latency, 99)
+    lost = max(0, expected - run.delivered) + run.stats.errors.get("ack timeout", 0)
+    duplicated = run.stats.errors.get("duplicate new_message", 0)
+    clean = (not run.stats.errors and lost == 0 and bad_order + stored_bad == 0 and p99 is not None
+             and p99 < CLEAN_P99 and achieved >= 0.95 * offered_really)
+    await asyncio.sleep(1)  # let the server go idle before the next step
+    return {"offered": offered, "achieved": achieved, "delivered/s": run.delivered / args.step_seconds,
+            "p50": percentile(run.ack_latency, 50), "p99": p99, "lost": lost, "duplicated": duplicated,
+            "reordered": bad_order + stored_bad, "errors": sum(run.stats.errors.values()),
+            "cpu ms/msg": cpu * 1000 / run.acked if run.acked else None,
+            "cpu %": cpu / (time.perf_counter() - start) * 100,
+            # Near 100: the load generator, not the server, set the limit of this step.
+            "client cpu %": client_cpu / (time.perf_counter() - start) * 100, "clean": clean, "notes": run.stats.notes}
+
+
+async def stepped(args, watch: ServerWatch) -> list[dict]:
+    run = Run()
+    users = await prepare(args, run.stats, args.clients)
+    rooms = await create_rooms(args.url, users, args.room_size, args.setup_concurrency, run.stats)
+    clients = [Client(0, u, run) for _, group in rooms for u in group]
+    for index, (client, room_id) in enumerate(zip(clients, [r for r, g in rooms for _ in g])):
+        client.index, client.room_id = index, room_id
+    connected = await connect_all(clients, args.url, args.connect_concurrency, args.connect_timeout)
+    print(f"connected {connected}/{len(clients)} sockets in {len(rooms)} rooms", flush=True)
+    await asyncio.sleep(args.settle)
+    steps, unclean = [], 0
+    for offered in args.rates:
+        step = await one_step(clients, offered, args, watch)
+        steps.append(step)
+        print(step_line(step), flush=True)
+        unclean = 0 if step["clean"] else unclean + 1
+        if unclean == 2:  # two in a row: past the knee, not a hiccup of a shared machine
+            break
+    run.closing = True
+    for c in clients:
+        c.run = run
+    await close_all(clients)
+    return steps
+
+
+def step_line(step: dict) -> str:
+    cpu = "-" if step["cpu ms/msg"] is None else f"{step['cpu ms/msg']:.2f}"
+    return (f"{step['offered']:>8g} {step['achieved']:>9.0f} {step['delivered/s']:>11.0f} "
+            f"{ms(step['p50']):>10} {ms(step['p99']):>10} {step['lost']:>5} {step['duplicated']:>5} "
+            f"{step['reordered']:>5} {step['errors']:>6} {cpu:>10} {step['cpu %']:>6.0f} {step['client cpu %']:>6.0f} "
+            f"{'clean' if step['clean'] else 'NOT clean'}")
+
+
+STEP_HEADER = (f"{'offered':>8} {'achieved':>9} {'delivered/s':>11} {'ack p50':>10} {'ack p99':>10} "
+               f"{'lost':>5} {'dup':>5} {'reord':>5} {'errors':>6} {'cpu ms/msg':>10} {'cpu %':>6} {'client':>6}")
+
+
+def highest_clean(steps: list[dict]) -> float:
+    return max((s["offered"] for s in steps if s["clean"]), default=0)
+
+
+def compare_mode(args) -> int:
+    """Our server, then the bare relay, on the same load; both tables and the ratio."""
+    results = {}
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    for name, command in (("ours", None), ("bare relay", [sys.executable, str(RELAY)])):
+        if name not in args.servers:
+            continue
+        scratch = tempfile.TemporaryDirectory(prefix="messenger-bench-")
+        if len(cores) >= 2:  # the server (and its threads) on the first core, the load on the others
+            os.sched_setaffinity(0, cores[:1])
+        server = ServerProcess(Path(scratch.name), command=command, e2e_policy=None if command else "optional",
+                               env={"MESSENGER_ASYNC_MODE": "gevent"}).start(timeout=60)
+        if len(cores) >= 2:
+            os.sched_setaffinity(0, cores[1:])
+        print(f"\n{name}: pid {server.proc.pid} at {server.url}"
+              f"{f', pinned to core {cores[0]}, load on {cores[1:]}' if len(cores) >= 2 else ''}", flush=True)
+        args.url = server.url
+        watch = ServerWatch(server.proc.pid).start()
+        try:
+            results[name] = asyncio.run(asyncio.wait_for(stepped(args, watch), args.timeout))
+        except (asyncio.TimeoutError, TimeoutError):
+            print(f"{name}: cut after --timeout {args.timeout:g} s", flush=True)
+            results[name] = []
+        finally:
+            watch.stop()
+            died = server.proc.poll() is not None
+            server.stop()
+            if cores:
+                os.sched_setaffinity(0, cores)
+            scratch.cleanup()
+        if died:
+            print(f"THE SERVER ({name}) DIED; its last output:\n" + "".join(server.output[-40:]))
+            return 1
+    print(f"\n{args.clients} clients, rooms of {args.room_size}, {args.step_seconds:g} s steps "
+          f"(clean: 0 lost/dup/reordered/errors, ack p99 < {CLEAN_P99 * 1000:.0f} ms, >= 95 % of offered)")
+    for name, steps in results.items():
+        print(f"\n{name}: highest clean rate {highest_clean(steps):g} msg/s\n{STEP_HEADER}")
+        for step in steps:
+            print(step_line(step))
+            for note in step["notes"][:3]:
+                print(f"    note: {note}")
+    if len(results) == 2 and highest_clean(results["bare relay"]):
+        ratio = highest_clean(results["ours"]) / highest_clean(results["bare relay"])
+        print(f"\nours / bare relay, highest clean rate: {ratio:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
 def print_table(title: str, figures: dict) -> None:
     notes = figures.pop("_notes", [])
     width = max(len(k) for k in figures)
@@ -525,7 +656,20 @@ def parse_args(argv=None):
     p.add_argument("--drain", type=float, default=10, help="max seconds to wait for the last fan-out")
     p.add_argument("--timeout", type=float, default=240, help="the whole run is cut after this many seconds")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
+    p.add_argument("--compare", action="store_true",
+                   help="our server and the bare relay (relay.py), stepping the offered rate (--rates)")
+    p.add_argument("--rates", type=lambda v: [float(x) for x in v.split(",")],
+                   default=[50, 100, 200, 300, 400, 600, 800, 1000],
+                   help="with --compare: offered msg/s over all clients, one step each")
+    p.add_argument("--step-seconds", type=float, default=8)
+    p.add_argument("--servers", type=lambda v: v.split(","), default=["ours", "bare relay"],
+                   help="with --compare: which of 'ours,bare relay' to run")
+    p.add_argument("--quick", action="store_true",
+                   help="with --compare: a smoke test (40 clients, rooms of 10, 3 s steps at 20 and 40 msg/s)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.compare, args.clients, args.room_size, args.step_seconds, args.rates = True, 40, 10, 3, [20, 40]
+        args.drain = 5
     if args.idle is None and args.users:
         p.error("--users is for --idle")
     if args.url and not LOOPBACK.match(args.url):
@@ -538,6 +682,8 @@ def main(argv=None) -> int:
     if args.idle is None and args.seconds > 120:
         print("note: runs are meant to stay short (<= 2 minutes)", file=sys.stderr)
     limit = raise_open_file_limit()
+    if args.compare:
+        return compare_mode(args)
     wanted = (args.idle or args.clients) * 2 + 100  # both ends of each socket may be in this process tree
     if limit < wanted:
         print(f"warning: open-file limit {limit} < {wanted}; run `ulimit -n 65536` first", file=sys.stderr)
