@@ -68,7 +68,7 @@ def create(data_dir: Path):
         cursor = db.execute("INSERT INTO messages (room_id, sender_id, content, client_msg_id) VALUES (?, 0, ?, ?)",
                             (data["room_id"], data["content"], data.get("client_msg_id")))
         message = {"id": cursor.lastrowid, "room_id": data["room_id"], "content": data["content"]}
-        socketio.emit("new_message", {"message": message}, to=f"room:{data['room_id']}")
+        socketio.emit("new_message", message, to=f"room:{data['room_id']}")
         return {"ok": True, "message_id": cursor.lastrowid}
 
     return app
