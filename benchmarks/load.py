@@ -516,29 +516,40 @@ async def one_step(clients: list[Client], offered: float, args, watch: ServerWat
             "client cpu %": client_cpu / (time.perf_counter() - start) * 100, "clean": clean, "notes": run.stats.notes}
 
 
-async def stepped(args, watch: ServerWatch) -> list[dict]:
+async def setup_target(args, url: str) -> list[Client]:
+    """Users, rooms and connected sockets on one server, for the steps to come."""
     run = Run()
+    args.url = url
     users = await prepare(args, run.stats, args.clients)
-    rooms = await create_rooms(args.url, users, args.room_size, args.setup_concurrency, run.stats)
+    rooms = await create_rooms(url, users, args.room_size, args.setup_concurrency, run.stats)
     clients = [Client(0, u, run) for _, group in rooms for u in group]
     for index, (client, room_id) in enumerate(zip(clients, [r for r, g in rooms for _ in g])):
         client.index, client.room_id = index, room_id
-    connected = await connect_all(clients, args.url, args.connect_concurrency, args.connect_timeout)
+    connected = await connect_all(clients, url, args.connect_concurrency, args.connect_timeout)
     print(f"connected {connected}/{len(clients)} sockets in {len(rooms)} rooms", flush=True)
+    return clients
+
+
+async def stepped(args, targets: list[dict]) -> None:
+    """Every step on each server in turn (other work on the machine hits them alike); a server
+    leaves the race after two unclean steps in a row (past its knee, not a hiccup)."""
+    for target in targets:
+        target["clients"] = await setup_target(args, target["url"])
     await asyncio.sleep(args.settle)
-    steps, unclean = [], 0
     for offered in args.rates:
-        step = await one_step(clients, offered, args, watch)
-        steps.append(step)
-        print(step_line(step), flush=True)
-        unclean = 0 if step["clean"] else unclean + 1
-        if unclean == 2:  # two in a row: past the knee, not a hiccup of a shared machine
-            break
-    run.closing = True
-    for c in clients:
-        c.run = run
-    await close_all(clients)
-    return steps
+        for target in targets:
+            if target["unclean"] >= 2:
+                continue
+            step = await one_step(target["clients"], offered, args, target["watch"])
+            target["steps"].append(step)
+            print(f"{target['name']:>12}: {step_line(step)}", flush=True)
+            target["unclean"] = 0 if step["clean"] else target["unclean"] + 1
+    for target in targets:
+        closing = Run()
+        closing.closing = True
+        for c in target["clients"]:
+            c.run = closing
+        await close_all(target["clients"])
 
 
 def step_line(step: dict) -> str:
@@ -557,52 +568,64 @@ def highest_clean(steps: list[dict]) -> float:
     return max((s["offered"] for s in steps if s["clean"]), default=0)
 
 
+def baseline_command(checkout: Path) -> list[str]:
+    """`python -m messenger` of another checkout (e.g. `git archive REV | tar -x -C DIR`)."""
+    return [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(checkout.resolve())!r}); "
+                                  "from messenger.cli import main; sys.exit(main())"]
+
+
 def compare_mode(args) -> int:
-    """Our server, then the bare relay, on the same load; both tables and the ratio."""
-    results = {}
+    """Our server, the bare relay (and a baseline checkout), the same load; tables and ratios."""
+    commands = {"ours": None, "bare relay": [sys.executable, str(RELAY)]}
+    if args.baseline:
+        commands = {"before": baseline_command(args.baseline), **commands}
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    for name, command in (("ours", None), ("bare relay", [sys.executable, str(RELAY)])):
-        if name not in args.servers:
-            continue
-        scratch = tempfile.TemporaryDirectory(prefix="messenger-bench-")
-        if len(cores) >= 2:  # the server (and its threads) on the first core, the load on the others
+    targets, scratch = [], tempfile.TemporaryDirectory(prefix="messenger-bench-")
+    try:
+        if len(cores) >= 2:  # the servers (and every thread they start) on the first core, the load on the others
             os.sched_setaffinity(0, cores[:1])
-        server = ServerProcess(Path(scratch.name), command=command, e2e_policy=None if command else "optional",
-                               env={"MESSENGER_ASYNC_MODE": "gevent"}).start(timeout=60)
+        for name, command in commands.items():
+            if name not in args.servers and not (name == "before" and args.baseline):
+                continue
+            server = ServerProcess(Path(scratch.name) / name.replace(" ", "-"), command=command,
+                                   e2e_policy="optional" if command is None or name == "before" else None,
+                                   env={"MESSENGER_ASYNC_MODE": "gevent"}).start(timeout=60)
+            targets.append({"name": name, "server": server, "url": server.url, "steps": [], "unclean": 0,
+                            "watch": ServerWatch(server.proc.pid).start()})
+            print(f"{name}: pid {server.proc.pid} at {server.url}", flush=True)
         if len(cores) >= 2:
             os.sched_setaffinity(0, cores[1:])
-        print(f"\n{name}: pid {server.proc.pid} at {server.url}"
-              f"{f', pinned to core {cores[0]}, load on {cores[1:]}' if len(cores) >= 2 else ''}", flush=True)
-        args.url = server.url
-        watch = ServerWatch(server.proc.pid).start()
+            print(f"servers pinned to core {cores[0]}, load generator on {cores[1:]}", flush=True)
         try:
-            results[name] = asyncio.run(asyncio.wait_for(stepped(args, watch), args.timeout))
+            asyncio.run(asyncio.wait_for(stepped(args, targets), args.timeout))
         except (asyncio.TimeoutError, TimeoutError):
-            print(f"{name}: cut after --timeout {args.timeout:g} s", flush=True)
-            results[name] = []
-        finally:
-            watch.stop()
-            died = server.proc.poll() is not None
-            server.stop()
-            if cores:
-                os.sched_setaffinity(0, cores)
-            scratch.cleanup()
-        if died:
-            print(f"THE SERVER ({name}) DIED; its last output:\n" + "".join(server.output[-40:]))
-            return 1
+            print(f"cut after --timeout {args.timeout:g} s", flush=True)
+    finally:
+        for target in targets:
+            target["watch"].stop()
+            if target["server"].proc.poll() is not None:
+                print(f"THE SERVER ({target['name']}) DIED; its last output:\n"
+                      + "".join(target["server"].output[-40:]))
+            target["server"].stop()
+        if cores:
+            os.sched_setaffinity(0, cores)
+        scratch.cleanup()
     print(f"\n{args.clients} clients, rooms of {args.room_size}, {args.step_seconds:g} s steps "
           f"(clean: 0 lost/dup/reordered/errors, ack p99 < {CLEAN_P99 * 1000:.0f} ms, >= 95 % of offered)")
-    for name, steps in results.items():
-        print(f"\n{name}: highest clean rate {highest_clean(steps):g} msg/s\n{STEP_HEADER}")
-        for step in steps:
+    best = {}
+    for target in targets:
+        best[target["name"]] = highest_clean(target["steps"])
+        print(f"\n{target['name']}: highest clean rate {best[target['name']]:g} msg/s\n{STEP_HEADER}")
+        for step in target["steps"]:
             print(step_line(step))
             for note in step["notes"][:3]:
                 print(f"    note: {note}")
-    if len(results) == 2 and highest_clean(results["bare relay"]):
-        ratio = highest_clean(results["ours"]) / highest_clean(results["bare relay"])
-        print(f"\nours / bare relay, highest clean rate: {ratio:.2f}")
+    if best.get("bare relay"):
+        for name in ("before", "ours"):
+            if name in best:
+                print(f"{name} / bare relay, highest clean rate: {best[name] / best['bare relay']:.2f}")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=str))
+        args.json.write_text(json.dumps({t["name"]: t["steps"] for t in targets}, indent=1, default=str))
     return 0
 
 
@@ -664,6 +687,9 @@ def parse_args(argv=None):
     p.add_argument("--step-seconds", type=float, default=8)
     p.add_argument("--servers", type=lambda v: v.split(","), default=["ours", "bare relay"],
                    help="with --compare: which of 'ours,bare relay' to run")
+    p.add_argument("--baseline", type=Path, metavar="DIR",
+                   help="with --compare: also run the server of this checkout as 'before' "
+                        "(e.g. `git archive REV | tar -x -C DIR`)")
     p.add_argument("--quick", action="store_true",
                    help="with --compare: a smoke test (40 clients, rooms of 10, 3 s steps at 20 and 40 msg/s)")
     args = p.parse_args(argv)

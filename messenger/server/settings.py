@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from messenger.server.db.models import Room, ServerSetting
 from messenger.server.extensions import database
@@ -49,9 +49,12 @@ def get(key: str):
     return copy.deepcopy(DEFAULTS[key]) if row is None else row.value
 
 
+_VALUE = select(ServerSetting.value).where(ServerSetting.key == bindparam("key"))
+
+
 def read(connection, key: str):
     """`get` on a Core connection (the group writer's transaction), without the ORM session."""
-    value = connection.scalar(select(ServerSetting.value).where(ServerSetting.key == key))
+    value = connection.scalar(_VALUE, {"key": key})
     return copy.deepcopy(DEFAULTS[key]) if value is None else value
 
 

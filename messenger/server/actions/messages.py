@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from threading import Lock
 
 from flask import current_app
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -127,37 +127,53 @@ def do_send_text(message: OutgoingText) -> tuple[int, bool]:
     return value, outcome == "duplicate"
 
 
+# Built once: the writer runs them for every batch, and building and keying a statement
+# costs as much as running it on SQLite.
+_MEMBERS = (select(RoomMember.room_id, RoomMember.user_id, User.nickname)
+            .join(User, User.id == RoomMember.user_id)
+            .where(RoomMember.room_id.in_(bindparam("room_ids", expanding=True)))
+            .where(RoomMember.user_id.in_(bindparam("user_ids", expanding=True)))
+            .where(User.disabled_at.is_(None))
+            .where(User.deleted_at.is_(None)))
+_ACTIVE_USERS = (select(User.id)
+                 .where(User.id.in_(bindparam("user_ids", expanding=True)))
+                 .where(User.disabled_at.is_(None))
+                 .where(User.deleted_at.is_(None)))
+_LIVE_DEVICES = (select(DeviceSession.id)
+                 .where(DeviceSession.id.in_(bindparam("device_ids", expanding=True)))
+                 .where(DeviceSession.revoked_at.is_(None))
+                 .where(DeviceSession.expires_at > bindparam("now", type_=DeviceSession.expires_at.type)))
+# The unique index (sender, room, client_msg_id) answers this; repeats are recognised forever.
+_FIRST_IDS = (select(Message.id, Message.sender_id, Message.room_id, Message.client_msg_id)
+              .where(Message.sender_id.in_(bindparam("user_ids", expanding=True)))
+              .where(Message.room_id.in_(bindparam("room_ids", expanding=True)))
+              .where(Message.client_msg_id.in_(bindparam("keys", expanding=True))))
+_INSERT_MESSAGES = insert(Message).returning(Message.id, sort_by_parameter_order=True)
+_INSERT_EVENTS = insert(RoomEvent).returning(RoomEvent.id, sort_by_parameter_order=True)
+
+
 def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tuple]:
     """The writer's transaction: a handful of statements for the whole batch, not per message.
 
     Each result is ("stored", id, payload), ("duplicate", first id) or ("refused", error code).
     """
     now = utcnow()
-    sender_ids = {m.sender_id for m in batch}
-    room_ids = {m.room_id for m in batch}
-    device_ids = {m.device_session_id for m in batch if m.device_session_id is not None}
-    senders = {row.id: row for row in connection.execute(
-        select(User.id, User.nickname)
-        .where(User.id.in_(sender_ids))
-        .where(User.disabled_at.is_(None))
-        .where(User.deleted_at.is_(None)))}
-    live_devices = set(connection.scalars(
-        select(DeviceSession.id)
-        .where(DeviceSession.id.in_(device_ids))
-        .where(DeviceSession.revoked_at.is_(None))
-        .where(DeviceSession.expires_at > now))) if device_ids else set()
-    members = set(connection.execute(
-        select(RoomMember.room_id, RoomMember.user_id)
-        .where(RoomMember.room_id.in_(room_ids))
-        .where(RoomMember.user_id.in_(sender_ids))).all())
+    sender_ids = list({m.sender_id for m in batch})
+    room_ids = list({m.room_id for m in batch})
+    device_ids = list({m.device_session_id for m in batch if m.device_session_id is not None})
+    # (room, sender) -> the sender's row, for members with an active account
+    members = {(row.room_id, row.user_id): row
+               for row in connection.execute(_MEMBERS, {"room_ids": room_ids, "user_ids": sender_ids})}
+    live_devices = set(connection.scalars(_LIVE_DEVICES, {"device_ids": device_ids, "now": now})) \
+        if device_ids else set()
+    if len({user_id for _, user_id in members}) < len(sender_ids):  # someone refused: by account or room?
+        active = set(connection.scalars(_ACTIVE_USERS, {"user_ids": sender_ids}))
+    else:
+        active = set(sender_ids)
     plaintext_ok = all(m.encrypted for m in batch) or settings.read(connection, "e2e_policy") != "required"
-    keys = {m.client_msg_id for m in batch if m.client_msg_id is not None}
-    # The unique index (sender, room, client_msg_id) answers this; repeats are recognised forever.
+    keys = list({m.client_msg_id for m in batch if m.client_msg_id is not None})
     first_ids = {(row.sender_id, row.room_id, row.client_msg_id): row.id for row in connection.execute(
-        select(Message.id, Message.sender_id, Message.room_id, Message.client_msg_id)
-        .where(Message.sender_id.in_(sender_ids))
-        .where(Message.room_id.in_(room_ids))
-        .where(Message.client_msg_id.in_(keys)))} if keys else {}
+        _FIRST_IDS, {"user_ids": sender_ids, "room_ids": room_ids, "keys": keys})} if keys else {}
 
     results: list = [None] * len(batch)
     fresh: list[int] = []  # positions of the messages to store
@@ -165,8 +181,8 @@ def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tupl
     in_batch: dict[tuple, int] = {}
     for position, m in enumerate(batch):
         key = (m.sender_id, m.room_id, m.client_msg_id)
-        if m.sender_id not in senders or (m.device_session_id is not None
-                                          and m.device_session_id not in live_devices):
+        if m.sender_id not in active or (m.device_session_id is not None
+                                         and m.device_session_id not in live_devices):
             results[position] = ("refused", "AUTH_TOKEN_INVALID_OR_EXPIRED")
         elif (m.room_id, m.sender_id) not in members:
             results[position] = ("refused", "ROOM_NOT_FOUND")
@@ -188,7 +204,7 @@ def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tupl
                     reply_to=m.reply.id if m.reply else None, created_at=now)
             for m in (batch[p] for p in fresh)]
     ids = connection.execute(
-        insert(Message).returning(Message.id, sort_by_parameter_order=True),
+        _INSERT_MESSAGES,
         [{"room_id": r.room_id, "sender_id": r.sender_id, "content": r.content, "encrypted": r.encrypted,
           "message_type": "text", "client_msg_id": r.client_msg_id, "reply_to": r.reply_to, "created_at": now}
          for r in rows]).scalars().all()
@@ -196,9 +212,9 @@ def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tupl
     for position, row, message_id in zip(fresh, rows, ids):
         row.id = message_id
         m = batch[position]
-        payloads.append(serialize.message(row, senders[m.sender_id], m.reply, m.reply_sender))
+        payloads.append(serialize.message(row, members[(m.room_id, m.sender_id)], m.reply, m.reply_sender))
     event_ids = connection.execute(
-        insert(RoomEvent).returning(RoomEvent.id, sort_by_parameter_order=True),
+        _INSERT_EVENTS,
         [{"name": protocol.NEW_MESSAGE, "room_id": p["room_id"], "user_id": None, "payload": p, "created_at": now}
          for p in payloads]).scalars().all()
     for position, payload, event_id in zip(fresh, payloads, event_ids):
