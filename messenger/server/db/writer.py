@@ -2,8 +2,8 @@
 
 Every `submit` waits until the transaction holding its item has committed (so an ack sent
 after it is true: with `synchronous=FULL` the item is on disk), but many items share one
-transaction and one fsync, and the transaction runs on a real OS thread, so the event loop
-serves other sockets while SQLite writes and syncs.
+transaction and one fsync, and the transaction runs on an OS thread of its own (never queued
+behind password hashes), so the event loop serves other sockets while SQLite writes and syncs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Callable
 
 from sqlalchemy.engine import Connection
 
-from messenger.server.offload import offload
+from messenger.server.offload import own_thread
 
 log = logging.getLogger("messenger.server")
 
@@ -50,6 +50,7 @@ class GroupWriter:
         return done.result()
 
     def _run(self) -> None:
+        offload = own_thread()
         while True:
             batch = [self.queue.get()]
             while len(batch) < self.MAX_BATCH:
