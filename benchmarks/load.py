@@ -190,6 +190,28 @@ async def timed_login(url: str, user: dict) -> tuple[float, int]:
         return time.perf_counter() - start, reply.status_code
 
 
+async def login_storm(url: str, users: list[dict], count: int, seconds: float) -> tuple[list[float], int]:
+    """`count` sign-ins (`POST /api/device-sessions`, an argon2 hash each) spread evenly over
+    `seconds` while the clients send: (seconds each took, how many failed)."""
+    times, failed = [], 0
+
+    async def one(i: int):
+        nonlocal failed
+        await asyncio.sleep(i * seconds / count)
+        try:
+            took, status = await timed_login(url, users[i % len(users)])
+        except httpx.HTTPError:
+            failed += 1
+            return
+        if status == 201:
+            times.append(took)
+        else:
+            failed += 1
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return times, failed
+
+
 # --- sockets ------------------------------------------------------------------------------
 
 class Client:
@@ -423,8 +445,10 @@ async def load_mode(args, watch: ServerWatch, figures: dict) -> None:
     start = time.perf_counter()
     print(f"sending for {args.seconds:.0f} s at "
           f"{'closed loop' if args.rate <= 0 else f'{args.rate:g} x {args.burst} msg/s per client'} ...", flush=True)
+    storm = asyncio.create_task(login_storm(args.url, users, args.login_storm, min(10.0, args.seconds)))
     await asyncio.gather(*(send_for(c, args.seconds, args.rate, args.burst, args.ack_timeout) for c in live))
     send_end = time.perf_counter()
+    storm_times, storm_failed = await storm
 
     # Wait for the fan-out of every acknowledged message (bounded).
     members_live: dict[int, int] = {}
@@ -459,6 +483,9 @@ async def load_mode(args, watch: ServerWatch, figures: dict) -> None:
         "sender order kept (received)": f"{pairs - bad_order}/{pairs} receiver-sender pairs",
         "sender order kept (stored ids)": f"{senders - stored_bad}/{senders} senders",
         "errors": run.stats.errors or "none",
+        **({"login storm: sign-ins, failed": f"{len(storm_times)}, {storm_failed}",
+            "login storm: sign-in p50/p99": " / ".join(ms(percentile(storm_times, p)) for p in (50, 99)),
+            "server RSS after the storm": mib(watch.rss())} if args.login_storm else {}),
         "server RSS before sockets": mib(before), "server RSS idle sockets": mib(after),
         "RSS per idle connection": kib((after - before) / connected) if before and after and connected else "-",
         "server RSS peak": mib(watch.peak_rss or None), "server threads peak": watch.peak_threads or "-",
@@ -679,6 +706,8 @@ def parse_args(argv=None):
     p.add_argument("--drain", type=float, default=10, help="max seconds to wait for the last fan-out")
     p.add_argument("--timeout", type=float, default=240, help="the whole run is cut after this many seconds")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
+    p.add_argument("--login-storm", type=int, default=0, metavar="N",
+                   help="load mode: N sign-ins spread over the first 10 s of sending (ack p99 meanwhile, RSS after)")
     p.add_argument("--compare", action="store_true",
                    help="our server and the bare relay (relay.py), stepping the offered rate (--rates)")
     p.add_argument("--rates", type=lambda v: [float(x) for x in v.split(",")],
