@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -13,10 +16,18 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
 # Verified against when the user does not exist, so both answers take the same time.
 _DUMMY_HASH = _hasher.hash("not a real password")
+# A hash takes a core and 19 MiB for tens of milliseconds: at most one per core at a time, so a
+# login storm queues its logins (and its memory stays bounded) instead of ten hashing threads.
+_hashing = threading.BoundedSemaphore(os.cpu_count() or 2)
+
+
+def _bounded(fn, *args):
+    with _hashing:
+        return offload(fn, *args)
 
 
 def hash_password(password: str) -> str:
-    return offload(_hasher.hash, password)
+    return _bounded(_hasher.hash, password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
@@ -28,4 +39,4 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         except (VerificationError, InvalidHashError):
             return False
 
-    return offload(_verify)
+    return _bounded(_verify)
