@@ -190,6 +190,28 @@ async def timed_login(url: str, user: dict) -> tuple[float, int]:
         return time.perf_counter() - start, reply.status_code
 
 
+async def login_storm(url: str, users: list[dict], count: int, seconds: float) -> tuple[list[float], int]:
+    """`count` sign-ins (`POST /api/device-sessions`, an argon2 hash each) spread evenly over
+    `seconds` while the clients send: (seconds each took, how many failed)."""
+    times, failed = [], 0
+
+    async def one(i: int):
+        nonlocal failed
+        await asyncio.sleep(i * seconds / count)
+        try:
+            took, status = await timed_login(url, users[i % len(users)])
+        except httpx.HTTPError:
+            failed += 1
+            return
+        if status == 201:
+            times.append(took)
+        else:
+            failed += 1
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return times, failed
+
+
 # --- sockets ------------------------------------------------------------------------------
 
 class Client:
@@ -206,6 +228,7 @@ class Client:
         # (sender client index, sequence number, message id) in arrival order
         self.received: list[tuple[int, int, int | None]] = []
         self.seen_ids: set = set()
+        self.seq = 0  # continues across steps, so every client_msg_id stays new
 
     async def connect(self, url: str, timeout: float) -> bool:
         try:
@@ -311,11 +334,10 @@ async def send_for(client: Client, seconds: float, rate: float, burst: int, ack_
     (acks awaited concurrently), or with `rate` 0, each message once the previous one is acked."""
     start = time.perf_counter()
     end = start + seconds
-    seq = 0
     if rate <= 0:
         while time.perf_counter() < end and client.sio.connected:
-            await client.send(seq, ack_timeout)
-            seq += 1
+            client.seq += 1
+            await client.send(client.seq, ack_timeout)
         return
     interval = 1 / rate
     due = start + interval * (client.index % 97) / 97  # spread the clients over one interval
@@ -324,10 +346,10 @@ async def send_for(client: Client, seconds: float, rate: float, burst: int, ack_
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         for _ in range(burst):
             # Tasks start in creation order, so the emits leave in `seq` order.
-            task = asyncio.create_task(client.send(seq, ack_timeout))
+            client.seq += 1
+            task = asyncio.create_task(client.send(client.seq, ack_timeout))
             pending.add(task)
             task.add_done_callback(pending.discard)
-            seq += 1
         due += interval
     if pending:
         await asyncio.wait(pending, timeout=ack_timeout + 1)
@@ -423,8 +445,10 @@ async def load_mode(args, watch: ServerWatch, figures: dict) -> None:
     start = time.perf_counter()
     print(f"sending for {args.seconds:.0f} s at "
           f"{'closed loop' if args.rate <= 0 else f'{args.rate:g} x {args.burst} msg/s per client'} ...", flush=True)
+    storm = asyncio.create_task(login_storm(args.url, users, args.login_storm, min(10.0, args.seconds)))
     await asyncio.gather(*(send_for(c, args.seconds, args.rate, args.burst, args.ack_timeout) for c in live))
     send_end = time.perf_counter()
+    storm_times, storm_failed = await storm
 
     # Wait for the fan-out of every acknowledged message (bounded).
     members_live: dict[int, int] = {}
@@ -459,6 +483,9 @@ async def load_mode(args, watch: ServerWatch, figures: dict) -> None:
         "sender order kept (received)": f"{pairs - bad_order}/{pairs} receiver-sender pairs",
         "sender order kept (stored ids)": f"{senders - stored_bad}/{senders} senders",
         "errors": run.stats.errors or "none",
+        **({"login storm: sign-ins, failed": f"{len(storm_times)}, {storm_failed}",
+            "login storm: sign-in p50/p99": " / ".join(ms(percentile(storm_times, p)) for p in (50, 99)),
+            "server RSS after the storm": mib(watch.rss())} if args.login_storm else {}),
         "server RSS before sockets": mib(before), "server RSS idle sockets": mib(after),
         "RSS per idle connection": kib((after - before) / connected) if before and after and connected else "-",
         "server RSS peak": mib(watch.peak_rss or None), "server threads peak": watch.peak_threads or "-",
@@ -473,6 +500,160 @@ async def load_mode(args, watch: ServerWatch, figures: dict) -> None:
     run.closing = True
     await close_all(live)
     figures["_notes"] = run.stats.notes
+
+
+# --- compare: ours and the bare relay, stepping the offered rate ----------------------------
+
+RELAY = Path(__file__).with_name("relay.py")
+CLEAN_P99 = 0.100  # seconds
+
+
+async def one_step(clients: list[Client], offered: float, args, watch: ServerWatch) -> dict:
+    """Every live client sends at offered/len(clients) msg/s for `--step-seconds`; the step's figures."""
+    run = Run()
+    live = [c for c in clients if c.sio.connected]
+    for c in live:
+        c.run, c.received, c.seen_ids = run, [], set()
+    cpu0, client0, start = watch.cpu_seconds(), time.process_time(), time.perf_counter()
+    await asyncio.gather(*(send_for(c, args.step_seconds, offered / len(live), 1, args.ack_timeout) for c in live))
+    members: dict[int, int] = {}
+    for c in live:
+        members[c.room_id] = members.get(c.room_id, 0) + 1
+    expected = sum(n * members[room] for room, n in run.acked_by_room.items())
+    drain_end = time.perf_counter() + args.drain
+    while run.delivered < expected and time.perf_counter() < drain_end:
+        await asyncio.sleep(0.05)
+    cpu, client_cpu = watch.cpu_seconds() - cpu0, time.process_time() - client0
+    bad_order, _, stored_bad, _ = order_violations(live)
+    achieved = run.acked / max(run.last_ack - start, args.step_seconds)
+    # What the clients really offered: whole ticks per client, so low rates round.
+    offered_really = run.attempted / args.step_seconds
+    p99 = percentile(run.ack_latency, 99)
+    lost = max(0, expected - run.delivered) + run.stats.errors.get("ack timeout", 0)
+    duplicated = run.stats.errors.get("duplicate new_message", 0)
+    clean = (not run.stats.errors and lost == 0 and bad_order + stored_bad == 0 and p99 is not None
+             and p99 < CLEAN_P99 and achieved >= 0.95 * offered_really)
+    await asyncio.sleep(1)  # let the server go idle before the next step
+    return {"offered": offered, "achieved": achieved, "delivered/s": run.delivered / args.step_seconds,
+            "p50": percentile(run.ack_latency, 50), "p99": p99, "lost": lost, "duplicated": duplicated,
+            "reordered": bad_order + stored_bad, "errors": sum(run.stats.errors.values()),
+            "cpu ms/msg": cpu * 1000 / run.acked if run.acked else None,
+            "cpu %": cpu / (time.perf_counter() - start) * 100,
+            # Near 100: the load generator, not the server, set the limit of this step.
+            "client cpu %": client_cpu / (time.perf_counter() - start) * 100, "clean": clean, "notes": run.stats.notes}
+
+
+async def setup_target(args, url: str) -> list[Client]:
+    """Users, rooms and connected sockets on one server, for the steps to come."""
+    run = Run()
+    args.url = url
+    users = await prepare(args, run.stats, args.clients)
+    rooms = await create_rooms(url, users, args.room_size, args.setup_concurrency, run.stats)
+    clients = [Client(0, u, run) for _, group in rooms for u in group]
+    for index, (client, room_id) in enumerate(zip(clients, [r for r, g in rooms for _ in g])):
+        client.index, client.room_id = index, room_id
+    connected = await connect_all(clients, url, args.connect_concurrency, args.connect_timeout)
+    print(f"connected {connected}/{len(clients)} sockets in {len(rooms)} rooms", flush=True)
+    return clients
+
+
+async def stepped(args, targets: list[dict]) -> None:
+    """Every step on each server in turn (other work on the machine hits them alike); a server
+    leaves the race after two unclean steps in a row (past its knee, not a hiccup)."""
+    for target in targets:
+        target["clients"] = await setup_target(args, target["url"])
+    await asyncio.sleep(args.settle)
+    for offered in args.rates:
+        for target in targets:
+            if target["unclean"] >= 2:
+                continue
+            step = await one_step(target["clients"], offered, args, target["watch"])
+            target["steps"].append(step)
+            print(f"{target['name']:>12}: {step_line(step)}", flush=True)
+            target["unclean"] = 0 if step["clean"] else target["unclean"] + 1
+    for target in targets:
+        closing = Run()
+        closing.closing = True
+        for c in target["clients"]:
+            c.run = closing
+        await close_all(target["clients"])
+
+
+def step_line(step: dict) -> str:
+    cpu = "-" if step["cpu ms/msg"] is None else f"{step['cpu ms/msg']:.2f}"
+    return (f"{step['offered']:>8g} {step['achieved']:>9.0f} {step['delivered/s']:>11.0f} "
+            f"{ms(step['p50']):>10} {ms(step['p99']):>10} {step['lost']:>5} {step['duplicated']:>5} "
+            f"{step['reordered']:>5} {step['errors']:>6} {cpu:>10} {step['cpu %']:>6.0f} {step['client cpu %']:>6.0f} "
+            f"{'clean' if step['clean'] else 'NOT clean'}")
+
+
+STEP_HEADER = (f"{'offered':>8} {'achieved':>9} {'delivered/s':>11} {'ack p50':>10} {'ack p99':>10} "
+               f"{'lost':>5} {'dup':>5} {'reord':>5} {'errors':>6} {'cpu ms/msg':>10} {'cpu %':>6} {'client':>6}")
+
+
+def highest_clean(steps: list[dict]) -> float:
+    return max((s["offered"] for s in steps if s["clean"]), default=0)
+
+
+def baseline_command(checkout: Path) -> list[str]:
+    """`python -m messenger` of another checkout (e.g. `git archive REV | tar -x -C DIR`)."""
+    return [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(checkout.resolve())!r}); "
+                                  "from messenger.cli import main; sys.exit(main())"]
+
+
+def compare_mode(args) -> int:
+    """Our server, the bare relay (and a baseline checkout), the same load; tables and ratios."""
+    commands = {"ours": None, "bare relay": [sys.executable, str(RELAY)]}
+    if args.baseline:
+        commands = {"before": baseline_command(args.baseline), **commands}
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    targets, scratch = [], tempfile.TemporaryDirectory(prefix="messenger-bench-")
+    try:
+        if len(cores) >= 2:  # the servers (and every thread they start) on the first core, the load on the others
+            os.sched_setaffinity(0, cores[:1])
+        for name, command in commands.items():
+            if name not in args.servers and not (name == "before" and args.baseline):
+                continue
+            server = ServerProcess(Path(scratch.name) / name.replace(" ", "-"), command=command,
+                                   e2e_policy="optional" if command is None or name == "before" else None,
+                                   env={"MESSENGER_ASYNC_MODE": "gevent"}).start(timeout=60)
+            targets.append({"name": name, "server": server, "url": server.url, "steps": [], "unclean": 0,
+                            "watch": ServerWatch(server.proc.pid).start()})
+            print(f"{name}: pid {server.proc.pid} at {server.url}", flush=True)
+        if len(cores) >= 2:
+            os.sched_setaffinity(0, cores[1:])
+            print(f"servers pinned to core {cores[0]}, load generator on {cores[1:]}", flush=True)
+        try:
+            asyncio.run(asyncio.wait_for(stepped(args, targets), args.timeout))
+        except (asyncio.TimeoutError, TimeoutError):
+            print(f"cut after --timeout {args.timeout:g} s", flush=True)
+    finally:
+        for target in targets:
+            target["watch"].stop()
+            if target["server"].proc.poll() is not None:
+                print(f"THE SERVER ({target['name']}) DIED; its last output:\n"
+                      + "".join(target["server"].output[-40:]))
+            target["server"].stop()
+        if cores:
+            os.sched_setaffinity(0, cores)
+        scratch.cleanup()
+    print(f"\n{args.clients} clients, rooms of {args.room_size}, {args.step_seconds:g} s steps "
+          f"(clean: 0 lost/dup/reordered/errors, ack p99 < {CLEAN_P99 * 1000:.0f} ms, >= 95 % of offered)")
+    best = {}
+    for target in targets:
+        best[target["name"]] = highest_clean(target["steps"])
+        print(f"\n{target['name']}: highest clean rate {best[target['name']]:g} msg/s\n{STEP_HEADER}")
+        for step in target["steps"]:
+            print(step_line(step))
+            for note in step["notes"][:3]:
+                print(f"    note: {note}")
+    if best.get("bare relay"):
+        for name in ("before", "ours"):
+            if name in best:
+                print(f"{name} / bare relay, highest clean rate: {best[name] / best['bare relay']:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({t["name"]: t["steps"] for t in targets}, indent=1, default=str))
+    return 0
 
 
 def print_table(title: str, figures: dict) -> None:
@@ -525,7 +706,25 @@ def parse_args(argv=None):
     p.add_argument("--drain", type=float, default=10, help="max seconds to wait for the last fan-out")
     p.add_argument("--timeout", type=float, default=240, help="the whole run is cut after this many seconds")
     p.add_argument("--json", type=Path, help="also write the figures to this file")
+    p.add_argument("--login-storm", type=int, default=0, metavar="N",
+                   help="load mode: N sign-ins spread over the first 10 s of sending (ack p99 meanwhile, RSS after)")
+    p.add_argument("--compare", action="store_true",
+                   help="our server and the bare relay (relay.py), stepping the offered rate (--rates)")
+    p.add_argument("--rates", type=lambda v: [float(x) for x in v.split(",")],
+                   default=[50, 100, 200, 300, 400, 600, 800, 1000],
+                   help="with --compare: offered msg/s over all clients, one step each")
+    p.add_argument("--step-seconds", type=float, default=8)
+    p.add_argument("--servers", type=lambda v: v.split(","), default=["ours", "bare relay"],
+                   help="with --compare: which of 'ours,bare relay' to run")
+    p.add_argument("--baseline", type=Path, metavar="DIR",
+                   help="with --compare: also run the server of this checkout as 'before' "
+                        "(e.g. `git archive REV | tar -x -C DIR`)")
+    p.add_argument("--quick", action="store_true",
+                   help="with --compare: a smoke test (40 clients, rooms of 10, 3 s steps at 20 and 40 msg/s)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.compare, args.clients, args.room_size, args.step_seconds, args.rates = True, 40, 10, 3, [20, 40]
+        args.drain = 5
     if args.idle is None and args.users:
         p.error("--users is for --idle")
     if args.url and not LOOPBACK.match(args.url):
@@ -538,6 +737,8 @@ def main(argv=None) -> int:
     if args.idle is None and args.seconds > 120:
         print("note: runs are meant to stay short (<= 2 minutes)", file=sys.stderr)
     limit = raise_open_file_limit()
+    if args.compare:
+        return compare_mode(args)
     wanted = (args.idle or args.clients) * 2 + 100  # both ends of each socket may be in this process tree
     if limit < wanted:
         print(f"warning: open-file limit {limit} < {wanted}; run `ulimit -n 65536` first", file=sys.stderr)

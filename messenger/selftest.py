@@ -118,7 +118,11 @@ def _async_driver() -> str:
     for name in ("engineio.async_drivers.gevent", "simple_websocket"):
         importlib.import_module(name)
     mode = engineio.Server(async_mode="gevent").async_mode
-    return f"engineio async_mode {mode}, gevent {gevent.__version__}, simple-websocket"
+    from messenger.server import wirejson  # orjson: every socket packet goes through it
+
+    if wirejson.loads(wirejson.dumps({"ok": [1, "é"]})) != {"ok": [1, "é"]}:
+        raise CheckFailed("the server's JSON (orjson) does not round-trip")
+    return f"engineio async_mode {mode}, gevent {gevent.__version__}, simple-websocket, orjson"
 
 
 def _websocket_client() -> str:

@@ -12,6 +12,7 @@ from messenger.core.files import make_private, write_atomic
 from messenger.server.config import ServerConfig
 from messenger.server.errors import register_error_handlers
 from messenger.server.extensions import database, socketio
+from messenger.server import wirejson
 from messenger.server.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def create_app(config: ServerConfig) -> tuple[Flask, object]:
         async_handlers=False,
         ping_interval=20,
         ping_timeout=20,
+        json=wirejson,
     )
     from messenger.server.realtime import handlers  # noqa: F401  (registers the socket events)
 

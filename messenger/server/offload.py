@@ -1,16 +1,34 @@
-"""Run CPU-heavy work (password hashing) on a real OS thread, off the event loop."""
+"""Run CPU-heavy or blocking work (password hashing, commits) on a real OS thread, off the event loop."""
 
 from __future__ import annotations
+
+from typing import Callable
+
+
+def _gevent_patched() -> bool:
+    try:
+        from gevent.monkey import is_module_patched
+    except ImportError:  # pragma: no cover - gevent ships with the server
+        return False
+    return is_module_patched("threading")
 
 
 def offload(fn, *args):
     """Call `fn(*args)` where it cannot stall other connections; returns its result."""
-    try:
-        from gevent import get_hub
-        from gevent.monkey import is_module_patched
-    except ImportError:  # pragma: no cover - gevent ships with the server
+    if not _gevent_patched():
         return fn(*args)
-    if not is_module_patched("threading"):
-        return fn(*args)
+    from gevent import get_hub
+
     # argon2-cffi releases the GIL, so the loop keeps serving while a hash runs.
     return get_hub().threadpool.apply(fn, args)
+
+
+def own_thread() -> Callable:
+    """An `offload` with one OS thread of its own, for work that must never queue behind the
+    shared pool's password hashes (the group writer: a login storm must not hold up acks)."""
+    if not _gevent_patched():
+        return lambda fn, *args: fn(*args)
+    from gevent.threadpool import ThreadPool
+
+    pool = ThreadPool(1)
+    return lambda fn, *args: pool.apply(fn, args)

@@ -6,6 +6,9 @@ first sign-in, which checks it with v4's scheme and replaces it with argon2id (`
 
 from __future__ import annotations
 
+import os
+import threading
+
 import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,10 +26,18 @@ ARGON2_PREFIX = "$argon2id$"
 V4_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 V4_WERKZEUG_PREFIXES = ("pbkdf2:", "scrypt:")
 BCRYPT_MAX_BYTES = 72  # bcrypt reads no further; v4's library cut longer passwords there silently
+# A hash takes a core and 19 MiB for tens of milliseconds: at most one per core at a time, so a
+# login storm queues its logins (and its memory stays bounded) instead of ten hashing threads.
+_hashing = threading.BoundedSemaphore(os.cpu_count() or 2)
+
+
+def _bounded(fn, *args):
+    with _hashing:
+        return offload(fn, *args)
 
 
 def hash_password(password: str) -> str:
-    return offload(_hasher.hash, password)
+    return _bounded(_hasher.hash, password)
 
 
 def _verify_v4(password_hash: str, password: str) -> bool:
@@ -46,7 +57,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         except (VerificationError, InvalidHashError, ValueError):
             return False
 
-    return offload(_verify)
+    return _bounded(_verify)
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from packaging.version import InvalidVersion, Version
+from sqlalchemy import bindparam, select
 
 from messenger.server.db.models import Room, ServerSetting
 from messenger.server.extensions import database
@@ -46,6 +47,15 @@ class SettingInvalid(ValueError):
 def get(key: str):
     row = database.session.get(ServerSetting, key)
     return copy.deepcopy(DEFAULTS[key]) if row is None else row.value
+
+
+_VALUE = select(ServerSetting.value).where(ServerSetting.key == bindparam("key"))
+
+
+def read(connection, key: str):
+    """`get` on a Core connection (the group writer's transaction), without the ORM session."""
+    value = connection.scalar(_VALUE, {"key": key})
+    return copy.deepcopy(DEFAULTS[key]) if value is None else value
 
 
 def get_all() -> dict:

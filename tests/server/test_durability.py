@@ -125,3 +125,34 @@ def test_client_msg_id_is_recognised_after_a_restart(fresh_server):
     finally:
         alice_sock.close()
         bob_sock.close()
+
+
+def test_a_failed_commit_acks_an_error_stores_nothing_and_delivers_nothing(fresh_server):
+    """The ack waits for the commit that holds the message: a commit that fails after the
+    insert went through (a deferred constraint, checked at COMMIT) answers INTERNAL_ERROR."""
+    import sqlite3
+
+    srv = fresh_server()
+    alice, bob = register_and_login(srv), register_and_login(srv)
+    room_id = open_room(alice, bob)
+    db = sqlite3.connect(srv.data_dir / "messenger.db")
+    db.executescript("""
+        CREATE TABLE commit_blocker (user_id INTEGER REFERENCES users(id) DEFERRABLE INITIALLY DEFERRED);
+        CREATE TRIGGER block_commit AFTER INSERT ON messages WHEN NEW.content = 'doomed'
+        BEGIN INSERT INTO commit_blocker VALUES (-1); END;
+    """)
+    db.close()
+    alice_sock, bob_sock = Socket(srv.url, alice.token), Socket(srv.url, bob.token)
+    try:
+        refused = alice_sock.call("send_message", text(room_id, "doomed", client_msg_id="doomed-1"))
+        assert refused["ok"] is False and refused["error_code"] == "INTERNAL_ERROR"
+        kept = alice_sock.call("send_message", text(room_id, "kept", client_msg_id="kept-1"))
+        assert kept["ok"] is True and "duplicate" not in kept
+        delivered = bob_sock.wait_for("new_message")
+        assert delivered["content"] == "kept"
+        assert all(data["content"] != "doomed" for name, data in bob_sock.seen if name == "new_message")
+        history = all_messages(srv.api(bob.token), room_id)
+        assert [(m["content"], m["client_msg_id"]) for m in history] == [("kept", "kept-1")]
+    finally:
+        alice_sock.close()
+        bob_sock.close()

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 
 from messenger.server import serialize, settings
 from messenger.server.actions.accounts import do_change_password, do_delete_account
@@ -312,29 +312,42 @@ def close_ended_sockets() -> int:
     if not live:
         return 0
     now = datetime.now(timezone.utc)
-    users = {u.id: u for u in database.session.scalars(
-        select(User).where(User.id.in_({c.user_id for _, c in live})))}
+    # Only what has ended comes back (no row at all for a quiet office), so the sweep builds
+    # nothing per connected socket; a row gone altogether counts as deleted or revoked.
+    user_ids = {c.user_id for _, c in live}
     device_ids = {c.device_session_id for _, c in live if c.device_session_id is not None}
-    devices = ({d.id: d for d in database.session.scalars(select(DeviceSession).where(DeviceSession.id.in_(device_ids)))}
-               if device_ids else {})
-    browsers_allowed = not settings.desktop_only()
+    ended_users = dict(database.session.execute(
+        select(User.id, case((User.deleted_at.is_not(None), "account_deleted"), else_="account_disabled"))
+        .where(User.id.in_(user_ids))
+        .where(or_(User.disabled_at.is_not(None), User.deleted_at.is_not(None)))).all())
+    ended_devices = dict(database.session.execute(
+        select(DeviceSession.id, case((DeviceSession.revoked_at.is_not(None), "revoked"), else_="expired"))
+        .where(DeviceSession.id.in_(device_ids))
+        .where(or_(DeviceSession.revoked_at.is_not(None), DeviceSession.expires_at <= now))).all()) \
+        if device_ids else {}
+    if database.session.scalar(select(func.count()).where(User.id.in_(user_ids))) < len(user_ids):
+        present = set(database.session.scalars(select(User.id).where(User.id.in_(user_ids))))
+        ended_users.update((user_id, "account_deleted") for user_id in user_ids - present)
+    if device_ids and database.session.scalar(
+            select(func.count()).where(DeviceSession.id.in_(device_ids))) < len(device_ids):
+        present = set(database.session.scalars(select(DeviceSession.id).where(DeviceSession.id.in_(device_ids))))
+        ended_devices.update((device_id, "revoked") for device_id in device_ids - present)
+    browser_users = {c.user_id for _, c in live if c.device_session_id is None}
+    epochs = dict(database.session.execute(
+        select(User.id, User.session_epoch).where(User.id.in_(browser_users))).all()) if browser_users else {}
+    browsers_allowed = not browser_users or not settings.desktop_only()
     closed: set[str] = set()
     for sid, caller in live:
-        user = users.get(caller.user_id)
-        if user is None or user.deleted_at is not None:
-            reason = "account_deleted"
-        elif user.disabled_at is not None:
-            reason = "account_disabled"
+        if caller.user_id in ended_users:
+            reason = ended_users[caller.user_id]
         elif caller.device_session_id is not None:
-            device = devices.get(caller.device_session_id)
-            reason = ("revoked" if device is None or device.revoked_at is not None
-                      else "expired" if device.expires_at <= now else None)
+            reason = ended_devices.get(caller.device_session_id)
         elif not browsers_allowed:
             reason = "browser_access_disabled"
         else:
             environ = socketio.server.get_environ(sid, namespace="/") or {}
             cookie = environ.get("saved_session") or {}
-            reason = "session_ended" if cookie.get("epoch") != user.session_epoch else None
+            reason = "session_ended" if cookie.get("epoch") != epochs[caller.user_id] else None
         if reason is None:
             continue
         # A socket's sid is also a channel of its own (python-socketio puts it there).

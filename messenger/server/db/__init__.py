@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
+from messenger.server import wirejson
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -31,10 +33,12 @@ class Database:
     def open(self, url: str, sqlite_synchronous: str = "FULL") -> None:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, connect_args={"timeout": 30}, pool_size=20, max_overflow=40)
+            self.engine = create_engine(url, connect_args={"timeout": 30}, pool_size=20, max_overflow=40,
+                                        json_serializer=wirejson.dumps, json_deserializer=wirejson.loads)
             _tune_sqlite(self.engine, sqlite_synchronous)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40)
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40,
+                                        json_serializer=wirejson.dumps, json_deserializer=wirejson.loads)
         self.session.configure(bind=self.engine)
 
     def migrate(self) -> None:

@@ -63,11 +63,21 @@ def caller_user(caller: SocketCaller) -> User | None:
     return user
 
 
-def socket_event(name: str):
+def live_caller_user(caller: SocketCaller) -> User:
+    """`caller_user`, or the error a socket whose sign-in ended gets."""
+    user = caller_user(caller)
+    if user is None:
+        raise ApiError("AUTH_TOKEN_INVALID_OR_EXPIRED")
+    return user
+
+
+def socket_event(name: str, *, sign_in_checked_by_action: bool = False):
     """Register a handler `fn(user, data, caller)`; its dict result is the ack.
 
     ApiError (from validation or `access_*`) becomes an `{ok: false, ...}` ack and an
-    `error` event; the handler never sees a socket that has not authenticated.
+    `error` event; the handler never sees a socket that has not authenticated. With
+    `sign_in_checked_by_action` the sign-in is not re-read here (`user` is None): the
+    handler's action checks it in its own transaction (the send path).
     """
 
     def decorate(fn):
@@ -77,9 +87,7 @@ def socket_event(name: str):
             if caller is None:
                 return socket_error("AUTH_REQUIRED", "ko-KR")
             try:
-                user = caller_user(caller)
-                if user is None:
-                    raise ApiError("AUTH_TOKEN_INVALID_OR_EXPIRED")
+                user = None if sign_in_checked_by_action else live_caller_user(caller)
                 if not isinstance(data, dict):
                     raise ApiError("VALIDATION_ERROR", detail="the event data must be an object")
                 return {"ok": True, **(fn(user, data, caller) or {})}

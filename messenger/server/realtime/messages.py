@@ -11,41 +11,71 @@ from flask import request
 from messenger.core import protocol
 from messenger.server.access import access_message, access_own_message, access_room
 from messenger.server.actions.messages import (
+    OutgoingText,
     check_content,
+    check_length,
     do_delete_message,
     do_edit_message,
     do_mark_read,
     do_send_message,
+    do_send_text,
     do_typing,
     reply_target,
 )
 from messenger.server.db.models import User
 from messenger.server.errors import ApiError
+from messenger.server.extensions import database
 from messenger.server.http.params import take, take_text
-from messenger.server.realtime.handlers import SocketCaller, socket_event
+from messenger.server.realtime.handlers import SocketCaller, live_caller_user, socket_event
 
 
-@socket_event(protocol.SEND_MESSAGE)
-def on_send_message(user: User, data: dict, caller: SocketCaller):
+@socket_event(protocol.SEND_MESSAGE, sign_in_checked_by_action=True)
+def on_send_message(_user: None, data: dict, caller: SocketCaller):
     """Store and broadcast a message; the ack `{message_id}` means it is committed.
 
-    A repeated `client_msg_id` answers the first message's id with `duplicate: true`.
+    A repeated `client_msg_id` answers the first message's id with `duplicate: true`. A text
+    message reads nothing here: its sign-in, membership and e2e policy are checked in the
+    transaction that stores it (`do_send_text`).
     """
-    room, _ = access_room(user, take(data, "room_id", int))
-    message_type = take(data, "type", str, "text")
-    if message_type not in protocol.MESSAGE_TYPES_SENDABLE:
-        raise ApiError("MESSAGE_TYPE_NOT_ALLOWED")
-    content = take(data, "content", str)
-    # Required: the length limit and what search may read both depend on it.
-    encrypted = take(data, "encrypted", bool)
-    reply = reply_target(room, take(data, "reply_to", int, None))
-    client_msg_id = take_text(data, "client_msg_id", 1, 64, default=None)
-    # Files and images: the token from POST /api/upload, consumed in the message's transaction.
-    upload_token = take(data, "upload_token", str, None)
-    check_content(content, encrypted)
-    message, duplicate = do_send_message(user, room, content, message_type, encrypted, reply, client_msg_id,
-                                         upload_token)
-    return {"message_id": message.id, "duplicate": True} if duplicate else {"message_id": message.id}
+    try:
+        room_id = take(data, "room_id", int)
+        message_type = take(data, "type", str, "text")
+        if message_type not in protocol.MESSAGE_TYPES_SENDABLE:
+            raise ApiError("MESSAGE_TYPE_NOT_ALLOWED")
+        content = take(data, "content", str)
+        # Required: the length limit and what search may read both depend on it.
+        encrypted = take(data, "encrypted", bool)
+        reply_to = take(data, "reply_to", int, None)
+        client_msg_id = take_text(data, "client_msg_id", 1, 64, default=None)
+        # Files and images: the token from POST /api/upload, consumed in the message's transaction.
+        upload_token = take(data, "upload_token", str, None)
+    except ApiError:
+        # A dead sign-in or a room not the caller's answers first, as it always did.
+        access_room(live_caller_user(caller), take(data, "room_id", int))
+        raise
+    if message_type == "text" and reply_to is None:
+        try:
+            check_length(content, encrypted)
+        except ApiError:
+            access_room(live_caller_user(caller), room_id)
+            check_content(content, encrypted)  # the e2e policy answers before the length
+            raise
+        message_id, duplicate = do_send_text(OutgoingText(caller.user_id, caller.device_session_id, room_id,
+                                                          content, encrypted, client_msg_id))
+    else:
+        user = live_caller_user(caller)
+        room, _ = access_room(user, room_id)
+        reply = reply_target(room, reply_to)
+        check_content(content, encrypted)
+        if message_type == "text":
+            reply_sender = database.session.get(User, reply.sender_id)
+            message_id, duplicate = do_send_text(OutgoingText(user.id, caller.device_session_id, room.id, content,
+                                                              encrypted, client_msg_id, reply, reply_sender))
+        else:
+            message, duplicate = do_send_message(user, room, content, message_type, encrypted, reply,
+                                                 client_msg_id, upload_token)
+            message_id = message.id
+    return {"message_id": message_id, "duplicate": True} if duplicate else {"message_id": message_id}
 
 
 @socket_event(protocol.MESSAGE_READ)

@@ -1,0 +1,78 @@
+"""Group commit: what queued up while one transaction committed goes into the next one.
+
+Every `submit` waits until the transaction holding its item has committed (so an ack sent
+after it is true: with `synchronous=FULL` the item is on disk), but many items share one
+transaction and one fsync, and the transaction runs on an OS thread of its own (never queued
+behind password hashes), so the event loop serves other sockets while SQLite writes and syncs.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from typing import Callable
+
+from sqlalchemy.engine import Connection
+
+from messenger.server.offload import own_thread
+
+log = logging.getLogger("messenger.server")
+
+
+class GroupWriter:
+    """`write(connection, items) -> results` stores a batch in one transaction (off the loop);
+    `published(items, results)` runs on the loop after its commit, in batch order, before any
+    `submit` returns. A batch whose transaction fails raises in every `submit` of it: nothing of
+    it is stored and nothing is published."""
+
+    MAX_BATCH = 500
+
+    def __init__(self, engine_of: Callable, write: Callable[[Connection, list], list],
+                 published: Callable[[list, list], None]):
+        self.engine_of = engine_of
+        self.write = write
+        self.published = published
+        self.queue: queue.Queue = queue.Queue()  # gevent's under the monkey-patch
+        self.lock = threading.Lock()
+        self.running = False
+
+    def submit(self, item):
+        """Queue `item` and wait for the commit that holds it; its result, or the commit's error."""
+        done: Future = Future()
+        self.queue.put((item, done))
+        with self.lock:
+            if not self.running:
+                # A greenlet under gevent (the monkey-patched threading), a thread otherwise.
+                threading.Thread(target=self._run, name="group-writer", daemon=True).start()
+                self.running = True
+        return done.result()
+
+    def _run(self) -> None:
+        offload = own_thread()
+        while True:
+            batch = [self.queue.get()]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            items = [item for item, _ in batch]
+            try:
+                results = offload(self._commit, items)
+            except Exception as exc:  # noqa: BLE001 - every waiter hears of it, whatever it is
+                log.exception("a group commit of %d items failed", len(items))
+                for _, done in batch:
+                    done.set_exception(exc)
+                continue
+            try:
+                self.published(items, results)
+            except Exception:  # noqa: BLE001 - committed is committed: the results stay true
+                log.exception("publishing a group commit failed")
+            for (_, done), result in zip(batch, results):
+                done.set_result(result)
+
+    def _commit(self, items: list) -> list:
+        with self.engine_of().begin() as connection:
+            return self.write(connection, items)
