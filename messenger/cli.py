@@ -98,6 +98,11 @@ def add_admin_commands(commands) -> None:
     restore.add_argument("--data-dir", type=Path, dest="admin_data_dir", default=argparse.SUPPRESS,
                          help="the folder to restore into (must be empty or not exist)")
     command("run-maintenance", "run the maintenance jobs (purges, retention) once, now")
+    command("show-fingerprint", "print the SHA-256 fingerprint of the certificate the server presents")
+    renewal = command("prepare-certificate-renewal",
+                      "make the next certificate now; pinned desks learn it and move over when the server switches")
+    renewal.add_argument("--switch-after-days", type=int, default=14,
+                         help="the server switches at its first start after this many days (default 14)")
 
 
 def server_config(args):

@@ -215,9 +215,11 @@ class ClientSettings:
 
 
 # The installer's registry values (HKLM\Software\Messenger from the MSI, HKCU from the per-user
-# EXE) and the settings they preset.
+# EXE) and the settings they preset. ServerFingerprint is no setting: it pins ServerUrl's
+# certificate (services/trust.py), so the desk never asks.
 PRESET_KEY = r"Software\Messenger"
-PRESET_VALUES = {"ServerUrl": "server_url", "UpdateChannel": "update_channel"}
+PRESET_VALUES = {"ServerUrl": "server_url", "UpdateChannel": "update_channel",
+                 "ServerFingerprint": "server_fingerprint"}
 
 
 def installer_presets(platform: str = sys.platform) -> dict[str, Any]:

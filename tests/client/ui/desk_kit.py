@@ -30,15 +30,16 @@ class Desks:
         return ClientDirs.under(self.root / name)
 
     def start(self, name: str = "desk", *, language: str = "en-US", server_url: str | None = None,
-              start: bool = True) -> ClientApp:
-        """A tray client on desk `name` (its settings preset with `language`, `server_url`)."""
+              start: bool = True, discover=None) -> ClientApp:
+        """A tray client on desk `name` (its settings preset with `language`, `server_url`);
+        `discover`: what it finds on the network (nothing is browsed outside a namespace)."""
         dirs = self.dirs(name)
         preset = {"language": language}
         if server_url is not None:
             preset["server_url"] = server_url
         ClientSettings(dirs.config / ClientSettings.FILE_NAME).update(**preset)
         app = ClientApp(dirs, keyring_backend=self.keyrings.setdefault(name, MemoryKeyring()),
-                        realtime_options=FAST_REALTIME, outbox_options=FAST_OUTBOX)
+                        realtime_options=FAST_REALTIME, outbox_options=FAST_OUTBOX, discover=discover)
         self.apps.append(app)
         if start:
             app.start()
