@@ -91,7 +91,7 @@ class ClientApp(QObject):
         self.text = MessageText()
         self.tray = Tray(self)
         updater = None if install_dir is None else Updater(
-            install_dir, dirs.data, "", trust_root=update_trust_root, settings=self.settings)
+            install_dir, dirs.data, "", trust_root=update_trust_root, settings=self.settings, pins=self.pins)
         self.updates = Updates(updater, self.bridge, self)
         self.autostart = autostart
         self.restart_requested = False  # quit, then start the program again (a staged update)

@@ -120,6 +120,8 @@ class Announcement:
         try:
             if info is not None:
                 zeroconf.unregister_service(info)
+        except Exception:  # stopping goes on: desks drop the record when its TTL ends
+            log.warning("discovery: the goodbye was not sent", exc_info=True)
         finally:
             # asyncio keeps its running loop per OS thread, so under gevent every greenlet seems
             # to run inside zeroconf's loop, and close() skips its own goodbyes with a warning:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import certifi
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -193,7 +194,8 @@ class ServerTrust:
         """A context for httpx, websocket-client and urllib3 alike."""
         pins = self.pins
         if pins is None or pins.get(self.server_url) is None:
-            return ssl.create_default_context(cafile=self.ca_bundle)
+            # The CAs httpx used before pins existed: certifi's, or the office's bundle.
+            return ssl.create_default_context(cafile=self.ca_bundle or certifi.where())
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         # The pin is the check (see the module's docstring), made when the handshake is done.
         context.check_hostname = False
@@ -237,8 +239,14 @@ class ServerTrust:
 
 
 def _causes(exc: BaseException | None):
-    seen = set()
-    while exc is not None and id(exc) not in seen:
+    """`exc` and every exception behind it: chained, or wrapped as an argument or a `reason`
+    (urllib3 and requests wrap the handshake's error that way)."""
+    pending, seen = [exc], set()
+    while pending:
+        exc = pending.pop()
+        if exc is None or id(exc) in seen:
+            continue
         seen.add(id(exc))
         yield exc
-        exc = exc.__cause__ or exc.__context__
+        wrapped = [exc.__cause__, exc.__context__, getattr(exc, "reason", None), *exc.args]
+        pending += [inner for inner in wrapped if isinstance(inner, BaseException)]
