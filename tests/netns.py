@@ -36,13 +36,13 @@ def _ip(*args: str) -> None:
 
 @contextlib.contextmanager
 def office_network():
-    """(server, desk): two namespaces on one veth cable, 10.213.X.1 and .2/30, no route out."""
+    """(server, desk): two namespaces on one veth cable, 10.213.N.1 and .2/30, no route out."""
     if os.geteuid() != 0:
         pytest.fail("this test makes network namespaces (ip netns) and needs root; CI runs it as root")
     tag = secrets.token_hex(3)
-    subnet = int(tag[:2], 16) % 64 * 4  # a random /30 of 10.213.N.0/24, so parallel runs do not meet
-    server = Machine(f"msg-srv-{tag}", f"ms{tag}", f"10.213.{subnet // 4}.{1}")
-    desk = Machine(f"msg-desk-{tag}", f"md{tag}", f"10.213.{subnet // 4}.{2}")
+    net = int(tag[:2], 16)  # 10.213.N.0/30 with a random N: parallel runs use other addresses
+    server = Machine(f"msg-srv-{tag}", f"ms{tag}", f"10.213.{net}.1")
+    desk = Machine(f"msg-desk-{tag}", f"md{tag}", f"10.213.{net}.2")
     made: list[str] = []
     try:
         for machine in (server, desk):

@@ -105,10 +105,9 @@ def run_chat(args) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from messenger.client.services.api import ApiError, ServerUnreachable
     from messenger.client.services.keys import E2EError
+    from messenger.client.services.trust import ServerTrustError
     from messenger.core.e2e import EnvelopeError
     from messenger.core.errors import localized
-
-    from messenger.client.services.trust import ServerTrustError
 
     session = ChatSession(args)
     try:
@@ -295,7 +294,8 @@ def script_client_class():
 # -- commands ----------------------------------------------------------------------------------------
 
 def cmd_discover(args) -> int:
-    """The servers announced on this network (DNS-SD), one line each (or JSON objects)."""
+    """The servers announced on this network (DNS-SD), one line each: name, address, version and
+    the certificate's fingerprint (a hint: the certificate is checked when the desk connects)."""
     from messenger.client.services.discovery import browse
     from messenger.core.certificates import readable
 

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from harness import PASSWORD, ServerProcess
+from messenger import __version__
 from messenger.client.services.trust import ServerPins
 from messenger.core.certificates import readable
 from netns import office_network
@@ -66,8 +67,9 @@ def fingerprint_of(server: ServerProcess) -> str:
     return json.loads(server.admin("show-fingerprint", "--json"))["fingerprint"]
 
 
-def sign_in(desk: Desk, server: ServerProcess, *extra: str) -> subprocess.CompletedProcess:
-    return desk.chat("--server", server.url, *extra, "login", "admin", "--password-stdin",
+def sign_in(desk: Desk, server: ServerProcess, *extra: str, url: str | None = None) -> subprocess.CompletedProcess:
+    """`messenger chat login admin` on the desk, at `url` (default: the server's own address)."""
+    return desk.chat("--server", url or server.url, *extra, "login", "admin", "--password-stdin",
                      stdin=server.first_admin_password + "\n")
 
 
@@ -83,18 +85,18 @@ def test_the_desk_discovers_the_server_and_signs_in_through_the_pinned_certifica
         found = desk.chat("--discover")
         assert found.returncode == 0, found.stderr
         listed = found.stdout
-    from messenger import __version__
     assert listed == f"총무팀 메신저\t{server.url}\t{__version__}\tSHA-256 {readable(digits)}\n"
+    found_url = listed.split("\t")[1]  # the desk signs in where discovery pointed it
 
-    refused = sign_in(desk, server)
+    refused = sign_in(desk, server, url=found_url)
     assert refused.returncode == 1
     assert refused.stderr.startswith("error: SERVER_CERTIFICATE_UNTRUSTED: ") and readable(digits) in refused.stderr
     assert desk.pins().get(server.url) is None
 
-    wrong = sign_in(desk, server, "--trust", "AB" * 32)
+    wrong = sign_in(desk, server, "--trust", "AB" * 32, url=found_url)
     assert wrong.returncode == 1 and "not the fingerprint given with --trust" in wrong.stderr
 
-    trusted = sign_in(desk, server, "--trust", readable(digits).lower())
+    trusted = sign_in(desk, server, "--trust", readable(digits).lower(), url=found_url)
     assert trusted.returncode == 0, trusted.stderr
     assert desk.pins().get(server.url).fingerprint == digits
     made = subprocess.run([*server.command, "admin", "--data-dir", str(server.data_dir), "create-user", "kim",

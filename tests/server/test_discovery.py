@@ -29,7 +29,8 @@ def start(network, tmp_path):
     started = []
 
     def start(env: dict) -> ServerProcess:
-        server = ServerProcess(tmp_path / f"server{len(started)}", env={"MESSENGER_HOST": server_machine.address, **env},
+        server = ServerProcess(tmp_path / f"server{len(started)}",
+                               env={"MESSENGER_HOST": server_machine.address, **env},
                                command=server_machine.command(sys.executable, "-m", "messenger"))
         started.append(server.start())
         return server
@@ -85,3 +86,31 @@ def test_the_record_follows_the_settings_of_a_running_server(network, start):
     assert [s["name"] for s in heard_until(desk, lambda found: len(found) == 1)] == ["Seoul office"]
     assert server.stop() == 0
     assert not any("Traceback" in line for line in server.output), "".join(server.output)
+
+
+POLL = ("import httpx, sys, time\n"
+        "worst, end = 0.0, time.monotonic() + float(sys.argv[2])\n"
+        "with httpx.Client(verify=False) as http:\n"
+        "    while time.monotonic() < end:\n"
+        "        started = time.monotonic()\n"
+        "        http.get(sys.argv[1] + '/api/system/health').raise_for_status()\n"
+        "        worst = max(worst, time.monotonic() - started)\n"
+        "        time.sleep(0.05)\n"
+        "print(worst)\n")
+
+
+def test_the_server_keeps_answering_while_it_announces_under_gevent(network, start):
+    """Registering probes the network for about two seconds; it must not stall the event loop."""
+    import subprocess
+
+    _, desk = network
+    server = start({"MESSENGER_ENV": "prod"})
+    heard_until(desk, lambda found: len(found) == 1)
+    poller = subprocess.Popen(desk.command(sys.executable, "-c", POLL, server.url, "10"), stdout=subprocess.PIPE,
+                              text=True)
+    server.admin("settings", "set", "office_name", '"Renamed office"')  # unregister, probe, register again
+    assert [s["name"] for s in heard_until(desk, lambda found: found and found[0]["name"] == "Renamed office")] == [
+        "Renamed office"]
+    worst = float(poller.communicate(timeout=60)[0])
+    print(f"\nslowest health answer while re-announcing: {worst * 1000:.0f} ms")
+    assert worst < 1.0
