@@ -1,7 +1,7 @@
 ; The per-user setup EXE: no admin rights, installs into the user's own program folder.
 ; Built by build/installers.py, which defines VERSION, FILE_VERSION (four numbers), PAYLOAD (the onedir folder),
 ; PROGRAM_SOURCE (its program file), OUTFILE, TARGET, APP_USER_MODEL_ID and, optionally, ARCHIVE.
-; Silent: messenger-X-setup.exe /S [/SERVER_URL=https://chat.office:5000] [/UPDATE_CHANNEL=canary]
+; Silent: messenger-X-setup.exe /S [/SERVER_URL=https://chat.office:5000] [/SERVER_FINGERPRINT=AB12...] [/UPDATE_CHANNEL=canary]
 ;         [/START_AT_LOGIN=1]   Uninstall: "%LOCALAPPDATA%\Programs\Messenger\uninstall.exe" /S
 
 Unicode true
@@ -79,6 +79,10 @@ Section "!$(ProgramSection)" ProgramSection
     !insertmacro OptionValue $R0 "/SERVER_URL=" $R1
     ${If} $R1 != ""
         WriteRegStr HKCU "${REG_KEY}" "ServerUrl" "$R1"
+    ${EndIf}
+    !insertmacro OptionValue $R0 "/SERVER_FINGERPRINT=" $R1
+    ${If} $R1 != ""
+        WriteRegStr HKCU "${REG_KEY}" "ServerFingerprint" "$R1"
     ${EndIf}
     !insertmacro OptionValue $R0 "/UPDATE_CHANNEL=" $R1
     ${If} $R1 != ""
