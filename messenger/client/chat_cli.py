@@ -206,7 +206,9 @@ class ChatSession:
                   f"SHA-256 {shown}\n"
                   "Trust it only if it is the fingerprint your administrator gave (messenger admin show-fingerprint).",
                   file=sys.stderr)
-            if input("Trust this server? [y/N] ").strip().lower() not in ("y", "yes"):
+            # The question goes to standard error: standard output is for what scripts read.
+            print("Trust this server? [y/N] ", end="", file=sys.stderr, flush=True)
+            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
                 raise refused
         else:
             raise ServerTrustError(UNTRUSTED, refused.server, refused.fingerprint,

@@ -152,3 +152,28 @@ def test_a_renewal_announced_ahead_is_taken_over_silently(office):
     rooms = desk.chat("rooms")
     assert rooms.returncode == 0, rooms.stderr
     assert desk.pins().get(server.url).fingerprint == plan["next"]
+
+
+def test_a_person_at_a_terminal_is_shown_the_fingerprint_and_asked_once(office):
+    import pty
+    import select
+
+    start, desk = office
+    server = start()
+    digits = fingerprint_of(server)
+    master, terminal = pty.openpty()
+    login = subprocess.Popen(desk.machine.command(sys.executable, "-m", "messenger", "chat", "--lang", "en-US",
+                                                  "--server", server.url, "login", "admin", "--password-stdin"),
+                             stdin=terminal, stdout=subprocess.PIPE, stderr=terminal, env=desk.env)
+    os.close(terminal)
+    said, deadline = b"", time.monotonic() + 60
+    while b"[y/N]" not in said and time.monotonic() < deadline:
+        if select.select([master], [], [], 1)[0]:
+            said += os.read(master, 4096)
+    assert b"[y/N]" in said, said
+    os.write(master, f"y\n{server.first_admin_password}\n".encode())
+    assert login.wait(60) == 0
+    os.close(master)
+    assert readable(digits).encode() in said  # the same groups the admin's show-fingerprint prints
+    assert desk.pins().get(server.url).fingerprint == digits
+    assert desk.chat("rooms").returncode == 0  # not asked again
