@@ -182,7 +182,7 @@ class ServerPins:
 
 class ServerTrust:
     """The TLS settings for one server: its pin if it has one, else the CAs (`ca_bundle`, or
-    the system's)."""
+    certifi's, as httpx has)."""
 
     def __init__(self, server_url: str, pins: ServerPins | None, ca_bundle: str | None = None):
         self.server_url = server_url
