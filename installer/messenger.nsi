@@ -3,7 +3,7 @@
 ; PROGRAM_SOURCE and CLI_SOURCE (its two program files: messenger.exe, the windowed desktop client, and
 ; messenger-cli.exe, the console one), OUTFILE, TARGET, APP_USER_MODEL_ID and, optionally, ARCHIVE and
 ; SIGN_COMMAND (build/sign.py with %1 for the file).
-; Silent: messenger-X-setup.exe /S [/SERVER_URL=https://chat.office:5000] [/UPDATE_CHANNEL=canary]
+; Silent: messenger-X-setup.exe /S [/SERVER_URL=https://chat.office:5000] [/SERVER_FINGERPRINT=AB12...] [/UPDATE_CHANNEL=canary]
 ;         [/START_AT_LOGIN=1]   Uninstall: "%LOCALAPPDATA%\Programs\Messenger\uninstall.exe" /S
 
 Unicode true
@@ -94,6 +94,10 @@ Section "!$(ProgramSection)" ProgramSection
     !insertmacro OptionValue $R0 "/SERVER_URL=" $R1
     ${If} $R1 != ""
         WriteRegStr HKCU "${REG_KEY}" "ServerUrl" "$R1"
+    ${EndIf}
+    !insertmacro OptionValue $R0 "/SERVER_FINGERPRINT=" $R1
+    ${If} $R1 != ""
+        WriteRegStr HKCU "${REG_KEY}" "ServerFingerprint" "$R1"
     ${EndIf}
     !insertmacro OptionValue $R0 "/UPDATE_CHANNEL=" $R1
     ${If} $R1 != ""

@@ -122,6 +122,11 @@ def add_admin_commands(commands) -> None:
     release.add_argument("--escrow-key-file", type=Path, required=True, help="the file import-v4 wrote")
     command("purge-legacy-keys", "delete the escrowed legacy room keys for good").add_argument(
         "--yes", action="store_true", help="confirm: members without the keys then get them only from other devices")
+    command("show-fingerprint", "print the SHA-256 fingerprint of the certificate the server presents")
+    renewal = command("prepare-certificate-renewal",
+                      "make the next certificate now; pinned desks learn it and move over when the server switches")
+    renewal.add_argument("--switch-after-days", type=int, default=14,
+                         help="the server switches at its first start after this many days (default 14)")
 
 
 def server_config(args):

@@ -138,6 +138,25 @@ def _websocket_client() -> str:
     return f"websocket-client {version('websocket-client')} and requests {version('requests')} in the Socket.IO client"
 
 
+def _mdns() -> str:
+    from importlib.metadata import version
+
+    # The compiled modules that make and read packets, by name as zeroconf's own C code loads them.
+    dns = importlib.import_module("zeroconf._dns")
+    outgoing = importlib.import_module("zeroconf._protocol.outgoing")
+    incoming = importlib.import_module("zeroconf._protocol.incoming")
+    from zeroconf import ServiceInfo
+
+    info = ServiceInfo("_messenger._tcp.local.", "Self test._messenger._tcp.local.", port=5000,
+                       addresses=[bytes([10, 0, 0, 1])], properties={"fp": "AB"}, server="self-test.local.")
+    packet = outgoing.DNSOutgoing(0x8400)
+    packet.add_answer_at_time(info.dns_text(), 0)
+    parsed = incoming.DNSIncoming(packet.packets()[0])
+    if not parsed.answers() or not isinstance(parsed.answers()[0], dns.DNSText):
+        raise CheckFailed("a DNS-SD record did not survive a round trip")
+    return f"zeroconf {version('zeroconf')}: a DNS-SD record written and read back"
+
+
 def _update_trust_root() -> str:
     from tuf.api.metadata import Metadata, Root
 
@@ -261,6 +280,7 @@ CHECKS: list[tuple[str, Callable[[], str]]] = [
     ("keyring", _keyring),
     ("async driver", _async_driver),
     ("websocket-client", _websocket_client),
+    ("mdns", _mdns),
     ("update trust root", _update_trust_root),
     ("database driver", _database_driver),
     ("migrations", _migrations),

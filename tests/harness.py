@@ -44,11 +44,12 @@ class ServerProcess:
         self.url = ""
         self.output: list[str] = []
 
-    def start(self, timeout: float = 30) -> "ServerProcess":
+    def start(self, timeout: float = 30, port: int = 0) -> "ServerProcess":
+        """`port` 0: a free one (a restart that must keep its address passes the old one)."""
         env = {**os.environ, "MESSENGER_ENV": "dev", **self.env}
         self.output = []
         self.proc = subprocess.Popen(
-            [*self.command, "--serve", "--port", "0", "--data-dir", str(self.data_dir)],
+            [*self.command, "--serve", "--port", str(port), "--data-dir", str(self.data_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         found: queue.Queue[str] = queue.Queue()

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 from keyring.backend import KeyringBackend
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QObject, QTimer, QTranslator, Signal
@@ -27,27 +28,33 @@ from messenger.client.i18n import set_language, tr
 from messenger.client.qt_runtime import platform_problem
 from messenger.client.services.api import LOCAL_SERVER_URL, ApiClient, ApiError, ServerUnreachable, local_server
 from messenger.client.services.autostart import Autostart, program_command
+from messenger.client.services.discovery import FoundServer, browse
+from messenger.client.services.notification_doctor import SystemDesktop, diagnose
 from messenger.client.services.dirs import APP_NAME, ClientDirs, client_dirs
 from messenger.client.services.outbox import outbox_path
 from messenger.client.services.realtime import load_cursor, save_cursor
 from messenger.client.services.session_store import SessionStore, normalize_server_url
-from messenger.client.services.settings import ClientSettings, installer_presets, policies
+from messenger.client.services.settings import ClientSettings, installer_presets, policies, preset_fingerprint
+from messenger.client.services.trust import UNTRUSTED, ServerPins, ServerTrust, ServerTrustError
 from messenger.client.services.updater import TRUST_ROOT, Updater
 from messenger.client.services.windows_shell import (
     claim_app_user_model_id,
     listen_for_quit,
     record_installed_version,
 )
-from messenger.client.ui.bridge import Bridge
+from messenger.client.ui.bridge import Bridge, Call
 from messenger.client.ui.crash import install_exception_hook
+from messenger.client.ui.first_start import CertificateChangedDialog, TrustDialog
 from messenger.client.ui.login import LoginWindow, RegisterDialog
 from messenger.client.ui.main_window import MainWindow
 from messenger.client.ui.message_text import MessageText
+from messenger.client.ui.notification_doctor import NotificationDoctorDialog
 from messenger.client.ui.session import ChatSession
 from messenger.client.ui.settings_dialog import SettingsDialog
 from messenger.client.ui.single_instance import SingleInstance, instance_name
 from messenger.client.ui.tray import Tray, app_icon
 from messenger.client.ui.updates import Updates
+from messenger.core.errors import localized
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +71,7 @@ class ClientApp(QObject):
                  realtime_options: dict | None = None, outbox_options: dict | None = None,
                  install_dir: Path | None = None, update_trust_root: Path = TRUST_ROOT,
                  autostart: Autostart | None = None, local_server_url: str | None = LOCAL_SERVER_URL,
+                 discover: Callable[[], list[FoundServer]] | None = None,
                  parent: QObject | None = None):
         """`dirs`: the client's folders (settings, session store, outbox); `keyring_backend`:
         where tokens go (default: the system's keyring or the protected file);
@@ -71,20 +79,26 @@ class ClientApp(QObject):
         the installed program's folder, which the updater keeps up to date (None: updates are
         off) against `update_trust_root`; `autostart`: what "start at login" sets (None: the
         setting is only saved); `local_server_url`: offered in the sign-in window when no server
-        was chosen yet (or preset by the installer) and a server answers there (None: not asked)."""
+        was chosen yet (or preset by the installer) and a server answers there (None: not asked);
+        `discover`: finds the servers on the network for the sign-in window (None: it lists none;
+        tests never multicast outside a network namespace)."""
         super().__init__(parent)
         self.dirs = dirs
         self.settings = ClientSettings(dirs.config / ClientSettings.FILE_NAME)
         self._qt_translator = QTranslator(self)
         self._apply_language()  # before the tray and the windows: they speak it from the start
         self.store = SessionStore(dirs.data, backend=keyring_backend)
+        self.pins = ServerPins(dirs.data)
+        self.discover = discover
+        self.trust_dialog: TrustDialog | CertificateChangedDialog | None = None  # the last one shown
+        self.doctor_dialog: NotificationDoctorDialog | None = None
         self.realtime_options = realtime_options or {}
         self.outbox_options = outbox_options or {}
         self.bridge = Bridge(self)
         self.text = MessageText()
         self.tray = Tray(self)
         updater = None if install_dir is None else Updater(
-            install_dir, dirs.data, "", trust_root=update_trust_root, settings=self.settings)
+            install_dir, dirs.data, "", trust_root=update_trust_root, settings=self.settings, pins=self.pins)
         self.updates = Updates(updater, self.bridge, self)
         self.autostart = autostart
         self.local_server_url = local_server_url
@@ -114,7 +128,11 @@ class ClientApp(QObject):
     def start(self) -> None:
         """Tray first, then resume the last session or ask to sign in; updates are checked
         in the background."""
-        self.settings.use_machine_values(installer_presets(), policies())
+        presets, enforced = installer_presets(), policies()
+        self.settings.use_machine_values(presets, enforced)
+        fingerprint, preset_server = preset_fingerprint(), enforced.get("server_url") or presets.get("server_url")
+        if fingerprint and preset_server:
+            self.pins.take_preset(preset_server, fingerprint)
         self._apply_start_at_login()
         self.tray.show()
         self.updates.start()
@@ -165,7 +183,8 @@ class ClientApp(QObject):
         return self.tray.available and self.settings.close_to_tray
 
     def _new_api(self, server_url: str, *, keep_session: bool = True) -> ApiClient:
-        return ApiClient(server_url, self.store if keep_session else None, language=self.settings.effective_language)
+        return ApiClient(server_url, self.store if keep_session else None, language=self.settings.effective_language,
+                         trust=ServerTrust(server_url, self.pins))
 
     # -- resuming -----------------------------------------------------------------------------------
 
@@ -198,6 +217,9 @@ class ClientApp(QObject):
             self._restore_delay = min(self._restore_delay * 2, RESTORE_RETRY_MS[1])
         elif isinstance(exc, ApiError):
             self._show_login(error=exc.message_localized)
+        elif isinstance(exc, ServerTrustError):
+            self._show_login()
+            self._certificate_refused(exc, api.server_url, self._resume)
         else:
             raise exc
 
@@ -215,6 +237,10 @@ class ClientApp(QObject):
                 self._probe_server(self.settings.server_url)
             elif self.local_server_url:
                 self._offer_local_server(self.local_server_url)
+            if self.discover is not None:
+                window = self.login_window
+                self.bridge.run(self.discover, owner=window).then(window.found_servers.show_servers).fail(
+                    lambda exc: log.info("no servers found on the network (%s)", exc))
         window = self.login_window
         window.set_busy(busy)
         if error:
@@ -235,7 +261,8 @@ class ClientApp(QObject):
         self.login_window.set_busy(True)
         self.bridge.run(api.sign_in, username, password, device_name=device_name, remember=remember).then(
             lambda user: self._signed_in(attempt, api, device_name, remember, password)).fail(
-            lambda exc: self._sign_in_failed(attempt, api, exc))
+            lambda exc: self._sign_in_failed(attempt, api, exc, lambda: self._sign_in(
+                server_url, username, password, device_name, remember)))
 
     def _signed_in(self, attempt: int, api: ApiClient, device_name: str, remember: bool, password: str) -> None:
         if attempt != self._attempt or self.session is not None:
@@ -247,7 +274,7 @@ class ClientApp(QObject):
             # The first-run admin: the password printed at the server's first start is not for keeps.
             self.main_window.account(first_password=password)
 
-    def _sign_in_failed(self, attempt: int, api: ApiClient, exc: BaseException) -> None:
+    def _sign_in_failed(self, attempt: int, api: ApiClient, exc: BaseException, again: Callable[[], None]) -> None:
         api.close()
         if attempt != self._attempt or self.login_window is None:
             return
@@ -256,8 +283,25 @@ class ClientApp(QObject):
             self.login_window.show_error(exc.message_localized)
         elif isinstance(exc, ServerUnreachable):
             self.login_window.show_error(tr("login.unreachable"))
+        elif isinstance(exc, ServerTrustError):
+            self._certificate_refused(exc, api.server_url, again)
         else:
             raise exc
+
+    def _certificate_refused(self, exc: ServerTrustError, server_url: str, again: Callable[[], None]) -> None:
+        """A new server's certificate: ask, pin it and try `again`. A pinned server's other
+        certificate: refuse, and say so."""
+        window = self.login_window
+        window.show_error(localized(exc.code, self.settings.effective_language))
+        if exc.code == UNTRUSTED:
+            dialog = TrustDialog(exc.server, exc.fingerprint, window)
+            dialog.accepted.connect(lambda: (self.pins.trust(server_url, exc.fingerprint), window.show_error(""),
+                                             again()))
+        else:
+            dialog = CertificateChangedDialog(exc.server, exc.fingerprint, exc.pinned or "", window)
+        dialog.finished.connect(dialog.deleteLater)
+        self.trust_dialog = dialog
+        dialog.open()
 
     def _register(self, server_url: str) -> None:
         if not server_url:
@@ -398,9 +442,23 @@ class ClientApp(QObject):
                                 parent=parent)
         dialog.test_notification_requested.connect(
             lambda: self._notify(0, tr("tray.tooltip"), tr("settings.test_notification_text")))
+        dialog.notification_doctor_requested.connect(lambda: self.open_notification_doctor(dialog))
         dialog.finished.connect(dialog.deleteLater)
         dialog.open()
         return dialog
+
+    def open_notification_doctor(self, parent: QWidget) -> Call:
+        """Run the notification checks on a worker thread, then show what they found."""
+        muted = [room.title for room in self.main_window.rooms.rooms() if room.muted] if self.main_window else []
+        state = SystemDesktop(self.tray.available)
+
+        def show(findings):
+            self.doctor_dialog = NotificationDoctorDialog(findings, parent)
+            self.doctor_dialog.finished.connect(self.doctor_dialog.deleteLater)
+            self.doctor_dialog.open()
+
+        return self.bridge.run(diagnose, state, notifications_on=self.settings.notifications, muted_rooms=muted,
+                               owner=parent).then(show)
 
     def _apply_language(self) -> None:
         """Speak the chosen (or the system's) language, Qt's own buttons and dialogs included."""
@@ -495,7 +553,7 @@ def run(argv: list[str] | None = None) -> int:
         instance.release()
         start_again(argv)
         return 0
-    client = ClientApp(dirs, install_dir=install_dir, autostart=Autostart())
+    client = ClientApp(dirs, install_dir=install_dir, autostart=Autostart(), discover=browse)
     instance.activated.connect(client.show_front)
     app.aboutToQuit.connect(client.shutdown)
     # Ctrl+C in a terminal: Python only sees signals between Qt events, so wake it now and then.

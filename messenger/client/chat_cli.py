@@ -72,8 +72,13 @@ def add_chat_commands(commands) -> None:
                            "folders, apart from the desktop app's)")
     chat.add_argument("--lang", choices=["ko-KR", "en-US"], help="language of error texts (default: the setting)")
     chat.add_argument("--ca-bundle", help="CA certificate file for a server with its own certificate")
+    chat.add_argument("--trust", metavar="FINGERPRINT",
+                      help="the SHA-256 fingerprint the administrator gave for a server this folder has not "
+                           "trusted yet (messenger admin show-fingerprint); else it asks on a terminal")
+    chat.add_argument("--discover", action="store_true",
+                      help="list the messenger servers announced on the local network, then exit")
     chat.add_argument("--verbose", action="store_true", help="log what the client does on standard error")
-    sub = chat.add_subparsers(dest="chat_command", required=True, metavar="COMMAND")
+    sub = chat.add_subparsers(dest="chat_command", metavar="COMMAND")
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("--json", action="store_true", help="one JSON object per line")
 
@@ -138,11 +143,17 @@ def run_chat(args) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     from messenger.client.services.api import ApiError, ServerUnreachable
     from messenger.client.services.keys import E2EError
+    from messenger.client.services.trust import ServerTrustError
     from messenger.core.e2e import EnvelopeError
     from messenger.core.errors import localized
 
     session = ChatSession(args)
     try:
+        if args.discover:
+            return cmd_discover(args)
+        if args.chat_command is None:
+            raise UsageError("say what to do: a COMMAND, or --discover")
+        session.ensure_trusted()
         return COMMANDS[args.chat_command](session, args)
     except UsageError as exc:
         print(f"messenger chat: {exc}", file=sys.stderr)
@@ -155,6 +166,8 @@ def run_chat(args) -> int:
         return _failed(exc.code, localized(exc.code, session.language), str(exc))
     except ServerUnreachable as exc:
         return _failed("SERVER_UNREACHABLE", localized("SERVER_UNREACHABLE", session.language), str(exc))
+    except ServerTrustError as exc:
+        return _failed(exc.code, localized(exc.code, session.language), str(exc))
     except KeyboardInterrupt:
         return EXIT_OK
     finally:
@@ -174,6 +187,7 @@ class ChatSession:
         from messenger.client.services.dirs import client_dirs
         from messenger.client.services.session_store import SessionStore
         from messenger.client.services.settings import ClientSettings
+        from messenger.client.services.trust import ServerPins
 
         self.args = args
         self.dirs = client_dirs(args.home, role="chat")
@@ -182,6 +196,7 @@ class ChatSession:
         self.settings = ClientSettings(self.dirs.config / ClientSettings.FILE_NAME)
         self.store = SessionStore(self.dirs.data)
         self.language = args.lang or self.settings.effective_language
+        self.pins = ServerPins(self.dirs.data)
         self.api = None
         self.keys = None
         self.realtime = None
@@ -194,8 +209,52 @@ class ChatSession:
         return url
 
     def new_client(self):
-        return script_client_class()(self.server_url(), self.store, language=self.language,
-                                     verify=self.args.ca_bundle or True)
+        from messenger.client.services.trust import ServerTrust
+
+        url = self.server_url()
+        return script_client_class()(url, self.store, language=self.language,
+                                     trust=ServerTrust(url, self.pins, self.args.ca_bundle))
+
+    def ensure_trusted(self) -> None:
+        """Meet the server before anything is sent: a certificate this folder has not trusted
+        yet is pinned if it matches --trust, or if the person at the terminal says yes; a
+        pinned server that presents another certificate is refused (ServerTrustError)."""
+        from messenger.client.services.trust import UNTRUSTED, ServerTrustError
+        from messenger.core.certificates import parse_fingerprint, readable
+
+        given = None
+        if self.args.trust is not None:
+            given = parse_fingerprint(self.args.trust)
+            if given is None:
+                raise UsageError("--trust: a SHA-256 fingerprint is 64 hex digits (spaces and colons are fine)")
+        with self.new_client() as probe:
+            try:
+                probe.health()
+                return
+            except ServerTrustError as exc:
+                if exc.code != UNTRUSTED:
+                    raise
+                refused = exc
+        shown = readable(refused.fingerprint)
+        if given is not None:
+            if given != refused.fingerprint:
+                raise ServerTrustError(UNTRUSTED, refused.server, refused.fingerprint,
+                                       detail=f"the server presents SHA-256 {shown}, not the fingerprint "
+                                              "given with --trust")
+        elif sys.stdin.isatty() and sys.stderr.isatty():
+            print(f"{refused.server} presents a certificate this folder has not trusted yet.\n"
+                  f"SHA-256 {shown}\n"
+                  "Trust it only if it is the fingerprint your administrator gave (messenger admin show-fingerprint).",
+                  file=sys.stderr)
+            # The question goes to standard error: standard output is for what scripts read.
+            print("Trust this server? [y/N] ", end="", file=sys.stderr, flush=True)
+            if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+                raise refused
+        else:
+            raise ServerTrustError(UNTRUSTED, refused.server, refused.fingerprint,
+                                   detail=f"{refused} (not on a terminal: pass --trust FINGERPRINT)")
+        self.pins.trust(self.server_url(), refused.fingerprint)
+        print(f"trusted {refused.server} (SHA-256 {shown})", file=sys.stderr)
 
     def open(self):
         """The saved session of this folder, with its device keys started; AUTH_REQUIRED if none."""
@@ -312,12 +371,28 @@ def script_client_class():
             expires = datetime.fromisoformat(current["expires_at"]).timestamp()
             if expires - time.time() < REFRESH_WITHIN_SECONDS:
                 user = self.refresh()
+            else:
+                self.learn_next_certificate()
             return {"user": user, "device_session_id": current["id"]}
 
     return _ScriptClient
 
 
 # -- commands ----------------------------------------------------------------------------------------
+
+def cmd_discover(args) -> int:
+    """The servers announced on this network (DNS-SD), one line each: name, address, version and
+    the certificate's fingerprint (a hint: the certificate is checked when the desk connects)."""
+    from messenger.client.services.discovery import browse
+    from messenger.core.certificates import readable
+
+    found = browse()
+    for server in found:
+        fingerprint = f"\tSHA-256 {readable(server.fingerprint)}" if server.fingerprint else ""
+        print(f"{server.name}\t{server.url}\t{server.version}{fingerprint}")
+    print(f"{len(found)} server(s) found", file=sys.stderr)
+    return EXIT_OK
+
 
 def cmd_login(session: ChatSession, args) -> int:
     from messenger.client.services.api import ApiError, ServerUnreachable

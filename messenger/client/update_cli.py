@@ -44,6 +44,7 @@ def run_update(args) -> int:
         return EXIT_USAGE
     from messenger.client.services.dirs import client_dirs
     from messenger.client.services.settings import ClientSettings
+    from messenger.client.services.trust import ServerPins
     from messenger.client.services.updater import Updater
 
     dirs = client_dirs()
@@ -53,7 +54,7 @@ def run_update(args) -> int:
         print("messenger update: --server URL is needed (the client has no server set)", file=sys.stderr)
         return EXIT_USAGE
     updater = Updater(Path(sys.executable).parent, args.update_data_dir or dirs.data, server or "",
-                      channel=args.channel or settings.update_channel)
+                      channel=args.channel or settings.update_channel, pins=ServerPins(dirs.data))
     if args.update_command == "apply":
         state = updater.apply_staged()
         if state.status == "applied":

@@ -107,6 +107,10 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     # the client itself
     "SERVER_UNREACHABLE": (503, "서버에 연결할 수 없습니다.", "Cannot reach the server."),
     "TIMED_OUT": (408, "정해진 시간 안에 끝나지 않았습니다.", "It did not finish in time."),
+    "SERVER_CERTIFICATE_UNTRUSTED": (495, "이 컴퓨터가 아직 신뢰하지 않은 서버 인증서입니다. 관리자가 알려 준 지문과 같은지 확인하세요.",
+                                     "This desk has not trusted the server's certificate yet. Compare its fingerprint with the one your administrator gave."),
+    "SERVER_CERTIFICATE_CHANGED": (495, "서버 인증서가 이 컴퓨터가 신뢰하는 것과 다릅니다. 누군가 서버를 사칭하고 있을 수 있으니 연결하지 않았습니다. 관리자에게 문의하세요.",
+                                   "The server's certificate is not the one this desk trusts. Someone may be impersonating the server, so the desk did not connect. Ask your administrator."),
 }
 
 

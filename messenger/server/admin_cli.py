@@ -18,8 +18,9 @@ import sys
 import unicodedata
 from pathlib import Path
 
+from messenger.core.certificates import readable
 from messenger.core.errors import localized
-from messenger.server import jobs, settings
+from messenger.server import jobs, settings, tls
 from messenger.server.actions import admin
 from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user
 from messenger.server.app import create_app
@@ -79,6 +80,8 @@ def _run(args, config: ServerConfig) -> tuple[object, str]:
             return _backup(args, config)
         if command == "import-v4":
             return _import_v4(args, config)
+        if command in CERTIFICATE_COMMANDS:
+            return CERTIFICATE_COMMANDS[command](args, config)
     except BackupError as exc:
         raise CommandFailed("BACKUP_FAILED" if command == "backup" else "RESTORE_REFUSED", str(exc)) from None
     if command != "create-user" and config.database_url is None:
@@ -125,6 +128,33 @@ def _import_v4(args, config: ServerConfig):
     if not args.admin:
         lines.append("v4 had no platform administrators: make one with create-user --admin (or import with --admin)")
     return summary.as_dict(), "\n".join(lines)
+# --- the server's certificate: files only ---------------------------------------------------
+
+def show_fingerprint(args, config: ServerConfig):
+    cert = tls.presented_certificate(config)
+    digits = tls.certificate_fingerprint(cert)
+    text = f"SHA-256 {readable(digits)}"
+    if not config.https:
+        text += f"\n(HTTPS is off in this server's configuration: it serves plain HTTP, not {cert})"
+    return {"fingerprint": digits, "readable": readable(digits), "certificate": str(cert), "https": config.https}, text
+
+
+def prepare_certificate_renewal(args, config: ServerConfig):
+    if config.cert_file:
+        raise CommandFailed("OWN_CERTIFICATE", f"the server presents {config.cert_file}, not a certificate it made: "
+                                               "renew that one where it came from")
+    if not 0 <= args.switch_after_days <= 365:
+        raise CommandFailed("VALIDATION_ERROR", "--switch-after-days: 0 to 365")
+    current = tls.certificate_fingerprint(tls.ensure_certificate(Path(config.data_dir))[0])
+    plan = tls.prepare_renewal(Path(config.data_dir), args.switch_after_days)
+    return ({"current": current, "next": plan["fingerprint"], "switch_at": plan["switch_at"]},
+            f"next certificate: SHA-256 {readable(plan['fingerprint'])}\n"
+            f"published now, signed by the current one (SHA-256 {readable(current)});\n"
+            f"the server switches to it at its first start after {plan['switch_at']}")
+
+
+CERTIFICATE_COMMANDS = {"show-fingerprint": show_fingerprint,
+                        "prepare-certificate-renewal": prepare_certificate_renewal}
 
 
 # --- commands that run in an app context --------------------------------------------------

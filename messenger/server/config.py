@@ -31,6 +31,7 @@ ENV_FIELDS = {
     "MESSENGER_HOST": "host",
     "MESSENGER_PORT": "port",
     "MESSENGER_ASYNC_MODE": "async_mode",
+    "MESSENGER_DISCOVERY": "discovery",
 }
 
 
@@ -63,6 +64,9 @@ class ServerConfig:
     cert_file: Path | None = None
     key_file: Path | None = None
     desktop_only_mode: bool | None = None  # None: the mode stored by `admin set-mode`
+    # Announce on the office network (DNS-SD); None: on unless env is dev. The `discovery`
+    # admin setting can still turn it off.
+    discovery: bool | None = None
     async_mode: str = "gevent"  # "threading" exists for measurement only
     allowed_origins: tuple[str, ...] = ()
     max_request_bytes: int = 1 * 1024 * 1024

@@ -20,7 +20,8 @@ def serve(config: ServerConfig) -> int:
     import gevent
     from gevent import pywsgi
 
-    from messenger.server import jobs
+    from messenger.core.certificates import readable
+    from messenger.server import discovery, jobs
     from messenger.server.app import create_app
     from messenger.server.bootstrap import ensure_first_admin
     from messenger.server.extensions import database
@@ -45,12 +46,15 @@ def serve(config: ServerConfig) -> int:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             super().handle(sock, address)
 
-    ssl_args = {}
+    ssl_args, fingerprint = {}, None
     if config.https:
-        from messenger.server.tls import ensure_certificate
+        from messenger.server import tls
 
-        cert, key = (config.cert_file, config.key_file) if config.cert_file else ensure_certificate(config.data_dir)
+        if not config.cert_file and tls.switch_if_due(config.data_dir):
+            log.info("switched to the prepared next certificate")
+        cert, key = (config.cert_file, config.key_file) if config.cert_file else tls.ensure_certificate(config.data_dir)
         ssl_args = {"certfile": str(cert), "keyfile": str(key)}
+        fingerprint = tls.certificate_fingerprint(cert)
 
     server = Server((config.host, config.port), app, handler_class=Handler, log=None, error_log=log, **ssl_args)
     server.start()
@@ -59,7 +63,14 @@ def serve(config: ServerConfig) -> int:
         gevent.signal_handler(signal.SIGTERM, stopping.set)
         gevent.signal_handler(signal.SIGINT, stopping.set)
     workers = jobs.start(app)
+    announcement = None
+    if discovery.enabled_by_config(config):
+        announcement = discovery.Announcement(app, server.server_port, fingerprint)
+        workers.append(gevent.spawn(announcement.run))
     scheme = "https" if config.https else "http"
+    if fingerprint:
+        # Desks show the same groups before they trust this server for the first time.
+        print(f"certificate fingerprint (SHA-256): {readable(fingerprint)}", flush=True)
     # Tests and scripts read this line to learn the port (with --port 0); from here a SIGTERM
     # is a clean stop.
     print(f"messenger server listening on {scheme}://{config.host}:{server.server_port}", flush=True)
@@ -69,6 +80,8 @@ def serve(config: ServerConfig) -> int:
         pass
     log.info("shutting down")
     gevent.killall(workers)
+    if announcement is not None:
+        announcement.stop()
     server.stop(timeout=5)
     database.checkpoint()
     database.close()

@@ -22,6 +22,7 @@ E2E_POLICIES = ("required", "optional", "off")
 CHANNELS = ("stable", "canary")
 MAX_DAYS = 36_500
 MAX_URL_CHARS = 500
+MAX_OFFICE_NAME_BYTES = 63  # a DNS-SD instance name is one DNS label
 
 DEFAULTS = {
     "mode": "hybrid",  # hybrid | desktop-only
@@ -31,6 +32,10 @@ DEFAULTS = {
     # ({"<room id>": days, or null to keep that room's messages forever}).
     "retention": {"days": None, "rooms": {}},
     "audit_retention_days": 365,
+    # How the server is announced on the office network (DNS-SD); "" means the machine's name.
+    "office_name": "",
+    # Announce the server on the local network (never in dev mode; see discovery.py).
+    "discovery": True,
     # Per update channel; a missing latest_version means "the server's own version".
     "release_policy": {
         channel: {"minimum_version": "0.0.0", "latest_version": None, "download_url": None,
@@ -187,6 +192,15 @@ def _release_policy(name, value):
             for channel in CHANNELS}
 
 
+def _office_name(name, value):
+    if not isinstance(value, str):
+        raise SettingInvalid(f"{name}: must be text")
+    value = value.strip()
+    if len(value.encode("utf-8")) > MAX_OFFICE_NAME_BYTES or any(not ch.isprintable() for ch in value):
+        raise SettingInvalid(f"{name}: at most {MAX_OFFICE_NAME_BYTES} bytes of printable text")
+    return value
+
+
 VALIDATORS = {
     "mode": _choice(MODES),
     "self_registration": _bool,
@@ -194,4 +208,6 @@ VALIDATORS = {
     "retention": _retention,
     "audit_retention_days": lambda name, value: _days(name, value, low=30),
     "release_policy": _release_policy,
+    "office_name": _office_name,
+    "discovery": _bool,
 }

@@ -86,7 +86,7 @@ def test_self_test_passes_every_check(program):
     report = {line.split(":", 1)[0].split(" ", 1)[1]: line for line in lines}
     assert result.returncode == 0, result.stdout + result.stderr
     assert set(report) == {
-        "build", "qt platform plugins", "qt gui", "keyring", "async driver", "websocket-client",
+        "build", "qt platform plugins", "qt gui", "keyring", "async driver", "websocket-client", "mdns",
         "update trust root", "database driver", "migrations", "api description", "e2e primitives",
         "password hashing",
     }, result.stdout

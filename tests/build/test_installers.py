@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INSTALLERS_SCRIPT = ROOT / "build" / "installers.py"
 UPGRADE_CODE = "{44093F44-5AF5-4035-9100-201F65289764}"
 SERVER_URL = "https://chat.office:5000"
+SERVER_FINGERPRINT = "6EBAF3816F6C0D4521AF2A7215BC1A0556C58CAA8647B8138CFC7640A4A905BA"
 MESSENGER_KEY = r"HKLM\Software\Messenger"
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 UNINSTALL_KEY = r"Software\Microsoft\Windows\CurrentVersion\Uninstall"
@@ -136,7 +137,8 @@ def test_msi_of_the_real_program_holds_files_shortcut_upgrade_and_presets(real_m
 
     registry = {(row["Root"], row["Key"], row["Name"]): row for row in msi_table(real_msi, "Registry")}
     hklm = "2"
-    presets = {"ServerUrl": ("[SERVER_URL]", "SERVER_URL"), "UpdateChannel": ("[UPDATE_CHANNEL]", "UPDATE_CHANNEL")}
+    presets = {"ServerUrl": ("[SERVER_URL]", "SERVER_URL"), "UpdateChannel": ("[UPDATE_CHANNEL]", "UPDATE_CHANNEL"),
+               "ServerFingerprint": ("[SERVER_FINGERPRINT]", "SERVER_FINGERPRINT")}
     for name, (value, condition) in presets.items():
         row = registry[(hklm, r"Software\Messenger", name)]
         assert row["Value"] == value and components[row["Component_"]]["Condition"] == condition
@@ -150,7 +152,8 @@ def test_msi_of_the_real_program_holds_files_shortcut_upgrade_and_presets(real_m
     assert properties["UpgradeCode"].upper() == UPGRADE_CODE
     assert properties["ALLUSERS"] == "1"
     assert properties["MSIRMSHUTDOWN"] == "1", "Restart Manager closes a running client, forced after its timeout"
-    assert {"SERVER_URL", "UPDATE_CHANNEL", "START_AT_LOGIN"} <= set(properties["SecureCustomProperties"].split(";"))
+    assert {"SERVER_URL", "UPDATE_CHANNEL", "START_AT_LOGIN", "SERVER_FINGERPRINT"} <= set(
+        properties["SecureCustomProperties"].split(";"))
     summary = subprocess.run([tool("msiinfo"), "suminfo", str(real_msi)], capture_output=True, text=True, check=True)
     assert "Template: x64;1033" in summary.stdout
 
@@ -211,13 +214,15 @@ def test_msi_installs_silently_upgrades_and_uninstalls_under_wine(wine, tmp_path
     program_files = wine.drive_c / "Program Files" / "Messenger"
 
     wine.run("msiexec", "/i", str(tmp_path / "out" / "messenger-1.0.0.msi"), "/qn",
-             f"SERVER_URL={SERVER_URL}", "UPDATE_CHANNEL=canary", "START_AT_LOGIN=1")
+             f"SERVER_URL={SERVER_URL}", "UPDATE_CHANNEL=canary", "START_AT_LOGIN=1",
+             f"SERVER_FINGERPRINT={SERVER_FINGERPRINT}")
     assert (program_files / "messenger.exe").read_bytes() == b"MZ stand-in"
     assert (program_files / "messenger-cli.exe").read_bytes() == b"MZ stand-in cli"
     assert (program_files / "managed-install").is_file(), "the client never updates an MSI install"
     assert (program_files / "VERSION").read_text() == "1.0.0"
     assert (program_files / "_internal" / "PySide6" / "Qt6Core.dll").is_file()
     assert wine.values(MESSENGER_KEY) == {"ServerUrl": SERVER_URL, "UpdateChannel": "canary",
+                                          "ServerFingerprint": SERVER_FINGERPRINT,
                                           "StartAtLogin": "0x1", "StartMenuShortcut": "0x1"}
     assert wine.values(rf"HKLM\{RUN_KEY}")["Messenger"] == r'"C:\Program Files\Messenger\messenger.exe"'
     assert len(wine.shortcuts()) == 1
@@ -234,6 +239,7 @@ def test_msi_installs_silently_upgrades_and_uninstalls_under_wine(wine, tmp_path
     assert not (program_files / "_internal" / "old-only.txt").exists()
     assert wine.values(MESSENGER_KEY)["ServerUrl"] == SERVER_URL
     assert wine.values(MESSENGER_KEY)["UpdateChannel"] == "canary"
+    assert wine.values(MESSENGER_KEY)["ServerFingerprint"] == SERVER_FINGERPRINT
     assert "Messenger" in wine.values(rf"HKLM\{RUN_KEY}")
     downgrade = wine.run("msiexec", "/i", str(tmp_path / "out" / "messenger-1.0.0.msi"), "/qn", check=False)
     assert downgrade.returncode != 0 and wine.installed("HKLM") == [("Messenger", "1.1.0")], "no downgrades"
@@ -263,7 +269,8 @@ def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine,
     stale.mkdir(parents=True, exist_ok=True)
     (stale / "VERSION").write_text("1.0.0")
 
-    wine.run(str(setup), "/S", f"/SERVER_URL={SERVER_URL}", "/UPDATE_CHANNEL=canary", "/START_AT_LOGIN=1")
+    wine.run(str(setup), "/S", f"/SERVER_URL={SERVER_URL}", f"/SERVER_FINGERPRINT={SERVER_FINGERPRINT}",
+             "/UPDATE_CHANNEL=canary", "/START_AT_LOGIN=1")
     wine.wait()
     assert (installed / "messenger.exe").read_bytes() == b"MZ stand-in"
     assert (installed / "messenger-cli.exe").read_bytes() == b"MZ stand-in cli"
@@ -275,7 +282,8 @@ def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine,
     install_dir = presets.pop("InstallDir")
     assert install_dir.endswith(r"\AppData\Local\Programs\Messenger")
     # StartAtLogin: the client's preset for its setting, so its first start keeps the Run value.
-    assert presets == {"ServerUrl": SERVER_URL, "UpdateChannel": "canary", "StartAtLogin": "0x1"}
+    assert presets == {"ServerUrl": SERVER_URL, "UpdateChannel": "canary", "StartAtLogin": "0x1",
+                       "ServerFingerprint": SERVER_FINGERPRINT}
     assert wine.values(rf"HKCU\{RUN_KEY}")["Messenger"] == f'"{install_dir}\\messenger.exe"'
     entry = wine.values(rf"HKCU\{UNINSTALL_KEY}\Messenger")
     assert (entry["DisplayVersion"], entry["QuietUninstallString"]) == ("1.1.0", f'"{install_dir}\\uninstall.exe" /S')

@@ -239,6 +239,9 @@ BAD_SETTINGS = [
     ({"release_policy": {"canary": {"download_url": "ftp://files"}}}, "release_policy.canary.download_url"),
     ({"release_policy": {"beta": {}}}, "release_policy.beta"),
     ({"colour": "blue"}, "colour"),
+    ({"office_name": "총무팀" * 8}, "office_name"),  # 72 bytes: more than one DNS label
+    ({"office_name": "line\nbreak"}, "office_name"),
+    ({"discovery": "off"}, "discovery"),
     ({"self_registration": False, "e2e_policy": "sometimes"}, "e2e_policy"),
 ]
 

@@ -57,11 +57,11 @@ def site(published, tmp_path, fresh_server):
     return server, install, data_dir / "updates"
 
 
-def client(site, tmp_path, channel="stable", with_current_archive=True) -> Updater:
+def client(site, tmp_path, channel="stable", with_current_archive=True, pins=None) -> Updater:
     """An updater at 1.0.0; like the installer, it keeps the installed archive for patching."""
     server, install, repo = site
     updater = Updater(install, tmp_path / "client-data", server.url, channel=channel,
-                      trust_root=repo / "metadata" / "root.json")
+                      trust_root=repo / "metadata" / "root.json", pins=pins)
     if with_current_archive:
         targets = tmp_path / "client-data" / "updates" / "targets"
         targets.mkdir(parents=True, exist_ok=True)
@@ -300,3 +300,33 @@ def test_periodic_check_follows_the_channel_setting(site, tmp_path):
         assert seen[-1].version == "1.2.0a1"
     finally:
         updater.stop()
+
+
+@pytest.fixture
+def https_site(published, tmp_path, fresh_server):
+    """`site` on a server with its self-signed certificate (production mode)."""
+    data_dir = tmp_path / "server-data"
+    shutil.copytree(published / "repo", data_dir / "updates")
+    server = fresh_server(data_dir=data_dir, env={"MESSENGER_ENV": "prod", "MESSENGER_DISCOVERY": "0"})
+    install = tmp_path / "Programs" / "messenger"
+    shutil.copytree(published / "bundle-1.0.0", install)
+    return server, install, data_dir / "updates"
+
+
+def test_updates_come_through_the_desks_pinned_certificate_and_no_other(https_site, tmp_path):
+    from messenger.client.services.trust import ServerPins
+    from messenger.server.tls import certificate_fingerprint
+
+    server, install, repo = https_site
+    pins = ServerPins(tmp_path / "desk")
+    unpinned = Updater(install, tmp_path / "client-data", server.url, trust_root=repo / "metadata" / "root.json",
+                       pins=pins)
+    first = unpinned.check()  # a self-signed certificate nobody trusted
+    assert first.status == "failed" and first.reason.startswith("SERVER_CERTIFICATE_UNTRUSTED: "), first
+    pins.trust(server.url, "AB" * 32)
+    changed = Updater(install, tmp_path / "client-data", server.url, trust_root=repo / "metadata" / "root.json",
+                      pins=pins)
+    state = changed.check()
+    assert state.status == "failed" and state.reason.startswith("SERVER_CERTIFICATE_CHANGED: "), state
+    pins.trust(server.url, certificate_fingerprint(server.data_dir / "tls" / "server.crt"))
+    update(client(https_site, tmp_path, pins=pins), "1.1.0")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import ssl
 import tempfile
 import threading
 from pathlib import Path
@@ -26,6 +27,7 @@ import httpx
 
 from messenger import __version__
 from messenger.client.services.session_store import SessionStore, normalize_server_url
+from messenger.client.services.trust import ServerTrust
 from messenger.core.errors import DEFAULT_LOCALE, localized
 
 log = logging.getLogger(__name__)
@@ -103,14 +105,17 @@ class ApiClient:
     """One device's REST client for `server_url`."""
 
     def __init__(self, server_url: str, session_store: SessionStore | None = None, *,
-                 language: str = DEFAULT_LOCALE, timeout: float = 15.0, verify: bool | str = True):
+                 language: str = DEFAULT_LOCALE, timeout: float = 15.0, trust: ServerTrust | None = None):
         """`session_store` keeps the token across runs (None: memory only); `language` is sent
-        as X-App-Language; `verify`: TLS verification (a CA bundle path for a self-signed server)."""
+        as X-App-Language; `trust`: the server's pinned certificate or CAs (None: the system's
+        CAs, with no pinning). A certificate the desk does not trust raises ServerTrustError."""
         self.server_url = normalize_server_url(server_url)
         self.session_store = session_store
         self.language = language
-        self.verify = verify
-        self._http = httpx.Client(base_url=self.server_url, timeout=timeout, verify=verify,
+        self.trust = trust
+        # One TLS setting for every connection to this server (REST, transfers, the socket).
+        self.verify: ssl.SSLContext | bool = trust.ssl_context() if trust is not None and trust.https else True
+        self._http = httpx.Client(base_url=self.server_url, timeout=timeout, verify=self.verify,
                                   headers={"User-Agent": USER_AGENT})
         self._token: str | None = None
         self._user: dict | None = None
@@ -146,6 +151,7 @@ class ApiClient:
             self.password_is_initial = body.get("password_is_initial") is True
             if self.session_store is not None:
                 self.session_store.set_last_account(self.server_url, body["user"]["username"])
+        self.learn_next_certificate()
         return body["user"]
 
     def refresh(self) -> dict:
@@ -160,7 +166,8 @@ class ApiClient:
                     self._forget_session()
                 raise
             self._adopt(body["device_token_rotated"], body["user"], body["remember"])
-            return body["user"]
+        self.learn_next_certificate()
+        return body["user"]
 
     def take_saved_token(self) -> bool:
         """Use the last account's saved token for this server, if there is one (not checked)."""
@@ -193,6 +200,19 @@ class ApiClient:
             except ServerUnreachable:
                 self._token, self._user = None, None
                 raise
+
+    def learn_next_certificate(self) -> bool:
+        """Ask a pinned server for the certificate it moves to next (trust.py); True if a new
+        one was learned. Nothing to learn, or no answer, is not an error."""
+        pins = self.trust.pins if self.trust is not None else None
+        if pins is None or pins.get(self.server_url) is None:
+            return False
+        try:
+            announced = self._call("GET", "/api/system/next-certificate", auth=False)
+        except (ApiError, ServerUnreachable) as exc:
+            log.debug("no next certificate from %s (%s)", self.server_url, exc)
+            return False
+        return pins.learn_next(self.server_url, announced)
 
     def sign_out(self) -> bool:
         """Revoke this device on the server, then forget the token here in any case.
@@ -573,7 +593,7 @@ class ApiClient:
         try:
             return self._http.request(method, path, data=form, files=files, headers=headers)
         except httpx.TransportError as exc:
-            raise ServerUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise self._transport_failed(method, path, exc) from exc
 
     def _send(self, method: str, path: str, json: Any, params: dict | None, token: str | None) -> httpx.Response:
         headers = {"X-App-Language": self.language}
@@ -582,7 +602,12 @@ class ApiClient:
         try:
             return self._http.request(method, path, json=json, params=params, headers=headers)
         except httpx.TransportError as exc:
-            raise ServerUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise self._transport_failed(method, path, exc) from exc
+
+    def _transport_failed(self, method: str, path: str, exc: httpx.TransportError) -> Exception:
+        """ServerTrustError when the certificate was the reason, else ServerUnreachable."""
+        refused = self.trust.explain(exc) if self.trust is not None else None
+        return refused or ServerUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         self._http.close()

@@ -24,6 +24,7 @@ import enum
 import logging
 import queue
 import random
+import ssl
 import threading
 import time
 from collections import deque
@@ -390,7 +391,9 @@ class Realtime:
 
     def _new_client(self) -> socketio.Client:
         verify = self.api.verify
-        options = {"websocket_extra_options": {"sslopt": {"ca_certs": verify}}} if isinstance(verify, str) else {}
+        # The API client's TLS context: the same CAs or pinned certificate as every REST call.
+        options = {"websocket_extra_options": {"sslopt": {"context": verify}}} if isinstance(verify, ssl.SSLContext) \
+            else {}
         # No library reconnection (the supervisor does it, with the current token) and no
         # SIGINT handler (the application owns Ctrl+C).
         return _InOrderSocketIO(reconnection=False, handle_sigint=False, ssl_verify=verify is not False, **options)

@@ -237,6 +237,9 @@ class ClientSettings:
 PRESET_KEY = r"Software\Messenger"
 POLICY_KEY = r"Software\Policies\Messenger"
 REGISTRY_VALUES = {"ServerUrl": "server_url", "UpdateChannel": "update_channel", "StartAtLogin": "start_at_login"}
+# ServerFingerprint is no setting: it pins ServerUrl's certificate (services/trust.py), so the desk
+# never asks.
+FINGERPRINT_VALUE = "ServerFingerprint"
 
 
 def read_registry_key(hive: str, key: str) -> dict[str, Any]:
@@ -283,6 +286,19 @@ def policies(platform: str = sys.platform, read_key=read_registry_key) -> dict[s
     if platform != "win32":
         return {}
     return _settings_from(read_key("HKEY_LOCAL_MACHINE", POLICY_KEY))
+
+
+def preset_fingerprint(platform: str = sys.platform, read_key=read_registry_key) -> str:
+    """The certificate fingerprint that IT's policy, else the installer (HKCU, then HKLM), pinned
+    for its ServerUrl; "" where there is none."""
+    if platform != "win32":
+        return ""
+    for hive, key in (("HKEY_LOCAL_MACHINE", POLICY_KEY), ("HKEY_CURRENT_USER", PRESET_KEY),
+                      ("HKEY_LOCAL_MACHINE", PRESET_KEY)):
+        value = str(read_key(hive, key).get(FINGERPRINT_VALUE, "")).strip()
+        if value:
+            return value
+    return ""
 
 
 def system_language() -> str:

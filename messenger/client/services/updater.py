@@ -34,6 +34,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from messenger import __version__, install_use
+from messenger.client.services.trust import ServerPins, ServerTrust
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,33 @@ def _fast_patcher():
     return FastPatcher
 
 
+def _fetcher_for(trust: ServerTrust):
+    """tufup's fetcher, with the TLS settings of trust.py (a pinned certificate, or the CAs)."""
+    from requests.adapters import HTTPAdapter
+    from tufup.client import AuthRequestsFetcher
+
+    class TrustedAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            kwargs["ssl_context"] = trust.ssl_context()
+            super().init_poolmanager(*args, **kwargs)
+
+        def send(self, request, **kwargs):
+            if trust.pins is not None and trust.pins.get(trust.server_url) is not None:
+                # The pin is the check, made in the handshake; requests' CA check (or a
+                # REQUESTS_CA_BUNDLE in the environment) would refuse the certificate first.
+                kwargs["verify"] = False
+            return super().send(request, **kwargs)
+
+    class TrustedFetcher(AuthRequestsFetcher):
+        def _get_session(self, url: str):
+            session = super()._get_session(url)
+            if trust.https and not isinstance(session.get_adapter("https://"), TrustedAdapter):
+                session.mount("https://", TrustedAdapter())
+            return session
+
+    return TrustedFetcher
+
+
 @dataclass(frozen=True)
 class UpdateState:
     """status: up_to_date | available | ask_it | downloading | staged | waiting (staged, another
@@ -226,11 +254,14 @@ class Updater:
     """Updates the onedir installation in `install_dir` from `server_url`/updates."""
 
     def __init__(self, install_dir: Path, data_dir: Path, server_url: str, channel: str = "stable",
-                 current_version: str | None = None, trust_root: Path = TRUST_ROOT, settings=None):
+                 current_version: str | None = None, trust_root: Path = TRUST_ROOT, settings=None,
+                 pins: ServerPins | None = None):
         """`settings` (ClientSettings), when given, decides the channel and (once one is set)
         the server at every check, so a change of `update_channel` or `server_url` applies
-        from the next check; otherwise `channel` and `server_url` do."""
+        from the next check; otherwise `channel` and `server_url` do. `pins`: the desk's pinned
+        server certificates, checked on the downloads as on every other connection."""
         self.settings = settings
+        self.pins = pins
         self._channel = channel
         self._server_url = server_url
         self.install_dir = Path(install_dir)
@@ -261,6 +292,8 @@ class Updater:
         from tufup.client import Client
 
         tufup.client.Patcher = _fast_patcher()  # the client module looks it up at apply time
+        # ... and its fetcher when a client is made: downloads take this server's TLS settings.
+        tufup.client.AuthRequestsFetcher = _fetcher_for(ServerTrust(self.server_url, self.pins))
 
         metadata_dir, target_dir = self.cache_dir / "metadata", self.cache_dir / "targets"
         for folder in (metadata_dir, target_dir):
@@ -447,6 +480,7 @@ class Updater:
         return True
 
     def _failed(self, exc: Exception) -> UpdateState:
-        reason = f"{type(exc).__name__}: {exc}"
+        refused = ServerTrust(self.server_url, self.pins).explain(exc) if self.server_url else None
+        reason = f"{refused.code}: {refused}" if refused else f"{type(exc).__name__}: {exc}"
         log.warning("update check failed: %s", reason)
         return UpdateState("failed", None, reason)

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import tr
 from messenger.client.services.settings import is_server_url
 from messenger.client.ui.bridge import Call
+from messenger.client.ui.first_start import FoundServers
 from messenger.client.ui.tray import app_icon
 
 ERROR_STYLE = "color: #D93025;"
@@ -79,6 +80,10 @@ class LoginWindow(QWidget):
         self.register_link.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.register_link.linkActivated.connect(lambda _: self.register_requested.emit(self.server_url()))
         self.message = error_label()
+        # Servers announced on the office network; a click fills the address (an address already
+        # there, from the installer or the last sign-in, is only replaced by a click).
+        self.found_servers = FoundServers()
+        self.found_servers.picked.connect(self._server_picked)
 
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -95,6 +100,7 @@ class LoginWindow(QWidget):
         layout.addWidget(self.logo)
         layout.addWidget(self.heading)
         layout.addLayout(self.form)
+        layout.addWidget(self.found_servers)
         layout.addWidget(self.message)
         layout.addWidget(self.sign_in)
         layout.addWidget(self.register_link)
@@ -141,6 +147,11 @@ class LoginWindow(QWidget):
 
     def set_registration_open(self, is_open: bool) -> None:
         self.register_link.setVisible(is_open)
+
+    def _server_picked(self, url: str) -> None:
+        self.server.setText(url)
+        self._server_left()
+        (self.password if self.username.text() else self.username).setFocus()
 
     def _server_left(self) -> None:
         if is_server_url(self.server_url()) and self.server_url():

@@ -28,6 +28,7 @@ from messenger.client.ui.updates import Updates
 
 class SettingsDialog(QDialog):
     test_notification_requested = Signal()
+    notification_doctor_requested = Signal()  # "Why don't I see notifications?"
 
     def __init__(self, settings: ClientSettings, *, signed_in: bool, tray_available: bool,
                  updates: Updates, start_at_login_by_it: bool = False, parent: QWidget | None = None):
@@ -56,6 +57,8 @@ class SettingsDialog(QDialog):
             self.start_at_login.setToolTip(tr("settings.start_at_login_it"))
         self.test_notification = QPushButton(tr("settings.test_notification"))
         self.test_notification.clicked.connect(self.test_notification_requested.emit)
+        self.notification_doctor = QPushButton(tr("doctor.open"))
+        self.notification_doctor.clicked.connect(self.notification_doctor_requested.emit)
         self.close_to_tray = QCheckBox(tr("settings.close_to_tray"))
         self.close_to_tray.setChecked(settings.close_to_tray)
         # Without a tray, closing the window has to quit: nothing would be left to reopen it.
@@ -99,6 +102,7 @@ class SettingsDialog(QDialog):
         notifications_row.addWidget(self.notifications, 1)
         notifications_row.addWidget(self.test_notification)
         form.addRow("", notifications_row)
+        form.addRow("", self.notification_doctor)
         form.addRow("", self.start_at_login)
         form.addRow("", self.close_to_tray)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)

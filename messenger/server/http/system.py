@@ -1,9 +1,10 @@
 from pathlib import Path
 
-from flask import Blueprint, send_file
+from flask import Blueprint, current_app, send_file
 
 from messenger import __version__
-from messenger.server import settings
+from messenger.server import settings, tls
+from messenger.server.errors import ApiError
 
 bp = Blueprint("system", __name__)
 
@@ -21,3 +22,14 @@ def health():
 def api_description():
     """The OpenAPI 3.1 description of every route; no sign-in needed (it holds no secrets)."""
     return send_file(API_DESCRIPTION, mimetype="application/json", max_age=0)
+
+
+@bp.get("/api/system/next-certificate")
+def next_certificate():
+    """No sign-in needed: the certificate the server switches to next, vouched for by the key
+    of the one it presents now, so that desks which pinned this one move over silently."""
+    config = current_app.config["MESSENGER"]
+    published = tls.next_certificate(config) if config.https else None
+    if published is None:
+        raise ApiError("NOT_FOUND", detail="no certificate renewal is prepared")
+    return published

@@ -30,17 +30,19 @@ class Desks:
         return ClientDirs.under(self.root / name)
 
     def start(self, name: str = "desk", *, language: str = "en-US", server_url: str | None = None,
-              local_server: str | None = None, start: bool = True) -> ClientApp:
+              local_server: str | None = None, start: bool = True, discover=None) -> ClientApp:
         """A tray client on desk `name` (its settings preset with `language`, `server_url`);
         `local_server`: where it looks for a server on "this computer" (None: nowhere, so that
-        no test depends on what listens on the real default port)."""
+        no test depends on what listens on the real default port); `discover`: what it finds on
+        the network (nothing is browsed outside a namespace)."""
         dirs = self.dirs(name)
         preset = {"language": language}
         if server_url is not None:
             preset["server_url"] = server_url
         ClientSettings(dirs.config / ClientSettings.FILE_NAME).update(**preset)
         app = ClientApp(dirs, keyring_backend=self.keyrings.setdefault(name, MemoryKeyring()),
-                        realtime_options=FAST_REALTIME, outbox_options=FAST_OUTBOX, local_server_url=local_server)
+                        realtime_options=FAST_REALTIME, outbox_options=FAST_OUTBOX, local_server_url=local_server,
+                        discover=discover)
         self.apps.append(app)
         if start:
             app.start()

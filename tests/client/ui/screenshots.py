@@ -5,7 +5,8 @@
 
 Starts a server on a scratch data dir, fills it with four people (the first a platform
 admin), a DM and a group with replies, reactions, an image, a file and a poll, signs the
-client in through its login window and writes PNGs into OUT_DIR: the login window, the main
+client in through its login window and writes PNGs into OUT_DIR: the login window (with the
+servers found on the network, and the question about a new server's certificate), the main
 window (the DM and the group), the polls, the room's files, search, the account, the
 platform administration and the settings. With a DISPLAY (Xvfb) Qt draws on it through
 xcb, as on a desktop; without one it uses its offscreen platform.
@@ -31,6 +32,10 @@ from desk_kit import Desks  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from harness import PASSWORD, ServerProcess, Socket, login  # noqa: E402
+from messenger import __version__  # noqa: E402
+from messenger.client.services.discovery import FoundServer  # noqa: E402
+from messenger.client.ui.first_start import TrustDialog  # noqa: E402
+from messenger.server.tls import certificate_fingerprint, ensure_certificate  # noqa: E402
 
 PEOPLE = [("minsu", "김민수"), ("seoyeon", "이서연"), ("jihoon", "박지훈"), ("yujin", "최유진")]
 
@@ -121,14 +126,24 @@ def main() -> int:
         desks = Desks(Path(scratch) / "desks")
         try:
             world = fill_server(server)
-            app = desks.start("minsu", language=args.language)
-            wait_until(lambda: app.login_window is not None and app.login_window.isVisible())
+            # What discovery would find on an office network (the script never multicasts).
+            host, port = server.url.rsplit("/", 1)[1].split(":")
+            found = [FoundServer("총무팀 메신저", host, int(port), __version__, False, None, True),
+                     FoundServer("부산 지사", "10.20.0.5", 5443, __version__, True, "AB" * 32, False)]
+            app = desks.start("minsu", language=args.language, discover=lambda: found)
+            wait_until(lambda: app.login_window is not None and app.login_window.found_servers.isVisible())
             login_window = app.login_window
-            login_window.server.setText(server.url)
+            login_window.found_servers.picked.emit(server.url)
             login_window.username.setText("minsu")
             login_window.password.setText(PASSWORD)
             settle()
             shot(login_window, args.out_dir / "login.png")
+            trust = TrustDialog("chat.office:5000", certificate_fingerprint(
+                ensure_certificate(Path(scratch) / "office-server")[0]), login_window)
+            trust.show()
+            settle()
+            shot(trust, args.out_dir / "first-start-trust.png")
+            trust.close()
 
             login_window.sign_in.click()
             wait_until(lambda: app.main_window is not None and app.main_window.connection == "connected")
