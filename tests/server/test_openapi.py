@@ -18,7 +18,9 @@ from messenger.server.actions import keys
 
 ROOT = Path(__file__).resolve().parents[2]
 # Codes the client shows for its own failures; the server never answers them.
-CLIENT_ONLY_CODES = {code for code in ERRORS if code.startswith("E2E_")} | {"SERVER_UNREACHABLE", "TIMED_OUT"}
+# Said by clients, never answered by the server: E2E outcomes, and the desk's refusals of a server.
+CLIENT_ONLY_CODES = {code for code in ERRORS if code.startswith(("E2E_", "SERVER_CERTIFICATE_"))} | {
+    "SERVER_UNREACHABLE", "TIMED_OUT"}
 METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}
 
 
