@@ -18,14 +18,13 @@ monkey.patch_all()
 import argparse  # noqa: E402  (after the monkey-patch, as in messenger --serve)
 import itertools  # noqa: E402
 import signal  # noqa: E402
-import socket  # noqa: E402
 import sqlite3  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gevent  # noqa: E402
 from flask import Flask, jsonify, request  # noqa: E402
 from flask_socketio import SocketIO, join_room  # noqa: E402
-from gevent import pywsgi  # noqa: E402
+from messenger.server.serve import gevent_server  # noqa: E402
 
 
 def create(data_dir: Path):
@@ -82,18 +81,7 @@ def main() -> int:
     args = parser.parse_args()
     app = create(args.data_dir)
 
-    class Handler(pywsgi.WSGIHandler):
-        def handle_one_response(self):
-            super().handle_one_response()
-            if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
-                self.close_connection = True
-
-    class Server(pywsgi.WSGIServer):
-        def handle(self, sock, address):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            super().handle(sock, address)
-
-    server = Server(("127.0.0.1", args.port), app, handler_class=Handler, log=None)
+    server = gevent_server(("127.0.0.1", args.port), app)  # the same server and transport as ours
     server.start()
     stopping = gevent.event.Event()
     gevent.signal_handler(signal.SIGTERM, stopping.set)

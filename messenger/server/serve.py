@@ -18,7 +18,6 @@ log = logging.getLogger("messenger.server")
 
 def serve(config: ServerConfig) -> int:
     import gevent
-    from gevent import pywsgi
 
     from messenger.core.certificates import readable
     from messenger.server import discovery, jobs
@@ -32,20 +31,6 @@ def serve(config: ServerConfig) -> int:
     if config.async_mode == "threading":
         return _serve_threading(app, socketio, config)
 
-    class Handler(pywsgi.WSGIHandler):
-        def handle_one_response(self):
-            super().handle_one_response()
-            if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
-                # The connection belonged to the WebSocket: reading on as keep-alive would take the
-                # client's close frame for a request and make every close wait for a timeout.
-                self.close_connection = True
-
-    class Server(pywsgi.WSGIServer):
-        def handle(self, sock, address):
-            # Small frames (acks, events) must not wait for Nagle's algorithm.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            super().handle(sock, address)
-
     ssl_args, fingerprint = {}, None
     if config.https:
         from messenger.server import tls
@@ -56,7 +41,7 @@ def serve(config: ServerConfig) -> int:
         ssl_args = {"certfile": str(cert), "keyfile": str(key)}
         fingerprint = tls.certificate_fingerprint(cert)
 
-    server = Server((config.host, config.port), app, handler_class=Handler, log=None, error_log=log, **ssl_args)
+    server = gevent_server((config.host, config.port), app, error_log=log, **ssl_args)
     server.start()
     stopping = gevent.event.Event()
     if sys.platform != "win32":
@@ -87,6 +72,28 @@ def serve(config: ServerConfig) -> int:
     database.close()
     print("messenger server stopped", flush=True)
     return 0
+
+
+def gevent_server(address, app, **server_args):
+    """gevent's WSGI server as `messenger --serve` runs it (the benchmark's bare relay too): Nagle
+    off on every connection, and a WebSocket's connection closed with it."""
+    from gevent import pywsgi
+
+    class Handler(pywsgi.WSGIHandler):
+        def handle_one_response(self):
+            super().handle_one_response()
+            if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                # The connection belonged to the WebSocket: reading on as keep-alive would take the
+                # client's close frame for a request and make every close wait for a timeout.
+                self.close_connection = True
+
+    class Server(pywsgi.WSGIServer):
+        def handle(self, sock, address):
+            # Small frames (acks, events) must not wait for Nagle's algorithm.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            super().handle(sock, address)
+
+    return Server(address, app, handler_class=Handler, log=None, **server_args)
 
 
 def _serve_threading(app, socketio, config: ServerConfig) -> int:

@@ -212,12 +212,7 @@ class KeyDirectory:
 
     def identity(self) -> dict | None:
         """The caller's `{identity_key, recovery_blob, ...}`, or None when the user has none yet."""
-        try:
-            return self._call("GET", "/api/keys/identity")
-        except ApiError as exc:
-            if exc.code == "IDENTITY_KEY_NOT_FOUND":
-                return None
-            raise
+        return self._get_or_none("/api/keys/identity", "IDENTITY_KEY_NOT_FOUND")
 
     def publish_identity(self, identity_key: str, recovery_blob: str | None = None, replace: bool = False) -> dict:
         body: dict[str, Any] = {"identity_key": identity_key, "replace": replace}
@@ -249,10 +244,13 @@ class KeyDirectory:
         return self._call("POST", f"/api/rooms/{room_id}/keys/requests", json={"versions": sorted(versions)})
 
     def backup(self) -> dict | None:
+        return self._get_or_none("/api/keys/backup", "KEY_BACKUP_NOT_FOUND")
+
+    def _get_or_none(self, path: str, missing_code: str) -> dict | None:
         try:
-            return self._call("GET", "/api/keys/backup")
+            return self._call("GET", path)
         except ApiError as exc:
-            if exc.code == "KEY_BACKUP_NOT_FOUND":
+            if exc.code == missing_code:
                 return None
             raise
 
