@@ -13,8 +13,13 @@ import orjson
 
 
 def dumps(value, **_options) -> str:
-    # python-socketio asks for compact separators; orjson writes nothing else.
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    try:
+        # python-socketio asks for compact separators; orjson writes nothing else.
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        # Integers past 64 bits, which orjson refuses. python-socketio's `json` is one for the
+        # whole process, so its clients in the same process (tests, tools) encode with this too.
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def loads(text):

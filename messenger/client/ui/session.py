@@ -134,6 +134,9 @@ class ChatSession(QObject):
         self.bridge.run(work).always(done).fail(self._keys_failed)
 
     def _keys_failed(self, exc: BaseException) -> None:
+        if self._closed:  # closed while the keys started: its API client went with it
+            log.info("e2e: the key start ended with the session (%s)", exc)
+            return
         # Keys that cannot be used are worth a line; an unreachable server is tried again.
         self.failed(exc, quiet=not isinstance(exc, E2EError))
 
