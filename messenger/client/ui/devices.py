@@ -13,6 +13,8 @@ changed, and keeps the banners true; every dialog calls the session, never a ser
 
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
@@ -86,10 +88,12 @@ class DeviceBanners(QObject):
 
     state_changed = Signal(dict)
 
-    def __init__(self, session: ChatSession, parent: QWidget):
+    def __init__(self, session: ChatSession, parent: QWidget, room_members: Callable[[], set[int]]):
+        """`room_members()`: the open room's members; a changed identity is warned of in their rooms."""
         super().__init__(parent)
         self.session = session
         self.window = parent
+        self.room_members = room_members
         self.device = Banner(parent)
         self.identity = Banner(parent)
         self.state: dict | None = None
@@ -151,7 +155,15 @@ class DeviceBanners(QObject):
                             lambda: self.approve(device))
         else:
             self.device.say(None)
-        changes = state["changes"]
+        self.room_changed()
+
+    def room_changed(self) -> None:
+        """Warn of the changed identities of the open room's members (the window calls this
+        when another room opens)."""
+        if self.state is None:
+            return
+        members = self.room_members()
+        changes = {uid: name for uid, name in self.state["changes"].items() if uid in members}
         if changes:
             user_id, name = next(iter(changes.items()))
             self.identity.say(tr("devices.identity_changed", name=name), tr("devices.compare"),

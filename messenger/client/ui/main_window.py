@@ -115,7 +115,8 @@ class MainWindow(QMainWindow):
     # -- building ---------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.device_banners = DeviceBanners(self.session, self)  # this user's desks, contacts' identities
+        # This user's desks; contacts' changed identities, in the rooms they are in.
+        self.device_banners = DeviceBanners(self.session, self, self.chat.member_ids)
         menu = self.menuBar()
         self.main_menu = QMenu(self)
         menu.addMenu(self.main_menu)
@@ -426,6 +427,7 @@ class MainWindow(QMainWindow):
         self._loading_older = False
         self.older_label.hide()
         self.chat.open(room_id, page, outgoing)
+        self.device_banners.room_changed()
         held, self._held = self._held, []
         for change in held:
             change()
@@ -701,7 +703,8 @@ class MainWindow(QMainWindow):
             if self.chat.text.read(room_id, message).state is ContentState.WAITING_FOR_KEYS:
                 # Its key is usually a moment behind: say it with its text once that is here.
                 self._unannounced.setdefault(room_id, []).append(message)
-                QTimer.singleShot(KEY_WAIT_FOR_NOTIFICATION_MS, lambda: self._announce(room_id))
+                # With the window as context: a timer left when the window is deleted is dropped.
+                QTimer.singleShot(KEY_WAIT_FOR_NOTIFICATION_MS, self, lambda: self._announce(room_id))
             else:
                 self._announce_message(room, message)
 

@@ -491,7 +491,8 @@ class ChatSession(QObject):
         return self.call(self.keys.recover, recovery_key, owner=owner)
 
     def safety_number(self, user_id: int, owner: QObject | None = None) -> Call:
-        return self.call(self.keys.safety_number, user_id, owner=owner)
+        """The safety number to compare with `user_id`: of the identity shown now, if it changed."""
+        return self.call(self.keys.safety_number, user_id, changed=True, owner=owner)
 
     def trust_identity(self, user_id: int, owner: QObject | None = None) -> Call:
         return self.call(self.keys.trust_identity, user_id, owner=owner)

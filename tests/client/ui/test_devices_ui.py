@@ -166,6 +166,7 @@ def test_a_contacts_changed_identity_is_a_warning_until_compared_and_trusted(ser
     qtbot.waitUntil(lambda: getattr(bubble(kim_window, "before"), "state", None) == "sent", timeout=WAIT_MS)
     warning = kim_window.device_banners.identity
     assert not warning.isVisible()
+    pinned_before = kim_window.session.keys.safety_number(lee.user["id"])
 
     lee_window.session.keys.reset_identity()  # Lee lost every device and the recovery key
     type_and_press_enter(kim_window, "after")  # sending looks at the room's devices
@@ -173,11 +174,17 @@ def test_a_contacts_changed_identity_is_a_warning_until_compared_and_trusted(ser
     name = lee.user["nickname"]
     qtbot.waitUntil(lambda: warning.isVisible(), timeout=WAIT_MS)
     assert warning.label.text().startswith(f"{name}'s safety number changed.")
+    open_room(qtbot, kim_window, group_room(kim, [], "Kim alone"))
+    assert not warning.isVisible()  # only in the rooms Lee is in
+    open_room(qtbot, kim_window, room_id)
+    assert warning.isVisible()
     click(warning.button)
     qtbot.waitUntil(lambda: len(kim_window.findChildren(SafetyNumberDialog)) == 1, timeout=WAIT_MS)
     compare = kim_window.findChildren(SafetyNumberDialog)[0]
     qtbot.waitUntil(lambda: compare.number.text() != "…", timeout=WAIT_MS)
-    assert compare.number.text() == kim_window.session.keys.safety_number(lee.user["id"])
+    # The number of Lee's new identity, the one his desk shows: not the one pinned before.
+    assert compare.number.text() == lee_window.session.keys.safety_number(kim.user["id"])
+    assert compare.number.text() != pinned_before
     with qtbot.waitSignal(compare.accepted, timeout=WAIT_MS):
         click(compare.trust_button)
     qtbot.waitUntil(lambda: not warning.isVisible(), timeout=WAIT_MS)
