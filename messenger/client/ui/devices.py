@@ -109,7 +109,12 @@ class DeviceBanners(QObject):
             self.refresh()
 
     def _on_outgoing(self, message) -> None:
-        if message.state.value != "pending":  # a send looks at the room's devices: a changed identity shows then
+        # A send looks at the room's devices: a changed identity is seen then. Read in memory
+        # (no I/O), so that only a change costs a read from the server.
+        if message.state.value == "pending" or self.state is None:
+            return
+        changed = set(self.session.keys.identity_changes()) - {self.session.user_id}
+        if changed != set(self.state["changes"]):
             self.refresh()
 
     def refresh(self) -> None:

@@ -197,7 +197,7 @@ def test_a_contacts_changed_identity_is_a_warning_until_compared_and_trusted(ser
 def test_a_plaintext_message_carries_a_not_encrypted_mark(server, users, sockets, desks, qtbot):
     kim, lee = users(2)
     room_id = group_room(kim, [lee], "Clear")
-    app = desks.start("kim")
+    app = desks.start("kim", language="ko-KR")
     window = sign_in(qtbot, app, server.url, kim.user["username"])
     open_room(qtbot, window, room_id)
     say(sockets(lee), room_id, "sent in the clear")
@@ -205,7 +205,13 @@ def test_a_plaintext_message_carries_a_not_encrypted_mark(server, users, sockets
     item = bubble(window, "sent in the clear")
     assert item.not_encrypted
     lines = [text for text, _ in ChatDelegate.meta_lines(item)]
-    assert lines[0] == "⚠ Not encrypted"
+    assert lines[0] == "⚠ 암호화되지 않음"
     type_and_press_enter(window, "sealed reply")
     qtbot.waitUntil(lambda: getattr(bubble(window, "sealed reply"), "state", None) == "sent", timeout=WAIT_MS)
-    assert not any("Not encrypted" in text for text, _ in ChatDelegate.meta_lines(bubble(window, "sealed reply")))
+    assert not any("암호화" in text for text, _ in ChatDelegate.meta_lines(bubble(window, "sealed reply")))
+    # The mark takes a line of its own in the column beside the bubble, wide enough for it.
+    delegate, row = window.chat_view.itemDelegate(), window.chat.index(window.chat.items().index(item))
+    marked = delegate.geometry(row, window.chat_view.viewport().width()).meta_rect
+    item.not_encrypted = False
+    plain = delegate.geometry(row, window.chat_view.viewport().width()).meta_rect
+    assert marked.height() > plain.height() and marked.width() > plain.width()
