@@ -265,6 +265,7 @@ class AccountDialog(QDialog):
         self.restore_button.clicked.connect(self.restore_keys)
         self.backup_status = status_line(INFO_STYLE)
         self.key_devices = QListWidget()
+        self._key_device_rows: list[dict] = []
         self.key_devices.setMaximumHeight(96)
         self.approve_button = QPushButton(tr("devices.approve"))
         self.approve_button.setEnabled(False)
@@ -305,7 +306,7 @@ class AccountDialog(QDialog):
 
     def _selected_key_device(self) -> dict | None:
         row = self.key_devices.currentRow()
-        return self._key_device_rows[row] if 0 <= row < len(getattr(self, "_key_device_rows", ())) else None
+        return self._key_device_rows[row] if 0 <= row < len(self._key_device_rows) else None
 
     def _update_approve_button(self, *_) -> None:
         device = self._selected_key_device()

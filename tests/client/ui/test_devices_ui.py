@@ -27,8 +27,8 @@ def state_read(qtbot, window) -> dict:
 
 
 def first_desk(qtbot, desks, server, account, name="first"):
-    """The user's first desk, signed in: it made the identity. Returns (app, window, recovery key)
-    after the key was written down in its dialog."""
+    """The user's first desk, signed in: it made the identity and says so in a banner, whose
+    button opens the recovery key's dialog. Returns (app, window, that dialog)."""
     app = desks.start(name)
     window = sign_in(qtbot, app, server.url, account.user["username"])
     keys_ready(qtbot, app)
