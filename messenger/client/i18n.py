@@ -298,6 +298,48 @@ TEXTS: dict[str, tuple[str, str]] = {
     "account.this_device": ("{line} (이 기기)", "{line} (this device)"),
     "account.sign_out_device": ("로그아웃시키기", "Sign out"),
     "account.sign_out_others": ("다른 기기 모두 로그아웃", "Sign out all other devices"),
+    "devices.recovery_banner": ("이 계정의 복구 키가 만들어졌습니다. 한 번만 보여 드리니 지금 적어 두세요.",
+                                "Your account's recovery key was made: it is shown only once, write it down now."),
+    "devices.show_recovery_key": ("복구 키 보기", "Show recovery key"),
+    "devices.recovery_title": ("복구 키", "Recovery key"),
+    "devices.recovery_explained": ("이 복구 키로 새 컴퓨터를 직접 승인하고 지난 대화를 다시 읽을 수 있습니다. "
+                                   "다시 보여 드리지 않으며 어디에도 저장되지 않습니다.",
+                                   "With this recovery key a new computer approves itself and reads past "
+                                   "conversations again. It is not shown again and is kept nowhere."),
+    "devices.recovery_warning": ("복구 키 없이 기기를 모두 잃으면 지난 메시지를 읽을 수 없게 됩니다.",
+                                 "If you lose every device without it, earlier messages cannot be read."),
+    "devices.copy": ("복사", "Copy"),
+    "devices.written_down": ("적어 두었습니다", "I have written it down"),
+    "devices.done": ("완료", "Done"),
+    "devices.unverified": ("이 컴퓨터는 아직 승인되지 않았습니다. 다른 컴퓨터에서 승인하거나(코드: {code}) "
+                           "복구 키를 입력하세요.",
+                           "This desk is not verified yet: approve it from another of your desks "
+                           "(code: {code}) or enter your recovery key."),
+    "devices.enter_recovery_key": ("복구 키 입력", "Enter recovery key"),
+    "devices.recover": ("승인", "Verify this desk"),
+    "devices.recover_hint": ("처음 로그인한 기기에서 받은 복구 키(4자씩 8묶음)를 입력하세요.",
+                             "Type the recovery key your first device showed (8 groups of 4 characters)."),
+    "devices.pending": ("내 새 기기 \"{name}\"이(가) 승인을 기다립니다.",
+                        "A new desk of yours, \"{name}\", is waiting for approval."),
+    "devices.approve": ("승인…", "Approve…"),
+    "devices.approve_title": ("기기 승인", "Approve a desk"),
+    "devices.approve_hint": ("\"{name}\" 화면에 보이는 코드를 입력하세요. 코드가 같을 때만 승인됩니다. "
+                             "(키 지문 {fingerprint})",
+                             "Type the code \"{name}\" shows on its screen: it is approved only if the codes "
+                             "match. (Key fingerprint {fingerprint})"),
+    "devices.own_devices": ("내 기기", "Your desks"),
+    "devices.verified": ("{name} — 승인됨", "{name} — verified"),
+    "devices.waiting": ("{name} — 승인 대기", "{name} — waiting for approval"),
+    "devices.identity_changed": ("{name}님의 안전 번호가 바뀌었습니다. 확인할 때까지 이 사람의 기기에는 "
+                                 "새 키를 보내지 않습니다.",
+                                 "{name}'s safety number changed. Their devices get no new keys until "
+                                 "you compare it."),
+    "devices.compare": ("안전 번호 비교", "Compare safety numbers"),
+    "devices.safety_title": ("{name}님과의 안전 번호", "Safety number with {name}"),
+    "devices.safety_hint": ("{name}님의 화면에 보이는 번호와 같은지 직접 만나거나 전화로 확인한 뒤 신뢰하세요.",
+                            "Check in person or by phone that {name} sees the same number, then trust."),
+    "devices.trust": ("신뢰", "Trust"),
+    "message.not_encrypted": ("암호화되지 않음", "Not encrypted"),
     "account.encryption": ("암호화", "Encryption"),
     "account.fingerprint": ("이 기기의 키 지문", "This device's key fingerprint"),
     "account.backup_hint": ("대화방 키를 암호로 잠가 서버에 보관합니다. 기기를 모두 잃어도 새 기기에서 이 암호로 "

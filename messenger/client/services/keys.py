@@ -622,11 +622,13 @@ class E2EKeys:
         with self._lock:
             return dict(self._identity_changes)
 
-    def safety_number(self, user_id: int) -> str:
+    def safety_number(self, user_id: int, *, changed: bool = False) -> str:
         """What this user and `user_id` compare (in person, by phone) to know each pinned the
-        other's real identity. Pins the contact's identity if it was not yet."""
+        other's real identity. Pins the contact's identity if it was not yet. With `changed`,
+        the number of the other identity shown since (`identity_changes`), if any: the one to
+        compare before `trust_identity`."""
         with self._lock:
-            other = self._identities.get(user_id)
+            other = (self._identity_changes.get(user_id) if changed else None) or self._identities.get(user_id)
         if other is None:
             other = self.directory.user_keys(user_id)["identity_key"]
             if other is None:

@@ -1,6 +1,7 @@
 """The account dialog: the profile (nickname, status message, picture), the password,
 this account's device sessions (sign one out, or every other one), and encryption (this
-device's key fingerprint; the passphrase-locked key backup: write it, restore from it).
+device's key fingerprint; the user's devices, verified or waiting for approval, approved
+from here (devices.py); the passphrase-locked key backup: write it, restore from it).
 
 Every change goes through the ChatSession. A password change ends every device session of
 the account, this one too (the server's rule): the app then asks for the new password.
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QListWidget,
     QPushButton,
     QTabWidget,
     QVBoxLayout,
@@ -109,11 +111,14 @@ class DeviceListModel(QAbstractListModel):
 class AccountDialog(QDialog):
     profile_changed = Signal(dict)  # the user as the server now describes it
 
-    def __init__(self, session: ChatSession, parent: QWidget | None = None, *, first_password: str | None = None):
+    def __init__(self, session: ChatSession, parent: QWidget | None = None, *, first_password: str | None = None,
+                 banners=None):
         """`first_password`: the password printed at the server's first start, just used to
-        sign in: the dialog opens at the password, asking to change it."""
+        sign in: the dialog opens at the password, asking to change it. `banners`: the main
+        window's DeviceBanners (devices.py), which hold the user's devices' state and approve."""
         super().__init__(parent)
         self.session = session
+        self.banners = banners
         self.user: dict = dict(session.user)
         self.setWindowTitle(tr("account.title"))
         self.resize(460, 480)
@@ -138,6 +143,11 @@ class AccountDialog(QDialog):
         session.profile(owner=self).then(self._profile_arrived).fail(self._profile_refused)
         session.key_fingerprint(owner=self).then(self.fingerprint.setText)
         self.load_devices()
+        if banners is not None:
+            banners.state_changed.connect(self._key_devices_arrived)
+            if banners.state is not None:
+                self._key_devices_arrived(banners.state)
+            banners.refresh()
 
     # -- profile ----------------------------------------------------------------------------------
 
@@ -254,8 +264,17 @@ class AccountDialog(QDialog):
         self.restore_button = QPushButton(tr("account.restore"))
         self.restore_button.clicked.connect(self.restore_keys)
         self.backup_status = status_line(INFO_STYLE)
+        self.key_devices = QListWidget()
+        self._key_device_rows: list[dict] = []
+        self.key_devices.setMaximumHeight(96)
+        self.approve_button = QPushButton(tr("devices.approve"))
+        self.approve_button.setEnabled(False)
+        self.key_devices.currentRowChanged.connect(self._update_approve_button)
+        self.approve_button.clicked.connect(self.approve_selected)
         form = QFormLayout()
         form.addRow(tr("account.fingerprint"), self.fingerprint)
+        form.addRow(tr("devices.own_devices"), self.key_devices)
+        form.addRow("", self.approve_button)
         form.addRow(tr("account.passphrase"), self.passphrase)
         form.addRow(tr("account.passphrase_again"), self.passphrase_again)
         buttons = QHBoxLayout()
@@ -271,6 +290,35 @@ class AccountDialog(QDialog):
         layout.addWidget(self.backup_status)
         layout.addStretch(1)
         return page
+
+    def _key_devices_arrived(self, state: dict) -> None:
+        """The user's devices as the identity sees them: verified, or waiting for approval."""
+        self._key_device_rows = state["devices"]
+        self.key_devices.clear()
+        for device in self._key_device_rows:
+            line = tr("devices.verified" if device["verified"] else "devices.waiting",
+                      name=device.get("device_name") or "?")
+            self.key_devices.addItem(tr("account.this_device", line=line) if device["current"] else line)
+        self._update_approve_button()
+
+    def key_device_rows(self) -> list[str]:
+        return [self.key_devices.item(row).text() for row in range(self.key_devices.count())]
+
+    def _selected_key_device(self) -> dict | None:
+        row = self.key_devices.currentRow()
+        return self._key_device_rows[row] if 0 <= row < len(self._key_device_rows) else None
+
+    def _update_approve_button(self, *_) -> None:
+        device = self._selected_key_device()
+        verified_here = self.banners is not None and bool(self.banners.state and self.banners.state["verified"])
+        self.approve_button.setEnabled(verified_here and device is not None and not device["verified"])
+
+    def approve_selected(self):
+        """The approval dialog for the selected device waiting for approval."""
+        device = self._selected_key_device()
+        if device is not None and self.banners is not None:
+            return self.banners.approve(device)
+        return None
 
     def back_up_keys(self) -> None:
         passphrase = self.passphrase.text()

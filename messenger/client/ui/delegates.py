@@ -290,6 +290,8 @@ class ChatDelegate(QStyledItemDelegate):
         lines: list[tuple[str, QColor]] = []
         if item.state == "failed":
             return [(f"⚠ {tr('message.failed')}", FAILED), (clock(item.created_at), SECONDARY)]
+        if item.not_encrypted:  # written in the clear (a server with e2e optional, or tampered with)
+            lines.append((f"⚠ {tr('message.not_encrypted')}", FAILED))
         if item.unread_by and item.message_id is not None:
             lines.append((str(item.unread_by), UNREAD_BY))
         time_text = clock(item.created_at)

@@ -32,6 +32,7 @@ from messenger.client.services.messages import ContentState
 from messenger.client.services.outbox import OutboxState, OutgoingMessage
 from messenger.client.services.settings import ClientSettings
 from messenger.client.ui.account import AccountDialog
+from messenger.client.ui.devices import DeviceBanners
 from messenger.client.ui.admin import AdminDialog, admin_allowed
 from messenger.client.ui.composer import Composer, TypingLine, TypingNotifier
 from messenger.client.ui.delegates import CHAT_BACKGROUND, ChatDelegate, RoomDelegate
@@ -114,6 +115,8 @@ class MainWindow(QMainWindow):
     # -- building ---------------------------------------------------------------------------------
 
     def _build(self) -> None:
+        # This user's desks; contacts' changed identities, in the rooms they are in.
+        self.device_banners = DeviceBanners(self.session, self, self.chat.member_ids)
         menu = self.menuBar()
         self.main_menu = QMenu(self)
         menu.addMenu(self.main_menu)
@@ -305,6 +308,7 @@ class MainWindow(QMainWindow):
         chat_layout.setContentsMargins(0, 0, 0, 0)
         chat_layout.setSpacing(0)
         chat_layout.addWidget(header)
+        chat_layout.addWidget(self.device_banners.identity)
         chat_layout.addWidget(self.older_label)
         chat_layout.addWidget(self.chat_view, 1)
         chat_layout.addWidget(self.typing_label)
@@ -324,7 +328,13 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([300, 680])
         splitter.setChildrenCollapsible(False)
-        self.setCentralWidget(splitter)
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        central_layout.addWidget(self.device_banners.device)
+        central_layout.addWidget(splitter, 1)
+        self.setCentralWidget(central)
 
         self.problem_label = QLabel()
         self.problem_label.setStyleSheet("color: #D93025;")
@@ -417,6 +427,7 @@ class MainWindow(QMainWindow):
         self._loading_older = False
         self.older_label.hide()
         self.chat.open(room_id, page, outgoing)
+        self.device_banners.room_changed()
         held, self._held = self._held, []
         for change in held:
             change()
@@ -692,7 +703,8 @@ class MainWindow(QMainWindow):
             if self.chat.text.read(room_id, message).state is ContentState.WAITING_FOR_KEYS:
                 # Its key is usually a moment behind: say it with its text once that is here.
                 self._unannounced.setdefault(room_id, []).append(message)
-                QTimer.singleShot(KEY_WAIT_FOR_NOTIFICATION_MS, lambda: self._announce(room_id))
+                # With the window as context: a timer left when the window is deleted is dropped.
+                QTimer.singleShot(KEY_WAIT_FOR_NOTIFICATION_MS, self, lambda: self._announce(room_id))
             else:
                 self._announce_message(room, message)
 
@@ -912,7 +924,8 @@ class MainWindow(QMainWindow):
     def account(self, first_password: str | None = None) -> AccountDialog:
         """The account dialog; with `first_password` (the first-run admin's, just used to sign
         in), open at the password, asking for a new one."""
-        return self._show_dialog(AccountDialog(self.session, self, first_password=first_password))
+        return self._show_dialog(AccountDialog(self.session, self, first_password=first_password,
+                                               banners=self.device_banners))
 
     def administration(self) -> AdminDialog:
         return self._show_dialog(AdminDialog(self.session, self))

@@ -528,6 +528,10 @@ class ChatModel(QAbstractListModel):
         if self._items:
             self.dataChanged.emit(self.index(0), self.index(len(self._items) - 1))
 
+    def member_ids(self) -> set[int]:
+        """The open room's members (as its page and membership events listed them)."""
+        return set(self._read_marks)
+
     def set_members(self, members: Iterable[dict]) -> None:
         """The room's members changed: new ones start with their read mark, leavers count no more."""
         self._read_marks = {m["id"]: m.get("last_read_message_id") or 0 for m in members}

@@ -60,6 +60,7 @@ class ChatSession(QObject):
     problem = Signal(str)  # a call failed for a reason worth a line in the status bar
     ended = Signal()  # the server ended this session (revoked, expired): sign in again
     room_keys_changed = Signal(int)  # a room's keys changed here: read its "waiting for keys" again
+    keys_loaded = Signal()  # this device's keys are loaded: its verified state can be read (devices.py)
 
     def __init__(self, api: ApiClient, dirs: ClientDirs, bridge: Bridge, store: SessionStore, *,
                  realtime_options: dict | None = None, outbox_options: dict | None = None,
@@ -131,7 +132,7 @@ class ChatSession(QObject):
         def done() -> None:
             self._keys_starting = False
 
-        self.bridge.run(work).always(done).fail(self._keys_failed)
+        self.bridge.run(work).then(lambda _: self.keys_loaded.emit()).always(done).fail(self._keys_failed)
 
     def _keys_failed(self, exc: BaseException) -> None:
         if self._closed:  # closed while the keys started: its API client went with it
@@ -468,6 +469,36 @@ class ChatSession(QObject):
             return gained
 
         return self.call(work, owner=owner)
+
+    def verification(self, owner: QObject | None = None) -> Call:
+        """This desk's verified-device state (devices.py): `verified`; `code`, this desk's code
+        to compare while it is not; `devices`, the user's devices (E2EKeys.own_devices);
+        `changes`, {user id: name} of contacts shown with another identity than the pinned one;
+        `recovery_key`, the one made with the user's identity here, once."""
+
+        def work() -> dict:
+            verified = self.keys.refresh_verified()
+            changed = self.keys.identity_changes()
+            names = {u["id"]: u["nickname"] for u in self.api.users()} if changed else {}
+            return {"verified": verified, "code": None if verified else self.keys.verification_code(),
+                    "devices": self.keys.own_devices(), "recovery_key": self.keys.take_new_recovery_key(),
+                    "changes": {uid: names.get(uid, str(uid)) for uid in changed if uid != self.user_id}}
+
+        return self.call(work, owner=owner, quiet=True)
+
+    def approve_device(self, device_id: int, code: str, owner: QObject | None = None) -> Call:
+        return self.call(self.keys.approve_device, device_id, code, owner=owner)
+
+    def recover(self, recovery_key: str, owner: QObject | None = None) -> Call:
+        """Approve this desk with the recovery key; the answer is how many room keys came back."""
+        return self.call(self.keys.recover, recovery_key, owner=owner)
+
+    def safety_number(self, user_id: int, owner: QObject | None = None) -> Call:
+        """The safety number to compare with `user_id`: of the identity shown now, if it changed."""
+        return self.call(self.keys.safety_number, user_id, changed=True, owner=owner)
+
+    def trust_identity(self, user_id: int, owner: QObject | None = None) -> Call:
+        return self.call(self.keys.trust_identity, user_id, owner=owner)
 
     def profile(self, owner: QObject | None = None) -> Call:
         return self.call(self.api.profile, owner=owner)

@@ -478,6 +478,9 @@ def test_a_changed_identity_is_refused_until_trusted_and_its_safety_number_chang
     alice.encrypt(room_id, "not for the new identity yet")
     assert alice.identity_changes() == {bob.user_id: alice.directory.user_keys(bob.user_id)["identity_key"]}
     assert bob.directory.my_keys(room_id)["packages"] == []
+    assert alice.safety_number(bob.user_id) == number_before  # still the pinned one
+    new_number = alice.safety_number(bob.user_id, changed=True)  # the one to compare before trusting
+    assert new_number != number_before and new_number == bob.safety_number(alice.user_id)
     alice.trust_identity(bob.user_id)
     assert alice.identity_changes() == {}
     number_after = alice.safety_number(bob.user_id)

@@ -148,6 +148,8 @@ def test_a_file_name_with_a_path_is_saved_inside_the_chosen_folder(server, users
     assert upload.status_code == 200 and upload.json()["file_name"] == "evil.txt", upload.text
     say(sockets(lee), room_id, "evil.txt", type="file", upload_token=upload.json()["upload_token"])
     window = sign_in(qtbot, desks.start("kim"), server.url, kim.user["username"])
+    # The desk's own key files are written once its keys are loaded and its devices read: not counted.
+    qtbot.waitUntil(lambda: window.device_banners.state is not None, timeout=WAIT_MS)
     chosen = tmp_path / "chosen"
     chosen.mkdir()
     before = set(tmp_path.rglob("*"))
