@@ -20,7 +20,7 @@ from messenger.core import protocol
 from messenger.server import settings
 from messenger.server.actions.admin import close_ended_sockets
 from messenger.server.actions.files import delete_orphan_uploads, purge_upload_tokens
-from messenger.server.actions.legacy_keys import announce_releases, purge_held_escrows
+from messenger.server.actions.legacy_keys import announce_releases, purge_held_escrows, start_announcing
 from messenger.server.actions.polls import expire_polls
 from messenger.server.db.models import (
     AuditEvent,
@@ -209,6 +209,8 @@ def every(app, interval: float, name: str, work) -> None:
 
 def start(app) -> list[gevent.Greenlet]:
     config = app.config["MESSENGER"]
+    with app.app_context():
+        start_announcing()
     return [
         gevent.spawn(checkpoint_loop, config.wal_checkpoint_seconds),
         gevent.spawn(every, app, config.socket_sweep_seconds, "closing ended sockets", close_ended_sockets),

@@ -174,6 +174,17 @@ def do_purge_legacy_keys() -> int:
 _announced_up_to: int | None = None
 
 
+def start_announcing() -> None:
+    """At the server's start: what was sealed before, devices read when they connect; what is
+    sealed from now on (even before the first round) is announced."""
+    global _announced_up_to
+    _announced_up_to = _newest_package()
+
+
+def _newest_package() -> int:
+    return database.session.scalar(select(func.max(RoomKeyPackage.id))) or 0
+
+
 def announce_releases() -> int:
     """Run by the server every few seconds: tell the devices that `release-legacy-keys` (a
     command beside the running server, which cannot reach its sockets) sealed keys to, so that
@@ -181,9 +192,9 @@ def announce_releases() -> int:
     global _announced_up_to
     found = _escrow()
     escrow = found[1].id if found else None
-    newest = database.session.scalar(select(func.max(RoomKeyPackage.id))) or 0
+    newest = _newest_package()
     if _announced_up_to is None or escrow is None:
-        _announced_up_to = newest  # what came before this process started, devices read when they connect
+        _announced_up_to = newest
         return 0
     rows = database.session.execute(
         select(RoomKeyPackage.room_id, RoomKeyPackage.key_version, RoomKeyPackage.device_session_id,
