@@ -847,7 +847,10 @@ def resolve_user(api, spec: str) -> int:
 
 def cmd_safety_number(session: ChatSession, args) -> int:
     api = session.open()
-    print(session.keys.safety_number(resolve_user(api, args.user)))
+    user_id = resolve_user(api, args.user)
+    session.keys.look_at_identity(user_id)
+    # After a change, the number of the identity now shown: the one to compare before `trust`.
+    print(session.keys.safety_number(user_id, changed=True))
     return EXIT_OK
 
 

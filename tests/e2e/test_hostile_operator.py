@@ -218,3 +218,23 @@ def test_a_revoked_device_an_old_key_and_a_hundred_messages_each_start_a_new_key
     last = alice.send(room_id, "the 101st")
     assert key_id_of(alice, room_id, last) not in keys
     wait_until(lambda: bob.readables(room_id)[last].text == "the 101st")
+
+
+def test_after_an_identity_change_the_cli_shows_the_number_to_compare_then_trust_pins_it(server, tmp_path):
+    """Bob starts over (every device and the recovery key lost): alice's `safety-number` shows the
+    number of bob's new identity, the one bob sees too, and after `trust` it stays that number."""
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
+    alice.login(alice_name)
+    bob.login(bob_name)
+    alice.ok("send", f"@{bob_name}", "hello")
+    before = alice.ok("safety-number", f"@{bob_name}").strip()
+    assert before == bob.ok("safety-number", f"@{alice_name}").strip()
+
+    new_bob = Cli(server, tmp_path / "new-bob")
+    new_bob.login(bob_name)
+    new_bob.ok("reset-identity", "--yes")
+    shown = alice.ok("safety-number", f"@{bob_name}").strip()
+    assert shown != before and shown == new_bob.ok("safety-number", f"@{alice_name}").strip()
+    alice.ok("trust", f"@{bob_name}")
+    assert alice.ok("safety-number", f"@{bob_name}").strip() == shown

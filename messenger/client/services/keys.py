@@ -622,6 +622,12 @@ class E2EKeys:
         with self._lock:
             return dict(self._identity_changes)
 
+    def look_at_identity(self, user_id: int) -> None:
+        """Read the identity the server shows for `user_id` now, as a sync would: a change from
+        the pinned one is recorded (`identity_changes`). For a one-shot client that never syncs."""
+        for device in self.directory.user_keys(user_id)["devices"]:
+            self._trusted({**device, "user_id": user_id})
+
     def safety_number(self, user_id: int, *, changed: bool = False) -> str:
         """What this user and `user_id` compare (in person, by phone) to know each pinned the
         other's real identity. Pins the contact's identity if it was not yet. With `changed`,
