@@ -589,12 +589,7 @@ class E2EKeys:
         self.store.save_token(self.api.server_url, self._identity_secret_name, identity.export())
         with self._lock:
             self._identity = identity
-            self._identities[self.user_id] = identity.public_key
-            self._identity_changes.pop(self.user_id, None)
-            self._pins_unsaved = True
-        self._sign_own_devices(identity, migrate=False)
-        self._after_device_signed(self.device_session_id)
-        self._save_pins()
+        self._take_own_identity(identity)
         stored = self.directory.backup()
         if stored is not None and stored["blob"].startswith("r1:"):
             return self.restore_backup(recovery_key)
@@ -607,6 +602,11 @@ class E2EKeys:
         Contacts are warned that the identity changed and send nothing until they accept it."""
         identity = self._make_identity()
         self.directory.publish_identity(identity.public_key, self._seal_identity(identity), replace=True)
+        self._take_own_identity(identity)
+        return self.take_new_recovery_key()
+
+    def _take_own_identity(self, identity: IdentityKeys) -> None:
+        """`identity` is this user's from now on: pinned here, and this device signed with it."""
         with self._lock:
             self._identities[self.user_id] = identity.public_key
             self._identity_changes.pop(self.user_id, None)
@@ -614,7 +614,6 @@ class E2EKeys:
         self._sign_own_devices(identity, migrate=False)
         self._after_device_signed(self.device_session_id)
         self._save_pins()
-        return self.take_new_recovery_key()
 
     def identity_changes(self) -> dict[int, str]:
         """Users (this one included) shown with another identity than the one pinned here: their
