@@ -194,7 +194,13 @@ def _database_driver() -> str:
         connection.close()
     if hits != 1:
         raise CheckFailed(f"an FTS5 query found {hits} rows, not 1")
-    return f"sqlite3 {sqlite3.sqlite_version} with FTS5"
+    # PostgreSQL: the dialect SQLAlchemy loads by name, and psycopg's compiled implementation.
+    importlib.import_module("sqlalchemy.dialects.postgresql.psycopg")
+    import psycopg
+
+    if psycopg.pq.__impl__ not in ("binary", "c"):
+        raise CheckFailed(f"psycopg {psycopg.__version__} without its compiled implementation ({psycopg.pq.__impl__})")
+    return f"sqlite3 {sqlite3.sqlite_version} with FTS5; psycopg {psycopg.__version__} ({psycopg.pq.__impl__})"
 
 
 def _migrations() -> str:

@@ -48,7 +48,7 @@ def test_a_normal_user_is_stopped_at_once_with_the_apt_get_line(nothing_installe
     assert done.returncode == 1
     line = done.stderr.strip().splitlines()[-1].split()
     assert line[:4] == ["sudo", "apt-get", "install", "-y"]
-    assert {"libxcb-icccm4", "fonts-nanum", "xvfb", "wixl", "msitools", "nsis", "wine64"} <= set(line[4:])
+    assert {"libxcb-icccm4", "fonts-nanum", "xvfb", "wixl", "msitools", "nsis", "wine64", "postgresql"} <= set(line[4:])
 
 
 def test_the_desktop_role_wants_xvfb_only_without_a_display(nothing_installed):

@@ -6,6 +6,7 @@ the master key, independently of the import; nothing of the import's output is t
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from harness import PASSWORD, Cli, ServerProcess, login
+from services import Postgres
 from messenger.core.e2e import decrypt_envelope
 
 V4 = Path(__file__).resolve().parents[1] / "fixtures" / "v4-deployment"
@@ -25,9 +27,9 @@ REPO = Path(__file__).resolve().parents[2]
 DELETED = "[삭제된 메시지]"
 
 
-def admin(data_dir: Path, *args, check: bool = True) -> subprocess.CompletedProcess:
+def admin(data_dir: Path, *args, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     done = subprocess.run([sys.executable, "-m", "messenger", "admin", "--data-dir", str(data_dir), *map(str, args)],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
+                          capture_output=True, text=True, cwd=REPO, timeout=300, env={**os.environ, **(env or {})})
     if check:
         assert done.returncode == 0, done.stdout + done.stderr
     return done
@@ -391,3 +393,26 @@ def test_members_pass_the_legacy_key_on_among_themselves_and_maintenance_then_dr
         if online is not None:
             online.interrupt()
         server.stop()
+
+
+def test_an_office_moves_into_postgresql(tmp_path):
+    """The same import into a real PostgreSQL database: users sign in with their old passwords and
+    read every message; the data dir holds no SQLite database; a second import is refused."""
+    postgres = Postgres().start()
+    try:
+        env = {"MESSENGER_DATABASE_URL": postgres.database("moved_v4")}
+        data_dir = tmp_path / "data"
+        admin(data_dir, *import_args(escrow=tmp_path / "escrow.key"), env=env)
+        assert not (data_dir / "messenger.db").exists()
+        again = admin(tmp_path / "other", *import_args(escrow=tmp_path / "escrow2.key"), env=env, check=False)
+        assert again.returncode == 1 and "DATA_DIR_NOT_EMPTY" in again.stderr, again.stdout + again.stderr
+        server = ServerProcess(data_dir, env=env).start()
+        try:
+            api = login(server, "minji", PASSWORD)
+            for room_id in (1, 2):
+                shown = api.get(f"/api/rooms/{room_id}/messages", params={"limit": 200}).json()["messages"]
+                assert [m["id"] for m in shown] == [m["id"] for m in expected_messages(room_id)]
+        finally:
+            server.stop()
+    finally:
+        postgres.stop()
