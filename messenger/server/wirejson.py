@@ -8,6 +8,7 @@ instead of 13 µs.
 from __future__ import annotations
 
 import json
+import re
 
 import orjson
 
@@ -22,10 +23,18 @@ def dumps(value, **_options) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+# 20 digits in a row: perhaps an integer past 64 bits, which orjson reads as a float (10**30 ->
+# 1e30) where the standard module keeps it exact, so that validation answers "out of range".
+_LONG_NUMBER = re.compile(r"\d{20}")
+_LONG_NUMBER_BYTES = re.compile(rb"\d{20}")
+
+
 def loads(text):
+    pattern = _LONG_NUMBER_BYTES if isinstance(text, (bytes, bytearray)) else _LONG_NUMBER
+    if pattern.search(text):
+        return json.loads(text)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
-        # What orjson refuses and the standard module reads (integers past 64 bits): the
-        # handler's validation answers it, as before.
+        # What orjson refuses and the standard module reads: the handler's validation answers it.
         return json.loads(text)
