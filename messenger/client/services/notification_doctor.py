@@ -86,6 +86,12 @@ def diagnose(state: DesktopState, *, notifications_on: bool, muted_rooms: list[s
     return findings
 
 
+def toasts_held_back(state: DesktopState) -> bool:
+    """Whether Windows holds the messenger's toasts back now (Focus Assist, quiet time, a
+    presentation or a full-screen program): they go to the notification centre unseen."""
+    return state.platform == "win32" and _focus_assist(state).verdict is Verdict.PROBLEM
+
+
 def _switch(check: str, enabled: bool | None) -> Finding:
     return Finding(check, Verdict.UNKNOWN if enabled is None else Verdict.OK if enabled else Verdict.PROBLEM)
 
