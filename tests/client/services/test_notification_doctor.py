@@ -100,3 +100,11 @@ def test_on_linux_without_a_session_bus_there_is_no_notification_service(monkeyp
 ])
 def test_toasts_are_known_to_be_held_back_by_focus_assist_and_quiet_states(desktop, held_back):
     assert toasts_held_back(desktop) is held_back
+
+
+def test_a_windows_without_the_focus_assist_calls_is_not_held_back():
+    class OldWindows(FakeDesktop):
+        def focus_assist(self):
+            raise AttributeError("function 'NtQueryWnfStateData' not found")
+
+    assert toasts_held_back(OldWindows()) is False
