@@ -242,3 +242,81 @@ def test_an_expired_session_returns_to_sign_in_with_a_reason(server, new_page):
     page.click("#new-conversation")  # any request now finds the sign-in ended
     expect(page.locator("#sign-in")).to_be_visible(timeout=10_000)
     expect(page.locator("#sign-in-reason")).not_to_be_empty()
+
+
+def test_groups_history_unread_pins_polls_notices_and_a_second_browser(server, new_page, tmp_path):
+    alice, bob, carol = register(server), register(server), register(server)
+    page = new_page(server.url + "/")
+    sign_in(page, alice)
+    recovery_key = page.inner_text("#recovery-key")
+    page.click("#recovery-dialog button")
+    desk = Device(server, tmp_path / "bob", bob).online()
+    try:
+        # a group, started in the browser
+        page.click("#new-conversation")
+        page.fill("#people-filter", bob)
+        page.locator("#people li:not([hidden]) input").check()
+        page.fill("#people-filter", carol)
+        page.locator("#people li:not([hidden]) input").check()
+        page.fill("#group-name", "설계팀")
+        page.click("#start-conversation")
+        expect(page.locator("#room-title")).to_have_text("설계팀")
+        group = next(r for r in desk.api.rooms() if r["name"] == "설계팀")
+        assert group["type"] == "group" and group["member_count"] == 3
+        expect(page.locator("#room-presence")).to_contain_text(bob)
+
+        # history pages: the newest 50, then the older ones
+        sent = [desk.send(group["id"], f"line {n}") for n in range(60)]
+        expect(by_id(page, sent[-1])).to_be_visible(timeout=30_000)
+        page.reload()
+        page.locator(f"#rooms li[data-room-id='{group['id']}']").click()
+        expect(page.locator("#message-list li.message")).to_have_count(50)
+        page.click("#older")
+        expect(page.locator("#message-list li.message")).to_have_count(60)
+        expect(page.locator("#older")).to_be_hidden()
+        expect(by_id(page, sent[0])).to_contain_text("line 0")
+
+        # a notice and a poll, made in the browser, reach the desk; the desk's vote is counted
+        by_id(page, sent[3]).hover()
+        by_id(page, sent[3]).locator(".act-notice").click()
+        expect(page.locator("#notices")).to_contain_text("line 3")
+        assert [n["message_id"] for n in desk.api.notices(group["id"])] == [sent[3]]
+        page.click("#room-poll")
+        page.fill("#poll-question", "점심?")
+        page.fill("#poll-options", "국수\n김밥")
+        page.click("#poll-create")
+        expect(page.locator("#polls .poll")).to_contain_text("점심?")
+        poll = desk.api.polls(group["id"])[0]
+        desk.api.vote(poll["id"], [poll["options"][1]["id"]])
+        expect(page.locator("#polls .poll button").nth(1)).to_have_text("김밥 — 1")
+
+        # unread counts, pins and mutes in the room list
+        dm = desk.api.create_room([next(u["id"] for u in desk.api.users() if u["username"] == alice)])["room_id"]
+        desk.send(dm, "one")
+        desk.send(dm, "two")
+        expect(page.locator(f"#rooms li[data-room-id='{dm}'] .unread")).to_have_text("2")
+        page.locator(f"#rooms li[data-room-id='{dm}']").click()
+        expect(page.locator(f"#rooms li[data-room-id='{dm}'] .unread")).to_have_count(0)
+        page.click("#room-pin")
+        page.click("#room-mute")
+        expect(page.locator(f"#rooms li[data-room-id='{dm}'] .flags").first).to_have_text("📌🔕")
+        flags = page.evaluate(f"fetch('/api/rooms').then((r) => r.json()).then((b) => b.rooms.find((r) => r.id === {dm}))")
+        assert (flags["pinned"], flags["muted"], flags["unread_count"]) == (True, True, 0)
+
+        # a second browser of Alice waits unapproved, then approves itself with the recovery key
+        # and gets the history from the devices that hold it
+        second = new_page(server.url + "/", locale="ko-KR")
+        sign_in(second, alice)
+        expect(second.locator("#device-banner")).to_be_visible()
+        expect(second.locator("#device-banner-text")).to_contain_text(re.compile(r"\d{5} \d{5} \d{5}"))
+        second.fill("#recovery-input", "AAAA " * 8)
+        second.click("#recovery-form button")
+        expect(second.locator("#recovery-error")).not_to_be_empty()
+        second.fill("#recovery-input", recovery_key.lower())
+        second.click("#recovery-form button")
+        expect(second.locator("#device-banner")).to_be_hidden()
+        second.locator(f"#rooms li[data-room-id='{dm}']").click()
+        expect(second.locator("#message-list li.message", has_text="two")).to_be_visible(timeout=30_000)
+    finally:
+        desk.close()
+    assert page.errors == []

@@ -42,6 +42,7 @@ async function boot() {
   });
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
+  $("recovery-form").addEventListener("submit", useRecoveryKey);
   api.sessionEnded.add((error) => endSession(error.message));
   wireRoomView();
   const health = await api.get("/api/system/health", { quiet: true });
@@ -114,9 +115,23 @@ async function signedIn(user, csrf, deviceSessionId) {
 }
 
 async function showDeviceBanner() {
-  const banner = $("device-banner");
-  banner.hidden = state.device.verified;
-  if (!state.device.verified) banner.textContent = t("unverified", { code: await state.device.verificationCode() });
+  $("device-banner").hidden = state.device.verified;
+  if (!state.device.verified) $("device-banner-text").textContent = t("unverified", { code: await state.device.verificationCode() });
+}
+
+// An unapproved browser approves itself with the user's recovery key (spec/e2e.md §4a).
+async function useRecoveryKey(event) {
+  event.preventDefault();
+  $("recovery-error").textContent = "";
+  try {
+    await state.device.recover($("recovery-input").value);
+    $("recovery-input").value = "";
+    await showDeviceBanner();
+    for (const roomId of state.rooms.keys()) state.device.syncRoom(roomId).catch(() => {});
+  } catch (error) {
+    $("recovery-error").textContent = t(error.code === "E2E_AUTH_FAILED" || error.code === "E2E_RECOVERY_KEY_WRONG"
+      ? "recovery_key_wrong" : "recovery_key_malformed");
+  }
 }
 
 // -- the live connection ----------------------------------------------------------------------------------
@@ -158,7 +173,12 @@ function connectSocket() {
   for (const event of ["poll_created", "poll_updated"]) socket.on(event, (data) => { if (data.room_id === state.roomId) loadPolls(); });
   socket.on("room_key_available", (data) => state.device.syncRoom(data.room_id).catch(() => {}));
   socket.on("room_key_requested", (data) => state.device.considerRequest(data.room_id, data));
-  socket.on("device_signed", async () => { await state.device.refreshVerified(); showDeviceBanner(); });
+  socket.on("device_signed", async () => {
+    await state.device.refreshVerified();
+    showDeviceBanner();
+    // A device of this user was approved: its open key requests count now (spec/e2e-keys.md §8).
+    for (const roomId of state.rooms.keys()) state.device.answerOpenRequests(roomId).catch(() => {});
+  });
   socket.connect();
 }
 
@@ -226,6 +246,7 @@ async function openRoom(roomId) {
   $("room-title").textContent = room ? roomName(room) : "";
   renderRoomFlags();
   await state.device.syncRoom(roomId).catch(() => {});
+  state.online = new Set((await api.get("/api/users/online")).users.map((u) => u.id));
   const page = await api.get(`/api/rooms/${roomId}/messages?limit=${PAGE}&include_members=1`);
   if (state.roomId !== roomId) return;
   state.members = new Map(page.members.map((m) => [m.id, m]));
