@@ -309,14 +309,22 @@ def test_groups_history_unread_pins_polls_notices_and_a_second_browser(server, n
         sign_in(second, alice)
         expect(second.locator("#device-banner")).to_be_visible()
         expect(second.locator("#device-banner-text")).to_contain_text(re.compile(r"\d{5} \d{5} \d{5}"))
+        second.locator(f"#rooms li[data-room-id='{dm}']").click()
+        second.fill("#text", "from the second browser")
+        second.press("#text", "Enter")  # refused: nobody would take an unapproved device's keys
+        unsent = second.locator("#message-list li.failed", has_text="from the second browser")
+        expect(unsent).to_contain_text("E2E_DEVICE_UNVERIFIED")
         second.fill("#recovery-input", "AAAA " * 8)
         second.click("#recovery-form button")
         expect(second.locator("#recovery-error")).not_to_be_empty()
         second.fill("#recovery-input", recovery_key.lower())
         second.click("#recovery-form button")
         expect(second.locator("#device-banner")).to_be_hidden()
-        second.locator(f"#rooms li[data-room-id='{dm}']").click()
         expect(second.locator("#message-list li.message", has_text="two")).to_be_visible(timeout=30_000)
+        unsent.locator("button.retry").click()
+        wait_until(lambda: any(read_message(desk.keys, m).text == "from the second browser"
+                               for m in desk.api.messages(dm)["messages"]), 20)
+        expect(second.locator("#message-list li.failed")).to_have_count(0)
     finally:
         desk.close()
     assert page.errors == []
