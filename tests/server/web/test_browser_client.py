@@ -17,6 +17,7 @@ from e2e.chat_kit import Device, register, wait_until
 from harness import PASSWORD, ServerProcess
 from messenger.client.services.messages import ContentState, fetch_file, read_message, share_file, send_text
 from messenger.server.web import CONTENT_SECURITY_POLICY
+from server.test_import_v4 import data_dir_bytes
 
 
 
@@ -54,11 +55,6 @@ def message(page, text: str):
 
 def by_id(page, message_id: int):
     return page.locator(f"#message-list li[data-id='{message_id}']")
-
-
-def stored_bytes(data_dir: Path) -> bytes:
-    """Everything the server keeps: the database with its WAL, the uploads, the rest."""
-    return b"".join(path.read_bytes() for path in sorted(data_dir.rglob("*")) if path.is_file())
 
 
 def test_the_page_is_the_servers_own_code_under_a_strict_policy(server, new_page):
@@ -178,7 +174,7 @@ def test_a_browser_and_a_desk_talk_end_to_end_encrypted(server, new_page, tmp_pa
 
     # what they said is stored as ciphertext only
     time.sleep(1)  # the WAL holds the last commits
-    stored = stored_bytes(server.data_dir)
+    stored = data_dir_bytes(server.data_dir)  # the database with its WAL, the uploads
     for said in ("hello from the desk 안녕", "hi desk, from the browser", "got it", "edited in the browser",
                  "this one goes away", "점.png", "보고서", "분기 보고서 contents"):
         assert said.encode() not in stored, said
