@@ -237,7 +237,8 @@ def test_an_expired_session_returns_to_sign_in_with_a_reason(server, new_page):
                    "WHERE kind = 'browser' AND user_id = (SELECT id FROM users WHERE username = ?)", (alice,))
     page.click("#new-conversation")  # any request now finds the sign-in ended
     expect(page.locator("#sign-in")).to_be_visible(timeout=10_000)
-    expect(page.locator("#sign-in-reason")).not_to_be_empty()
+    expect(page.locator("#sign-in-reason")).to_contain_text("만료")  # the server's reason, in Korean
+    expect(page.locator("#sign-in-form button[type=submit]")).to_have_text("로그인")
 
 
 def test_groups_history_unread_pins_polls_notices_and_a_second_browser(server, new_page, tmp_path):
@@ -289,10 +290,11 @@ def test_groups_history_unread_pins_polls_notices_and_a_second_browser(server, n
         # unread counts, pins and mutes in the room list
         dm = desk.api.create_room([next(u["id"] for u in desk.api.users() if u["username"] == alice)])["room_id"]
         desk.send(dm, "one")
-        desk.send(dm, "two")
+        mention = desk.send(dm, f"two, @{alice} look")
         expect(page.locator(f"#rooms li[data-room-id='{dm}'] .unread")).to_have_text("2")
         page.locator(f"#rooms li[data-room-id='{dm}']").click()
         expect(page.locator(f"#rooms li[data-room-id='{dm}'] .unread")).to_have_count(0)
+        expect(by_id(page, mention).locator(".mention")).to_have_text(f"@{alice}")
         page.click("#room-pin")
         page.click("#room-mute")
         expect(page.locator(f"#rooms li[data-room-id='{dm}'] .flags").first).to_have_text("📌🔕")

@@ -39,7 +39,6 @@ export async function call(method, path, body, { quiet = false } = {}) {
 export const get = (path, options) => call("GET", path, undefined, options);
 export const post = (path, body = {}) => call("POST", path, body);
 export const put = (path, body = {}) => call("PUT", path, body);
-export const del = (path) => call("DELETE", path);
 
 // A multipart upload with progress (fetch cannot report upload progress).
 export function upload(form, onProgress) {

@@ -49,7 +49,8 @@ export class Socket {
   receive(packet) {
     const type = packet[0];
     if (type === "0") { // Engine.IO open: then connect to the default namespace with our auth
-      this.pingTimeout = JSON.parse(packet.slice(1)).pingInterval + JSON.parse(packet.slice(1)).pingTimeout;
+      const open = JSON.parse(packet.slice(1));
+      this.pingTimeout = open.pingInterval + open.pingTimeout;
       this.watchPing();
       this.ws.send("40" + JSON.stringify(this.auth));
     } else if (type === "2") { this.watchPing(); this.ws.send("3"); }
