@@ -288,7 +288,8 @@ def test_groups_history_unread_pins_polls_notices_and_a_second_browser(server, n
         expect(page.locator("#polls .poll button").nth(1)).to_have_text("김밥 — 1")
 
         # unread counts, pins and mutes in the room list
-        dm = desk.api.create_room([next(u["id"] for u in desk.api.users() if u["username"] == alice)])["room_id"]
+        alice_id = next(u["id"] for u in desk.api.users() if u["username"] == alice)
+        dm = desk.api.create_room([alice_id])["room_id"]
         desk.send(dm, "one")
         mention = desk.send(dm, f"two, @{alice} look")
         expect(page.locator(f"#rooms li[data-room-id='{dm}'] .unread")).to_have_text("2")
@@ -323,6 +324,15 @@ def test_groups_history_unread_pins_polls_notices_and_a_second_browser(server, n
         wait_until(lambda: any(read_message(desk.keys, m).text == "from the second browser"
                                for m in desk.api.messages(dm)["messages"]), 20)
         expect(second.locator("#message-list li.failed")).to_have_count(0)
+
+        # signing out forgets this browser's keys (a shared computer keeps nothing)
+        second.click("#sign-out")
+        expect(second.locator("#sign-in")).to_be_visible()
+        left = second.evaluate("""async (userId) => { const store = await import('/web/store.js');
+            return [await store.get(`identity:${userId}`), await store.get(`rooms:${userId}`)]; }""",
+                               alice_id)
+        assert left == [None, None]
+        assert second.evaluate("fetch('/api/me').then((r) => r.status)") == 401
     finally:
         desk.close()
     assert page.errors == []

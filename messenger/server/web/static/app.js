@@ -78,7 +78,8 @@ async function signIn(event) {
 
 async function signOut() {
   await api.post("/api/logout").catch(() => {});
-  endSession("");
+  await state.device.forget();
+  endSession(t("ended_logout"));
 }
 
 function endSession(reason) {

@@ -126,6 +126,13 @@ export class Device {
     return this.refreshVerified();
   }
 
+  // Signing out forgets every key of this user in this browser, the identity included (as the
+  // desktop's logout): a shared computer keeps nothing that reads the user's messages.
+  async forget() {
+    for (const name of [`device:${this.user.id}:${this.id}`, `identity:${this.user.id}`, `pins:${this.user.id}`,
+      `rooms:${this.user.id}`]) await store.remove(name);
+  }
+
   // -- trust ---------------------------------------------------------------------------------------
 
   async savePins() { await store.put(`pins:${this.user.id}`, this.pins); }
