@@ -336,3 +336,26 @@ def test_groups_history_unread_pins_polls_notices_and_a_second_browser(server, n
     finally:
         desk.close()
     assert page.errors == []
+
+
+def test_the_browser_approves_a_new_desk_of_its_user_by_its_code(server, new_page, tmp_path):
+    alice = register(server)
+    page = new_page(server.url + "/")
+    sign_in(page, alice)
+    page.click("#recovery-dialog button")
+    desk = Device(server, tmp_path / "alice-desk", alice)  # the identity is in the browser: unverified
+    try:
+        assert desk.keys.verified is False
+        expect(page.locator("#approve-banner")).to_be_visible()
+        expect(page.locator("#approve-device")).to_have_value(str(desk.keys.device_session_id))
+        page.fill("#approve-code", "12345 67890 12345")
+        page.click("#approve-form button")
+        expect(page.locator("#approve-error")).to_contain_text("nothing was approved")
+        assert desk.keys.refresh_verified() is False
+        page.fill("#approve-code", desk.keys.verification_code())
+        page.click("#approve-form button")
+        expect(page.locator("#approve-banner")).to_be_hidden()
+        assert desk.keys.refresh_verified() is True
+    finally:
+        desk.close()
+    assert page.errors == []

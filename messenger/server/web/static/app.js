@@ -43,6 +43,7 @@ async function boot() {
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
   $("recovery-form").addEventListener("submit", useRecoveryKey);
+  $("approve-form").addEventListener("submit", approveDevice);
   api.sessionEnded.add((error) => endSession(error.message));
   wireRoomView();
   const health = await api.get("/api/system/health", { quiet: true });
@@ -109,6 +110,7 @@ async function signedIn(user, csrf, deviceSessionId) {
     $("recovery-dialog").showModal();
   }
   await showDeviceBanner();
+  await showApproveBanner();
   state.online = new Set((await api.get("/api/users/online")).users.map((u) => u.id));
   connectSocket();
   await loadRooms();
@@ -118,6 +120,26 @@ async function signedIn(user, csrf, deviceSessionId) {
 async function showDeviceBanner() {
   $("device-banner").hidden = state.device.verified;
   if (!state.device.verified) $("device-banner-text").textContent = t("unverified", { code: await state.device.verificationCode() });
+}
+
+// A new device of this user waits: this browser, holding the identity, approves it by its code.
+async function showApproveBanner() {
+  const pending = state.device.identity ? await state.device.pendingDevices() : [];
+  $("approve-banner").hidden = !pending.length;
+  $("approve-device").replaceChildren(...pending.map((d) =>
+    element("option", { value: d.device_session_id, textContent: `${d.device_name} #${d.device_session_id}` })));
+}
+
+async function approveDevice(event) {
+  event.preventDefault();
+  $("approve-error").textContent = "";
+  try {
+    await state.device.approve(Number($("approve-device").value), $("approve-code").value);
+    $("approve-code").value = "";
+    await showApproveBanner();
+  } catch (error) {
+    $("approve-error").textContent = t(error.code === "E2E_VERIFICATION_CODE_WRONG" ? "code_wrong" : "failed");
+  }
 }
 
 // An unapproved browser approves itself with the user's recovery key (spec/e2e.md §4a).
@@ -174,9 +196,11 @@ function connectSocket() {
   for (const event of ["poll_created", "poll_updated"]) socket.on(event, (data) => { if (data.room_id === state.roomId) loadPolls(); });
   socket.on("room_key_available", (data) => state.device.syncRoom(data.room_id).catch(() => {}));
   socket.on("room_key_requested", (data) => state.device.considerRequest(data.room_id, data));
+  socket.on("device_keys_published", () => showApproveBanner());
   socket.on("device_signed", async () => {
     await state.device.refreshVerified();
     showDeviceBanner();
+    showApproveBanner();
     // A device of this user was approved: its open key requests count now (spec/e2e-keys.md §8).
     for (const roomId of state.rooms.keys()) state.device.answerOpenRequests(roomId).catch(() => {});
   });
@@ -686,5 +710,11 @@ async function createPoll() {
   await api.post(`/api/rooms/${state.roomId}/polls`, { question: $("poll-question").value, options,
     multiple_choice: $("poll-multiple").checked, anonymous: $("poll-anonymous").checked });
 }
+
+// One place where a failed action shows: a status line under the composer (and the console).
+window.addEventListener("unhandledrejection", (event) => {
+  const error = event.reason || {};
+  $("upload-status").textContent = `${t("failed")}: ${error.message || error}${error.code ? ` (${error.code})` : ""}`;
+});
 
 boot();

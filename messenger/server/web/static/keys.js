@@ -113,6 +113,32 @@ export class Device {
       this.keys.signingPublicKey);
   }
 
+  // This user's other devices that no pinned identity signed yet: the ones to approve.
+  async pendingDevices() {
+    const { devices } = await api.get(`/api/keys/users/${this.user.id}`);
+    const pending = [];
+    for (const d of devices) {
+      if (d.device_session_id !== this.id && !await c.deviceSignedBy(this.pins.identities[this.user.id],
+        d.identity_signature, this.user.id, d.device_session_id, d.encryption_key, d.signing_key)) pending.push(d);
+    }
+    return pending;
+  }
+
+  // Sign another device of this user with the identity held here, once the code the person read
+  // on that device's screen matches the one its keys give here (else nothing is signed).
+  async approve(deviceId, typedCode) {
+    if (!this.identity) throw new DeviceError("E2E_IDENTITY_UNAVAILABLE");
+    const device = (await this.pendingDevices()).find((d) => d.device_session_id === deviceId);
+    if (!device) throw new DeviceError("DEVICE_SESSION_NOT_FOUND");
+    const expected = await c.verificationCode(this.identity.publicKey, this.user.id, deviceId, device.encryption_key,
+      device.signing_key);
+    if (typedCode.replace(/[\s-]/g, "") !== expected.replace(/ /g, "")) throw new DeviceError("E2E_VERIFICATION_CODE_WRONG");
+    this.pins.devices[deviceId] = [device.encryption_key, device.signing_key];
+    await this.savePins();
+    const signature = await c.signDevice(this.identity, this.user.id, deviceId, device.encryption_key, device.signing_key);
+    await api.put(`/api/keys/devices/${deviceId}/signature`, { signature });
+  }
+
   async recover(recoveryKey) {
     const shown = await api.get("/api/keys/identity");
     const exported = fromUtf8.decode(await c.openWithRecoveryKey(shown.recovery_blob, recoveryKey, RECOVERY_PURPOSE, this.user.id));
