@@ -78,8 +78,9 @@ async function signIn(event) {
 }
 
 async function signOut() {
-  await api.post("/api/logout").catch(() => {});
+  // Keys first: the server's sign-out ends this page's session (and its socket) at once.
   await state.device.forget();
+  await api.post("/api/logout").catch(() => {});
   endSession(t("ended_logout"));
 }
 

@@ -155,13 +155,14 @@ export class Device {
   // Signing out forgets every key of this user in this browser, the identity included (as the
   // desktop's logout): a shared computer keeps nothing that reads the user's messages.
   async forget() {
+    this.forgotten = true; // work still in flight must not write them back
     for (const name of [`device:${this.user.id}:${this.id}`, `identity:${this.user.id}`, `pins:${this.user.id}`,
       `rooms:${this.user.id}`]) await store.remove(name);
   }
 
   // -- trust ---------------------------------------------------------------------------------------
 
-  async savePins() { await store.put(`pins:${this.user.id}`, this.pins); }
+  async savePins() { if (!this.forgotten) await store.put(`pins:${this.user.id}`, this.pins); }
 
   // Whether keys may go to, or be taken from, this device: the keys first seen for it, and its
   // user's pinned identity signed it (a contact's identity is pinned the first time it is seen).
@@ -189,6 +190,7 @@ export class Device {
   }
 
   async saveRooms() {
+    if (this.forgotten) return;
     const saved = {};
     for (const [roomId, room] of this.rooms) {
       saved[roomId] = { keys: room.keys, legacy: room.legacy, superseded: room.superseded, sending: room.sending };
