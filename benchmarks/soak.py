@@ -35,6 +35,7 @@ from harness import ServerProcess  # noqa: E402  (load put tests/ on the path)
 
 RSS_GOAL = 50 * 2**20
 FD_BAND = 10
+GREENLETS = re.compile(r"diagnostics: greenlets (\d+) \((\d+) ms\)")
 SERVER_LOG_ERROR = re.compile(r" (ERROR|CRITICAL) |^Traceback")
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n" + bytes(2048)
 ACTIONS = ("message", "read", "upload", "reconnect", "login")
@@ -169,16 +170,18 @@ class Soak:
         self.rows: list[dict] = []
         self.http: httpx.AsyncClient | None = None
 
-    async def greenlets(self) -> int | None:
-        """The server's greenlets: SIGUSR1 makes it print a `diagnostics:` line (bounded wait)."""
+    async def greenlets(self) -> tuple[int | None, float | None]:
+        """The server's greenlets and the ms its count held the loop: SIGUSR1 makes it print a
+        `diagnostics:` line (bounded wait)."""
         seen = len(self.server.output)
         os.kill(self.server.proc.pid, signal.SIGUSR1)
         for _ in range(100):
             await asyncio.sleep(0.05)
             for line in self.server.output[seen:]:
-                if line.startswith("diagnostics: greenlets "):
-                    return int(line.split()[-1])
-        return None
+                found = GREENLETS.match(line)
+                if found:
+                    return int(found.group(1)), float(found.group(2))
+        return None, None
 
     async def row(self, start: float, desks: list[Desk]) -> dict:
         process = self.watch.process
@@ -188,8 +191,9 @@ class Soak:
             desk.received = []
         done, self.done = self.done, Counter()
         fds, other = descriptors(process.pid)
+        greenlets, walk_ms = await self.greenlets()
         row = {"min": (time.perf_counter() - start) / 60, "rss": self.watch.rss(), "fds": fds, "other fds": other,
-               "threads": process.num_threads(), "greenlets": await self.greenlets(),
+               "threads": process.num_threads(), "greenlets": greenlets, "walk ms": walk_ms,
                "acks": len(latency), "p99": percentile(latency, 99),
                "errors": sum(self.run.stats.errors.values()), "connected": sum(d.sio.connected for d in desks),
                "load": os.getloadavg()[0], **{kind: done[kind] for kind in ACTIONS}}
@@ -278,6 +282,8 @@ def verdicts(rows: list[dict], warmup_minutes: float, stats: Stats) -> tuple[dic
                                                 f"{'flat' if flat else 'NOT flat'} (band {FD_BAND})",
         "greenlets after warm-up min/max/end": (f"{min(greenlets)} / {max(greenlets)} / {greenlets[-1]}"
                                                 if greenlets else "-"),
+        "greenlet count's hold on the server loop, max": ms(max((r["walk ms"] / 1000 for r in rows
+                                                                 if r["walk ms"] is not None), default=None)),
         "OS threads after warm-up min/max": f"{min(r['threads'] for r in after)} / {max(r['threads'] for r in after)}",
         "ack p99, worst interval": ms(max((r["p99"] for r in rows if r["p99"] is not None), default=None)),
         "actions (messages, reads, uploads, reconnects, logins)": ", ".join(
