@@ -667,6 +667,15 @@ def print_table(title: str, figures: dict) -> None:
         print(f"  note: {note}")
 
 
+def stop_server(server: ServerProcess) -> bool:
+    """Stops the server; True (after printing its last output) if it had died during the run."""
+    died = server.proc.poll() is not None
+    server.stop()
+    if died:
+        print("THE SERVER DIED during the run; its last output:\n" + "".join(server.output[-40:]))
+    return died
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy CPU seconds of the whole machine so far, 1-minute load average)."""
     times = psutil.cpu_times()
@@ -767,12 +776,8 @@ def main(argv=None) -> int:
         code = 1
     finally:
         watch.stop()
-        if server is not None:
-            died = server.proc.poll() is not None
-            server.stop()
-            if died:
-                print("THE SERVER DIED during the run; its last output:\n" + "".join(server.output[-40:]))
-                code = 1
+        if server is not None and stop_server(server):
+            code = 1
         scratch.cleanup()
     if figures:
         if args.json:

@@ -47,6 +47,8 @@ def serve(config: ServerConfig) -> int:
     if sys.platform != "win32":
         gevent.signal_handler(signal.SIGTERM, stopping.set)
         gevent.signal_handler(signal.SIGINT, stopping.set)
+        # Greenlets can be counted only from inside; only this account (or root) can signal.
+        gevent.signal_handler(signal.SIGUSR1, print_greenlet_count)
     workers = jobs.start(app)
     announcement = None
     if discovery.enabled_by_config(config):
@@ -72,6 +74,19 @@ def serve(config: ServerConfig) -> int:
     database.close()
     print("messenger server stopped", flush=True)
     return 0
+
+
+def print_greenlet_count() -> None:
+    """SIGUSR1: one line with the live greenlets (benchmarks/soak.py reads it). The gc walk holds
+    the loop, so the line says how long it took."""
+    import gc
+    import time
+
+    from greenlet import greenlet
+
+    start = time.perf_counter()
+    count = sum(1 for thing in gc.get_objects() if isinstance(thing, greenlet))
+    print(f"diagnostics: greenlets {count} ({(time.perf_counter() - start) * 1000:.0f} ms)", flush=True)
 
 
 def gevent_server(address, app, **server_args):

@@ -1,9 +1,11 @@
 """The server process: HTTPS, graceful shutdown, admin commands, SQLite settings."""
 
+import signal
 import sqlite3
 import ssl
 import subprocess
 import sys
+import time
 
 import httpx
 
@@ -22,6 +24,19 @@ def test_sigterm_stops_cleanly(fresh_server):
     srv = fresh_server()
     assert srv.stop() == 0
     assert any("stopped" in line for line in srv.output)
+
+
+def test_sigusr1_prints_the_greenlet_count_and_serves_on(fresh_server):
+    """The count benchmarks/soak.py reads: greenlets exist only inside the server."""
+    srv = fresh_server()
+    srv.proc.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 20
+    while not any(line.startswith("diagnostics: greenlets ") for line in srv.output) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [line for line in srv.output if line.startswith("diagnostics: greenlets ")]
+    assert lines, "".join(srv.output)
+    assert int(lines[0].split()[2]) > 1  # the hub and the main greenlet at least
+    assert httpx.get(f"{srv.url}/api/system/health").status_code == 200
 
 
 def test_database_is_wal_with_foreign_keys_schema(fresh_server):
