@@ -579,6 +579,7 @@ class MessagePrinter:
             "sender_name": message.get("sender_name"), "created_at": message.get("created_at"),
             "type": message.get("message_type"), "deleted": bool(message.get("deleted")),
             "state": readable.state.value, "end_to_end": readable.end_to_end, "error_code": readable.error_code,
+            "signed": readable.signed, "mark": readable.mark,
             "text": readable.text if readable.shown and shared is None else None,
             "file": None if shared is None else {
                 "name": shared.name, "size": shared.size, "mime": shared.mime, "image_type": image_type,
@@ -604,9 +605,9 @@ class MessagePrinter:
                 body += f" -> {saved}"
             if file_error:
                 body += f" [{file_error}]"
-        if not readable.end_to_end:
-            # The server could have written this (or changed an encrypted message into it).
-            body = f"[{readable.error_code}] {body}"
+        if readable.mark:
+            # The server could have written this, or says who sent it (not signed, old format).
+            body = f"[{readable.mark}] {body}"
         return f"{head} {body}"
 
     def _save(self, received) -> Path:

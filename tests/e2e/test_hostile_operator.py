@@ -238,3 +238,52 @@ def test_after_an_identity_change_the_cli_shows_the_number_to_compare_then_trust
     assert shown != before and shown == new_bob.ok("safety-number", f"@{alice_name}").strip()
     alice.ok("trust", f"@{bob_name}")
     assert alice.ok("safety-number", f"@{bob_name}").strip() == shown
+
+
+def test_messages_the_operator_re_attributes_replays_re_targets_or_moves_show_as_tampered(server, tmp_path):
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
+    alice.login(alice_name)
+    bob.login(bob_name)
+    room_id = direct_room(alice, alice_name, bob, bob_name)
+    for text in ("pay the usual supplier", "the code is 4417", "lunch at noon", "see you there"):
+        alice.ok("send", room_id, text)
+    history = bob.history(room_id, "--wait-keys", 30)
+    ids = [m["id"] for m in history]
+    assert [(m["state"], m["signed"], m["mark"]) for m in history] == [("readable", True, None)] * 6
+    bob_id = history[1]["sender_id"]
+    operator, carol = login(server, alice_name), login(server, register(server))  # a group to move one into
+    elsewhere = operator.post("/api/rooms", json={"member_ids": [bob_id, carol.user["id"]]}).json()["room_id"]
+    assert elsewhere != room_id
+    with database(server) as db:
+        db.execute("UPDATE messages SET sender_id = ? WHERE id = ?", (bob_id, ids[2]))  # "bob said it"
+        db.execute("UPDATE messages SET reply_to = ? WHERE id = ?", (ids[2], ids[4]))  # a reply it never was
+        db.execute("UPDATE messages SET room_id = ? WHERE id = ?", (elsewhere, ids[5]))
+        db.execute("INSERT INTO messages (room_id, sender_id, content, encrypted, message_type, created_at) "
+                   "SELECT room_id, sender_id, content, encrypted, message_type, created_at FROM messages "
+                   "WHERE id = ?", (ids[3],))  # the code sent again, later
+    shown = {m["id"]: m for m in bob.history(room_id)}
+    tampered = {m["id"]: m["error_code"] for m in shown.values() if m["state"] == "tampered" and m["text"] is None}
+    [replayed] = [message_id for message_id in shown if message_id > ids[5]]
+    assert tampered == {ids[2]: "E2E_MISATTRIBUTED", ids[4]: "E2E_MISATTRIBUTED", replayed: "E2E_REPLAYED"}
+    assert (shown[ids[3]]["state"], shown[ids[3]]["text"]) == ("readable", "the code is 4417")
+    moved = next(m for m in bob.history(elsewhere) if m["id"] == ids[5])
+    assert (moved["state"], moved["error_code"], moved["text"]) == ("tampered", "E2E_SIGNATURE_INVALID", None)
+    lines = bob.ok("history", room_id).splitlines()
+    assert sum("[E2E_MISATTRIBUTED]" in line for line in lines) == 2
+    assert not any("pay the usual supplier" in line for line in lines)
+
+
+def test_an_unsigned_v3_message_still_reads_marked_not_signed(server, devices):
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = devices(server, alice_name), devices(server, bob_name)
+    room_id = alice.api.create_room([bob.api.user["id"]])["room_id"]
+    signed = alice.send(room_id, "signed")
+    # Written as clients did before v5 (v3 under the same room key), as an old desk still does.
+    unsigned = alice.realtime.send_message(room_id, alice.keys.keyring(room_id).encrypt("from an older desk"),
+                                           encrypted=True, client_msg_id="older-desk-1")["message_id"]
+    wait_until(lambda: bob.readables(room_id)[unsigned].text == "from an older desk")
+    readables = bob.readables(room_id)
+    assert (readables[signed].signed, readables[signed].mark) == (True, None)
+    assert (readables[unsigned].signed, readables[unsigned].mark) == (False, "E2E_NOT_SIGNED")
+

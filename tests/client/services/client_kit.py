@@ -13,7 +13,12 @@ from keyring.errors import PasswordDeleteError
 
 from harness import PASSWORD, unique_name
 from messenger.client.services.api import ApiClient
+from messenger.client.services.keys import E2EKeys
+from messenger.client.services.messages import read_content
 from messenger.client.services.session_store import SessionStore
+from messenger.core.e2e import BackupCost
+
+CHEAP_BACKUP = BackupCost(memory_kib=1024, time_cost=1, parallelism=1)
 
 
 class MemoryKeyring(KeyringBackend):
@@ -156,3 +161,15 @@ def wait_until(condition, timeout: float = 15.0, step: float = 0.02):
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout}s")
         time.sleep(step)
+
+
+def group(owner: E2EKeys, *members: E2EKeys) -> int:
+    room_id = owner.api.create_room([], name="keys")["room_id"]
+    others = sorted({m.api.user["id"] for m in members} - {owner.api.user["id"]})
+    if others:
+        owner.api.add_members(room_id, others)
+    return room_id
+
+
+def read(keys: E2EKeys, room_id: int, envelope: str):
+    return read_content(keys, room_id, envelope, encrypted=True)

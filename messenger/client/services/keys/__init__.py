@@ -1,7 +1,8 @@
 """This device's end-to-end keys (spec/e2e-keys.md): its own key pair, the room keys it holds,
 and the talk with the server's key directory that keeps them complete. E2EKeys is one object
-made of three parts, one module each: the key store (store.py), key sync (sync.py) and the key
-backup (backup.py); directory.py holds the server calls, records.py what they share.
+made of parts, one module each: the key store (store.py), key sync (sync.py), signed messages
+(signing.py) and the key backup (backup.py); directory.py holds the server calls, records.py
+what they share.
 
 Where the secrets live:
 - The device's private keys (`DeviceKeys.export()`) are kept by the session store, exactly as the
@@ -53,11 +54,13 @@ from messenger.client.services.keys.records import (
     BACKUP_FORMAT,
     LEGACY_CACHE_PER_ROOM,
     E2EError,
+    IdentityPending,
     KeyAvailability,
     RoomKeyStatus,
     RoomState,
     device_fingerprint,
 )
+from messenger.client.services.keys.signing import MessageSigning
 from messenger.client.services.keys.store import KeyStore
 from messenger.client.services.keys.sync import KeySync
 from messenger.core.e2e import (
@@ -68,13 +71,13 @@ from messenger.core.e2e import (
 )
 from messenger.core.e2e.identity import IdentityKeys
 
-__all__ = ["BACKUP_FORMAT", "E2EError", "E2EKeys", "KeyAvailability", "KeyDirectory", "RoomKeyStatus",
-           "device_fingerprint"]
+__all__ = ["BACKUP_FORMAT", "E2EError", "E2EKeys", "IdentityPending", "KeyAvailability", "KeyDirectory",
+           "RoomKeyStatus", "device_fingerprint"]
 
 log = logging.getLogger(__name__)
 
 
-class E2EKeys(KeyStore, KeySync, KeyBackup):
+class E2EKeys(KeyStore, KeySync, MessageSigning, KeyBackup):
     """The end-to-end keys of the device signed in on `api`."""
 
     def __init__(self, api: ApiClient, store: SessionStore, data_dir: Path | str | None = None, *,
@@ -100,6 +103,9 @@ class E2EKeys(KeyStore, KeySync, KeyBackup):
         self._signed_devices: set[tuple] = set()  # signatures already checked against a pinned identity
         self.verified = False  # this device carries its user's pinned identity's signature
         self._recovery_key_to_show: str | None = None
+        self._own_identity_signature: str | None = None  # this device's, once verified (v5 envelopes name it)
+        self._sequence = 0  # the last sequence number this device signed a message with
+        self._identity_lookups: dict[int, bool] = {}  # v5 senders' users looked up: True while pending
         self._rooms: dict[int, RoomState] = {}
         self._pins: dict[int, tuple[str, str]] = {}  # device id -> (encryption key, signing key)
         self._pins_unsaved = False

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import enum
 import hashlib
 import json
 from datetime import datetime
-from typing import Iterable
+from typing import Any, Iterable
 
 from messenger.core.e2e import (
     EnvelopeError,
     MalformedEnvelope,
+    MessageMisplaced,
     RoomKeyring,
     room_key_id,
 )
@@ -28,6 +30,8 @@ KEY_POLL_SECONDS = 1.0
 BACKUP_WRITE_ATTEMPTS = 5
 # Opened v1/v2 envelopes kept per room (each cost a PBKDF2 to open): a long history, not all of it.
 LEGACY_CACHE_PER_ROOM = 50_000
+# Opened v5 envelopes kept per room (each cost an Ed25519 verify to open).
+SIGNED_CACHE_PER_ROOM = 50_000
 # Key changes are written to the backup in one go, this long after the last one.
 BACKUP_DEBOUNCE_SECONDS = 2.0
 # A device stops sending under a room key after this many of its messages or this long after it
@@ -50,6 +54,37 @@ class E2EError(Exception):
         super().__init__(f"{code}: {detail}" if detail else code)
         self.code = code
         self.detail = detail
+
+
+class IdentityPending(EnvelopeError):
+    """A v5 sender's identity is being looked up: read the message again when listeners hear its room."""
+
+    code = "E2E_WAITING_FOR_KEYS"
+
+
+class SequenceLog:
+    """Where one device's messages in one room stand in its sequence (spec/e2e.md §2a, step 6)."""
+
+    def __init__(self) -> None:
+        self._by_seq: dict[int, int] = {}  # seq -> message id
+        self._order: list[tuple[int, int]] = []  # (message id, seq), by message id
+
+    def place(self, message_id: int, seq: int) -> None:
+        """Record that `message_id` carries `seq`; MessageMisplaced E2E_REPLAYED when that seq
+        (or that message) was read with another, E2E_REORDERED when seq does not rise with the
+        message ids read so far."""
+        known = self._by_seq.get(seq)
+        if known == message_id:
+            return
+        if known is not None:
+            raise MessageMisplaced("E2E_REPLAYED", f"sequence {seq} was read as message {known} already")
+        at = bisect.bisect_left(self._order, (message_id, -1))
+        if at < len(self._order) and self._order[at][0] == message_id:
+            raise MessageMisplaced("E2E_REPLAYED", f"message {message_id} was read with another sequence number")
+        if (at > 0 and self._order[at - 1][1] >= seq) or (at < len(self._order) and self._order[at][1] <= seq):
+            raise MessageMisplaced("E2E_REORDERED", f"sequence {seq} is out of its sender's order")
+        self._order.insert(at, (message_id, seq))
+        self._by_seq[seq] = message_id
 
 
 class KeyAvailability(str, enum.Enum):
@@ -94,6 +129,9 @@ class RoomState:
     # v1/v2 envelope -> its plaintext, or the error opening it gave (the legacy key never changes)
     legacy_opened: dict[str, str | EnvelopeError] = dataclasses.field(default_factory=dict)
     legacy_opening: set[str] = dataclasses.field(default_factory=set)  # ... being opened on the worker
+    # v5 envelope -> (sender, body) it opened to, or the error; and each sender device's sequence log
+    signed_opened: dict[str, Any] = dataclasses.field(default_factory=dict)
+    sequences: dict[int, SequenceLog] = dataclasses.field(default_factory=dict)
     noticed: set[str] = dataclasses.field(default_factory=set)  # key ids seen in messages, not in `versions`
     not_versions: set[str] = dataclasses.field(default_factory=set)  # ... and still not after a sync
 

@@ -182,6 +182,7 @@ class KeyStore:
         mine = next((d for d in self.directory.user_keys(self.user_id)["devices"]
                      if d["device_session_id"] == self.device_session_id), None)
         self.verified = mine is not None and self._signed_by_pinned(mine)
+        self._own_identity_signature = mine["identity_signature"] if self.verified else None
         return self.verified
 
     def _signed_by_pinned(self, device: dict) -> bool:
@@ -363,6 +364,7 @@ class KeyStore:
             self._identity_changes.pop(user_id, None)
             self._pins_unsaved = True
         self._save_pins()
+        self.forget_checks()  # messages refused under the old identity are read again
         return shown
 
     @property
@@ -418,6 +420,7 @@ class KeyStore:
             identities = {int(user_id): key for user_id, key in saved.get("identities", {}).items()}
             changes = {int(user_id): key for user_id, key in saved.get("identity_changes", {}).items()}
             sending = {int(room_id): record for room_id, record in saved.get("sending", {}).items()}
+            sequence = int(saved.get("sequence", 0))
         except FileNotFoundError:
             return
         except (OSError, ValueError, KeyError, TypeError, AttributeError, EnvelopeError) as exc:
@@ -427,6 +430,7 @@ class KeyStore:
             self._pins.update(pins)
             self._identities.update(identities)
             self._identity_changes.update(changes)
+            self._sequence = max(self._sequence, sequence)
             for room_id, record in sending.items():
                 room = self._room(room_id)
                 room.superseded |= set(record["superseded"])
@@ -442,6 +446,7 @@ class KeyStore:
             held["devices"] = {str(device_id): list(keys) for device_id, keys in self._pins.items()}
             held["identities"] = {str(user_id): key for user_id, key in self._identities.items() if key}
             held["identity_changes"] = {str(user_id): key for user_id, key in self._identity_changes.items()}
+            held["sequence"] = self._sequence
             held["sending"] = {str(room_id): {"superseded": sorted(room.superseded), "sending": room.sending}
                                for room_id, room in self._rooms.items() if room.superseded or room.sending}
             self._pins_unsaved = False

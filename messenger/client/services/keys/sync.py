@@ -27,7 +27,6 @@ from messenger.core.e2e import (
     DeviceKeys,
     EnvelopeError,
     LEGACY_KEY_PREFIX,
-    encrypt_envelope,
     new_room_key,
     open_sealed,
     room_key_id,
@@ -189,18 +188,6 @@ class KeySync:
             log.warning("e2e: room %s: key sync failed (%s)", room_id, exc)
 
     # -- sending -------------------------------------------------------------------------------
-
-    def encrypt(self, room_id: int, plaintext: str, timeout: float = 20.0) -> str:
-        """A v3 envelope of `plaintext` under the room's current key, making (and sealing to
-        every member device) a new version first when the room needs one. Raises E2EError
-        (E2E_ROOM_KEY_UNAVAILABLE after `timeout`, ROOM_NOT_FOUND), ApiError, ServerUnreachable."""
-        envelope = encrypt_envelope(plaintext, self._sending_key(room_id, timeout), "v3")
-        with self._lock:
-            sending = self._room(room_id).sending
-            if sending is not None:
-                sending["count"] += 1
-        self._save_cache()  # the count must survive a restart
-        return envelope
 
     def _sending_key(self, room_id: int, timeout: float) -> str:
         if not self.verified:
