@@ -300,6 +300,16 @@ class ChatSession:
             self.warn("E2E_IDENTITY_CHANGED", f"user {names.get(user_id, user_id)} (id {user_id}): compare the "
                       f"safety number, then `messenger chat trust @{names.get(user_id, user_id)}`")
 
+    def warn_unvouched_members(self) -> None:
+        """A line for each room whose member list shows users no member's device added (no keys go to them)."""
+        ghosts = self.keys.unvouched_members() if self.keys is not None and self.keys.user_id else {}
+        if not ghosts:
+            return
+        names = {user["id"]: user["username"] for user in self.api.users()}
+        for room_id, user_ids in sorted(ghosts.items()):
+            listed = ", ".join(f"{names.get(user_id, user_id)} (id {user_id})" for user_id in user_ids)
+            self.warn("E2E_MEMBER_UNVOUCHED", f"room {room_id}: {listed}")
+
     def live(self, *, catch_up: bool = False):
         """A Realtime following this device's key events (not started: add callbacks, then `connect`)."""
         from messenger.client.services.realtime import Realtime
@@ -336,8 +346,9 @@ class ChatSession:
             self.realtime.stop()
         try:
             self.warn_identity_changes()
-        except Exception as exc:  # the command's own outcome matters more than this warning
-            log.info("identity changes could not be listed (%s)", exc)
+            self.warn_unvouched_members()
+        except Exception as exc:  # the command's own outcome matters more than these warnings
+            log.info("identity changes or unvouched members could not be listed (%s)", exc)
         if self.keys is not None:
             self.keys.close()
         if self.api is not None:

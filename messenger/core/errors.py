@@ -97,6 +97,7 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "E2E_MISATTRIBUTED": (400, "서버가 보여 주는 보낸 사람이나 답장·수정 대상이 서명된 것과 달라 표시하지 않습니다.", "The server shows another sender, type or reply or edit target than the one signed, so it is not shown."),
     "E2E_REPLAYED": (400, "이미 받은 메시지를 서버가 다시 보냈습니다. 표시하지 않습니다.", "The server sent an earlier message again; it is not shown."),
     "E2E_REORDERED": (400, "보낸 사람의 메시지 순서가 바뀌어 있어 표시하지 않습니다.", "This message is out of its sender's order, so it is not shown."),
+    "E2E_MEMBER_UNVOUCHED": (400, "대화방 구성원이 추가한 적 없는 사람이 구성원 목록에 있습니다(서버가 추가했을 수 있습니다). 그 사람에게는 키를 보내지 않습니다.", "The member list shows someone no member added (the server may have); no keys go to them."),
     "E2E_NOT_SIGNED": (400, "서명되지 않은 이전 방식 메시지입니다. 보낸 사람은 서버가 알려 준 것입니다.", "Not signed (an earlier format): the sender shown is the server's word."),
     "E2E_OLD_FORMAT": (400, "예전 메신저의 메시지입니다. 그 서버가 대화방 키를 가지고 있었습니다.", "Old format: the previous messenger's server held this room's key."),
     "E2E_WAITING_FOR_KEYS": (400, "🔒 키를 기다리는 중입니다. 키가 도착하면 저절로 열립니다.", "🔒 Waiting for keys; this opens by itself when they arrive."),

@@ -287,3 +287,55 @@ def test_an_unsigned_v3_message_still_reads_marked_not_signed(server, devices):
     assert (readables[signed].signed, readables[signed].mark) == (True, None)
     assert (readables[unsigned].signed, readables[unsigned].mark) == (False, "E2E_NOT_SIGNED")
 
+
+def add_ghost(server, room_id: int, user_id: int) -> None:
+    """The operator writes a membership no member made."""
+    with database(server) as db:
+        db.execute("INSERT INTO room_members (room_id, user_id, role, joined_at, last_read_message_id, pinned, muted) "
+                   "SELECT room_id, ?, 'member', joined_at, 0, 0, 0 FROM room_members WHERE room_id = ? LIMIT 1",
+                   (user_id, room_id))
+
+
+def test_a_member_the_operator_adds_gets_no_key_and_is_reported_one_a_member_adds_reads_everything(server, devices, tmp_path):
+    names = [register(server) for _ in range(4)]
+    alice, bob, ghost, erin = (devices(server, name) for name in names)
+    ids = {name: device.api.user["id"] for name, device in zip(("bob", "ghost", "erin"), (bob, ghost, erin))}
+    room_id = alice.api.create_room([], name="budget")["room_id"]
+    alice.api.add_members(room_id, [ids["bob"]])
+    before = alice.send(room_id, "before anyone else")
+    wait_until(lambda: bob.readables(room_id)[before].text == "before anyone else")
+
+    add_ghost(server, room_id, ids["ghost"])
+    after = alice.send(room_id, "the budget is 120")
+    ghost.keys.sync_room(room_id)  # asks the room for every version
+    bob.send(room_id, "bob's view")  # bob seals too: only to the members he vouches for
+    wait_until(lambda: bob.readables(room_id)[after].text == "the budget is 120")
+    assert alice.keys.unvouched_members(room_id) == {room_id: [ids["ghost"]]}
+    assert bob.keys.unvouched_members(room_id) == {room_id: [ids["ghost"]]}
+    assert packages_to(server, ghost.keys.device_session_id) == 0
+    assert {r.state for r in ghost.readables(room_id).values() if r.state is not ContentState.NOT_ENCRYPTED} == {
+        ContentState.WAITING_FOR_KEYS}
+
+    # A member adds erin from her device: the next version carries it, and every member seals to her.
+    alice.api.add_members(room_id, [ids["erin"]])
+    alice.keys.vouch(room_id, [ids["erin"]])
+    welcome = alice.send(room_id, "welcome, erin")
+    from_bob = bob.send(room_id, "hello erin, from bob")
+    wait_until(lambda: erin.readables(room_id)[welcome].text == "welcome, erin")
+    wait_until(lambda: erin.readables(room_id)[from_bob].text == "hello erin, from bob")
+    assert bob.keys.unvouched_members(room_id) == {room_id: [ids["ghost"]]}
+    assert packages_to(server, ghost.keys.device_session_id) == 0
+
+
+def test_the_cli_reports_a_ghost_member_when_it_sends(server, tmp_path):
+    alice_name, bob_name, ghost_name = register(server), register(server), register(server)
+    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
+    alice.login(alice_name)
+    bob.login(bob_name)
+    room_id = direct_room(alice, alice_name, bob, bob_name)
+    add_ghost(server, room_id, login(server, ghost_name).user["id"])
+    ghost = Cli(server, tmp_path / "ghost")
+    ghost.login(ghost_name)
+    sent = alice.run("send", room_id, "still only for bob")
+    assert sent.returncode == 0 and "warning: E2E_MEMBER_UNVOUCHED" in sent.stderr and ghost_name in sent.stderr
+    assert states(ghost.history(room_id, "--wait-keys", 3))[-1] == ("waiting_for_keys", None)

@@ -281,7 +281,12 @@ class ChatSession(QObject):
         return self.call(self.api.create_room, member_ids, name, owner=owner)
 
     def invite(self, room_id: int, user_ids: list[int], owner: QObject | None = None) -> Call:
-        return self.call(self.api.add_members, room_id, user_ids, owner=owner)
+        def work() -> dict:
+            added = self.api.add_members(room_id, user_ids)
+            self.keys.vouch(room_id, user_ids)  # added from this desk: its next key version says so
+            return added
+
+        return self.call(work, owner=owner)
 
     def kick(self, room_id: int, user_id: int, owner: QObject | None = None) -> Call:
         return self.call(self.api.kick, room_id, user_id, owner=owner)

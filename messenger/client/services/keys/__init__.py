@@ -1,8 +1,8 @@
 """This device's end-to-end keys (spec/e2e-keys.md): its own key pair, the room keys it holds,
 and the talk with the server's key directory that keeps them complete. E2EKeys is one object
 made of parts, one module each: the key store (store.py), key sync (sync.py), signed messages
-(signing.py) and the key backup (backup.py); directory.py holds the server calls, records.py
-what they share.
+(signing.py), the members keys go to (members.py) and the key backup (backup.py); directory.py
+holds the server calls, records.py what they share.
 
 Where the secrets live:
 - The device's private keys (`DeviceKeys.export()`) are kept by the session store, exactly as the
@@ -13,7 +13,7 @@ Where the secrets live:
   sealed to the device's own public key and signed with its own signing key (spec/e2e.md §4).
   Without the private keys the file is opaque, and nobody can slip a key into it. No room key
   is ever written to disk in plaintext.
-- A room key this device seals to another device carries `{room_id, key_version, room_key}`,
+- A room key this device seals to another device carries `{room_id, key_version, room_key, members}`,
   and a received one is taken only for that room and version, and only if its key id matches:
   a server cannot replay one room's package as a key of another room.
 - A device's public keys never change (the server refuses new ones for a device session), so
@@ -60,6 +60,7 @@ from messenger.client.services.keys.records import (
     RoomState,
     device_fingerprint,
 )
+from messenger.client.services.keys.members import RoomMembers
 from messenger.client.services.keys.signing import MessageSigning
 from messenger.client.services.keys.store import KeyStore
 from messenger.client.services.keys.sync import KeySync
@@ -77,7 +78,7 @@ __all__ = ["BACKUP_FORMAT", "E2EError", "E2EKeys", "IdentityPending", "KeyAvaila
 log = logging.getLogger(__name__)
 
 
-class E2EKeys(KeyStore, KeySync, MessageSigning, KeyBackup):
+class E2EKeys(KeyStore, KeySync, RoomMembers, MessageSigning, KeyBackup):
     """The end-to-end keys of the device signed in on `api`."""
 
     def __init__(self, api: ApiClient, store: SessionStore, data_dir: Path | str | None = None, *,

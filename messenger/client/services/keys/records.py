@@ -131,6 +131,11 @@ class RoomState:
     legacy_opening: set[str] = dataclasses.field(default_factory=set)  # ... being opened on the worker
     # v5 envelope -> (sender, body) it opened to, or the error; and each sender device's sequence log
     signed_opened: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Members this device seals to (None: not met yet), those listed beyond them, and whether
+    # members were added from here since the last version this device made (RoomMembers).
+    vouched: set[int] | None = None
+    unvouched: set[int] = dataclasses.field(default_factory=set)
+    vouch_pending: bool = False
     sequences: dict[int, SequenceLog] = dataclasses.field(default_factory=dict)
     noticed: set[str] = dataclasses.field(default_factory=set)  # key ids seen in messages, not in `versions`
     not_versions: set[str] = dataclasses.field(default_factory=set)  # ... and still not after a sync
@@ -169,8 +174,9 @@ def timestamp(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
-def key_payload(room_id: int, key_version: int, room_key: str) -> bytes:
-    return json.dumps({"room_id": room_id, "key_version": key_version, "room_key": room_key},
+def key_payload(room_id: int, key_version: int, room_key: str, members: list[int]) -> bytes:
+    """A room key sealed to a device, with the members the sealer vouches for (spec/e2e-keys.md §3c)."""
+    return json.dumps({"room_id": room_id, "key_version": key_version, "room_key": room_key, "members": members},
                       separators=(",", ":")).encode()
 
 

@@ -404,7 +404,8 @@ class KeyStore:
 
     def _seal(self, room_id: int, key_version: int, room_key: str, encryption_key: str) -> str:
         device = self._require_device()
-        return seal_to_device(key_payload(room_id, key_version, room_key), encryption_key, sender=device.signing)
+        payload = key_payload(room_id, key_version, room_key, self._members_to_name(room_id))
+        return seal_to_device(payload, encryption_key, sender=device.signing)
 
     # -- the local cache ----------------------------------------------------------------------
 
@@ -435,6 +436,9 @@ class KeyStore:
                 room = self._room(room_id)
                 room.superseded |= set(record["superseded"])
                 room.sending = record["sending"]
+                if record.get("vouched") is not None:
+                    room.vouched = set(record["vouched"])
+                room.vouch_pending = bool(record.get("vouch_pending"))
             for room_id, keys in rooms.items():
                 for key in keys:
                     self._room(room_id).hold(key)
@@ -447,8 +451,11 @@ class KeyStore:
             held["identities"] = {str(user_id): key for user_id, key in self._identities.items() if key}
             held["identity_changes"] = {str(user_id): key for user_id, key in self._identity_changes.items()}
             held["sequence"] = self._sequence
-            held["sending"] = {str(room_id): {"superseded": sorted(room.superseded), "sending": room.sending}
-                               for room_id, room in self._rooms.items() if room.superseded or room.sending}
+            held["sending"] = {str(room_id): {"superseded": sorted(room.superseded), "sending": room.sending,
+                                              "vouched": None if room.vouched is None else sorted(room.vouched),
+                                              "vouch_pending": room.vouch_pending}
+                               for room_id, room in self._rooms.items()
+                               if room.superseded or room.sending or room.vouched is not None}
             self._pins_unsaved = False
             sealed = seal_to_device(json.dumps(held).encode(), device.public_key, sender=device.signing)
             write_atomic(self._cache_path, json.dumps({"format": 1, "sealed": sealed}) + "\n", mode=0o600)

@@ -63,6 +63,7 @@ class KeySync:
                 if changed:
                     self._notify(room_id)
                 return self.status(room_id)
+            self._vouched_for(room_id, self.user_id)  # meet the room's members (once) before anything changes
             added = self._open_packages(room_id, mine["packages"], device)
             with self._lock:
                 room = self._room(room_id)
@@ -135,6 +136,7 @@ class KeySync:
                 continue
             with self._lock:
                 added = self._room(room_id).hold(room_key) or added
+            self._take_vouches(room_id, sender["user_id"], payload.get("members"))
         return added
 
     def _request(self, room_id: int) -> None:
@@ -255,9 +257,10 @@ class KeySync:
                 room.stale = True
 
     def _sealable_devices(self, room_id: int) -> list[dict]:
-        """The room's member devices that keys may go to (verified, see `_trusted`), this one excepted."""
-        return [d for d in self.directory.room_devices(room_id)
-                if d["device_session_id"] != self.device_session_id and self._trusted(d)]
+        """The room's member devices that keys may go to (verified, see `_trusted`, of members this
+        device vouches for, see `RoomMembers`), this one excepted."""
+        listed = [d for d in self.directory.room_devices(room_id) if d["device_session_id"] != self.device_session_id]
+        return [d for d in self._vouched_devices(room_id, listed) if self._trusted(d)]
 
     def _rotation_reason(self, room_id: int, key_id: str, devices: list[dict]) -> str | None:
         """Why this device must not send under `key_id` (the server's current key, held here)
@@ -269,6 +272,8 @@ class KeySync:
             room = self._room(room_id)
             if key_id in room.superseded:
                 return "an older version is listed as current"
+            if room.vouch_pending:
+                return "members were added from this device"
             created = room.created.get(room.current_version)
             if created and time.time() - timestamp(created) > ROTATE_AFTER_SECONDS:
                 return "the key is older than a week"
@@ -321,6 +326,7 @@ class KeySync:
             room.missing.discard(version)
             room.superseded |= {known for number, known in room.versions.items() if number < version}
             room.sending = {"key_id": key_id, "count": 0, "devices": sorted(d["device_session_id"] for d in devices)}
+            room.vouch_pending = False
         log.info("e2e: room %s: made key version %s for %s devices", room_id, version, len(packages))
         self._notify(room_id)
         self._keys_changed()
@@ -350,7 +356,7 @@ class KeySync:
         """Seal what is still wanted (another device may have answered meanwhile) and held."""
         try:
             request = next((r for r in self.directory.open_requests(room_id) if r["request_id"] == request_id), None)
-            if request is None or not self._trusted(request):
+            if request is None or not self._trusted(request) or not self._vouched_for(room_id, request.get("user_id")):
                 return
             with self._lock:
                 fresh = self._room(room_id).synced
