@@ -425,6 +425,7 @@ def cmd_login(session: ChatSession, args) -> int:
     except (ApiError, ServerUnreachable):
         session.api.sign_out()  # a device without keys could read nothing: do not leave it behind
         raise
+    keys.remember_login_password(password)  # a backup passphrase equal to it is refused
     print(f"signed in as {user['username']} on {session.api.server_url} (device {keys.device_session_id})",
           file=sys.stderr)
     print(f"device key fingerprint: {keys.fingerprint}", file=sys.stderr)

@@ -110,6 +110,7 @@ ERRORS: dict[str, tuple[int, str, str]] = {
     "E2E_IDENTITY_UNAVAILABLE": (400, "이 기기에는 신원 키가 없어 다른 기기를 승인할 수 없습니다.", "This device does not hold your identity key, so it cannot approve devices."),
     "E2E_RECOVERY_KEY_WRONG": (400, "복구 키가 틀렸거나 복구 정보가 손상되었습니다.", "The recovery key is wrong, or the recovery data is damaged."),
     "E2E_BACKUP_PASSPHRASE_WEAK": (400, "키 백업 암호는 12자 이상이어야 합니다.", "A key backup passphrase needs at least 12 characters."),
+    "E2E_BACKUP_PASSPHRASE_IS_PASSWORD": (400, "키 백업 암호는 로그인 비밀번호와 달라야 합니다. 서버는 로그인할 때마다 비밀번호를 봅니다.", "The key backup passphrase must not be your login password: the server sees that at every sign-in."),
     "E2E_BACKUP_PASSPHRASE_WRONG": (400, "키 백업 암호가 틀렸거나 백업이 손상되었습니다.", "The key backup passphrase is wrong, or the backup is damaged."),
     # the client itself
     "SERVER_UNREACHABLE": (503, "서버에 연결할 수 없습니다.", "Cannot reach the server."),

@@ -237,10 +237,10 @@ def test_a_tampered_message_is_reported_and_never_shown(server, devices, tmp_pat
     alice.api.add_members(room_id, [next(u["id"] for u in alice.api.users() if u["username"] == bob_name)])
     secret = "the real text, never to be shown changed"
     envelope = alice.keys.encrypt(room_id, secret)
-    parts = envelope.split(":")  # v5: prefix, key id, sender, nonce, ciphertext, signature
-    flipped = bytearray(base64.b64decode(parts[4]))
+    parts = envelope.split(":")  # v5: prefix, key id, commitment, sender, nonce, ciphertext, signature
+    flipped = bytearray(base64.b64decode(parts[5]))
     flipped[len(flipped) // 2] ^= 0x01
-    tampered = ":".join(parts[:4] + [base64.b64encode(bytes(flipped)).decode(), parts[5]])
+    tampered = ":".join(parts[:5] + [base64.b64encode(bytes(flipped)).decode(), parts[6]])
     # Sent through the socket as a sender would: the server cannot tell.
     alice.realtime.send_message(room_id, tampered, encrypted=True, client_msg_id=uuid.uuid4().hex)
     alice.send(room_id, "an honest one after it")
@@ -255,6 +255,6 @@ def test_a_tampered_message_is_reported_and_never_shown(server, devices, tmp_pat
     # A byte flipped in what the receiver got reads the same way.
     original = next(m for m in alice.api.messages(room_id)["messages"] if m["content"] != tampered)["content"]
     parts = original.split(":")
-    body = base64.b64decode(parts[4])
-    changed = ":".join(parts[:4] + [base64.b64encode(bytes([body[0] ^ 0x80]) + body[1:]).decode(), parts[5]])
+    body = base64.b64decode(parts[5])
+    changed = ":".join(parts[:5] + [base64.b64encode(bytes([body[0] ^ 0x80]) + body[1:]).decode(), parts[6]])
     assert read_content(alice.keys, room_id, changed, encrypted=True).state is ContentState.TAMPERED

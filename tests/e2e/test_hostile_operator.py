@@ -41,6 +41,16 @@ def direct_room(alice: Cli, alice_name: str, bob: Cli, bob_name: str) -> int:
     return room_id
 
 
+def alice_and_bob(server, tmp_path) -> tuple[Cli, str, Cli, str, int]:
+    """Two people signed in with `messenger chat` (a folder each) who talked in a direct room:
+    `(alice, her name, bob, his name, the room)`."""
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
+    alice.login(alice_name)
+    bob.login(bob_name)
+    return alice, alice_name, bob, bob_name, direct_room(alice, alice_name, bob, bob_name)
+
+
 def states(history: list[dict]) -> list[tuple]:
     return [(m["state"], m["text"]) for m in history]
 
@@ -50,11 +60,7 @@ WAITING = [("waiting_for_keys", None)] * 2
 
 
 def test_an_operator_who_resets_a_password_reads_nothing_until_the_user_approves_the_device(server, tmp_path):
-    alice_name, bob_name = register(server), register(server)
-    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
-    alice.login(alice_name)
-    bob.login(bob_name)
-    room_id = direct_room(alice, alice_name, bob, bob_name)
+    alice, alice_name, bob, bob_name, room_id = alice_and_bob(server, tmp_path)
     online = alice.start("tail", room_id, "--timeout", 180)  # alice's desk is online and answers key requests
     online.wait_for_stderr("listening")
 
@@ -150,11 +156,7 @@ def test_a_device_the_operator_adds_or_signs_with_a_new_identity_gets_no_key(ser
 
 
 def test_plaintext_the_operator_writes_as_a_member_is_marked(server, tmp_path):
-    alice_name, bob_name = register(server), register(server)
-    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
-    alice.login(alice_name)
-    bob.login(bob_name)
-    room_id = direct_room(alice, alice_name, bob, bob_name)
+    alice, alice_name, bob, bob_name, room_id = alice_and_bob(server, tmp_path)
     with database(server) as db:  # alice's sealed message becomes the operator's words
         db.execute("UPDATE messages SET content = ?, encrypted = 0 WHERE id = (SELECT MIN(id) FROM messages "
                    "WHERE room_id = ?)", ("pay invoice 991 to account 12-34", room_id))
@@ -241,11 +243,7 @@ def test_after_an_identity_change_the_cli_shows_the_number_to_compare_then_trust
 
 
 def test_messages_the_operator_re_attributes_replays_re_targets_or_moves_show_as_tampered(server, tmp_path):
-    alice_name, bob_name = register(server), register(server)
-    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
-    alice.login(alice_name)
-    bob.login(bob_name)
-    room_id = direct_room(alice, alice_name, bob, bob_name)
+    alice, alice_name, bob, bob_name, room_id = alice_and_bob(server, tmp_path)
     for text in ("pay the usual supplier", "the code is 4417", "lunch at noon", "see you there"):
         alice.ok("send", room_id, text)
     history = bob.history(room_id, "--wait-keys", 30)
@@ -328,11 +326,8 @@ def test_a_member_the_operator_adds_gets_no_key_and_is_reported_one_a_member_add
 
 
 def test_the_cli_reports_a_ghost_member_when_it_sends(server, tmp_path):
-    alice_name, bob_name, ghost_name = register(server), register(server), register(server)
-    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
-    alice.login(alice_name)
-    bob.login(bob_name)
-    room_id = direct_room(alice, alice_name, bob, bob_name)
+    alice, alice_name, bob, bob_name, room_id = alice_and_bob(server, tmp_path)
+    ghost_name = register(server)
     add_ghost(server, room_id, login(server, ghost_name).user["id"])
     ghost = Cli(server, tmp_path / "ghost")
     ghost.login(ghost_name)

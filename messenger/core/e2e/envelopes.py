@@ -234,6 +234,7 @@ def _decrypt_legacy(envelope: str, room_key: str | None) -> str:
 class _RoomKeyVersion:
     key_id: str
     aead: AESGCM
+    commitment: bytes  # 256 bits that only this key gives: v5 names it, so a ciphertext opens under one key
 
 
 @functools.lru_cache(maxsize=1024)
@@ -248,7 +249,8 @@ def _room_key_version(room_key: str) -> _RoomKeyVersion:
         raise ValueError("a v3 room key is 'k1:' and the base64 of 32 bytes (see new_room_key)")
     # The key id is a one-way hash of the key: it names the version without revealing it.
     key_id = hkdf_sha256(material, b"messenger e2e v3 key id", 8).hex()
-    return _RoomKeyVersion(key_id, AESGCM(hkdf_sha256(material, b"messenger e2e v3 message key")))
+    return _RoomKeyVersion(key_id, AESGCM(hkdf_sha256(material, b"messenger e2e v3 message key")),
+                           hkdf_sha256(material, b"messenger e2e key commitment"))
 
 
 def _encrypt_v3(plaintext: bytes, key: _RoomKeyVersion) -> str:
@@ -368,6 +370,13 @@ class RoomKeyring:
         if not self._versions:
             raise LookupError("this keyring holds no v3 room key")
         return next(reversed(self._versions))
+
+    def commitment(self, key_id: str) -> bytes:
+        """The key commitment of the held version `key_id` (spec/e2e.md §2a); WrongRoomKey if not held."""
+        key = self._versions.get(key_id)
+        if key is None:
+            raise WrongRoomKey(f"no room key with id {key_id} at hand")
+        return key.commitment
 
     def seal(self, key_id: str, plaintext: bytes, associated: bytes) -> tuple[bytes, bytes]:
         """`(nonce, ciphertext)` of `plaintext` under the held version `key_id`, bound to

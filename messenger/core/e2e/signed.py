@@ -10,6 +10,7 @@ seen are the client's (messenger.client.services.keys).
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from messenger.core.e2e.envelopes import (
+    EnvelopeTampered,
     MalformedEnvelope,
     MessageMisplaced,
     RoomKeyring,
@@ -90,8 +92,8 @@ class SignedBody:
             raise MessageMisplaced("E2E_MISATTRIBUTED", "an edit signed for another message")
 
 
-def _statement(room_id: int, key_id: str, sender: str, nonce: str, ciphertext: str) -> bytes:
-    return _SIGNATURE_CONTEXT + json.dumps([room_id, key_id, sender, nonce, ciphertext],
+def _statement(room_id: int, key_id: str, commitment: str, sender: str, nonce: str, ciphertext: str) -> bytes:
+    return _SIGNATURE_CONTEXT + json.dumps([room_id, key_id, commitment, sender, nonce, ciphertext],
                                            separators=(",", ":")).encode()
 
 
@@ -108,11 +110,11 @@ def seal_message(keyring: RoomKeyring, room_id: int, sender: SenderDevice, signi
     body = json.dumps({"seq": seq, "type": message_type, "reply_to": None if edit_of else reply_to,
                        "edit_of": edit_of, "text": text}, ensure_ascii=False, separators=(",", ":"))
     key_id = keyring.newest_key_id
-    sender_text = sender.text
-    nonce, ciphertext = keyring.seal(key_id, body.encode("utf-8"), f"{V5_PREFIX}{key_id}:{sender_text}".encode())
+    head = f"{V5_PREFIX}{key_id}:{encode_b64(keyring.commitment(key_id))}:{sender.text}"
+    nonce, ciphertext = keyring.seal(key_id, body.encode("utf-8"), head.encode())
     nonce_text, ciphertext_text = encode_b64(nonce), encode_b64(ciphertext)
-    signature = signing.sign(_statement(room_id, key_id, sender_text, nonce_text, ciphertext_text))
-    return f"{V5_PREFIX}{key_id}:{sender_text}:{nonce_text}:{ciphertext_text}:{encode_b64(signature)}"
+    signature = signing.sign(_statement(room_id, *head.split(":")[1:], nonce_text, ciphertext_text))
+    return f"{head}:{nonce_text}:{ciphertext_text}:{encode_b64(signature)}"
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class SignedEnvelope:
     """A parsed v5 envelope whose signature checked for its room (see `read`)."""
 
     key_id: str
+    commitment: bytes
     sender: SenderDevice
     nonce: bytes
     ciphertext: bytes
@@ -129,25 +132,31 @@ class SignedEnvelope:
         """Parse `envelope` and check its signature for `room_id` (steps 1 and 2 of spec/e2e.md
         §2a). MalformedEnvelope, SignatureInvalid. The sender device's identity signature is
         the caller's to check against the identity it pinned (`identity.device_signed_by`)."""
-        key_id, sender_text, nonce_text, ciphertext_text, signature_text = split_parts(envelope, "v5", 5)
+        key_id, commitment_text, sender_text, nonce_text, ciphertext_text, signature_text = split_parts(envelope, "v5", 6)
         sender = SenderDevice.parse(sender_text)
+        commitment = decode_b64(commitment_text, "v5 key commitment")
         nonce, ciphertext = decode_b64(nonce_text, "v5 nonce"), decode_b64(ciphertext_text, "v5 ciphertext")
         signature = decode_b64(signature_text, "v5 signature")
-        if not _KEY_ID.fullmatch(key_id) or len(nonce) != 12 or len(ciphertext) < 16 or len(signature) != 64:
-            raise MalformedEnvelope("a v5 envelope has a 16-hex key id, a 12-byte nonce, a 16-byte tag and a "
-                                    "64-byte signature")
+        if (not _KEY_ID.fullmatch(key_id) or len(commitment) != 32 or len(nonce) != 12 or len(ciphertext) < 16
+                or len(signature) != 64):
+            raise MalformedEnvelope("a v5 envelope has a 16-hex key id, a 32-byte key commitment, a 12-byte nonce, "
+                                    "a 16-byte tag and a 64-byte signature")
         try:
             Ed25519PublicKey.from_public_bytes(decode_b64(sender.signing_key, "v5 signing key")).verify(
-                signature, _statement(room_id, key_id, sender_text, nonce_text, ciphertext_text))
+                signature, _statement(room_id, key_id, commitment_text, sender_text, nonce_text, ciphertext_text))
         except InvalidSignature:
             raise SignatureInvalid("the v5 signature does not check for this room") from None
-        return cls(key_id, sender, nonce, ciphertext)
+        return cls(key_id, commitment, sender, nonce, ciphertext)
 
     def open(self, keyring: RoomKeyring) -> SignedBody:
         """The signed body (step 4). WrongRoomKey (the key is not held), EnvelopeTampered,
         MalformedEnvelope (a body that is not as spec/e2e.md §2a says)."""
-        plaintext = keyring.open(self.key_id, self.nonce, self.ciphertext,
-                                 f"{V5_PREFIX}{self.key_id}:{self.sender.text}".encode())
+        # The held key must be the one committed to: AES-GCM alone would let a crafted ciphertext
+        # open under two keys (with one key id) to two texts.
+        if not hmac.compare_digest(keyring.commitment(self.key_id), self.commitment):
+            raise EnvelopeTampered("the v5 envelope commits to another key than the one its key id names here")
+        head = f"{V5_PREFIX}{self.key_id}:{encode_b64(self.commitment)}:{self.sender.text}"
+        plaintext = keyring.open(self.key_id, self.nonce, self.ciphertext, head.encode())
         try:
             body = json.loads(plaintext.decode("utf-8"))
             if not isinstance(body, dict) or set(body) != _BODY_FIELDS:

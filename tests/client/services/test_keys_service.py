@@ -254,10 +254,10 @@ def test_content_states(devices):
     alice = devices()
     room_id = group(alice)
     envelope = alice.encrypt(room_id, "정상")
-    prefix, key_id, sender, nonce, ciphertext, signature = envelope.split(":")
+    prefix, key_id, commitment, sender, nonce, ciphertext, signature = envelope.split(":")
     raw = bytearray(base64.b64decode(ciphertext))
     raw[0] ^= 1
-    tampered = ":".join((prefix, key_id, sender, nonce, base64.b64encode(bytes(raw)).decode(), signature))
+    tampered = ":".join((prefix, key_id, commitment, sender, nonce, base64.b64encode(bytes(raw)).decode(), signature))
     unsigned = alice.keyring(room_id).encrypt("v3, as before signatures")
     cases = {
         envelope: (ContentState.READABLE, None),
@@ -332,6 +332,23 @@ def test_a_short_passphrase_is_refused_before_anything_is_sent(devices):
         keys.write_backup("eleven char")
     assert caught.value.code == "E2E_BACKUP_PASSPHRASE_WEAK"
     assert keys.directory.backup() is None
+
+
+def test_the_login_password_is_refused_as_backup_passphrase_even_after_a_restart(devices):
+    keys = devices()
+    keys.encrypt(group(keys), "x")
+    keys.remember_login_password(PASSWORD)
+    again = E2EKeys(keys.api, keys.store, backup_cost=CHEAP_BACKUP)
+    again.start()  # the check is in the sealed cache, not the password
+    try:
+        for device in (keys, again):
+            with pytest.raises(E2EError) as caught:
+                device.write_backup(PASSWORD)
+            assert caught.value.code == "E2E_BACKUP_PASSPHRASE_IS_PASSWORD"
+        assert keys.directory.backup() is None
+        assert again.write_backup(PASSWORD + " and more") == 1
+    finally:
+        again.close()
 
 
 def test_a_recovery_key_backup_is_bound_to_its_user_and_version(devices, server):

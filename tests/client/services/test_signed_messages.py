@@ -60,9 +60,9 @@ def test_the_reader_checks_sender_room_reply_and_place_and_shows_any_change_as_t
     assert shown(bob, {"content": first["content"], "encrypted": True, "room_id": room_id})[0] is ContentState.READABLE
 
     raw = first["content"].split(":")
-    changed = bytearray(base64.b64decode(raw[4]))
+    changed = bytearray(base64.b64decode(raw[5]))  # the ciphertext
     changed[-1] ^= 1
-    raw[4] = base64.b64encode(bytes(changed)).decode()
+    raw[5] = base64.b64encode(bytes(changed)).decode()
     assert shown(bob, {**first, "content": ":".join(raw)})[:2] == (tampered, "E2E_SIGNATURE_INVALID")
 
 

@@ -59,6 +59,7 @@ from messenger.client.services.keys.records import (
     RoomKeyStatus,
     RoomState,
     device_fingerprint,
+    keep_bounded,
 )
 from messenger.client.services.keys.members import RoomMembers
 from messenger.client.services.keys.signing import MessageSigning
@@ -122,6 +123,8 @@ class E2EKeys(KeyStore, KeySync, RoomMembers, MessageSigning, KeyBackup):
         self._timers: set[threading.Timer] = set()
         self._syncs_queued: set[int] = set()
         self._backup_passphrase: str | None = None
+        self._started = threading.Event()  # start() has loaded the cache: it may be written
+        self._login_check: tuple[str, str] | None = None  # (salt, argon2id hash) of the login password, base64
         self._backup_timer: threading.Timer | None = None
         self._closed = False
 
@@ -202,10 +205,7 @@ class E2EKeys(KeyStore, KeySync, RoomMembers, MessageSigning, KeyBackup):
                 raise  # the key may still come: nothing to remember
             opened = exc  # the key does not change: neither does this answer
         with self._lock:
-            cache = self._room(room_id).legacy_opened
-            if len(cache) >= LEGACY_CACHE_PER_ROOM:
-                del cache[next(iter(cache))]
-            cache[envelope] = opened
+            keep_bounded(self._room(room_id).legacy_opened, envelope, opened, LEGACY_CACHE_PER_ROOM)
         return opened
 
     def _open_legacy_later(self, room_id: int, keyring: RoomKeyring, envelope: str) -> None:

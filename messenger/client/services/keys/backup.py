@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+import os
 import threading
 
 from messenger.client.services.api import ApiError
@@ -18,6 +20,7 @@ from messenger.client.services.keys.records import (
     read_keys_payload,
 )
 from messenger.core.e2e import AuthenticationFailed, decrypt_key_backup, encrypt_key_backup
+from messenger.core.e2e.envelopes import decode_b64, encode_b64
 from messenger.core.e2e.identity import (
     is_recovery_key,
     open_with_recovery_key,
@@ -36,6 +39,25 @@ class KeyBackup:
         """Keep the backup passphrase in memory (never on disk): key changes are then merged
         into the user's key backup by themselves. None stops that."""
         self._backup_passphrase = passphrase
+
+    def remember_login_password(self, password: str) -> None:
+        """Keep a salted argon2id hash of the login password just used (in the sealed key cache,
+        never the password), so that a backup passphrase equal to it is refused: the server sees
+        the login password at every sign-in and could open such a backup."""
+        salt = os.urandom(16)
+        with self._lock:
+            self._login_check = (encode_b64(salt), encode_b64(self.backup_cost.derive(password, salt)))
+            self._pins_unsaved = True
+        if self._started.is_set():  # else start() writes it with the cache it loads
+            self._save_pins()
+
+    def _is_login_password(self, passphrase: str) -> bool:
+        with self._lock:
+            check = self._login_check
+        if check is None:
+            return False
+        salt, expected = (decode_b64(part, "login password check") for part in check)
+        return hmac.compare_digest(self.backup_cost.derive(passphrase, salt), expected)
 
     def _keys_changed(self) -> None:
         if self._backup_passphrase is None or self._closed:
@@ -74,6 +96,8 @@ class KeyBackup:
         """
         if not is_recovery_key(passphrase) and len(passphrase) < MIN_PASSPHRASE_CHARS:
             raise E2EError("E2E_BACKUP_PASSPHRASE_WEAK", f"at least {MIN_PASSPHRASE_CHARS} characters")
+        if not is_recovery_key(passphrase) and self._is_login_password(passphrase):
+            raise E2EError("E2E_BACKUP_PASSPHRASE_IS_PASSWORD", "choose a passphrase you use nowhere else")
         for _ in range(BACKUP_WRITE_ATTEMPTS):
             stored = self.directory.backup()
             version = stored["version"] if stored else 0

@@ -56,6 +56,13 @@ class E2EError(Exception):
         self.detail = detail
 
 
+def keep_bounded(cache: dict, key: Any, value: Any, limit: int) -> None:
+    """`cache[key] = value`, first dropping the oldest entry when `cache` holds `limit`."""
+    if len(cache) >= limit:
+        del cache[next(iter(cache))]
+    cache[key] = value
+
+
 class IdentityPending(EnvelopeError):
     """A v5 sender's identity is being looked up: read the message again when listeners hear its room."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from messenger.client.services.keys.records import SIGNED_CACHE_PER_ROOM, IdentityPending, SequenceLog
+from messenger.client.services.keys.records import SIGNED_CACHE_PER_ROOM, IdentityPending, SequenceLog, keep_bounded
 from messenger.core.e2e import EnvelopeError, RoomKeyring, UnverifiedSender, WrongRoomKey
 from messenger.core.e2e.signed import SenderDevice, SignedBody, SignedEnvelope, seal_message
 
@@ -78,10 +78,7 @@ class MessageSigning:
         except EnvelopeError as exc:
             opened = exc
         with self._lock:
-            cache = self._room(room_id).signed_opened
-            if len(cache) >= SIGNED_CACHE_PER_ROOM:
-                del cache[next(iter(cache))]
-            cache[envelope] = opened
+            keep_bounded(self._room(room_id).signed_opened, envelope, opened, SIGNED_CACHE_PER_ROOM)
         return opened
 
     def _sender_verified(self, room_id: int, sender: SenderDevice) -> bool:

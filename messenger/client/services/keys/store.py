@@ -78,6 +78,8 @@ class KeyStore:
         self._device = device
         self._load_cache()
         self._start_identity()
+        self._started.set()
+        self._save_pins()  # what came meanwhile (remember_login_password)
 
     # -- the user's identity (cross-signing) ------------------------------------------------------
 
@@ -422,6 +424,7 @@ class KeyStore:
             changes = {int(user_id): key for user_id, key in saved.get("identity_changes", {}).items()}
             sending = {int(room_id): record for room_id, record in saved.get("sending", {}).items()}
             sequence = int(saved.get("sequence", 0))
+            login_check = saved.get("login_check")
         except FileNotFoundError:
             return
         except (OSError, ValueError, KeyError, TypeError, AttributeError, EnvelopeError) as exc:
@@ -432,6 +435,8 @@ class KeyStore:
             self._identities.update(identities)
             self._identity_changes.update(changes)
             self._sequence = max(self._sequence, sequence)
+            if self._login_check is None and login_check:
+                self._login_check = tuple(login_check)
             for room_id, record in sending.items():
                 room = self._room(room_id)
                 room.superseded |= set(record["superseded"])
@@ -451,6 +456,7 @@ class KeyStore:
             held["identities"] = {str(user_id): key for user_id, key in self._identities.items() if key}
             held["identity_changes"] = {str(user_id): key for user_id, key in self._identity_changes.items()}
             held["sequence"] = self._sequence
+            held["login_check"] = self._login_check
             held["sending"] = {str(room_id): {"superseded": sorted(room.superseded), "sending": room.sending,
                                               "vouched": None if room.vouched is None else sorted(room.vouched),
                                               "vouch_pending": room.vouch_pending}
