@@ -100,6 +100,11 @@ def test_a_browser_and_a_desk_talk_end_to_end_encrypted(server, new_page, tmp_pa
 
         from_browser = wait_until(lambda: desk_reads("hi desk, from the browser"), 20)
         assert from_browser["reply_to"] == first and from_browser["encrypted"]
+        # signed by the browser (v5): the desk checked it and marks nothing; the desk's v5 alike
+        assert from_browser["content"].startswith("v5:")
+        assert read_message(desk.keys, from_browser).signed and read_message(desk.keys, from_browser).mark is None
+        expect(by_id(page, first)).to_have_class(re.compile("readable"))
+        expect(by_id(page, first).locator(".not-signed")).to_have_count(0)
         expect(message(page, "hi desk, from the browser").locator(".state")).to_have_count(0)
 
         # the desk types, replies and reacts; the browser shows each
@@ -125,7 +130,7 @@ def test_a_browser_and_a_desk_talk_end_to_end_encrypted(server, new_page, tmp_pa
         page.fill("#text", "hi desk, edited in the browser")
         page.locator("#text").press("Enter")
         edited = wait_until(lambda: desk_reads("hi desk, edited in the browser"), 20)
-        assert edited["id"] == from_browser["id"] and edited["edited_at"]
+        assert edited["id"] == from_browser["id"] and edited["edited_at"] and read_message(desk.keys, edited).signed
         page.locator("#text").fill("this one goes away")
         page.locator("#text").press("Enter")
         doomed = wait_until(lambda: desk_reads("this one goes away"), 20)
@@ -134,7 +139,7 @@ def test_a_browser_and_a_desk_talk_end_to_end_encrypted(server, new_page, tmp_pa
         wait_until(lambda: next(m for m in desk.api.messages(room_id)["messages"] if m["id"] == doomed["id"])["deleted"])
         expect(by_id(page, doomed["id"])).to_contain_text("deleted")
         # the desk edits and deletes too
-        desk.api.edit_message(first, desk.keys.encrypt(room_id, "hello, edited on the desk"), encrypted=True)
+        desk.api.edit_message(first, desk.keys.encrypt(room_id, "hello, edited on the desk", edit_of=first), encrypted=True)
         expect(by_id(page, first)).to_contain_text("hello, edited on the desk")
         expect(by_id(page, first).locator(".edited")).to_be_visible()
 
@@ -151,6 +156,7 @@ def test_a_browser_and_a_desk_talk_end_to_end_encrypted(server, new_page, tmp_pa
                                           if m["message_type"] == "file"), None), 20)
         received = fetch_file(desk.api, shared, keys=desk.keys)
         assert (received.name, received.data) == ("보고서.txt", report.read_bytes())
+        assert read_message(desk.keys, shared).signed  # signed as a file, as the server shows it
 
         # a file over the limit is refused before anything is sent
         uploads = []
@@ -191,6 +197,9 @@ def test_a_tampered_envelope_shows_as_tampered_never_as_text(server, new_page, t
         alice_id = next(u["id"] for u in desk.api.users() if u["username"] == alice)
         room_id = desk.api.create_room([alice_id])["room_id"]
         message_id = desk.send(room_id, "the real words")
+        # an earlier desk's unsigned v3 envelope: readable, marked "not signed" as on the desktop
+        unsigned = desk.realtime.send_message(room_id, desk.keys.keyring(room_id).encrypt("an unsigned one"),
+                                              encrypted=True, client_msg_id="unsigned-v3")["message_id"]
     finally:
         desk.close()
     with sqlite3.connect(server.data_dir / "messenger.db") as db:
@@ -204,6 +213,9 @@ def test_a_tampered_envelope_shows_as_tampered_never_as_text(server, new_page, t
     expect(shown).to_have_class(re.compile("tampered"))
     expect(shown).to_contain_text("tampered")
     assert "the real words" not in page.content()
+    expect(by_id(page, unsigned)).to_contain_text("an unsigned one")
+    expect(by_id(page, unsigned).locator(".not-signed")).to_contain_text("Not signed")
+    expect(by_id(page, message_id).locator(".not-signed")).to_have_count(0)
 
 
 def test_desktop_only_signs_the_browser_out_at_once(server, new_page):
@@ -235,7 +247,8 @@ def test_an_expired_session_returns_to_sign_in_with_a_reason(server, new_page):
     with sqlite3.connect(server.data_dir / "messenger.db") as db:
         db.execute("UPDATE device_sessions SET expires_at = '2000-01-01 00:00:00.000000' "
                    "WHERE kind = 'browser' AND user_id = (SELECT id FROM users WHERE username = ?)", (alice,))
-    page.click("#new-conversation")  # any request now finds the sign-in ended
+    # Any request now finds the sign-in ended (dispatched: the server's sweep may have ended it first).
+    page.locator("#new-conversation").dispatch_event("click")
     expect(page.locator("#sign-in")).to_be_visible(timeout=10_000)
     expect(page.locator("#sign-in-reason")).to_contain_text("만료")  # the server's reason, in Korean
     expect(page.locator("#sign-in-form button[type=submit]")).to_have_text("로그인")

@@ -349,15 +349,16 @@ async function vote(poll, optionId) {
 
 // -- reading messages -------------------------------------------------------------------------------------
 
-const ENVELOPE = /^(v3:|v2:|U2FsdGVkX1)/;
+const ENVELOPE = /^(v5:|v3:|v2:|U2FsdGVkX1)/;
 
-// What a content reads as here: {state, text?, file?, legacy?}. Never throws.
-async function readContent(roomId, content, encrypted, type) {
+// What a content reads as here: {state, text?, file?, legacy?, signed?}. Never throws. `message`:
+// the message as the server gives it, which a signed envelope is checked against (none for a preview).
+async function readContent(roomId, content, encrypted, type, message = null) {
   const isFile = type === "file" || type === "image";
   if (!encrypted || !ENVELOPE.test(content)) {
     return { state: "not_encrypted", text: isFile ? null : content, file: null };
   }
-  const readable = await state.device.read(roomId, content);
+  const readable = await state.device.read(roomId, content, message);
   if (readable.state !== "readable" || !isFile) return readable;
   try {
     const described = JSON.parse(readable.text);
@@ -370,7 +371,7 @@ async function readMessage(message) {
   const cacheKey = `${message.id}:${message.content}`;
   if (!state.readables.has(cacheKey)) {
     state.readables.set(cacheKey, message.deleted ? { state: "deleted" }
-      : await readContent(message.room_id, message.content, message.encrypted, message.message_type));
+      : await readContent(message.room_id, message.content, message.encrypted, message.message_type, message));
   }
   return state.readables.get(cacheKey);
 }
@@ -429,6 +430,8 @@ async function renderMessage(message) {
     reply, body,
     readable.state === "not_encrypted" ? element("div", { className: "warn", textContent: t("not_encrypted") }) : null,
     readable.legacy ? element("div", { className: "warn", textContent: t("legacy") }) : null,
+    readable.state === "readable" && !readable.legacy && !readable.signed
+      ? element("div", { className: "warn not-signed", textContent: t("not_signed") }) : null,
     reactionChips(message),
     message.deleted ? null : actions(message, mine, readable));
   const old = document.querySelector(`#message-list li[data-id="${message.id}"]`);
@@ -526,7 +529,7 @@ async function newMessage(message) {
 async function notify(room, message) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   if (message.room_id === state.roomId && !document.hidden) return;
-  const readable = await readContent(message.room_id, message.content, message.encrypted, message.message_type);
+  const readable = await readContent(message.room_id, message.content, message.encrypted, message.message_type, message);
   const text = readable.file ? `📎 ${readable.file.name}` : readable.text ?? t(readable.state);
   if (room.muted && !mentionsMe(readable.text)) return;
   const shown = new Notification(message.sender_name || t("notification_new"), { body: text, tag: `room-${room.id}` });
@@ -611,7 +614,7 @@ async function submitComposer() {
   state.editing = state.replyTo = null;
   $("reply-bar").hidden = true;
   if (editing) {
-    const content = await state.device.encrypt(state.roomId, text);
+    const content = await state.device.encrypt(state.roomId, text, { editOf: editing });
     await state.socket.call("edit_message", { message_id: editing, content, encrypted: true });
     return;
   }
@@ -628,7 +631,7 @@ async function sendText(roomId, text, replyTo, clientMsgId) {
   $("message-list").append(pending);
   scrollToEnd();
   try {
-    const content = await state.device.encrypt(roomId, text);
+    const content = await state.device.encrypt(roomId, text, { replyTo });
     const ack = await state.socket.call("send_message", { room_id: roomId, content, type: "text", encrypted: true,
       client_msg_id: clientMsgId, ...(replyTo ? { reply_to: replyTo } : {}) });
     if (!ack.ok) throw Object.assign(new Error(ack.message_localized), { code: ack.message_code });
@@ -660,7 +663,7 @@ async function sendFile(file) {
   try {
     const data = new Uint8Array(await file.arrayBuffer());
     const type = sniffImage(data) ? "image" : "file";
-    const { content, blob } = await state.device.sealFile(roomId, data, file.name, file.type || "application/octet-stream");
+    const { content, blob } = await state.device.sealFile(roomId, data, file.name, file.type || "application/octet-stream", type);
     const form = new FormData();
     form.append("room_id", String(roomId));
     form.append("encrypted", "1");
