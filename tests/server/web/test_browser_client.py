@@ -372,3 +372,88 @@ def test_the_browser_approves_a_new_desk_of_its_user_by_its_code(server, new_pag
     finally:
         desk.close()
     assert page.errors == []
+
+
+# Playwright cannot see native notifications: the page's constructor calls are recorded instead.
+RECORD_NOTIFICATIONS = """
+    window.shownNotifications = [];
+    const Real = window.Notification;
+    window.Notification = class extends Real {
+      constructor(title, options = {}) {
+        window.shownNotifications.push({ title, body: options.body, tag: options.tag });
+        super(title, options);
+      }
+    };"""
+
+
+def test_notifications_for_rooms_not_in_view_none_for_muted_ones(server, new_page, tmp_path):
+    alice, bob, carol = register(server), register(server), register(server)
+    page = new_page(server.url + "/")
+    page.context.grant_permissions(["notifications"], origin=server.url)
+    page.context.add_init_script(RECORD_NOTIFICATIONS)
+    page.reload()
+    sign_in(page, alice)
+    page.click("#recovery-dialog button")
+    desk = Device(server, tmp_path / "bob", bob).online()
+    try:
+        ids = {u["username"]: u["id"] for u in desk.api.users()}
+        in_view = desk.api.create_room([ids[alice]])["room_id"]
+        elsewhere = desk.api.create_room([ids[alice], ids[carol]], name="elsewhere")["room_id"]
+        muted = desk.api.create_room([ids[alice], ids[carol]], name="muted")["room_id"]
+        page.locator(f"#rooms li[data-room-id='{muted}']").click()
+        page.click("#room-mute")
+        expect(page.locator(f"#rooms li[data-room-id='{muted}'] .flags").first).to_have_text("🔕")
+        page.locator(f"#rooms li[data-room-id='{in_view}']").click()
+        expect(page.locator("#room-title")).to_have_text(bob)
+
+        shown = lambda: page.evaluate("window.shownNotifications")  # noqa: E731
+        desk.send(in_view, "seen in the open room")
+        desk.send(muted, "quiet please")
+        desk.send(elsewhere, "over here 여기")
+        expect(page.locator(f"#rooms li[data-room-id='{elsewhere}'] .unread")).to_have_text("1", timeout=20_000)
+        wait_until(lambda: shown(), 10)
+        desk.send(elsewhere, "and again")  # after the muted one: had it notified, it would be seen by now
+        wait_until(lambda: len(shown()) >= 2, 10)
+        assert [n["body"] for n in shown()] == ["over here 여기", "and again"]
+        assert {(n["title"], n["tag"]) for n in shown()} == {(bob, f"room-{elsewhere}")}
+    finally:
+        desk.close()
+    assert page.errors == []
+
+
+def test_a_contacts_changed_identity_is_warned_of_in_the_room_until_trusted(server, new_page, tmp_path):
+    alice, bob = register(server), register(server)
+    page = new_page(server.url + "/")
+    sign_in(page, alice)
+    page.click("#recovery-dialog button")
+    desk = Device(server, tmp_path / "bob", bob).online()
+    try:
+        alice_id = next(u["id"] for u in desk.api.users() if u["username"] == alice)
+        room_id = desk.api.create_room([alice_id])["room_id"]
+        before = desk.send(room_id, "before the change")
+        page.locator(f"#rooms li[data-room-id='{room_id}']").click()
+        expect(by_id(page, before)).to_contain_text("before the change")
+        expect(page.locator("#identity-banner")).to_be_hidden()
+
+        # bob lost his desk and his recovery key: a new desk, a new identity
+        desk.close()
+        desk = Device(server, tmp_path / "bob-new", bob).online()
+        desk.keys.reset_identity()
+        after = desk.send(room_id, "after the change")
+        # refused (its device is not signed by the identity pinned here), and the room says why
+        expect(by_id(page, after)).to_have_class(re.compile("tampered"))
+        expect(page.locator("#identity-banner")).to_be_visible()
+        expect(page.locator("#identity-text")).to_contain_text(bob)
+        expect(page.locator("#safety-number")).to_have_text(desk.keys.safety_number(alice_id))
+        # the warning stays with the room: shown again when it is opened again
+        page.reload()
+        page.locator(f"#rooms li[data-room-id='{room_id}']").click()
+        expect(page.locator("#identity-banner")).to_be_visible()
+        # the numbers match: trusted, and the new message reads
+        page.click("#identity-trust")
+        expect(page.locator("#identity-banner")).to_be_hidden()
+        expect(by_id(page, after)).to_contain_text("after the change")
+        expect(by_id(page, after)).to_have_class(re.compile("readable"))
+    finally:
+        desk.close()
+    assert page.errors == []

@@ -103,7 +103,7 @@ def test_the_old_systems_vectors_open_in_the_browser(page):
     assert {v["format"] for v in VECTORS} == {"v1", "v2"}
 
 
-def test_v3_envelopes_cross_both_ways_and_a_change_is_tampered(page):
+def test_v3_envelopes_open_in_the_browser_and_a_change_is_tampered(page):
     key = new_room_key()
     text = "안녕하세요, hello 👋"
     from_python = encrypt_envelope(text, key, "v3")
@@ -114,11 +114,10 @@ def test_v3_envelopes_cross_both_ways_and_a_change_is_tampered(page):
         try { await c.decryptEnvelope(flipped, [key]); } catch (e) { tampered = e.code; }
         let wrong;
         try { await c.decryptEnvelope(envelope, [c.newRoomKey()]); } catch (e) { wrong = e.code; }
-        return { opened: await c.decryptEnvelope(envelope, [key]), made: await c.encryptV3(text, key),
+        return { opened: await c.decryptEnvelope(envelope, [key]),
                  keyId: await c.roomKeyId(key), legacyId: await c.roomKeyId('l1:old-key'), tampered, wrong };""",
                         [key, from_python, text])
     assert answer["opened"] == text
-    assert decrypt_envelope(answer["made"], key) == text
     assert answer["keyId"] == room_key_id(key)
     assert answer["legacyId"] == room_key_id(legacy_room_key("old-key"))
     assert (answer["tampered"], answer["wrong"]) == ("E2E_TAMPERED", "E2E_WRONG_KEY")

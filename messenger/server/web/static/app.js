@@ -100,6 +100,7 @@ async function signedIn(user, csrf, deviceSessionId) {
     members: new Map(), online: new Set(), typing: new Map(), replyTo: null, editing: null, typingSent: 0,
   };
   const device = new Device(user, deviceSessionId, (roomId) => keysChanged(roomId));
+  device.onIdentityChange = (roomId) => { if (state?.roomId === roomId) showIdentityWarning(roomId); };
   state.device = device;
   await device.start();
   $("sign-in").hidden = true;
@@ -264,6 +265,7 @@ async function openRoom(roomId) {
   state.typing.clear();
   state.replyTo = state.editing = null;
   $("reply-bar").hidden = true;
+  $("identity-banner").hidden = true;
   $("typing").textContent = "";
   $("message-list").replaceChildren();
   $("no-room").hidden = true;
@@ -281,6 +283,7 @@ async function openRoom(roomId) {
   for (const message of page.messages) await addMessage(message);
   scrollToEnd();
   renderPresence();
+  showIdentityWarning(roomId);
   loadNotices();
   loadPolls();
   markRead();
@@ -295,6 +298,25 @@ async function loadOlder() {
   state.hasMore = page.has_more;
   $("older").hidden = !page.has_more;
   for (const message of page.messages.reverse()) await addMessage(message, true);
+}
+
+// Members of the room shown with another identity than the one pinned here: their messages are
+// refused (shown as tampered) and no key goes to them, so the room says why (the desktop's banner).
+async function showIdentityWarning(roomId) {
+  const changed = await state.device.identityChanges(roomId);
+  if (state?.roomId !== roomId) return;
+  $("identity-banner").hidden = !changed.length;
+  if (!changed.length) return;
+  const userId = changed[0];
+  const name = state.members.get(userId)?.nickname || `#${userId}`;
+  $("identity-text").textContent = t("identity_changed", { name });
+  $("safety-number").textContent = await state.device.safetyNumber(userId);
+  $("identity-trust").onclick = async () => {
+    await state.device.trustIdentity(userId);
+    showIdentityWarning(roomId);
+    keysChanged(roomId);
+    state.device.syncRoom(roomId).catch(() => {}); // keys its devices sealed here count now
+  };
 }
 
 function renderRoomFlags() {

@@ -95,13 +95,6 @@ export async function roomKeyId(roomKey) {
   return (await roomKeyVersion(roomKey)).keyId;
 }
 
-export async function encryptV3(plaintext, roomKey) {
-  const { keyId, aead } = await roomKeyVersion(roomKey);
-  const header = "v3:" + keyId;
-  const nonce = random(12);
-  return `${header}:${encodeB64(nonce)}:${encodeB64(await gcmEncrypt(aead, nonce, utf8.encode(plaintext), utf8.encode(header)))}`;
-}
-
 // The key id an envelope names (null for v1/v2 or a malformed one).
 export function envelopeKeyId(envelope) {
   const parts = envelope.split(":");
@@ -356,6 +349,7 @@ export async function openSealed(sealed, device, senderSigningKey) {
 
 const DEVICE_CONTEXT = utf8.encode("messenger e2e device signature v1\0");
 const CODE_CONTEXT = utf8.encode("messenger e2e verification code v1\0");
+const SAFETY_CONTEXT = utf8.encode("messenger e2e safety number v1\0");
 const RECOVERY_INFO = utf8.encode("messenger e2e recovery key v1");
 // PKCS#8 of an Ed25519 private key is this header and the 32-byte seed (RFC 8410).
 const ED25519_PKCS8 = Uint8Array.of(0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20);
@@ -408,6 +402,18 @@ function digits(digest, count) {
 export async function verificationCode(identityKey, userId, deviceId, encryptionKey, signingKey) {
   const statement = JSON.stringify([identityKey, userId, deviceId, encryptionKey, signingKey]);
   return digits(new Uint8Array(await subtle.digest("SHA-256", concat(CODE_CONTEXT, utf8.encode(statement)))), 15);
+}
+
+// What two people compare to know they pinned each other's real identity (12 groups of 5 digits).
+export async function safetyNumber(userId, identityKey, otherUserId, otherIdentityKey) {
+  const halves = [[userId, identityKey], [otherUserId, otherIdentityKey]]
+    .sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  const parts = [];
+  for (const [uid, key] of halves) {
+    const digest = await subtle.digest("SHA-512", concat(SAFETY_CONTEXT, utf8.encode(`${uid}:${key}`)));
+    parts.push(new Uint8Array(digest).slice(0, 30));
+  }
+  return digits(concat(...parts), 60);
 }
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

@@ -368,7 +368,15 @@ export class Device {
     return signed();
   }
 
-  // After the person accepted a contact's new identity: pinned, and messages read again.
+  // The safety number of this user and `userId` with the identity shown since the pinned one:
+  // the one to compare before trusting it.
+  safetyNumber(userId) {
+    return c.safetyNumber(this.user.id, this.pins.identities[this.user.id], userId,
+      this.pins.changes[userId] || this.pins.identities[userId]);
+  }
+
+  // After the person compared the safety number and accepted a contact's new identity: pinned,
+  // and the messages refused under the old one read again.
   trustIdentity(userId) {
     const shown = this.pins.changes[userId];
     if (!shown) return Promise.resolve();
