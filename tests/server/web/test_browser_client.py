@@ -57,6 +57,18 @@ def by_id(page, message_id: int):
     return page.locator(f"#message-list li[data-id='{message_id}']")
 
 
+def browser_and_desk(server, new_page, tmp_path):
+    """A browser user (her first device, its recovery key dismissed) and a desk user online, with
+    a direct room of theirs: (page, desk, the desk user's name, the browser user's id, room id)."""
+    alice, bob = register(server), register(server)
+    page = new_page(server.url + "/")
+    sign_in(page, alice)
+    page.click("#recovery-dialog button")
+    desk = Device(server, tmp_path / "bob", bob).online()
+    alice_id = next(u["id"] for u in desk.api.users() if u["username"] == alice)
+    return page, desk, bob, alice_id, desk.api.create_room([alice_id])["room_id"]
+
+
 def test_the_page_is_the_servers_own_code_under_a_strict_policy(server, new_page):
     page = new_page(server.url + "/")
     answer = page.request.get(server.url + "/")
@@ -188,14 +200,8 @@ def test_a_browser_and_a_desk_talk_end_to_end_encrypted(server, new_page, tmp_pa
 
 
 def test_a_tampered_envelope_shows_as_tampered_never_as_text(server, new_page, tmp_path):
-    alice, bob = register(server), register(server)
-    page = new_page(server.url + "/")
-    sign_in(page, alice)
-    page.click("#recovery-dialog button")
-    desk = Device(server, tmp_path / "bob", bob).online()
+    page, desk, _, _, room_id = browser_and_desk(server, new_page, tmp_path)
     try:
-        alice_id = next(u["id"] for u in desk.api.users() if u["username"] == alice)
-        room_id = desk.api.create_room([alice_id])["room_id"]
         message_id = desk.send(room_id, "the real words")
         # an earlier desk's unsigned v3 envelope: readable, marked "not signed" as on the desktop
         unsigned = desk.realtime.send_message(room_id, desk.keys.keyring(room_id).encrypt("an unsigned one"),
@@ -406,7 +412,9 @@ def test_notifications_for_rooms_not_in_view_none_for_muted_ones(server, new_pag
         page.locator(f"#rooms li[data-room-id='{in_view}']").click()
         expect(page.locator("#room-title")).to_have_text(bob)
 
-        shown = lambda: page.evaluate("window.shownNotifications")  # noqa: E731
+        def shown():
+            return page.evaluate("window.shownNotifications")
+
         desk.send(in_view, "seen in the open room")
         desk.send(muted, "quiet please")
         desk.send(elsewhere, "over here 여기")
@@ -422,14 +430,8 @@ def test_notifications_for_rooms_not_in_view_none_for_muted_ones(server, new_pag
 
 
 def test_a_contacts_changed_identity_is_warned_of_in_the_room_until_trusted(server, new_page, tmp_path):
-    alice, bob = register(server), register(server)
-    page = new_page(server.url + "/")
-    sign_in(page, alice)
-    page.click("#recovery-dialog button")
-    desk = Device(server, tmp_path / "bob", bob).online()
+    page, desk, bob, alice_id, room_id = browser_and_desk(server, new_page, tmp_path)
     try:
-        alice_id = next(u["id"] for u in desk.api.users() if u["username"] == alice)
-        room_id = desk.api.create_room([alice_id])["room_id"]
         before = desk.send(room_id, "before the change")
         page.locator(f"#rooms li[data-room-id='{room_id}']").click()
         expect(by_id(page, before)).to_contain_text("before the change")
