@@ -13,7 +13,7 @@ const CURRENT_KEY_WAIT_MS = 2000;
 const ROTATE_AFTER_MESSAGES = 100;
 const ROTATE_AFTER_MS = 7 * 86400 * 1000;
 const OPENED_PER_ROOM = 1024;
-// A v5 check that failed on anything but these is shown as tampered (spec/e2e.md §2a).
+// The failed checks of spec/e2e.md §2a that show as tampered (a malformed envelope shows as malformed).
 const TAMPERED = new Set(["E2E_TAMPERED", "E2E_SIGNATURE_INVALID", "E2E_UNVERIFIED_SENDER", "E2E_MISATTRIBUTED",
   "E2E_REPLAYED", "E2E_REORDERED"]);
 
