@@ -279,6 +279,8 @@ class ClientApp(QObject):
             return
         self.settings.update(server_url=api.server_url, device_name=device_name, remember_me=remember)
         self._start_session(api)
+        # Hashed off the GUI thread; a backup passphrase equal to it is refused.
+        self.bridge.run(self.session.keys.remember_login_password, password)
         if api.password_is_initial:
             # The first-run admin: the password printed at the server's first start is not for keeps.
             self.main_window.account(first_password=password)

@@ -300,6 +300,16 @@ class ChatSession:
             self.warn("E2E_IDENTITY_CHANGED", f"user {names.get(user_id, user_id)} (id {user_id}): compare the "
                       f"safety number, then `messenger chat trust @{names.get(user_id, user_id)}`")
 
+    def warn_unvouched_members(self) -> None:
+        """A line for each room whose member list shows users no member's device added (no keys go to them)."""
+        ghosts = self.keys.unvouched_members() if self.keys is not None and self.keys.user_id else {}
+        if not ghosts:
+            return
+        names = {user["id"]: user["username"] for user in self.api.users()}
+        for room_id, user_ids in sorted(ghosts.items()):
+            listed = ", ".join(f"{names.get(user_id, user_id)} (id {user_id})" for user_id in user_ids)
+            self.warn("E2E_MEMBER_UNVOUCHED", f"room {room_id}: {listed}")
+
     def live(self, *, catch_up: bool = False):
         """A Realtime following this device's key events (not started: add callbacks, then `connect`)."""
         from messenger.client.services.realtime import Realtime
@@ -336,8 +346,9 @@ class ChatSession:
             self.realtime.stop()
         try:
             self.warn_identity_changes()
-        except Exception as exc:  # the command's own outcome matters more than this warning
-            log.info("identity changes could not be listed (%s)", exc)
+            self.warn_unvouched_members()
+        except Exception as exc:  # the command's own outcome matters more than these warnings
+            log.info("identity changes or unvouched members could not be listed (%s)", exc)
         if self.keys is not None:
             self.keys.close()
         if self.api is not None:
@@ -414,6 +425,7 @@ def cmd_login(session: ChatSession, args) -> int:
     except (ApiError, ServerUnreachable):
         session.api.sign_out()  # a device without keys could read nothing: do not leave it behind
         raise
+    keys.remember_login_password(password)  # a backup passphrase equal to it is refused
     print(f"signed in as {user['username']} on {session.api.server_url} (device {keys.device_session_id})",
           file=sys.stderr)
     print(f"device key fingerprint: {keys.fingerprint}", file=sys.stderr)
@@ -579,6 +591,7 @@ class MessagePrinter:
             "sender_name": message.get("sender_name"), "created_at": message.get("created_at"),
             "type": message.get("message_type"), "deleted": bool(message.get("deleted")),
             "state": readable.state.value, "end_to_end": readable.end_to_end, "error_code": readable.error_code,
+            "signed": readable.signed, "mark": readable.mark,
             "text": readable.text if readable.shown and shared is None else None,
             "file": None if shared is None else {
                 "name": shared.name, "size": shared.size, "mime": shared.mime, "image_type": image_type,
@@ -604,9 +617,9 @@ class MessagePrinter:
                 body += f" -> {saved}"
             if file_error:
                 body += f" [{file_error}]"
-        if not readable.end_to_end:
-            # The server could have written this (or changed an encrypted message into it).
-            body = f"[{readable.error_code}] {body}"
+        if readable.mark:
+            # The server could have written this, or says who sent it (not signed, old format).
+            body = f"[{readable.mark}] {body}"
         return f"{head} {body}"
 
     def _save(self, received) -> Path:

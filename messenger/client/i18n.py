@@ -340,6 +340,8 @@ TEXTS: dict[str, tuple[str, str]] = {
                             "Check in person or by phone that {name} sees the same number, then trust."),
     "devices.trust": ("신뢰", "Trust"),
     "message.not_encrypted": ("암호화되지 않음", "Not encrypted"),
+    "message.not_signed": ("서명 없음", "Not signed"),
+    "message.old_format": ("이전 형식", "Old format"),
     "account.encryption": ("암호화", "Encryption"),
     "account.fingerprint": ("이 기기의 키 지문", "This device's key fingerprint"),
     "account.backup_hint": ("대화방 키를 암호로 잠가 서버에 보관합니다. 기기를 모두 잃어도 새 기기에서 이 암호로 "

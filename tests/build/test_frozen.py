@@ -165,7 +165,7 @@ def test_a_chat_session_through_the_frozen_command_line_client(program, frozen_s
         (names[0], "빌드된 클라이언트에서 안녕"), (names[1], "잘 받았어요 reply")]
     assert all(m["state"] == "readable" and m["end_to_end"] for m in history), history
     stored = login(server, names[1]).get(f"/api/rooms/{room['id']}/messages").json()["messages"]
-    assert all(m["content"].startswith("v3:") for m in stored), "the server holds only envelopes"
+    assert all(m["content"].startswith("v5:") for m in stored), "the server holds only envelopes"
 
 
 class FrozenChat:

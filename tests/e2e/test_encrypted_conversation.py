@@ -151,7 +151,7 @@ def test_a_removed_member_cannot_read_what_is_sent_after_removal(server, devices
     wait_until(lambda: bob.readables(room_id)[after].text == "after the removal: not for carol")
 
     envelope = next(m for m in bob.api.messages(room_id)["messages"] if m["id"] == after)["content"]
-    assert envelope.startswith(f"v3:{new_key_id}:")
+    assert envelope.startswith(f"v5:{new_key_id}:")
     carol.keys.sync_room(room_id)  # the server answers ROOM_NOT_FOUND now
     assert new_key_id not in carol.keys.held_key_ids(room_id)
     result = read_content(carol.keys, room_id, envelope, encrypted=True)
@@ -237,23 +237,24 @@ def test_a_tampered_message_is_reported_and_never_shown(server, devices, tmp_pat
     alice.api.add_members(room_id, [next(u["id"] for u in alice.api.users() if u["username"] == bob_name)])
     secret = "the real text, never to be shown changed"
     envelope = alice.keys.encrypt(room_id, secret)
-    prefix, key_id, nonce, ciphertext = envelope.split(":")
-    flipped = bytearray(base64.b64decode(ciphertext))
+    parts = envelope.split(":")  # v5: prefix, key id, commitment, sender, nonce, ciphertext, signature
+    flipped = bytearray(base64.b64decode(parts[5]))
     flipped[len(flipped) // 2] ^= 0x01
-    tampered = ":".join((prefix, key_id, nonce, base64.b64encode(bytes(flipped)).decode()))
+    tampered = ":".join(parts[:5] + [base64.b64encode(bytes(flipped)).decode(), parts[6]])
     # Sent through the socket as a sender would: the server cannot tell.
     alice.realtime.send_message(room_id, tampered, encrypted=True, client_msg_id=uuid.uuid4().hex)
     alice.send(room_id, "an honest one after it")
 
     history = bob.history(room_id)
     assert [(m["state"], m["error_code"], m["text"]) for m in history] == [
-        ("tampered", "E2E_TAMPERED", None), ("readable", None, "an honest one after it")]
+        ("tampered", "E2E_SIGNATURE_INVALID", None), ("readable", None, "an honest one after it")]
     shown = bob.ok("history", room_id)
-    assert "[E2E_TAMPERED]" in shown and "changed after it was sent" in shown
+    assert "[E2E_SIGNATURE_INVALID]" in shown and "signature does not check" in shown
     assert "never to be shown" not in shown
 
     # A byte flipped in what the receiver got reads the same way.
     original = next(m for m in alice.api.messages(room_id)["messages"] if m["content"] != tampered)["content"]
-    body = base64.b64decode(original.split(":")[3])
-    changed = original.rsplit(":", 1)[0] + ":" + base64.b64encode(bytes([body[0] ^ 0x80]) + body[1:]).decode()
+    parts = original.split(":")
+    body = base64.b64decode(parts[5])
+    changed = ":".join(parts[:5] + [base64.b64encode(bytes([body[0] ^ 0x80]) + body[1:]).decode(), parts[6]])
     assert read_content(alice.keys, room_id, changed, encrypted=True).state is ContentState.TAMPERED

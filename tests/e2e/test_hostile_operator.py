@@ -41,6 +41,16 @@ def direct_room(alice: Cli, alice_name: str, bob: Cli, bob_name: str) -> int:
     return room_id
 
 
+def alice_and_bob(server, tmp_path) -> tuple[Cli, str, Cli, str, int]:
+    """Two people signed in with `messenger chat` (a folder each) who talked in a direct room:
+    `(alice, her name, bob, his name, the room)`."""
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
+    alice.login(alice_name)
+    bob.login(bob_name)
+    return alice, alice_name, bob, bob_name, direct_room(alice, alice_name, bob, bob_name)
+
+
 def states(history: list[dict]) -> list[tuple]:
     return [(m["state"], m["text"]) for m in history]
 
@@ -50,11 +60,7 @@ WAITING = [("waiting_for_keys", None)] * 2
 
 
 def test_an_operator_who_resets_a_password_reads_nothing_until_the_user_approves_the_device(server, tmp_path):
-    alice_name, bob_name = register(server), register(server)
-    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
-    alice.login(alice_name)
-    bob.login(bob_name)
-    room_id = direct_room(alice, alice_name, bob, bob_name)
+    alice, alice_name, bob, bob_name, room_id = alice_and_bob(server, tmp_path)
     online = alice.start("tail", room_id, "--timeout", 180)  # alice's desk is online and answers key requests
     online.wait_for_stderr("listening")
 
@@ -150,11 +156,7 @@ def test_a_device_the_operator_adds_or_signs_with_a_new_identity_gets_no_key(ser
 
 
 def test_plaintext_the_operator_writes_as_a_member_is_marked(server, tmp_path):
-    alice_name, bob_name = register(server), register(server)
-    alice, bob = Cli(server, tmp_path / "alice"), Cli(server, tmp_path / "bob")
-    alice.login(alice_name)
-    bob.login(bob_name)
-    room_id = direct_room(alice, alice_name, bob, bob_name)
+    alice, alice_name, bob, bob_name, room_id = alice_and_bob(server, tmp_path)
     with database(server) as db:  # alice's sealed message becomes the operator's words
         db.execute("UPDATE messages SET content = ?, encrypted = 0 WHERE id = (SELECT MIN(id) FROM messages "
                    "WHERE room_id = ?)", ("pay invoice 991 to account 12-34", room_id))
@@ -238,3 +240,97 @@ def test_after_an_identity_change_the_cli_shows_the_number_to_compare_then_trust
     assert shown != before and shown == new_bob.ok("safety-number", f"@{alice_name}").strip()
     alice.ok("trust", f"@{bob_name}")
     assert alice.ok("safety-number", f"@{bob_name}").strip() == shown
+
+
+def test_messages_the_operator_re_attributes_replays_re_targets_or_moves_show_as_tampered(server, tmp_path):
+    alice, alice_name, bob, bob_name, room_id = alice_and_bob(server, tmp_path)
+    for text in ("pay the usual supplier", "the code is 4417", "lunch at noon", "see you there"):
+        alice.ok("send", room_id, text)
+    history = bob.history(room_id, "--wait-keys", 30)
+    ids = [m["id"] for m in history]
+    assert [(m["state"], m["signed"], m["mark"]) for m in history] == [("readable", True, None)] * 6
+    bob_id = history[1]["sender_id"]
+    operator, carol = login(server, alice_name), login(server, register(server))  # a group to move one into
+    elsewhere = operator.post("/api/rooms", json={"member_ids": [bob_id, carol.user["id"]]}).json()["room_id"]
+    assert elsewhere != room_id
+    with database(server) as db:
+        db.execute("UPDATE messages SET sender_id = ? WHERE id = ?", (bob_id, ids[2]))  # "bob said it"
+        db.execute("UPDATE messages SET reply_to = ? WHERE id = ?", (ids[2], ids[4]))  # a reply it never was
+        db.execute("UPDATE messages SET room_id = ? WHERE id = ?", (elsewhere, ids[5]))
+        db.execute("INSERT INTO messages (room_id, sender_id, content, encrypted, message_type, created_at) "
+                   "SELECT room_id, sender_id, content, encrypted, message_type, created_at FROM messages "
+                   "WHERE id = ?", (ids[3],))  # the code sent again, later
+    shown = {m["id"]: m for m in bob.history(room_id)}
+    tampered = {m["id"]: m["error_code"] for m in shown.values() if m["state"] == "tampered" and m["text"] is None}
+    [replayed] = [message_id for message_id in shown if message_id > ids[5]]
+    assert tampered == {ids[2]: "E2E_MISATTRIBUTED", ids[4]: "E2E_MISATTRIBUTED", replayed: "E2E_REPLAYED"}
+    assert (shown[ids[3]]["state"], shown[ids[3]]["text"]) == ("readable", "the code is 4417")
+    moved = next(m for m in bob.history(elsewhere) if m["id"] == ids[5])
+    assert (moved["state"], moved["error_code"], moved["text"]) == ("tampered", "E2E_SIGNATURE_INVALID", None)
+    lines = bob.ok("history", room_id).splitlines()
+    assert sum("[E2E_MISATTRIBUTED]" in line for line in lines) == 2
+    assert not any("pay the usual supplier" in line for line in lines)
+
+
+def test_an_unsigned_v3_message_still_reads_marked_not_signed(server, devices):
+    alice_name, bob_name = register(server), register(server)
+    alice, bob = devices(server, alice_name), devices(server, bob_name)
+    room_id = alice.api.create_room([bob.api.user["id"]])["room_id"]
+    signed = alice.send(room_id, "signed")
+    # Written as clients did before v5 (v3 under the same room key), as an old desk still does.
+    unsigned = alice.realtime.send_message(room_id, alice.keys.keyring(room_id).encrypt("from an older desk"),
+                                           encrypted=True, client_msg_id="older-desk-1")["message_id"]
+    wait_until(lambda: bob.readables(room_id)[unsigned].text == "from an older desk")
+    readables = bob.readables(room_id)
+    assert (readables[signed].signed, readables[signed].mark) == (True, None)
+    assert (readables[unsigned].signed, readables[unsigned].mark) == (False, "E2E_NOT_SIGNED")
+
+
+def add_ghost(server, room_id: int, user_id: int) -> None:
+    """The operator writes a membership no member made."""
+    with database(server) as db:
+        db.execute("INSERT INTO room_members (room_id, user_id, role, joined_at, last_read_message_id, pinned, muted) "
+                   "SELECT room_id, ?, 'member', joined_at, 0, 0, 0 FROM room_members WHERE room_id = ? LIMIT 1",
+                   (user_id, room_id))
+
+
+def test_a_member_the_operator_adds_gets_no_key_and_is_reported_one_a_member_adds_reads_everything(server, devices, tmp_path):
+    names = [register(server) for _ in range(4)]
+    alice, bob, ghost, erin = (devices(server, name) for name in names)
+    ids = {name: device.api.user["id"] for name, device in zip(("bob", "ghost", "erin"), (bob, ghost, erin))}
+    room_id = alice.api.create_room([], name="budget")["room_id"]
+    alice.api.add_members(room_id, [ids["bob"]])
+    before = alice.send(room_id, "before anyone else")
+    wait_until(lambda: bob.readables(room_id)[before].text == "before anyone else")
+
+    add_ghost(server, room_id, ids["ghost"])
+    after = alice.send(room_id, "the budget is 120")
+    ghost.keys.sync_room(room_id)  # asks the room for every version
+    bob.send(room_id, "bob's view")  # bob seals too: only to the members he vouches for
+    wait_until(lambda: bob.readables(room_id)[after].text == "the budget is 120")
+    assert alice.keys.unvouched_members(room_id) == {room_id: [ids["ghost"]]}
+    assert bob.keys.unvouched_members(room_id) == {room_id: [ids["ghost"]]}
+    assert packages_to(server, ghost.keys.device_session_id) == 0
+    assert {r.state for r in ghost.readables(room_id).values() if r.state is not ContentState.NOT_ENCRYPTED} == {
+        ContentState.WAITING_FOR_KEYS}
+
+    # A member adds erin from her device: the next version carries it, and every member seals to her.
+    alice.api.add_members(room_id, [ids["erin"]])
+    alice.keys.vouch(room_id, [ids["erin"]])
+    welcome = alice.send(room_id, "welcome, erin")
+    from_bob = bob.send(room_id, "hello erin, from bob")
+    wait_until(lambda: erin.readables(room_id)[welcome].text == "welcome, erin")
+    wait_until(lambda: erin.readables(room_id)[from_bob].text == "hello erin, from bob")
+    assert bob.keys.unvouched_members(room_id) == {room_id: [ids["ghost"]]}
+    assert packages_to(server, ghost.keys.device_session_id) == 0
+
+
+def test_the_cli_reports_a_ghost_member_when_it_sends(server, tmp_path):
+    alice, alice_name, bob, bob_name, room_id = alice_and_bob(server, tmp_path)
+    ghost_name = register(server)
+    add_ghost(server, room_id, login(server, ghost_name).user["id"])
+    ghost = Cli(server, tmp_path / "ghost")
+    ghost.login(ghost_name)
+    sent = alice.run("send", room_id, "still only for bob")
+    assert sent.returncode == 0 and "warning: E2E_MEMBER_UNVOUCHED" in sent.stderr and ghost_name in sent.stderr
+    assert states(ghost.history(room_id, "--wait-keys", 3))[-1] == ("waiting_for_keys", None)

@@ -1,17 +1,20 @@
 """Messages as they travel and as people read them: the one place where plaintext becomes
 wire content and wire content becomes something to show.
 
-Outgoing: `encrypt_text` turns text into a v3 envelope (`encrypted: true`) under the room's
-current key; `seal_file` encrypts a file on this device (`encrypt_file`) into an opaque blob
-and a v3 envelope of `{name, size, mime, file_key}` for the file or image message, and
+Outgoing: `encrypt_text` turns text into a v5 envelope (`encrypted: true`) under the room's
+current key, signed by this device and naming its reply or edit target (spec/e2e.md §2a);
+`seal_file` encrypts a file on this device (`encrypt_file`) into an opaque blob and a v5
+envelope of `{name, size, mime, file_key}` for the file or image message, and
 `upload_blob` uploads the blob under a meaningless name (`share_file` does both and sends;
 the desktop app does them in the outbox). The server learns neither the name nor the content
 nor the key; it gives the message its `file_id` when the upload token is spent.
 
 Incoming: `read_content` (or `read_message` for a message as the server serializes it)
 gives a `Readable`: the text or shared file, or a clear state: waiting for keys (clears by
-itself; `E2EKeys` listeners say when to read again), tampered, cannot decrypt, malformed, or
-not end-to-end encrypted. It never blocks and never raises for any content. `fetch_file`
+itself; `E2EKeys` listeners say when to read again), tampered (a v5 envelope whose signature,
+sender, target or place in its sender's sequence does not check is tampered too), cannot
+decrypt, malformed, or not end-to-end encrypted. A readable v3 message is marked not signed, a
+v1/v2 one old format. It never blocks and never raises for any content. `fetch_file`
 downloads and decrypts a shared file; an image message is treated as an image only when its
 decrypted bytes are one (`decrypt_image`), whatever its name or type claim.
 """
@@ -29,12 +32,13 @@ from typing import Any, Callable
 import httpx
 
 from messenger.client.services.api import USER_AGENT, ApiClient, ApiError, ServerUnreachable, _CountingReader
-from messenger.client.services.keys import E2EError, E2EKeys, KeyAvailability
+from messenger.client.services.keys import E2EError, E2EKeys, IdentityPending, KeyAvailability
 from messenger.core import protocol
 from messenger.core.e2e import (
     AuthenticationFailed,
     EnvelopeError,
     EnvelopeTampered,
+    UnverifiedSender,
     WrongRoomKey,
     decrypt_image,
     encrypt_file,
@@ -44,6 +48,7 @@ from messenger.core.media import sniff_image
 from messenger.core.names import display_name
 
 # Prefixes of the envelope formats (spec/e2e.md §2); other "encrypted" content is plaintext.
+V5_PREFIX = "v5:"
 V3_PREFIX = "v3:"
 LEGACY_PREFIXES = ("v2:", "U2FsdGVkX1")
 # The multipart file name of every encrypted upload: it tells the server nothing.
@@ -81,6 +86,7 @@ class Readable:
     file: SharedFile | None = None
     error_code: str | None = None  # a messenger.core.errors code for every state but READABLE
     legacy: bool = False  # a v1/v2 envelope of the old system: its server held the room key
+    signed: bool = False  # a v5 envelope whose sender device and place checked (else: "not signed")
 
     @property
     def shown(self) -> bool:
@@ -91,6 +97,18 @@ class Readable:
     def end_to_end(self) -> bool:
         return self.state is ContentState.READABLE
 
+    @property
+    def mark(self) -> str | None:
+        """The code of the mark a shown message carries, if any: not encrypted, old format (v1/v2:
+        the old server held the key), not signed (v3: its sender is the server's word)."""
+        if self.state is ContentState.NOT_ENCRYPTED:
+            return "E2E_NOT_ENCRYPTED"
+        if self.state is ContentState.READABLE and self.legacy:
+            return "E2E_OLD_FORMAT"
+        if self.state is ContentState.READABLE and not self.signed:
+            return "E2E_NOT_SIGNED"
+        return None
+
     def display(self, locale: str = DEFAULT_LOCALE) -> str:
         """One line of text for a person: the message, the file's name, or why it is not shown."""
         if self.shown:
@@ -100,12 +118,13 @@ class Readable:
 
 def read_content(keys: E2EKeys | None, room_id: int, content: str, *, encrypted: bool,
                  message_type: str = "text", file_name: str | None = None, file_size: int | None = None,
-                 file_id: int | None = None, file_url: str | None = None) -> Readable:
+                 file_id: int | None = None, file_url: str | None = None, message: dict | None = None) -> Readable:
     """What `content` of a message in `room_id` reads as (see the module docstring). `keys`
     None: this device holds no keys (encrypted content then waits for keys). The file fields
-    are the server's, used for plaintext file messages and to find an encrypted file's blob."""
+    are the server's, used for plaintext file messages and to find an encrypted file's blob;
+    `message` is the message as the server serializes it, which a v5 envelope is checked against."""
     is_file = message_type in ("file", "image")
-    if not encrypted or not content.startswith((V3_PREFIX, *LEGACY_PREFIXES)):
+    if not encrypted or not content.startswith((V5_PREFIX, V3_PREFIX, *LEGACY_PREFIXES)):
         # The server could have written this: shown, but never as end-to-end encrypted.
         if is_file:
             shared = SharedFile(display_name(file_name or ""), file_size, "application/octet-stream", None, file_id,
@@ -115,18 +134,22 @@ def read_content(keys: E2EKeys | None, room_id: int, content: str, *, encrypted:
     if keys is None:
         return Readable(ContentState.WAITING_FOR_KEYS, error_code="E2E_WAITING_FOR_KEYS")
     try:
-        if content.startswith(V3_PREFIX):
+        if content.startswith(V5_PREFIX):
+            text = keys.open_signed(room_id, content, message).text
+        elif content.startswith(V3_PREFIX):
             text = keys.keyring(room_id).decrypt(content)
         else:
             text = keys.open_legacy(room_id, content)
             if text is None:  # being opened off this thread: listeners hear the room when it is
                 return Readable(ContentState.WAITING_FOR_KEYS, error_code="E2E_WAITING_FOR_KEYS")
+    except IdentityPending:  # a v5 sender's identity is being looked up: listeners say when
+        return Readable(ContentState.WAITING_FOR_KEYS, error_code="E2E_WAITING_FOR_KEYS")
     except AuthenticationFailed as exc:  # v2: a wrong key and a change look alike
         return Readable(ContentState.CANNOT_DECRYPT, error_code=exc.code)
-    except EnvelopeTampered as exc:
+    except (EnvelopeTampered, UnverifiedSender) as exc:
         return Readable(ContentState.TAMPERED, error_code=exc.code)
     except WrongRoomKey as exc:
-        if content.startswith(V3_PREFIX):
+        if content.startswith((V5_PREFIX, V3_PREFIX)):
             availability = keys.key_availability(room_id, content.split(":", 2)[1])
         else:
             availability = keys.legacy_key_availability(room_id)
@@ -135,9 +158,9 @@ def read_content(keys: E2EKeys | None, room_id: int, content: str, *, encrypted:
         return Readable(ContentState.CANNOT_DECRYPT, error_code=exc.code)
     except EnvelopeError as exc:
         return Readable(ContentState.MALFORMED, error_code=exc.code)
-    legacy = not content.startswith(V3_PREFIX)
+    legacy, signed = content.startswith(LEGACY_PREFIXES), content.startswith(V5_PREFIX)
     if not is_file:
-        return Readable(ContentState.READABLE, text=text, legacy=legacy)
+        return Readable(ContentState.READABLE, text=text, legacy=legacy, signed=signed)
     try:
         described = json.loads(text)
         # The sender chose the name: no path, no direction overrides (see messenger.core.names).
@@ -145,7 +168,7 @@ def read_content(keys: E2EKeys | None, room_id: int, content: str, *, encrypted:
                             str(described["file_key"]), file_id, file_url)
     except (ValueError, KeyError, TypeError):
         return Readable(ContentState.MALFORMED, error_code="E2E_MALFORMED")
-    return Readable(ContentState.READABLE, file=shared, legacy=legacy)
+    return Readable(ContentState.READABLE, file=shared, legacy=legacy, signed=signed)
 
 
 def read_message(keys: E2EKeys | None, message: dict) -> Readable:
@@ -154,26 +177,27 @@ def read_message(keys: E2EKeys | None, message: dict) -> Readable:
     return read_content(keys, message["room_id"], message.get("content") or "",
                         encrypted=bool(message.get("encrypted")), message_type=message.get("message_type") or "text",
                         file_name=message.get("file_name"), file_size=message.get("file_size"),
-                        file_id=message.get("file_id"), file_url=message.get("file_url"))
+                        file_id=message.get("file_id"), file_url=message.get("file_url"), message=message)
 
 
 # -- sending --------------------------------------------------------------------------------------
 
-def encrypt_text(keys: E2EKeys, room_id: int, text: str, *, timeout: float = 20.0) -> str:
-    """The wire content (a v3 envelope, sent with `encrypted: true`) of a text message; the
-    desktop app puts it in the outbox. Raises E2EError (MESSAGE_TOO_LONG, VALIDATION_ERROR for
+def encrypt_text(keys: E2EKeys, room_id: int, text: str, *, reply_to: int | None = None, edit_of: int | None = None,
+                 timeout: float = 20.0) -> str:
+    """The wire content (a v5 envelope, sent with `encrypted: true`) of a text message, or of
+    the edit of message `edit_of`; the signature covers `reply_to` (sent beside it). Raises E2EError (MESSAGE_TOO_LONG, VALIDATION_ERROR for
     blank text, E2E_ROOM_KEY_UNAVAILABLE, ROOM_NOT_FOUND), ApiError, ServerUnreachable."""
     if len(text) > protocol.MAX_PLAINTEXT_CHARS:
         raise E2EError("MESSAGE_TOO_LONG", f"at most {protocol.MAX_PLAINTEXT_CHARS} characters")
     if not text.strip():
         raise E2EError("VALIDATION_ERROR", "the message is empty")
-    return keys.encrypt(room_id, text, timeout)
+    return keys.encrypt(room_id, text, timeout, reply_to=reply_to, edit_of=edit_of)
 
 
 def send_text(keys: E2EKeys, realtime, room_id: int, text: str, *, reply_to: int | None = None,
               client_msg_id: str | None = None, timeout: float = 20.0) -> dict:
     """Encrypt and send a text message now (no outbox); returns the ack `{message_id}`."""
-    content = encrypt_text(keys, room_id, text, timeout=timeout)
+    content = encrypt_text(keys, room_id, text, reply_to=reply_to, timeout=timeout)
     return realtime.send_message(room_id, content, encrypted=True, client_msg_id=client_msg_id or uuid.uuid4().hex,
                                  reply_to=reply_to)
 
@@ -186,14 +210,17 @@ def file_message_type(data: bytes) -> str:
     return "image" if sniff_image(data) else "file"
 
 
-def seal_file(keys: E2EKeys, room_id: int, data: bytes, name: str, *, timeout: float = 20.0) -> tuple[str, bytes]:
-    """Encrypt a file on this device: `(content, blob)`, the wire content (a v3 envelope of
-    `{name, size, mime, file_key}`, sent with `encrypted: true`) and the opaque blob to
-    upload. Sealed first: a room that cannot get a key fails before anything is uploaded."""
+def seal_file(keys: E2EKeys, room_id: int, data: bytes, name: str, *, message_type: str | None = None,
+              reply_to: int | None = None, timeout: float = 20.0) -> tuple[str, bytes]:
+    """Encrypt a file on this device: `(content, blob)`, the wire content (a v5 envelope of
+    `{name, size, mime, file_key}`, signed as a `message_type` message, by default the one
+    `file_message_type` gives, sent with `encrypted: true`) and the opaque blob to upload.
+    Sealed first: a room that cannot get a key fails before anything is uploaded."""
     mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
     blob, file_key = encrypt_file(data)
     described = json.dumps({"name": name, "size": len(data), "mime": mime, "file_key": file_key}, ensure_ascii=False)
-    return keys.encrypt(room_id, described, timeout), blob
+    message_type = message_type or file_message_type(data)
+    return keys.encrypt(room_id, described, timeout, message_type=message_type, reply_to=reply_to), blob
 
 
 def share_file(keys: E2EKeys, api: ApiClient, realtime, room_id: int, data: bytes, name: str, *,
@@ -203,7 +230,7 @@ def share_file(keys: E2EKeys, api: ApiClient, realtime, room_id: int, data: byte
     (when its bytes are an image) or a file message; returns the ack `{message_id}`.
     `progress(sent, total)` is called from this thread as the blob goes out."""
     message_type = file_message_type(data)
-    content, blob = seal_file(keys, room_id, data, name, timeout=timeout)
+    content, blob = seal_file(keys, room_id, data, name, message_type=message_type, timeout=timeout)
     token = upload_blob(api, room_id, blob, message_type, progress)
     return realtime.send_message(room_id, content, encrypted=True, client_msg_id=client_msg_id or uuid.uuid4().hex,
                                  message_type=message_type, upload_token=token)

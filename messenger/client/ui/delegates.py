@@ -46,6 +46,8 @@ CHIP_MINE = QColor("#E4ECFF")
 CHIP_MINE_BORDER = QColor("#7D9BE0")
 BADGE = QColor("#F04438")
 BADGE_MUTED = QColor("#A4ABB6")
+# Marks of a readable message whose sender and place are the server's word (Readable.mark).
+FORMAT_MARKS = {"E2E_NOT_SIGNED": "message.not_signed", "E2E_OLD_FORMAT": "message.old_format"}
 AVATAR_COLOURS = ["#F28B82", "#FBBC04", "#34A853", "#4285F4", "#A142F4", "#F06292", "#24C1E0", "#FF7043"]
 
 MARGIN = 12
@@ -292,6 +294,8 @@ class ChatDelegate(QStyledItemDelegate):
             return [(f"⚠ {tr('message.failed')}", FAILED), (clock(item.created_at), SECONDARY)]
         if item.not_encrypted:  # written in the clear (a server with e2e optional, or tampered with)
             lines.append((f"⚠ {tr('message.not_encrypted')}", FAILED))
+        elif item.mark in FORMAT_MARKS:  # readable, but its sender is the server's word
+            lines.append((tr(FORMAT_MARKS[item.mark]), SECONDARY))
         if item.unread_by and item.message_id is not None:
             lines.append((str(item.unread_by), UNREAD_BY))
         time_text = clock(item.created_at)

@@ -26,7 +26,8 @@ from messenger.client.services.messages import ContentState, Readable, read_mess
 
 CACHED_MESSAGES = 20_000  # decrypted messages kept; past that, the rooms least recently read go first
 # What `read_message` reads of a message besides its room: the cache key.
-READ_FIELDS = ("content", "encrypted", "message_type", "file_name", "file_size", "file_id", "file_url")
+READ_FIELDS = ("content", "encrypted", "message_type", "file_name", "file_size", "file_id", "file_url", "id", "sender_id",
+               "reply_to")
 
 
 class MessageText:

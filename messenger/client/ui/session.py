@@ -157,8 +157,8 @@ class ChatSession(QObject):
         outbox starts only once the keys are loaded)."""
         if not message.encrypted:
             return {}
-        return {"content": encrypt_text(self.keys, message.room_id, message.content, timeout=SEAL_TIMEOUT_SECONDS),
-                "encrypted": True}
+        return {"content": encrypt_text(self.keys, message.room_id, message.content, reply_to=message.reply_to,
+                                        timeout=SEAL_TIMEOUT_SECONDS), "encrypted": True}
 
     def _seal_and_upload_file(self, message: OutgoingMessage) -> dict:
         """The outbox's preparer for files: its copy encrypted for the room and uploaded
@@ -168,7 +168,8 @@ class ChatSession(QObject):
             data = Path(copy["path"]).read_bytes()
         except FileNotFoundError:
             raise E2EError("FILE_NOT_FOUND", "the outbox's copy of the file is gone") from None
-        content, blob = seal_file(self.keys, message.room_id, data, copy["name"], timeout=SEAL_TIMEOUT_SECONDS)
+        content, blob = seal_file(self.keys, message.room_id, data, copy["name"], message_type=message.message_type,
+                                  reply_to=message.reply_to, timeout=SEAL_TIMEOUT_SECONDS)
         shown = -1
 
         def report(sent: int, total: int) -> None:
@@ -243,7 +244,7 @@ class ChatSession(QObject):
         """Replace the text of one's own message, sealed like a send."""
 
         def work() -> dict:
-            content = encrypt_text(self.keys, room_id, text, timeout=SEAL_TIMEOUT_SECONDS)
+            content = encrypt_text(self.keys, room_id, text, edit_of=message_id, timeout=SEAL_TIMEOUT_SECONDS)
             return self.api.edit_message(message_id, content, encrypted=True)
 
         return self.call(work)
@@ -280,7 +281,12 @@ class ChatSession(QObject):
         return self.call(self.api.create_room, member_ids, name, owner=owner)
 
     def invite(self, room_id: int, user_ids: list[int], owner: QObject | None = None) -> Call:
-        return self.call(self.api.add_members, room_id, user_ids, owner=owner)
+        def work() -> dict:
+            added = self.api.add_members(room_id, user_ids)
+            self.keys.vouch(room_id, user_ids)  # added from this desk: its next key version says so
+            return added
+
+        return self.call(work, owner=owner)
 
     def kick(self, room_id: int, user_id: int, owner: QObject | None = None) -> Call:
         return self.call(self.api.kick, room_id, user_id, owner=owner)

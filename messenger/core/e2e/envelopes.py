@@ -74,9 +74,25 @@ class AuthenticationFailed(WrongRoomKey, EnvelopeTampered):
 
 
 class UnverifiedSender(EnvelopeError):
-    """A sealed package opened, but it was not signed by the device the caller expected."""
+    """A sealed package opened, but it was not signed by the device the caller expected; or a v5
+    envelope's device is not signed by its user's pinned identity."""
 
     code = "E2E_UNVERIFIED_SENDER"
+
+
+class SignatureInvalid(EnvelopeTampered):
+    """A v5 envelope whose signature does not check for the room it is shown in."""
+
+    code = "E2E_SIGNATURE_INVALID"
+
+
+class MessageMisplaced(EnvelopeTampered):
+    """A v5 envelope shown with another sender, type or target than it was signed with, again
+    under another message id, or out of its sender's order; `code` says which."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
 
 
 def encode_b64(data: bytes) -> str:
@@ -218,6 +234,7 @@ def _decrypt_legacy(envelope: str, room_key: str | None) -> str:
 class _RoomKeyVersion:
     key_id: str
     aead: AESGCM
+    commitment: bytes  # 256 bits that only this key gives: v5 names it, so a ciphertext opens under one key
 
 
 @functools.lru_cache(maxsize=1024)
@@ -232,7 +249,8 @@ def _room_key_version(room_key: str) -> _RoomKeyVersion:
         raise ValueError("a v3 room key is 'k1:' and the base64 of 32 bytes (see new_room_key)")
     # The key id is a one-way hash of the key: it names the version without revealing it.
     key_id = hkdf_sha256(material, b"messenger e2e v3 key id", 8).hex()
-    return _RoomKeyVersion(key_id, AESGCM(hkdf_sha256(material, b"messenger e2e v3 message key")))
+    return _RoomKeyVersion(key_id, AESGCM(hkdf_sha256(material, b"messenger e2e v3 message key")),
+                           hkdf_sha256(material, b"messenger e2e key commitment"))
 
 
 def _encrypt_v3(plaintext: bytes, key: _RoomKeyVersion) -> str:
@@ -345,6 +363,37 @@ class RoomKeyring:
         if not self._versions:
             raise LookupError("this keyring holds no v3 room key")
         return _encrypt_v3(plaintext.encode("utf-8"), next(reversed(self._versions.values())))
+
+    @property
+    def newest_key_id(self) -> str:
+        """The key id `encrypt` and `seal` write under; LookupError if no v3 key is held."""
+        if not self._versions:
+            raise LookupError("this keyring holds no v3 room key")
+        return next(reversed(self._versions))
+
+    def commitment(self, key_id: str) -> bytes:
+        """The key commitment of the held version `key_id` (spec/e2e.md §2a); WrongRoomKey if not held."""
+        key = self._versions.get(key_id)
+        if key is None:
+            raise WrongRoomKey(f"no room key with id {key_id} at hand")
+        return key.commitment
+
+    def seal(self, key_id: str, plaintext: bytes, associated: bytes) -> tuple[bytes, bytes]:
+        """`(nonce, ciphertext)` of `plaintext` under the held version `key_id`, bound to
+        `associated` (for formats built on v3's keys); KeyError if that version is not held."""
+        nonce = os.urandom(12)
+        return nonce, self._versions[key_id].aead.encrypt(nonce, plaintext, associated)
+
+    def open(self, key_id: str, nonce: bytes, ciphertext: bytes, associated: bytes) -> bytes:
+        """The plaintext `seal` gave. WrongRoomKey when the key is not held, EnvelopeTampered when
+        it does not authenticate (the key id names the key: the content changed)."""
+        key = self._versions.get(key_id)
+        if key is None:
+            raise WrongRoomKey(f"no room key with id {key_id} at hand")
+        try:
+            return key.aead.decrypt(nonce, ciphertext, associated)
+        except InvalidTag:
+            raise EnvelopeTampered("the envelope was changed") from None
 
     def decrypt(self, envelope: str) -> str:
         """As `decrypt_envelope`, with whichever held key the envelope needs."""

@@ -18,7 +18,12 @@ from keyring.errors import PasswordDeleteError
 
 from harness import PASSWORD, unique_name
 from messenger.client.services.api import ApiClient
+from messenger.client.services.keys import E2EKeys
+from messenger.client.services.messages import read_content
 from messenger.client.services.session_store import SessionStore
+from messenger.core.e2e import BackupCost
+
+CHEAP_BACKUP = BackupCost(memory_kib=1024, time_cost=1, parallelism=1)
 
 
 class MemoryKeyring(KeyringBackend):
@@ -270,3 +275,15 @@ class NotificationService:
                 else:
                     reply = new_error(message, "org.freedesktop.DBus.Error.UnknownMethod")
                 connection.send(reply)
+
+
+def group(owner: E2EKeys, *members: E2EKeys) -> int:
+    room_id = owner.api.create_room([], name="keys")["room_id"]
+    others = sorted({m.api.user["id"] for m in members} - {owner.api.user["id"]})
+    if others:
+        owner.api.add_members(room_id, others)
+    return room_id
+
+
+def read(keys: E2EKeys, room_id: int, envelope: str):
+    return read_content(keys, room_id, envelope, encrypted=True)

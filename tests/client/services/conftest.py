@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import keyring
 import pytest
-from client_kit import MemoryKeyring, Relay, new_account, private_session_bus, signed_in
+from client_kit import CHEAP_BACKUP, MemoryKeyring, Relay, new_account, private_session_bus, signed_in
 from keyring.backends import fail
 
+from harness import PASSWORD
 from messenger.client.services.api import ApiClient
+from messenger.client.services.keys import E2EKeys
 from messenger.client.services.realtime import Realtime
 from messenger.client.services.session_store import SessionStore
 
@@ -96,3 +98,29 @@ def relay():
         item.close()
 
 
+@pytest.fixture
+def devices(server, tmp_path, realtimes):
+    """`devices(api=None, username=None, backend=None, live=False)`: a started E2EKeys for a
+    new device (a new sign-in of `username`, or of a new user), each in a client home of its
+    own; `live` also attaches and starts a Realtime. All closed afterwards."""
+    made = []
+
+    def make(username: str | None = None, *, backend=None, live: bool = False, answer_delay=(0.0, 0.2)):
+        home = tmp_path / f"device{len(made)}"
+        store = SessionStore(home / "data", backend=backend or fail.Keyring())
+        api = ApiClient(server.url, store)
+        api.sign_in(username or new_account(server), PASSWORD, device_name="keys test")
+        keys = E2EKeys(api, store, answer_delay=answer_delay, backup_cost=CHEAP_BACKUP)
+        keys.start()
+        made.append((api, keys))
+        if live:
+            realtime = realtimes(api)
+            keys.attach(realtime)
+            realtime.start()
+            assert realtime.wait_synced(15)
+        return keys
+
+    yield make
+    for api, keys in made:
+        keys.close()
+        api.close()

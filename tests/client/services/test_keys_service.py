@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from client_kit import MemoryKeyring, new_account, wait_until
+from client_kit import CHEAP_BACKUP, MemoryKeyring, group, read, wait_until
 from keyring.backends import fail
 
 from harness import PASSWORD, register_and_login
@@ -19,40 +19,9 @@ from messenger.client.services.api import ApiClient
 from messenger.client.services.keys import E2EError, E2EKeys, KeyAvailability
 from messenger.client.services.messages import ContentState, read_content
 from messenger.client.services.session_store import SessionStore
-from messenger.core.e2e import BackupCost, DeviceKeys, new_room_key, room_key_id, seal_to_device
+from messenger.core.e2e import DeviceKeys, new_room_key, room_key_id, seal_to_device
 from messenger.core.e2e.envelopes import encrypt_envelope
 from messenger.core.e2e.identity import IdentityKeys
-
-CHEAP_BACKUP = BackupCost(memory_kib=1024, time_cost=1, parallelism=1)
-
-
-@pytest.fixture
-def devices(server, tmp_path, realtimes):
-    """`devices(api=None, username=None, backend=None, live=False)`: a started E2EKeys for a
-    new device (a new sign-in of `username`, or of a new user), each in a client home of its
-    own; `live` also attaches and starts a Realtime. All closed afterwards."""
-    made = []
-
-    def make(username: str | None = None, *, backend=None, live: bool = False, answer_delay=(0.0, 0.2)):
-        home = tmp_path / f"device{len(made)}"
-        store = SessionStore(home / "data", backend=backend or fail.Keyring())
-        api = ApiClient(server.url, store)
-        api.sign_in(username or new_account(server), PASSWORD, device_name="keys test")
-        keys = E2EKeys(api, store, answer_delay=answer_delay, backup_cost=CHEAP_BACKUP)
-        keys.start()
-        made.append((api, keys))
-        if live:
-            realtime = realtimes(api)
-            keys.attach(realtime)
-            realtime.start()
-            assert realtime.wait_synced(15)
-        return keys
-
-    yield make
-    for api, keys in made:
-        keys.close()
-        api.close()
-
 
 def sign_raw_device(api, device: DeviceKeys) -> IdentityKeys:
     """Give a raw device's user an identity that signs the device (what the client does)."""
@@ -65,18 +34,6 @@ def sign_raw_device(api, device: DeviceKeys) -> IdentityKeys:
     assert api.put(f"/api/keys/devices/{row['device_session_id']}/signature",
                    json={"signature": signature}).status_code == 200
     return identity
-
-
-def group(owner: E2EKeys, *members: E2EKeys) -> int:
-    room_id = owner.api.create_room([], name="keys")["room_id"]
-    others = sorted({m.api.user["id"] for m in members} - {owner.api.user["id"]})
-    if others:
-        owner.api.add_members(room_id, others)
-    return room_id
-
-
-def read(keys: E2EKeys, room_id: int, envelope: str):
-    return read_content(keys, room_id, envelope, encrypted=True)
 
 
 def files_under(folder) -> list:
@@ -124,7 +81,7 @@ def test_first_sender_makes_version_one_and_the_cache_keeps_it_sealed_across_a_r
     state = alice.directory.key_state(room_id)
     assert state["current_version"] == 1 and not state["rotation_required"]
     [key_id] = alice.held_key_ids(room_id)
-    assert envelope.startswith(f"v3:{key_id}:")
+    assert envelope.startswith(f"v5:{key_id}:")
     # No package to itself (the maker holds it): only the sealed cache brings it back.
     assert alice.directory.my_keys(room_id)["packages"] == []
     cache = next(p for p in files_under(tmp_path) if p.parent.name == "e2e").read_text()
@@ -297,13 +254,16 @@ def test_content_states(devices):
     alice = devices()
     room_id = group(alice)
     envelope = alice.encrypt(room_id, "정상")
-    prefix, key_id, nonce, ciphertext = envelope.split(":")
+    prefix, key_id, commitment, sender, nonce, ciphertext, signature = envelope.split(":")
     raw = bytearray(base64.b64decode(ciphertext))
     raw[0] ^= 1
-    tampered = ":".join((prefix, key_id, nonce, base64.b64encode(bytes(raw)).decode()))
+    tampered = ":".join((prefix, key_id, commitment, sender, nonce, base64.b64encode(bytes(raw)).decode(), signature))
+    unsigned = alice.keyring(room_id).encrypt("v3, as before signatures")
     cases = {
         envelope: (ContentState.READABLE, None),
-        tampered: (ContentState.TAMPERED, "E2E_TAMPERED"),
+        unsigned: (ContentState.READABLE, None),
+        tampered: (ContentState.TAMPERED, "E2E_SIGNATURE_INVALID"),
+        f"v5:{key_id}:short:abc=": (ContentState.MALFORMED, "E2E_MALFORMED"),
         f"v3:{key_id}:short:abc=": (ContentState.MALFORMED, "E2E_MALFORMED"),
         "no envelope at all": (ContentState.NOT_ENCRYPTED, "E2E_NOT_ENCRYPTED"),
     }
@@ -311,6 +271,8 @@ def test_content_states(devices):
         result = read(alice, room_id, content)
         assert (result.state, result.error_code) == expected, content
     assert read(alice, room_id, tampered).text is None
+    # Signed (v5) and not signed (v3, still readable) are told apart.
+    assert (read(alice, room_id, envelope).signed, read(alice, room_id, unsigned).signed) == (True, False)
     plain = read_content(alice, room_id, "평문", encrypted=False)
     assert (plain.text, plain.end_to_end) == ("평문", False)
     not_a_file = read_content(alice, room_id, alice.encrypt(room_id, "not json"), encrypted=True, message_type="file")
@@ -370,6 +332,23 @@ def test_a_short_passphrase_is_refused_before_anything_is_sent(devices):
         keys.write_backup("eleven char")
     assert caught.value.code == "E2E_BACKUP_PASSPHRASE_WEAK"
     assert keys.directory.backup() is None
+
+
+def test_the_login_password_is_refused_as_backup_passphrase_even_after_a_restart(devices):
+    keys = devices()
+    keys.encrypt(group(keys), "x")
+    keys.remember_login_password(PASSWORD)
+    again = E2EKeys(keys.api, keys.store, backup_cost=CHEAP_BACKUP)
+    again.start()  # the check is in the sealed cache, not the password
+    try:
+        for device in (keys, again):
+            with pytest.raises(E2EError) as caught:
+                device.write_backup(PASSWORD)
+            assert caught.value.code == "E2E_BACKUP_PASSPHRASE_IS_PASSWORD"
+        assert keys.directory.backup() is None
+        assert again.write_backup(PASSWORD + " and more") == 1
+    finally:
+        again.close()
 
 
 def test_a_recovery_key_backup_is_bound_to_its_user_and_version(devices, server):

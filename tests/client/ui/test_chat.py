@@ -53,7 +53,7 @@ def signed_in_desks(qtbot, desks, *seats) -> list:
 def stored_sealed(api, room_id: int, plaintext: str) -> dict:
     """The room's newest stored message, checked to be a v3 envelope that does not show `plaintext`."""
     stored = api.get(f"/api/rooms/{room_id}/messages").json()["messages"][-1]
-    assert stored["encrypted"] and stored["content"].startswith("v3:"), stored
+    assert stored["encrypted"] and stored["content"].startswith("v5:"), stored
     assert plaintext not in stored["content"]
     return stored
 

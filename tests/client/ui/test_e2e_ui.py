@@ -121,9 +121,9 @@ def test_a_pinned_encrypted_message_shows_decrypted_in_the_notices(server, users
 
     # Live on Lee's open dialog, and in a dialog opened afterwards (its list comes over HTTP).
     qtbot.waitUntil(lambda: lee_notices.model.shown() == ["회의실 비밀번호 7788"], timeout=WAIT_MS)
-    assert lee_notices.model.notices()[0]["message"]["content"].startswith("v3:")
+    assert lee_notices.model.notices()[0]["message"]["content"].startswith("v5:")
     listed = lee_notices.model.data(lee_notices.model.index(0))
-    assert "회의실 비밀번호 7788" in listed and "v3:" not in listed
+    assert "회의실 비밀번호 7788" in listed and "v5:" not in listed
     again = lee_window.notices(room_id)
     qtbot.waitUntil(lambda: again.loaded, timeout=WAIT_MS)
     assert again.model.shown() == ["회의실 비밀번호 7788"]
@@ -138,7 +138,7 @@ def test_a_room_page_is_decrypted_off_the_gui_thread_once(server, users, desks, 
     texts = [f"sealed line {n}" for n in range(5)]
     sent_from(qtbot, kim_window, room_id, texts)
     sealed = {m["content"] for m in kim.get(f"/api/rooms/{room_id}/messages").json()["messages"]}
-    assert len(sealed) == 5 and all(content.startswith("v3:") for content in sealed)
+    assert len(sealed) == 5 and all(content.startswith("v5:") for content in sealed)
     # Lee's desk has had the five live, and the key to read them (live messages and re-reads after a
     # key arrives are read on the GUI thread, one by one): from here only the page is counted.
     qtbot.waitUntil(lambda: (room := lee_window.rooms.room(room_id)) is not None and room.unread == 5

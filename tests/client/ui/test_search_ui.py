@@ -40,7 +40,7 @@ def test_desk_b_finds_the_encrypted_messages_desk_a_sent(server, users, desks, q
     indexed(qtbot, lee_window.session, "회의실", 1)
     indexed(qtbot, lee_window.session, "김치", 1)
     stored = kim.get(f"/api/rooms/{room_id}/messages").json()["messages"]
-    assert all(m["encrypted"] and m["content"].startswith("v3:") for m in stored)  # the server cannot search them
+    assert all(m["encrypted"] and m["content"].startswith("v5:") for m in stored)  # the server cannot search them
 
     dialog = search_dialog(qtbot, lee_window)
     [hit] = search(qtbot, dialog, "회의실")  # inside a longer Korean word

@@ -57,6 +57,18 @@ def by_id(page, message_id: int):
     return page.locator(f"#message-list li[data-id='{message_id}']")
 
 
+def browser_and_desk(server, new_page, tmp_path):
+    """A browser user (her first device, its recovery key dismissed) and a desk user online, with
+    a direct room of theirs: (page, desk, the desk user's name, the browser user's id, room id)."""
+    alice, bob = register(server), register(server)
+    page = new_page(server.url + "/")
+    sign_in(page, alice)
+    page.click("#recovery-dialog button")
+    desk = Device(server, tmp_path / "bob", bob).online()
+    alice_id = next(u["id"] for u in desk.api.users() if u["username"] == alice)
+    return page, desk, bob, alice_id, desk.api.create_room([alice_id])["room_id"]
+
+
 def test_the_page_is_the_servers_own_code_under_a_strict_policy(server, new_page):
     page = new_page(server.url + "/")
     answer = page.request.get(server.url + "/")
@@ -100,6 +112,11 @@ def test_a_browser_and_a_desk_talk_end_to_end_encrypted(server, new_page, tmp_pa
 
         from_browser = wait_until(lambda: desk_reads("hi desk, from the browser"), 20)
         assert from_browser["reply_to"] == first and from_browser["encrypted"]
+        # signed by the browser (v5): the desk checked it and marks nothing; the desk's v5 alike
+        assert from_browser["content"].startswith("v5:")
+        assert read_message(desk.keys, from_browser).signed and read_message(desk.keys, from_browser).mark is None
+        expect(by_id(page, first)).to_have_class(re.compile("readable"))
+        expect(by_id(page, first).locator(".not-signed")).to_have_count(0)
         expect(message(page, "hi desk, from the browser").locator(".state")).to_have_count(0)
 
         # the desk types, replies and reacts; the browser shows each
@@ -125,7 +142,7 @@ def test_a_browser_and_a_desk_talk_end_to_end_encrypted(server, new_page, tmp_pa
         page.fill("#text", "hi desk, edited in the browser")
         page.locator("#text").press("Enter")
         edited = wait_until(lambda: desk_reads("hi desk, edited in the browser"), 20)
-        assert edited["id"] == from_browser["id"] and edited["edited_at"]
+        assert edited["id"] == from_browser["id"] and edited["edited_at"] and read_message(desk.keys, edited).signed
         page.locator("#text").fill("this one goes away")
         page.locator("#text").press("Enter")
         doomed = wait_until(lambda: desk_reads("this one goes away"), 20)
@@ -134,7 +151,7 @@ def test_a_browser_and_a_desk_talk_end_to_end_encrypted(server, new_page, tmp_pa
         wait_until(lambda: next(m for m in desk.api.messages(room_id)["messages"] if m["id"] == doomed["id"])["deleted"])
         expect(by_id(page, doomed["id"])).to_contain_text("deleted")
         # the desk edits and deletes too
-        desk.api.edit_message(first, desk.keys.encrypt(room_id, "hello, edited on the desk"), encrypted=True)
+        desk.api.edit_message(first, desk.keys.encrypt(room_id, "hello, edited on the desk", edit_of=first), encrypted=True)
         expect(by_id(page, first)).to_contain_text("hello, edited on the desk")
         expect(by_id(page, first).locator(".edited")).to_be_visible()
 
@@ -151,6 +168,7 @@ def test_a_browser_and_a_desk_talk_end_to_end_encrypted(server, new_page, tmp_pa
                                           if m["message_type"] == "file"), None), 20)
         received = fetch_file(desk.api, shared, keys=desk.keys)
         assert (received.name, received.data) == ("보고서.txt", report.read_bytes())
+        assert read_message(desk.keys, shared).signed  # signed as a file, as the server shows it
 
         # a file over the limit is refused before anything is sent
         uploads = []
@@ -182,15 +200,12 @@ def test_a_browser_and_a_desk_talk_end_to_end_encrypted(server, new_page, tmp_pa
 
 
 def test_a_tampered_envelope_shows_as_tampered_never_as_text(server, new_page, tmp_path):
-    alice, bob = register(server), register(server)
-    page = new_page(server.url + "/")
-    sign_in(page, alice)
-    page.click("#recovery-dialog button")
-    desk = Device(server, tmp_path / "bob", bob).online()
+    page, desk, _, _, room_id = browser_and_desk(server, new_page, tmp_path)
     try:
-        alice_id = next(u["id"] for u in desk.api.users() if u["username"] == alice)
-        room_id = desk.api.create_room([alice_id])["room_id"]
         message_id = desk.send(room_id, "the real words")
+        # an earlier desk's unsigned v3 envelope: readable, marked "not signed" as on the desktop
+        unsigned = desk.realtime.send_message(room_id, desk.keys.keyring(room_id).encrypt("an unsigned one"),
+                                              encrypted=True, client_msg_id="unsigned-v3")["message_id"]
     finally:
         desk.close()
     with sqlite3.connect(server.data_dir / "messenger.db") as db:
@@ -204,6 +219,9 @@ def test_a_tampered_envelope_shows_as_tampered_never_as_text(server, new_page, t
     expect(shown).to_have_class(re.compile("tampered"))
     expect(shown).to_contain_text("tampered")
     assert "the real words" not in page.content()
+    expect(by_id(page, unsigned)).to_contain_text("an unsigned one")
+    expect(by_id(page, unsigned).locator(".not-signed")).to_contain_text("Not signed")
+    expect(by_id(page, message_id).locator(".not-signed")).to_have_count(0)
 
 
 def test_desktop_only_signs_the_browser_out_at_once(server, new_page):
@@ -235,7 +253,8 @@ def test_an_expired_session_returns_to_sign_in_with_a_reason(server, new_page):
     with sqlite3.connect(server.data_dir / "messenger.db") as db:
         db.execute("UPDATE device_sessions SET expires_at = '2000-01-01 00:00:00.000000' "
                    "WHERE kind = 'browser' AND user_id = (SELECT id FROM users WHERE username = ?)", (alice,))
-    page.click("#new-conversation")  # any request now finds the sign-in ended
+    # Any request now finds the sign-in ended (dispatched: the server's sweep may have ended it first).
+    page.locator("#new-conversation").dispatch_event("click")
     expect(page.locator("#sign-in")).to_be_visible(timeout=10_000)
     expect(page.locator("#sign-in-reason")).to_contain_text("만료")  # the server's reason, in Korean
     expect(page.locator("#sign-in-form button[type=submit]")).to_have_text("로그인")
@@ -356,6 +375,87 @@ def test_the_browser_approves_a_new_desk_of_its_user_by_its_code(server, new_pag
         page.click("#approve-form button")
         expect(page.locator("#approve-banner")).to_be_hidden()
         assert desk.keys.refresh_verified() is True
+    finally:
+        desk.close()
+    assert page.errors == []
+
+
+# Playwright cannot see native notifications: the page's constructor calls are recorded instead.
+RECORD_NOTIFICATIONS = """
+    window.shownNotifications = [];
+    const Real = window.Notification;
+    window.Notification = class extends Real {
+      constructor(title, options = {}) {
+        window.shownNotifications.push({ title, body: options.body, tag: options.tag });
+        super(title, options);
+      }
+    };"""
+
+
+def test_notifications_for_rooms_not_in_view_none_for_muted_ones(server, new_page, tmp_path):
+    alice, bob, carol = register(server), register(server), register(server)
+    page = new_page(server.url + "/")
+    page.context.grant_permissions(["notifications"], origin=server.url)
+    page.context.add_init_script(RECORD_NOTIFICATIONS)
+    page.reload()
+    sign_in(page, alice)
+    page.click("#recovery-dialog button")
+    desk = Device(server, tmp_path / "bob", bob).online()
+    try:
+        ids = {u["username"]: u["id"] for u in desk.api.users()}
+        in_view = desk.api.create_room([ids[alice]])["room_id"]
+        elsewhere = desk.api.create_room([ids[alice], ids[carol]], name="elsewhere")["room_id"]
+        muted = desk.api.create_room([ids[alice], ids[carol]], name="muted")["room_id"]
+        page.locator(f"#rooms li[data-room-id='{muted}']").click()
+        page.click("#room-mute")
+        expect(page.locator(f"#rooms li[data-room-id='{muted}'] .flags").first).to_have_text("🔕")
+        page.locator(f"#rooms li[data-room-id='{in_view}']").click()
+        expect(page.locator("#room-title")).to_have_text(bob)
+
+        def shown():
+            return page.evaluate("window.shownNotifications")
+
+        desk.send(in_view, "seen in the open room")
+        desk.send(muted, "quiet please")
+        desk.send(elsewhere, "over here 여기")
+        expect(page.locator(f"#rooms li[data-room-id='{elsewhere}'] .unread")).to_have_text("1", timeout=20_000)
+        wait_until(lambda: shown(), 10)
+        desk.send(elsewhere, "and again")  # after the muted one: had it notified, it would be seen by now
+        wait_until(lambda: len(shown()) >= 2, 10)
+        assert [n["body"] for n in shown()] == ["over here 여기", "and again"]
+        assert {(n["title"], n["tag"]) for n in shown()} == {(bob, f"room-{elsewhere}")}
+    finally:
+        desk.close()
+    assert page.errors == []
+
+
+def test_a_contacts_changed_identity_is_warned_of_in_the_room_until_trusted(server, new_page, tmp_path):
+    page, desk, bob, alice_id, room_id = browser_and_desk(server, new_page, tmp_path)
+    try:
+        before = desk.send(room_id, "before the change")
+        page.locator(f"#rooms li[data-room-id='{room_id}']").click()
+        expect(by_id(page, before)).to_contain_text("before the change")
+        expect(page.locator("#identity-banner")).to_be_hidden()
+
+        # bob lost his desk and his recovery key: a new desk, a new identity
+        desk.close()
+        desk = Device(server, tmp_path / "bob-new", bob).online()
+        desk.keys.reset_identity()
+        after = desk.send(room_id, "after the change")
+        # refused (its device is not signed by the identity pinned here), and the room says why
+        expect(by_id(page, after)).to_have_class(re.compile("tampered"))
+        expect(page.locator("#identity-banner")).to_be_visible()
+        expect(page.locator("#identity-text")).to_contain_text(bob)
+        expect(page.locator("#safety-number")).to_have_text(desk.keys.safety_number(alice_id))
+        # the warning stays with the room: shown again when it is opened again
+        page.reload()
+        page.locator(f"#rooms li[data-room-id='{room_id}']").click()
+        expect(page.locator("#identity-banner")).to_be_visible()
+        # the numbers match: trusted, and the new message reads
+        page.click("#identity-trust")
+        expect(page.locator("#identity-banner")).to_be_hidden()
+        expect(by_id(page, after)).to_contain_text("after the change")
+        expect(by_id(page, after)).to_have_class(re.compile("readable"))
     finally:
         desk.close()
     assert page.errors == []

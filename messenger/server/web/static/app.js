@@ -100,6 +100,7 @@ async function signedIn(user, csrf, deviceSessionId) {
     members: new Map(), online: new Set(), typing: new Map(), replyTo: null, editing: null, typingSent: 0,
   };
   const device = new Device(user, deviceSessionId, (roomId) => keysChanged(roomId));
+  device.onIdentityChange = (roomId) => { if (state?.roomId === roomId) showIdentityWarning(roomId); };
   state.device = device;
   await device.start();
   $("sign-in").hidden = true;
@@ -264,6 +265,7 @@ async function openRoom(roomId) {
   state.typing.clear();
   state.replyTo = state.editing = null;
   $("reply-bar").hidden = true;
+  $("identity-banner").hidden = true;
   $("typing").textContent = "";
   $("message-list").replaceChildren();
   $("no-room").hidden = true;
@@ -281,6 +283,7 @@ async function openRoom(roomId) {
   for (const message of page.messages) await addMessage(message);
   scrollToEnd();
   renderPresence();
+  showIdentityWarning(roomId);
   loadNotices();
   loadPolls();
   markRead();
@@ -295,6 +298,25 @@ async function loadOlder() {
   state.hasMore = page.has_more;
   $("older").hidden = !page.has_more;
   for (const message of page.messages.reverse()) await addMessage(message, true);
+}
+
+// Members of the room shown with another identity than the one pinned here: their messages are
+// refused (shown as tampered) and no key goes to them, so the room says why (the desktop's banner).
+async function showIdentityWarning(roomId) {
+  const changed = await state.device.identityChanges(roomId);
+  if (state?.roomId !== roomId) return;
+  $("identity-banner").hidden = !changed.length;
+  if (!changed.length) return;
+  const userId = changed[0];
+  const name = state.members.get(userId)?.nickname || `#${userId}`;
+  $("identity-text").textContent = t("identity_changed", { name });
+  $("safety-number").textContent = await state.device.safetyNumber(userId);
+  $("identity-trust").onclick = async () => {
+    await state.device.trustIdentity(userId);
+    showIdentityWarning(roomId);
+    keysChanged(roomId);
+    state.device.syncRoom(roomId).catch(() => {}); // keys its devices sealed here count now
+  };
 }
 
 function renderRoomFlags() {
@@ -349,15 +371,16 @@ async function vote(poll, optionId) {
 
 // -- reading messages -------------------------------------------------------------------------------------
 
-const ENVELOPE = /^(v3:|v2:|U2FsdGVkX1)/;
+const ENVELOPE = /^(v5:|v3:|v2:|U2FsdGVkX1)/;
 
-// What a content reads as here: {state, text?, file?, legacy?}. Never throws.
-async function readContent(roomId, content, encrypted, type) {
+// What a content reads as here: {state, text?, file?, legacy?, signed?}. Never throws. `message`:
+// the message as the server gives it, which a signed envelope is checked against (none for a preview).
+async function readContent(roomId, content, encrypted, type, message = null) {
   const isFile = type === "file" || type === "image";
   if (!encrypted || !ENVELOPE.test(content)) {
     return { state: "not_encrypted", text: isFile ? null : content, file: null };
   }
-  const readable = await state.device.read(roomId, content);
+  const readable = await state.device.read(roomId, content, message);
   if (readable.state !== "readable" || !isFile) return readable;
   try {
     const described = JSON.parse(readable.text);
@@ -370,7 +393,7 @@ async function readMessage(message) {
   const cacheKey = `${message.id}:${message.content}`;
   if (!state.readables.has(cacheKey)) {
     state.readables.set(cacheKey, message.deleted ? { state: "deleted" }
-      : await readContent(message.room_id, message.content, message.encrypted, message.message_type));
+      : await readContent(message.room_id, message.content, message.encrypted, message.message_type, message));
   }
   return state.readables.get(cacheKey);
 }
@@ -429,6 +452,8 @@ async function renderMessage(message) {
     reply, body,
     readable.state === "not_encrypted" ? element("div", { className: "warn", textContent: t("not_encrypted") }) : null,
     readable.legacy ? element("div", { className: "warn", textContent: t("legacy") }) : null,
+    readable.state === "readable" && !readable.legacy && !readable.signed
+      ? element("div", { className: "warn not-signed", textContent: t("not_signed") }) : null,
     reactionChips(message),
     message.deleted ? null : actions(message, mine, readable));
   const old = document.querySelector(`#message-list li[data-id="${message.id}"]`);
@@ -526,7 +551,7 @@ async function newMessage(message) {
 async function notify(room, message) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   if (message.room_id === state.roomId && !document.hidden) return;
-  const readable = await readContent(message.room_id, message.content, message.encrypted, message.message_type);
+  const readable = await readContent(message.room_id, message.content, message.encrypted, message.message_type, message);
   const text = readable.file ? `📎 ${readable.file.name}` : readable.text ?? t(readable.state);
   if (room.muted && !mentionsMe(readable.text)) return;
   const shown = new Notification(message.sender_name || t("notification_new"), { body: text, tag: `room-${room.id}` });
@@ -611,7 +636,7 @@ async function submitComposer() {
   state.editing = state.replyTo = null;
   $("reply-bar").hidden = true;
   if (editing) {
-    const content = await state.device.encrypt(state.roomId, text);
+    const content = await state.device.encrypt(state.roomId, text, { editOf: editing });
     await state.socket.call("edit_message", { message_id: editing, content, encrypted: true });
     return;
   }
@@ -628,7 +653,7 @@ async function sendText(roomId, text, replyTo, clientMsgId) {
   $("message-list").append(pending);
   scrollToEnd();
   try {
-    const content = await state.device.encrypt(roomId, text);
+    const content = await state.device.encrypt(roomId, text, { replyTo });
     const ack = await state.socket.call("send_message", { room_id: roomId, content, type: "text", encrypted: true,
       client_msg_id: clientMsgId, ...(replyTo ? { reply_to: replyTo } : {}) });
     if (!ack.ok) throw Object.assign(new Error(ack.message_localized), { code: ack.message_code });
@@ -660,7 +685,7 @@ async function sendFile(file) {
   try {
     const data = new Uint8Array(await file.arrayBuffer());
     const type = sniffImage(data) ? "image" : "file";
-    const { content, blob } = await state.device.sealFile(roomId, data, file.name, file.type || "application/octet-stream");
+    const { content, blob } = await state.device.sealFile(roomId, data, file.name, file.type || "application/octet-stream", type);
     const form = new FormData();
     form.append("room_id", String(roomId));
     form.append("encrypted", "1");

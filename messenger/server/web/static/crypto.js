@@ -12,6 +12,7 @@ export class EnvelopeError extends Error {
 const malformed = (why) => new EnvelopeError("E2E_MALFORMED", why);
 const wrongKey = (why) => new EnvelopeError("E2E_WRONG_KEY", why);
 const tampered = (why) => new EnvelopeError("E2E_TAMPERED", why);
+const misplaced = (code, why) => new EnvelopeError(code, why);
 const authFailed = (why) => new EnvelopeError("E2E_AUTH_FAILED", why);
 
 // -- bytes ----------------------------------------------------------------------------------------
@@ -81,6 +82,7 @@ async function roomKeyVersion(roomKey) {
   found = {
     keyId: hex(await hkdf(material, utf8.encode("messenger e2e v3 key id"), 8)),
     aead: await aesKey(await hkdf(material, utf8.encode("messenger e2e v3 message key"))),
+    commitment: encodeB64(await hkdf(material, utf8.encode("messenger e2e key commitment"))),
   };
   versions.set(roomKey, found);
   return found;
@@ -93,17 +95,116 @@ export async function roomKeyId(roomKey) {
   return (await roomKeyVersion(roomKey)).keyId;
 }
 
-export async function encryptV3(plaintext, roomKey) {
-  const { keyId, aead } = await roomKeyVersion(roomKey);
-  const header = "v3:" + keyId;
-  const nonce = random(12);
-  return `${header}:${encodeB64(nonce)}:${encodeB64(await gcmEncrypt(aead, nonce, utf8.encode(plaintext), utf8.encode(header)))}`;
-}
-
 // The key id an envelope names (null for v1/v2 or a malformed one).
 export function envelopeKeyId(envelope) {
   const parts = envelope.split(":");
-  return parts[0] === "v3" && parts.length === 4 && KEY_ID.test(parts[1]) ? parts[1] : null;
+  const named = (parts[0] === "v3" && parts.length === 4) || (parts[0] === "v5" && parts.length === 7);
+  return named && KEY_ID.test(parts[1]) ? parts[1] : null;
+}
+
+// -- v5: signed, ordered envelopes (§2a) ------------------------------------------------------------
+
+const V5_CONTEXT = utf8.encode("messenger e2e v5 message\0");
+const MESSAGE_TYPES = ["text", "file", "image"];
+const ID = /^[1-9][0-9]{0,18}$/;
+const BODY_FIELDS = ["edit_of", "reply_to", "seq", "text", "type"];
+const isTarget = (value) => value === null || (Number.isSafeInteger(value) && value >= 1);
+const v5Statement = (roomId, keyId, commitment, sender, nonce, ciphertext) =>
+  concat(V5_CONTEXT, utf8.encode(JSON.stringify([roomId, keyId, commitment, sender, nonce, ciphertext])));
+
+// `sender`: {userId, deviceId, encryptionKey, signingKey, identitySignature} of this device;
+// `signing`: its Ed25519 private key; `body`: {seq, type, reply_to, edit_of, text}.
+export async function sealV5(roomKey, roomId, sender, signing, body) {
+  const { keyId, aead, commitment } = await roomKeyVersion(roomKey);
+  if (!Number.isSafeInteger(body.seq) || body.seq < 1 || !MESSAGE_TYPES.includes(body.type)
+    || !isTarget(body.reply_to ?? null) || !isTarget(body.edit_of ?? null)) throw new Error("not a v5 body");
+  const senderText = [sender.userId, sender.deviceId, sender.encryptionKey, sender.signingKey, sender.identitySignature].join(".");
+  const head = `v5:${keyId}:${commitment}:${senderText}`;
+  const plaintext = JSON.stringify({ seq: body.seq, type: body.type, reply_to: body.edit_of ? null : body.reply_to ?? null,
+    edit_of: body.edit_of ?? null, text: body.text });
+  const nonce = encodeB64(random(12));
+  const ciphertext = encodeB64(await gcmEncrypt(aead, decodeB64(nonce, "nonce"), utf8.encode(plaintext), utf8.encode(head)));
+  const signature = await subtle.sign("Ed25519", signing, v5Statement(roomId, keyId, commitment, senderText, nonce, ciphertext));
+  return `${head}:${nonce}:${ciphertext}:${encodeB64(new Uint8Array(signature))}`;
+}
+
+// Steps 1 and 2 of §2a: parse, check every size and the signature for `roomId`. The sender's
+// identity signature is the caller's to check against the identity it pinned.
+export async function readV5(envelope, roomId) {
+  const [keyId, commitment, senderText, nonceText, ciphertextText, signatureText] = splitParts(envelope, "v5", 6);
+  const parts = senderText.split(".");
+  if (parts.length !== 5 || !ID.test(parts[0]) || !ID.test(parts[1])) {
+    throw malformed("a v5 sender is user id, device id, two keys and a signature, '.'-separated");
+  }
+  const signingKey = exact(parts[3], 32, "v5 signing key");
+  exact(parts[2], 32, "v5 encryption key");
+  exact(parts[4], 64, "v5 identity signature");
+  const nonce = decodeB64(nonceText, "v5 nonce"), ciphertext = decodeB64(ciphertextText, "v5 ciphertext");
+  const signature = decodeB64(signatureText, "v5 signature");
+  if (!KEY_ID.test(keyId) || decodeB64(commitment, "v5 key commitment").length !== 32 || nonce.length !== 12
+    || ciphertext.length < 16 || signature.length !== 64) {
+    throw malformed("a v5 envelope has a 16-hex key id, a 32-byte key commitment, a 12-byte nonce, a 16-byte tag and a 64-byte signature");
+  }
+  const checks = await ed25519Public(signingKey).then((key) => subtle.verify("Ed25519", key, signature,
+    v5Statement(roomId, keyId, commitment, senderText, nonceText, ciphertextText))).catch(() => false);
+  if (!checks) throw new EnvelopeError("E2E_SIGNATURE_INVALID", "the v5 signature does not check for this room");
+  const sender = { userId: Number(parts[0]), deviceId: Number(parts[1]), encryptionKey: parts[2], signingKey: parts[3],
+    identitySignature: parts[4] };
+  return { keyId, commitment, senderText, sender, nonce, ciphertext };
+}
+
+// Step 4: the signed body, opened with the room key its key id names (E2E_WRONG_KEY when not held).
+export async function openV5(signed, roomKeys) {
+  let key = null;
+  for (const roomKey of roomKeys) {
+    const version = await roomKeyVersion(roomKey);
+    if (version.keyId === signed.keyId) key = version;
+  }
+  if (!key) throw wrongKey(`no room key with id ${signed.keyId} at hand`);
+  // The held key must be the one committed to: AES-GCM alone would let a crafted ciphertext open
+  // under two keys (with one key id) to two texts.
+  if (key.commitment !== signed.commitment) throw tampered("the v5 envelope commits to another key than the one its key id names here");
+  let plaintext;
+  try {
+    plaintext = await gcmDecrypt(key.aead, signed.nonce, signed.ciphertext,
+      utf8.encode(`v5:${signed.keyId}:${signed.commitment}:${signed.senderText}`));
+  } catch { throw tampered("the v5 envelope was changed"); }
+  let body;
+  try { body = JSON.parse(fromUtf8.decode(plaintext)); } catch { throw malformed("the v5 body is not JSON"); }
+  if (!body || typeof body !== "object" || Array.isArray(body) || Object.keys(body).sort().join() !== BODY_FIELDS.join()
+    || !Number.isSafeInteger(body.seq) || body.seq < 1 || !MESSAGE_TYPES.includes(body.type) || typeof body.text !== "string"
+    || !isTarget(body.reply_to) || !isTarget(body.edit_of)) throw malformed("the v5 body is not the signed message object");
+  return body;
+}
+
+// Step 5: what the server says about the message (the fields it gives) must be what was signed.
+export function checkPlace(sender, body, message) {
+  const differs = (field, signed) => message[field] !== undefined && message[field] !== signed;
+  if (differs("sender_id", sender.userId)) throw misplaced("E2E_MISATTRIBUTED", "signed by another user than the one shown");
+  if (differs("message_type", body.type)) throw misplaced("E2E_MISATTRIBUTED", "signed as another message type");
+  if (body.edit_of === null && differs("reply_to", body.reply_to)) throw misplaced("E2E_MISATTRIBUTED", "signed as a reply to another message");
+  if (body.edit_of !== null && differs("id", body.edit_of)) throw misplaced("E2E_MISATTRIBUTED", "an edit signed for another message");
+}
+
+// Step 6: where one device's messages in one room stand in its sequence.
+export class SequenceLog {
+  constructor() { this.bySeq = new Map(); this.order = []; } // order: [message id, seq], by message id
+
+  place(messageId, seq) {
+    const known = this.bySeq.get(seq);
+    if (known === messageId) return;
+    if (known !== undefined) throw misplaced("E2E_REPLAYED", `sequence ${seq} was read as message ${known} already`);
+    let at = 0;
+    while (at < this.order.length && this.order[at][0] < messageId) at++;
+    if (at < this.order.length && this.order[at][0] === messageId) {
+      throw misplaced("E2E_REPLAYED", `message ${messageId} was read with another sequence number`);
+    }
+    if ((at > 0 && this.order[at - 1][1] >= seq) || (at < this.order.length && this.order[at][1] <= seq)) {
+      throw misplaced("E2E_REORDERED", `sequence ${seq} is out of its sender's order`);
+    }
+    this.order.splice(at, 0, [messageId, seq]);
+    this.bySeq.set(seq, messageId);
+  }
 }
 
 // `roomKeys`: the k1: keys held for the room; `legacyKey`: the old system's key string, or null.
@@ -248,6 +349,7 @@ export async function openSealed(sealed, device, senderSigningKey) {
 
 const DEVICE_CONTEXT = utf8.encode("messenger e2e device signature v1\0");
 const CODE_CONTEXT = utf8.encode("messenger e2e verification code v1\0");
+const SAFETY_CONTEXT = utf8.encode("messenger e2e safety number v1\0");
 const RECOVERY_INFO = utf8.encode("messenger e2e recovery key v1");
 // PKCS#8 of an Ed25519 private key is this header and the 32-byte seed (RFC 8410).
 const ED25519_PKCS8 = Uint8Array.of(0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20);
@@ -300,6 +402,18 @@ function digits(digest, count) {
 export async function verificationCode(identityKey, userId, deviceId, encryptionKey, signingKey) {
   const statement = JSON.stringify([identityKey, userId, deviceId, encryptionKey, signingKey]);
   return digits(new Uint8Array(await subtle.digest("SHA-256", concat(CODE_CONTEXT, utf8.encode(statement)))), 15);
+}
+
+// What two people compare to know they pinned each other's real identity (12 groups of 5 digits).
+export async function safetyNumber(userId, identityKey, otherUserId, otherIdentityKey) {
+  const halves = [[userId, identityKey], [otherUserId, otherIdentityKey]]
+    .sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  const parts = [];
+  for (const [uid, key] of halves) {
+    const digest = await subtle.digest("SHA-512", concat(SAFETY_CONTEXT, utf8.encode(`${uid}:${key}`)));
+    parts.push(new Uint8Array(digest).slice(0, 30));
+  }
+  return digits(concat(...parts), 60);
 }
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
