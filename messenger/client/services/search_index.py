@@ -11,6 +11,12 @@ Korean needs ("회의실" in "삼층 회의실에서"). A trigram needs three ch
 terms ("회의") are matched with LIKE on the stored text (a scan, fine at a desk's scale).
 Every term of a query must occur.
 
+At rest, given a sealing key (the account's local data key, see local_db), the index is one
+AES-256-GCM blob ("E2I1", a 12-byte nonce, the sealed SQLite database): it is read into memory
+at start and written back every SAVE_EVERY_CHANGES changes and at close. An index that does not
+open with the key (another key, a file from before) is dropped: it is rebuilt as history is
+read. `forget` deletes it (sign-out).
+
 All database work runs on one thread (one writer, as in the outbox). Messages go in as the
 server serializes them and are read there (decrypted with the account's E2E keys), so a
 page of history never decrypts on the GUI thread.
@@ -20,14 +26,22 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import logging
+import os
 import sqlite3
 from pathlib import Path
 from typing import Callable
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from messenger.client.services.keys import E2EKeys
-from messenger.client.services.local_db import open_local_database
+from messenger.client.services.local_db import migrate, open_local_database
 from messenger.client.services.messages import ContentState, read_content, read_message
 from messenger.client.services.outbox import outbox_path
+from messenger.core.files import write_atomic
+
+log = logging.getLogger(__name__)
 
 SCHEMA = [
     # Version 1. Add a migration at the end of this list; never edit one that shipped.
@@ -59,6 +73,10 @@ DEFAULT_LIMIT = 100
 SNIPPET_CHARS = 80
 # Messages kept (in memory) until their room key arrives, at most.
 WAITING_MAX = 5_000
+SEALED_MAGIC = b"E2I1"
+# A sealed index is written back after this many changes (and at close): a crash loses at most
+# these, which the history read again brings back.
+SAVE_EVERY_CHANGES = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,10 +126,14 @@ def query_terms(query: str) -> tuple[str, ...]:
 
 
 class SearchIndex:
-    def __init__(self, path: Path | str, keys: Callable[[], E2EKeys | None] = lambda: None):
-        """An index in the SQLite file `path`; `keys()` gives the E2E keys to read messages with."""
+    def __init__(self, path: Path | str, keys: Callable[[], E2EKeys | None] = lambda: None, *,
+                 sealing_key: bytes | None = None):
+        """An index in the SQLite file `path` (sealed under `sealing_key` when given); `keys()`
+        gives the E2E keys to read messages with."""
         self.path = Path(path)
         self.keys = keys
+        self._sealing = AESGCM(sealing_key) if sealing_key is not None else None
+        self._changes = 0  # since the sealed file was last written
         self._db_thread = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="search-index", initializer=self._open)
         # The database thread's only:
@@ -144,6 +166,11 @@ class SearchIndex:
     def count(self) -> int:
         return self._later(lambda: self._conn.execute("SELECT COUNT(*) FROM indexed_messages").fetchone()[0]).result()
 
+    def forget(self) -> None:
+        """Close, and delete the index from this computer (sign-out)."""
+        self.close()
+        self._delete_files()
+
     def close(self) -> None:
         """Finish the queued writes and close the file (once; later calls do nothing)."""
         try:
@@ -170,13 +197,51 @@ class SearchIndex:
     def _if_open(self, function, args: tuple) -> None:
         if self._conn is not None:
             function(*args)
+            self._changes += 1
+            if self._sealing is not None and self._changes >= SAVE_EVERY_CHANGES:
+                self._save_sealed()
 
     def _open(self) -> None:
-        # An index can be filled again: no fsync per message.
-        self._conn = open_local_database(self.path, SCHEMA, synchronous="NORMAL")
+        if self._sealing is None:
+            # An index can be filled again: no fsync per message.
+            self._conn = open_local_database(self.path, SCHEMA, synchronous="NORMAL")
+            return
+        self._conn = sqlite3.connect(":memory:", isolation_level=None)
+        stored = self._open_sealed()
+        if stored is not None:
+            self._conn.deserialize(stored)
+        migrate(self._conn, SCHEMA)
+
+    def _open_sealed(self) -> bytes | None:
+        try:
+            blob = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            if not blob.startswith(SEALED_MAGIC):
+                raise InvalidTag  # a plaintext index from before: it must not stay on disk
+            return self._sealing.decrypt(blob[4:16], blob[16:], SEALED_MAGIC)
+        except InvalidTag:
+            log.warning("the search index does not open with this account's local data key; starting afresh")
+            self._delete_files()
+            return None
+
+    def _delete_files(self) -> None:
+        for path in (self.path, self.path.with_name(self.path.name + "-wal"),
+                     self.path.with_name(self.path.name + "-shm")):
+            path.unlink(missing_ok=True)
+
+    def _save_sealed(self) -> None:
+        nonce = os.urandom(12)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_atomic(self.path, SEALED_MAGIC + nonce + self._sealing.encrypt(nonce, self._conn.serialize(),
+                                                                            SEALED_MAGIC))
+        self._changes = 0
 
     def _close(self) -> None:
         if self._conn is not None:
+            if self._sealing is not None and self._changes:
+                self._save_sealed()
             self._conn.close()
             self._conn = None
 

@@ -26,6 +26,7 @@ from PySide6.QtCore import QObject, Signal
 from messenger.client.services.api import ApiClient, ApiError, ServerUnreachable
 from messenger.client.services.dirs import ClientDirs
 from messenger.client.services.keys import E2EError, E2EKeys
+from messenger.client.services.local_db import forget_local_data_key, local_data_key
 from messenger.client.services.messages import (
     encrypt_text,
     file_message_type,
@@ -399,6 +400,8 @@ class ChatSession(QObject):
                 return self.api.sign_out()
             finally:
                 self.keys.forget()  # the device session is dead, and its keys with it
+                self.search_index.forget()
+                forget_local_data_key(self.keys.store, self.api.server_url, self.user["username"])
 
         return self.bridge.run(work)
 
@@ -444,8 +447,10 @@ class ChatSession(QObject):
         """The account's local search index, fed with every message this session reads:
         live events here, history pages through `index_page`."""
         self.password_changed = False  # why the session ended, for the sign-in window
+        # Plaintext of read messages: sealed at rest under the account's key in the OS keyring.
+        sealing_key = local_data_key(self.keys.store, self.api.server_url, self.user["username"])
         self.search_index = SearchIndex(search_index_path(dirs.data, self.api.server_url, self.user["username"]),
-                                        lambda: self.keys)
+                                        lambda: self.keys, sealing_key=sealing_key)
         self.event_received.connect(self._index_event)
         self.room_keys_changed.connect(self.search_index.keys_changed)
 

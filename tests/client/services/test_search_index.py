@@ -7,8 +7,11 @@ import sys
 
 import pytest
 
+import file_keyring
 from messenger.client.services.keys import KeyAvailability
+from messenger.client.services.local_db import forget_local_data_key, local_data_key
 from messenger.client.services.search_index import SearchIndex, query_terms, search_index_path
+from messenger.client.services.session_store import SessionStore
 from messenger.core.e2e import RoomKeyring, new_room_key
 
 ROOM = 7
@@ -172,3 +175,43 @@ def test_a_snippet_marks_every_hit_near_the_first_one(index):
     assert [text for text, is_hit in pieces if is_hit] == ["회의", "회의"]
     assert sum(len(text) for text, _ in pieces[1:-1]) == 60
     assert query_terms("  Hello  hello 회의 ") == ("hello", "회의")
+
+
+def test_sealed_at_rest_under_the_keyring_key_and_gone_after_forget(tmp_path, monkeypatch):
+    """The index's file is opaque without the account's local data key, which a real keyring
+    backend (a file, as the command-line tests use) keeps; forgetting both wipes it."""
+    monkeypatch.setenv(file_keyring.PATH_ENV, str(tmp_path / "keyring.json"))
+    store = SessionStore(tmp_path / "data", backend=file_keyring.FileKeyring())
+    key = local_data_key(store, "http://127.0.0.1:5000", "kim")
+    assert local_data_key(store, "http://127.0.0.1:5000", "kim") == key  # kept, not made again
+    path = search_index_path(tmp_path / "data", "http://127.0.0.1:5000", "kim")
+    first = SearchIndex(path, sealing_key=key)
+    first.add([message(1, "삼층 회의실 비밀번호 7788")])
+    first.close()
+    assert path.read_bytes().startswith(b"E2I1") and "7788".encode() not in path.read_bytes()
+    assert "회의실".encode() not in path.read_bytes()
+    again = SearchIndex(path, sealing_key=key)
+    assert found(again, "회의실") == [1]
+    again.close()
+
+    stranger = SearchIndex(path, sealing_key=os.urandom(32))  # another key: nothing opens, nothing stays
+    assert stranger.count() == 0
+    stranger.close()
+    forget_local_data_key(store, "http://127.0.0.1:5000", "kim")
+    assert local_data_key(store, "http://127.0.0.1:5000", "kim") != key
+    last = SearchIndex(path, sealing_key=key)
+    last.add([message(2, "다시")])
+    last.forget()
+    assert not path.exists()
+
+
+def test_a_plaintext_index_from_before_is_wiped_when_sealing_starts(tmp_path):
+    path = tmp_path / "index.sqlite3"
+    plain = SearchIndex(path)
+    plain.add([message(1, "평문으로 남은 회의록")])
+    plain.close()
+    assert "회의록".encode() in path.read_bytes()
+    sealed = SearchIndex(path, sealing_key=os.urandom(32))
+    assert sealed.count() == 0
+    sealed.close()
+    assert not path.exists() or "회의록".encode() not in path.read_bytes()

@@ -144,12 +144,14 @@ def test_the_room_list_and_header_show_whether_a_direct_partner_is_online(server
     assert not kim_window.room_view.viewport().grab().isNull()  # the dot is painted
 
     assert any(name.endswith("-keys") for _, name in desks.keyrings["lee"].secrets)
+    assert any(name.endswith("#local-data-key") for _, name in desks.keyrings["lee"].secrets)
     b.sign_out()
     qtbot.waitUntil(lambda: not kim_window.rooms.room(dm).online, timeout=WAIT_MS)
     assert kim_window.room_subtitle.text() == "offline"
     # Signing out forgets the device's private keys with its token.
-    qtbot.waitUntil(lambda: not any(name.endswith("-keys") for _, name in desks.keyrings["lee"].secrets),
-                    timeout=WAIT_MS)
+    # ...and the key its local search index was sealed under: what it read is gone from this computer.
+    qtbot.waitUntil(lambda: not any(name.endswith(("-keys", "#local-data-key"))
+                                    for _, name in desks.keyrings["lee"].secrets), timeout=WAIT_MS)
 
 
 def test_a_message_naming_me_is_highlighted(server, users, sockets, desks, qtbot):

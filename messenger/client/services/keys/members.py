@@ -42,9 +42,14 @@ class RoomMembers:
         for. The first time this device meets the room it vouches for the members listed then."""
         listed = {d["user_id"] for d in devices} | {self.user_id}
         with self._lock:
+            first = self._room(room_id).vouched is None
+        # Trust on first use, as for identities: the members as the room lists them now (a member
+        # whose devices have no keys yet included).
+        members = {m["id"] for m in self.api.room_info(room_id).get("members") or ()} if first else set()
+        with self._lock:
             room = self._room(room_id)
             if room.vouched is None:
-                room.vouched = set(listed)  # trust on first use, as for identities
+                room.vouched = members | listed
                 self._pins_unsaved = True
             unvouched = listed - room.vouched
             changed = unvouched != room.unvouched
