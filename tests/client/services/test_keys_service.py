@@ -470,6 +470,19 @@ def test_a_changed_identity_is_refused_until_trusted_and_its_safety_number_chang
     assert read(bob, room_id, envelope).text == "for bob again"
 
 
+def test_an_approved_device_that_resets_the_identity_signs_its_messages_with_the_new_one(devices):
+    """Bob's desk was approved under his first identity; after a reset its v5 envelopes must carry
+    the new identity's signature, or contacts who trust the new identity see them as tampered."""
+    alice, bob = devices(), devices()
+    room_id = group(alice, bob)
+    assert bob.verified
+    bob.reset_identity()
+    alice.trust_identity(bob.user_id)
+    envelope = bob.encrypt(room_id, "after the reset")
+    alice.sync_room(room_id)
+    assert read(alice, room_id, envelope).text == "after the reset"
+
+
 def test_a_device_that_loses_the_race_to_make_the_identity_takes_the_winners(devices, server, tmp_path):
     first = devices()
     store = SessionStore(tmp_path / "racer", backend=fail.Keyring())

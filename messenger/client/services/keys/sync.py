@@ -413,11 +413,15 @@ class KeySync:
         """This device approved: ask again for everything (earlier requests went unanswered).
         Another device approved: answer what it asked for."""
         try:
-            if device_id == self.device_session_id and not self.verified and self.refresh_verified():
-                with self._lock:
-                    for room in self._rooms.values():
-                        room.requested.clear()
-                log.info("e2e: this device was approved")
+            if device_id == self.device_session_id:
+                # Read again even when approved before: after a new identity (reset_identity) the
+                # signature that v5 envelopes carry must be the new one.
+                approved_before = self.verified
+                if self.refresh_verified() and not approved_before:
+                    with self._lock:
+                        for room in self._rooms.values():
+                            room.requested.clear()
+                    log.info("e2e: this device was approved")
             self.sync_all()
         except Exception as exc:  # a worker thread
             log.warning("e2e: catching up after a device approval failed (%s)", exc)
