@@ -306,7 +306,7 @@ def close_ended_sockets() -> int:
     active account, the cookie's session epoch and hybrid mode.
     """
     # Who is connected is known to the socket layer; read at call time, as actions sit below it.
-    from messenger.server.realtime.handlers import callers
+    from messenger.server.socket_access import callers
 
     live = list(callers.items())
     if not live:

@@ -25,6 +25,7 @@ from messenger.server.db.models import DeviceSession, Message, Reaction, Room, R
 from messenger.server.db.writer import GroupWriter
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
+from messenger.server.socket_access import SocketCaller
 
 
 def check_content(content: str, encrypted: bool) -> None:
@@ -59,7 +60,7 @@ def _by_client_msg_id(sender: User, room: Room, client_msg_id: str) -> Message |
         Message.sender_id == sender.id, Message.room_id == room.id, Message.client_msg_id == client_msg_id))
 
 
-def do_send_message(sender: User, room: Room, content: str, message_type: str, encrypted: bool,
+def do_send_message(sender: User | SocketCaller, room: Room, content: str, message_type: str, encrypted: bool,
                     reply: Message | None, client_msg_id: str | None,
                     upload_token: str | None = None) -> tuple[Message, bool]:
     """Store a message and broadcast `new_message` to the room (the sender's sockets included).
@@ -300,16 +301,16 @@ class TypingThrottle:
 typing_throttle = TypingThrottle()
 
 
-def do_typing(user: User, room: Room, is_typing: bool, sid: str | None) -> bool:
+def do_typing(user: SocketCaller, room_id: int, is_typing: bool, sid: str | None) -> bool:
     """Tell the room's other sockets that `user` is (not) typing; returns False if throttled.
 
     Typing is ephemeral: nothing is stored and a client that was away does not replay it.
     """
     window = current_app.config["MESSENGER"].typing_throttle_seconds
-    if not typing_throttle.allow(user.id, room.id, is_typing, window):
+    if not typing_throttle.allow(user.id, room_id, is_typing, window):
         return False
-    emit_now(protocol.USER_TYPING, {"room_id": room.id, "user_id": user.id, "nickname": user.nickname,
-                                    "is_typing": is_typing}, room_id=room.id, skip_sid=sid)
+    emit_now(protocol.USER_TYPING, {"room_id": room_id, "user_id": user.id, "nickname": user.nickname,
+                                    "is_typing": is_typing}, room_id=room_id, skip_sid=sid)
     return True
 
 
