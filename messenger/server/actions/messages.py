@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import groupby
 from threading import Lock
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -68,10 +70,6 @@ def do_send_message(sender: User | SocketCaller, room: Room, content: str, messa
     Returns the message and whether it was a repeat: a `client_msg_id` the sender already
     used in this room gives back the first message, changes nothing and broadcasts nothing.
     """
-    if client_msg_id is not None:
-        first = _by_client_msg_id(sender, room, client_msg_id)
-        if first is not None:
-            return first, True
     message = Message(room_id=room.id, sender_id=sender.id, content=content, encrypted=encrypted,
                       message_type=message_type, client_msg_id=client_msg_id,
                       reply_to=reply.id if reply else None)
@@ -79,7 +77,8 @@ def do_send_message(sender: User | SocketCaller, room: Room, content: str, messa
     try:
         database.session.flush()
     except IntegrityError:
-        # Two sockets raced with the same client_msg_id and the other one committed first.
+        # The unique index refused a client_msg_id used before (or by a racing socket): no
+        # look-up runs before the insert, only after a refusal.
         database.session.rollback()
         first = _by_client_msg_id(sender, room, client_msg_id) if client_msg_id is not None else None
         if first is None:
@@ -144,13 +143,22 @@ _LIVE_DEVICES = (select(DeviceSession.id)
                  .where(DeviceSession.id.in_(bindparam("device_ids", expanding=True)))
                  .where(DeviceSession.revoked_at.is_(None))
                  .where(DeviceSession.expires_at > bindparam("now", type_=DeviceSession.expires_at.type)))
-# The unique index (sender, room, client_msg_id) answers this; repeats are recognised forever.
+# Repeats are recognised forever: the unique index (sender, room, client_msg_id) refuses the
+# second row, in this process or any other, and only then is the first one looked up.
 _FIRST_IDS = (select(Message.id, Message.sender_id, Message.room_id, Message.client_msg_id)
               .where(Message.sender_id.in_(bindparam("user_ids", expanding=True)))
               .where(Message.room_id.in_(bindparam("room_ids", expanding=True)))
               .where(Message.client_msg_id.in_(bindparam("keys", expanding=True))))
+_MESSAGE_KEY = ["sender_id", "room_id", "client_msg_id"]
+_INSERT_KEYED = {dialect: module.insert(Message).on_conflict_do_nothing(index_elements=_MESSAGE_KEY)
+                 .returning(Message.id, Message.sender_id, Message.room_id, Message.client_msg_id)
+                 for dialect, module in (("sqlite", sqlite), ("postgresql", postgresql))}
 _INSERT_MESSAGES = insert(Message).returning(Message.id, sort_by_parameter_order=True)
 _INSERT_EVENTS = insert(RoomEvent).returning(RoomEvent.id, sort_by_parameter_order=True)
+
+
+def _key(m: OutgoingText) -> tuple:
+    return m.sender_id, m.room_id, m.client_msg_id
 
 
 def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tuple]:
@@ -172,16 +180,13 @@ def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tupl
     else:
         active = set(sender_ids)
     plaintext_ok = all(m.encrypted for m in batch) or settings.read(connection, "e2e_policy") != "required"
-    keys = list({m.client_msg_id for m in batch if m.client_msg_id is not None})
-    first_ids = {(row.sender_id, row.room_id, row.client_msg_id): row.id for row in connection.execute(
-        _FIRST_IDS, {"user_ids": sender_ids, "room_ids": room_ids, "keys": keys})} if keys else {}
 
     results: list = [None] * len(batch)
-    fresh: list[int] = []  # positions of the messages to store
-    repeats: dict[int, tuple] = {}  # position -> key of a message stored earlier in this batch
-    in_batch: dict[tuple, int] = {}
+    keyed: dict[tuple, int] = {}  # (sender, room, client_msg_id) -> position of the one to store
+    plain: list[int] = []  # positions of messages without a client_msg_id
+    repeats: dict[int, tuple] = {}  # position -> key of a message before it in this batch
     for position, m in enumerate(batch):
-        key = (m.sender_id, m.room_id, m.client_msg_id)
+        key = _key(m)
         if m.sender_id not in active or (m.device_session_id is not None
                                          and m.device_session_id not in live_devices):
             results[position] = ("refused", "AUTH_TOKEN_INVALID_OR_EXPIRED")
@@ -189,40 +194,51 @@ def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tupl
             results[position] = ("refused", "ROOM_NOT_FOUND")
         elif not m.encrypted and not plaintext_ok:
             results[position] = ("refused", "PLAINTEXT_MESSAGE_DISABLED")
-        elif m.client_msg_id is not None and key in first_ids:
-            results[position] = ("duplicate", first_ids[key])
-        elif m.client_msg_id is not None and key in in_batch:
+        elif m.client_msg_id is None:
+            plain.append(position)
+        elif key in keyed:
             repeats[position] = key
         else:
-            if m.client_msg_id is not None:
-                in_batch[key] = position
-            fresh.append(position)
-    if not fresh:
-        return results
+            keyed[key] = position
 
-    rows = [Message(room_id=m.room_id, sender_id=m.sender_id, content=m.content, encrypted=m.encrypted,
-                    message_type="text", client_msg_id=m.client_msg_id,
-                    reply_to=m.reply.id if m.reply else None, created_at=now)
-            for m in (batch[p] for p in fresh)]
-    ids = connection.execute(
-        _INSERT_MESSAGES,
-        [{"room_id": r.room_id, "sender_id": r.sender_id, "content": r.content, "encrypted": r.encrypted,
-          "message_type": "text", "client_msg_id": r.client_msg_id, "reply_to": r.reply_to, "created_at": now}
-         for r in rows]).scalars().all()
+    def row(m: OutgoingText) -> dict:
+        return {"room_id": m.room_id, "sender_id": m.sender_id, "content": m.content, "encrypted": m.encrypted,
+                "message_type": "text", "client_msg_id": m.client_msg_id,
+                "reply_to": m.reply.id if m.reply else None, "created_at": now}
+
+    ids: dict[int, int] = {}  # position -> new message id
+    # In runs of batch order, so a sender's ids follow the order its messages came in.
+    for with_key, run in groupby(sorted([*keyed.values(), *plain]), key=lambda p: batch[p].client_msg_id is not None):
+        run = list(run)
+        if not with_key:
+            ids.update(zip(run, connection.execute(_INSERT_MESSAGES, [row(batch[p]) for p in run]).scalars()))
+            continue
+        stored = {(r.sender_id, r.room_id, r.client_msg_id): r.id for r in connection.execute(
+            _INSERT_KEYED[connection.dialect.name], [row(batch[p]) for p in run])}
+        ids.update((p, stored[key]) for p in run if (key := _key(batch[p])) in stored)
+        taken = [_key(batch[p]) for p in run if p not in ids]
+        if taken:  # sent before (or by a racing process that committed first): the first one's id
+            first_ids = {(r.sender_id, r.room_id, r.client_msg_id): r.id for r in connection.execute(
+                _FIRST_IDS, {"user_ids": list({k[0] for k in taken}), "room_ids": list({k[1] for k in taken}),
+                             "keys": list({k[2] for k in taken})})}
+            for key in taken:
+                results[keyed[key]] = ("duplicate", first_ids[key])
+    fresh = sorted(ids)  # batch order, so ids and events follow the order the messages came in
     payloads = []
-    for position, row, message_id in zip(fresh, rows, ids):
-        row.id = message_id
+    for position in fresh:
         m = batch[position]
-        payloads.append(serialize.message(row, members[(m.room_id, m.sender_id)], m.reply, m.reply_sender))
-    event_ids = connection.execute(
-        _INSERT_EVENTS,
-        [{"name": protocol.NEW_MESSAGE, "room_id": p["room_id"], "user_id": None, "payload": p, "created_at": now}
-         for p in payloads]).scalars().all()
-    for position, payload, event_id in zip(fresh, payloads, event_ids):
-        payload["event_id"] = event_id
-        results[position] = ("stored", payload["id"], payload)
+        message = Message(id=ids[position], **row(m))
+        payloads.append(serialize.message(message, members[(m.room_id, m.sender_id)], m.reply, m.reply_sender))
+    if payloads:
+        event_ids = connection.execute(
+            _INSERT_EVENTS,
+            [{"name": protocol.NEW_MESSAGE, "room_id": p["room_id"], "user_id": None, "payload": p,
+              "created_at": now} for p in payloads]).scalars().all()
+        for position, payload, event_id in zip(fresh, payloads, event_ids):
+            payload["event_id"] = event_id
+            results[position] = ("stored", payload["id"], payload)
     for position, key in repeats.items():
-        results[position] = ("duplicate", results[in_batch[key]][1])
+        results[position] = ("duplicate", results[keyed[key]][1])
     return results
 
 
