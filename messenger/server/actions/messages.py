@@ -251,28 +251,78 @@ def _publish_texts(batch: list[OutgoingText], results: list[tuple]) -> None:
 text_writer = GroupWriter(lambda: database.engine, _store_texts, _publish_texts)
 
 
-def do_mark_read(user: User, membership: RoomMember, message: Message) -> tuple[int, bool]:
-    """Move the reader's mark forward to `message` and broadcast `read_updated`.
+@dataclass
+class ReadMark:
+    """A reader's mark to move, for the group writer (the socket's membership is known)."""
+
+    user_id: int
+    room_id: int
+    message_id: int
+
+
+def do_mark_read(mark: ReadMark) -> tuple[int, bool]:
+    """Move the reader's mark forward to the message and broadcast `read_updated`.
 
     Returns the reader's mark afterwards and whether it moved; a mark never moves back,
-    and a mark that does not move broadcasts nothing.
+    and a mark that does not move broadcasts nothing. MESSAGE_NOT_FOUND for a message not
+    in the room. Like a send, it goes through a group writer: many marks share one commit,
+    off the event loop.
     """
-    moved = database.session.execute(
-        update(RoomMember)
-        .where(RoomMember.room_id == membership.room_id, RoomMember.user_id == user.id,
-               RoomMember.last_read_message_id < message.id)
-        .values(last_read_message_id=message.id)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
-    if not moved:
-        database.session.rollback()
-        database.session.refresh(membership)
-        return membership.last_read_message_id, False
-    pending = Pending()
-    pending.add(protocol.READ_UPDATED, {"room_id": membership.room_id, "user_id": user.id, "message_id": message.id},
-                room_id=membership.room_id)
-    commit_and_emit(pending)
-    return message.id, True
+    try:
+        outcome, value, *_ = read_writer.submit(mark)
+    except SQLAlchemyError:
+        raise ApiError("INTERNAL_ERROR") from None
+    if outcome == "refused":
+        raise ApiError(value)
+    return value, outcome == "moved"
+
+
+_MESSAGE_ROOMS = select(Message.id, Message.room_id).where(Message.id.in_(bindparam("ids", expanding=True)))
+_MOVE_MARK = (update(RoomMember)
+              .where(RoomMember.room_id == bindparam("r"), RoomMember.user_id == bindparam("u"),
+                     RoomMember.last_read_message_id < bindparam("m"))
+              .values(last_read_message_id=bindparam("m")))
+_MARKS = (select(RoomMember.room_id, RoomMember.user_id, RoomMember.last_read_message_id)
+          .where(RoomMember.room_id.in_(bindparam("room_ids", expanding=True)))
+          .where(RoomMember.user_id.in_(bindparam("user_ids", expanding=True))))
+
+
+def _store_marks(connection: Connection, batch: list[ReadMark]) -> list[tuple]:
+    """The writer's transaction for read marks: ("moved", mark, payload), ("kept", mark) or
+    ("refused", error code) each."""
+    rooms = dict(connection.execute(_MESSAGE_ROOMS, {"ids": list({m.message_id for m in batch})}).all())
+    results: list = [None] * len(batch)
+    moved: list[int] = []
+    for position, m in enumerate(batch):
+        if rooms.get(m.message_id) != m.room_id:
+            results[position] = ("refused", "MESSAGE_NOT_FOUND")
+        elif connection.execute(_MOVE_MARK, {"r": m.room_id, "u": m.user_id, "m": m.message_id}).rowcount:
+            moved.append(position)
+    if moved:
+        payloads = [{"room_id": batch[p].room_id, "user_id": batch[p].user_id, "message_id": batch[p].message_id}
+                    for p in moved]
+        event_ids = connection.execute(
+            _INSERT_EVENTS, [{"name": protocol.READ_UPDATED, "room_id": p["room_id"], "user_id": None, "payload": p,
+                              "created_at": utcnow()} for p in payloads]).scalars().all()
+        for position, payload, event_id in zip(moved, payloads, event_ids):
+            results[position] = ("moved", payload["message_id"], {**payload, "event_id": event_id})
+    kept = [p for p, result in enumerate(results) if result is None]
+    if kept:
+        marks = {(row.room_id, row.user_id): row.last_read_message_id for row in connection.execute(
+            _MARKS, {"room_ids": list({batch[p].room_id for p in kept}),
+                     "user_ids": list({batch[p].user_id for p in kept})})}
+        for position in kept:
+            mark = marks.get((batch[position].room_id, batch[position].user_id))
+            results[position] = ("refused", "ROOM_NOT_FOUND") if mark is None else ("kept", mark)
+    return results
+
+
+def _publish_marks(batch: list[ReadMark], results: list[tuple]) -> None:
+    emit_all(Pending([Event(protocol.READ_UPDATED, result[2], room_id=result[2]["room_id"])
+                      for result in results if result[0] == "moved"]))
+
+
+read_writer = GroupWriter(lambda: database.engine, _store_marks, _publish_marks)
 
 
 class TypingThrottle:

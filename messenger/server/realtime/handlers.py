@@ -16,7 +16,7 @@ from sqlalchemy import select
 from messenger.core import protocol
 from messenger.core.errors import pick_locale
 from messenger.server import presence, settings
-from messenger.server.actions.events import device_channel, emit_now, room_channel, user_channel
+from messenger.server.actions.events import BROWSER_CHANNEL, device_channel, emit_now, room_channel, user_channel
 from messenger.server.auth import cookie_user, live_device_session
 from messenger.server.db.models import RoomMember
 from messenger.server.errors import ApiError, error_body
@@ -100,8 +100,7 @@ def on_connect(auth=None):
     room_ids = list(database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == user.id)))
     callers[request.sid] = SocketCaller(user.id, device_id, locale, user.nickname, set(room_ids))
     join_room(user_channel(user.id))
-    if device_id is not None:
-        join_room(device_channel(device_id))
+    join_room(device_channel(device_id) if device_id is not None else BROWSER_CHANNEL)
     for room_id in room_ids:
         join_room(room_channel(room_id))
     if presence.connected(user.id):

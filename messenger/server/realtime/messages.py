@@ -9,9 +9,10 @@ from __future__ import annotations
 from flask import request
 
 from messenger.core import protocol
-from messenger.server.access import access_message, access_own_message, access_room
+from messenger.server.access import access_own_message, access_room
 from messenger.server.actions.messages import (
     OutgoingText,
+    ReadMark,
     check_content,
     check_length,
     do_delete_message,
@@ -79,14 +80,13 @@ def on_send_message(caller: SocketCaller, data: dict):
 
 
 @socket_event(protocol.MESSAGE_READ)
-def on_message_read(user: SocketCaller, data: dict):
+def on_message_read(caller: SocketCaller, data: dict):
     """Move the caller's read mark in a room forward; a mark at or past the message stays."""
-    _, membership = access_room(user, take(data, "room_id", int))
-    message, _ = access_message(user, take(data, "message_id", int))
-    if message.room_id != membership.room_id:
-        raise ApiError("MESSAGE_NOT_FOUND")
-    mark, moved = do_mark_read(user, membership, message)
-    return {"room_id": membership.room_id, "message_id": mark, "moved": moved}
+    room_id = take(data, "room_id", int)
+    if room_id not in caller.room_ids:
+        raise ApiError("ROOM_NOT_FOUND")
+    mark, moved = do_mark_read(ReadMark(caller.user_id, room_id, take(data, "message_id", int)))
+    return {"room_id": room_id, "message_id": mark, "moved": moved}
 
 
 @socket_event(protocol.TYPING)
