@@ -89,7 +89,8 @@ class Office:
         try:
             ack = await sio.call(event, data, timeout=10)
         except Exception as exc:  # noqa: BLE001
-            self.minute.errors.error(f"{event} failed", repr(exc))
+            if sio.connected or sio in self.socks.values():  # not a socket the churn closed meanwhile
+                self.minute.errors.error(f"{event} failed", repr(exc))
             return None
         if not (isinstance(ack, dict) and ack.get("ok")):
             self.minute.errors.error(f"{event} refused", json.dumps(ack, ensure_ascii=False)[:200])

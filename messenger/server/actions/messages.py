@@ -118,13 +118,20 @@ def do_send_text(message: OutgoingText) -> tuple[int, bool]:
     Returns once the transaction holding the message has committed; a failed commit is
     INTERNAL_ERROR, with nothing stored and nothing broadcast (the client resends).
     """
+    outcome, value = _written(text_writer, message)
+    return value, outcome == "duplicate"
+
+
+def _written(writer: GroupWriter, item) -> tuple[str, int]:
+    """The outcome of a group writer's item and its id once committed; a refusal is its
+    ApiError, a failed commit INTERNAL_ERROR (nothing of its batch stored)."""
     try:
-        outcome, value, *_ = text_writer.submit(message)
+        outcome, value, *_ = writer.submit(item)
     except SQLAlchemyError:
         raise ApiError("INTERNAL_ERROR") from None
     if outcome == "refused":
         raise ApiError(value)
-    return value, outcome == "duplicate"
+    return outcome, value
 
 
 # Built once: the writer runs them for every batch, and building and keying a statement
@@ -268,12 +275,7 @@ def do_mark_read(mark: ReadMark) -> tuple[int, bool]:
     in the room. Like a send, it goes through a group writer: many marks share one commit,
     off the event loop.
     """
-    try:
-        outcome, value, *_ = read_writer.submit(mark)
-    except SQLAlchemyError:
-        raise ApiError("INTERNAL_ERROR") from None
-    if outcome == "refused":
-        raise ApiError(value)
+    outcome, value = _written(read_writer, mark)
     return value, outcome == "moved"
 
 
