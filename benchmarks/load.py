@@ -403,6 +403,7 @@ async def idle_mode(args, watch: ServerWatch, figures: dict) -> None:
     await asyncio.sleep(args.settle)
     after = watch.rss()
     fds = watch.process.num_fds() if watch.process else None
+    live = sum(c.sio.connected for c in clients)  # the sockets that RSS and those descriptors hold
     login_time, login_status = await timed_login(args.url, users[0])
     await asyncio.sleep(args.seconds)
     still = sum(c.sio.connected for c in clients)
@@ -418,7 +419,8 @@ async def idle_mode(args, watch: ServerWatch, figures: dict) -> None:
         "still connected after hold": still, "connect time": f"{connect_time:.1f} s",
         "sign-in while connected": f"{login_time * 1000:.0f} ms (HTTP {login_status})",
         "server RSS before sockets": mib(before), "server RSS with sockets": mib(after),
-        "RSS per idle connection": kib((after - before) / connected) if before and after and connected else "-",
+        "sockets connected when measured": live,
+        "RSS per idle connection": kib((after - before) / live) if before and after and live else "-",
         "server descriptors with sockets (limit)": f"{fds} ({args.fd_limit or 'inherited'})" if fds else "-",
         "server RSS peak": mib(watch.peak_rss or None), "server threads peak": watch.peak_threads or "-",
         "errors": run.stats.errors or "none",
