@@ -7,6 +7,7 @@ README. The caller must have monkey-patched the standard library first.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import sys
@@ -78,7 +79,11 @@ def serve(config: ServerConfig) -> int:
     database.checkpoint()
     database.close()
     print("messenger server stopped", flush=True)
-    return 0
+    logging.shutdown()
+    # Everything owed is committed and the database closed. A normal interpreter exit would
+    # now end every suspended WebSocket greenlet one by one (each a disconnect event): 14 s
+    # for 10,000 sockets on the busy 2-core machine.
+    os._exit(0)
 
 
 def gevent_server(address, app, **server_args):
