@@ -18,6 +18,7 @@ import os
 import re
 import resource
 import secrets
+import signal
 import sys
 import tempfile
 import threading
@@ -401,15 +402,26 @@ async def idle_mode(args, watch: ServerWatch, figures: dict) -> None:
     print(f"connected {connected}/{args.idle} sockets in {connect_time:.1f} s", flush=True)
     await asyncio.sleep(args.settle)
     after = watch.rss()
+    fds = watch.process.num_fds() if watch.process else None
+    live = sum(c.sio.connected for c in clients)  # the sockets that RSS and those descriptors hold
     login_time, login_status = await timed_login(args.url, users[0])
     await asyncio.sleep(args.seconds)
     still = sum(c.sio.connected for c in clients)
+    if args.sigterm and watch.process:
+        # The stop an operator (or systemd) gives a server full of sockets: how long until it is gone.
+        args.terminated = run.closing = True
+        start = time.perf_counter()
+        watch.process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(watch.process.wait, 120)
+        figures["SIGTERM to exit"] = f"{time.perf_counter() - start:.2f} s"
     figures.update({
         "sockets asked": args.idle, "distinct users": len(users), "sockets connected": connected,
         "still connected after hold": still, "connect time": f"{connect_time:.1f} s",
         "sign-in while connected": f"{login_time * 1000:.0f} ms (HTTP {login_status})",
         "server RSS before sockets": mib(before), "server RSS with sockets": mib(after),
-        "RSS per idle connection": kib((after - before) / connected) if before and after and connected else "-",
+        "sockets connected when measured": live,
+        "RSS per idle connection": kib((after - before) / live) if before and after and live else "-",
+        "server descriptors with sockets (limit)": f"{fds} ({args.fd_limit or 'inherited'})" if fds else "-",
         "server RSS peak": mib(watch.peak_rss or None), "server threads peak": watch.peak_threads or "-",
         "errors": run.stats.errors or "none",
         "load average (1 min) start/end": f"{load0:.1f} / {os.getloadavg()[0]:.1f}",
@@ -565,7 +577,7 @@ async def stepped(args, targets: list[dict]) -> None:
     await asyncio.sleep(args.settle)
     for offered in args.rates:
         for target in targets:
-            if target["unclean"] >= 2:
+            if target["unclean"] >= 2 and not args.every_step:
                 continue
             step = await one_step(target["clients"], offered, args, target["watch"])
             target["steps"].append(step)
@@ -667,9 +679,10 @@ def print_table(title: str, figures: dict) -> None:
         print(f"  note: {note}")
 
 
-def stop_server(server: ServerProcess) -> bool:
-    """Stops the server; True (after printing its last output) if it had died during the run."""
-    died = server.proc.poll() is not None
+def stop_server(server: ServerProcess, terminated: bool = False) -> bool:
+    """Stops the server; True (after printing its last output) if it had died during the run
+    (`terminated`: the run itself sent it SIGTERM, so its end is no death)."""
+    died = server.proc.poll() is not None and not terminated
     server.stop()
     if died:
         print("THE SERVER DIED during the run; its last output:\n" + "".join(server.output[-40:]))
@@ -701,6 +714,10 @@ def parse_args(argv=None):
     p.add_argument("--burst", type=int, default=1,
                    help="with --rate: messages emitted back to back at each tick (tests sender order)")
     p.add_argument("--idle", type=int, metavar="N", help="only connect N idle sockets and report memory")
+    p.add_argument("--fd-limit", type=int, metavar="N",
+                   help="the started server's open-file limit (the issue's 10,000 sockets: 20000)")
+    p.add_argument("--sigterm", action="store_true",
+                   help="idle mode: end by a SIGTERM to the server among its sockets, and time its exit")
     p.add_argument("--users", type=int, help="idle mode: distinct users the sockets share (default min(N, 500))")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--url", help="a running server (loopback only)")
@@ -723,6 +740,9 @@ def parse_args(argv=None):
                    default=[50, 100, 200, 300, 400, 600, 800, 1000],
                    help="with --compare: offered msg/s over all clients, one step each")
     p.add_argument("--step-seconds", type=float, default=8)
+    p.add_argument("--every-step", action="store_true",
+                   help="with --compare: run every rate, even past two unclean steps (CPU per message "
+                        "on a machine others share, where p99 says more about them than about us)")
     p.add_argument("--servers", type=lambda v: v.split(","), default=["ours", "bare relay"],
                    help="with --compare: which of 'ours,bare relay' to run")
     p.add_argument("--baseline", type=Path, metavar="DIR",
@@ -731,6 +751,7 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true",
                    help="with --compare: a smoke test (40 clients, rooms of 10, 3 s steps at 20 and 40 msg/s)")
     args = p.parse_args(argv)
+    args.terminated = False
     if args.quick:
         args.compare, args.clients, args.room_size, args.step_seconds, args.rates = True, 40, 10, 3, [20, 40]
         args.drain = 5
@@ -760,6 +781,8 @@ def main(argv=None) -> int:
                                e2e_policy="optional").start(timeout=60)
         args.url = server.url
         pid = server.proc.pid
+        if args.fd_limit:
+            psutil.Process(pid).rlimit(psutil.RLIMIT_NOFILE, (args.fd_limit, args.fd_limit))
         print(f"server ({args.async_mode}) pid {pid} at {server.url}", flush=True)
     else:
         pid = args.server_pid
@@ -776,7 +799,7 @@ def main(argv=None) -> int:
         code = 1
     finally:
         watch.stop()
-        if server is not None and stop_server(server):
+        if server is not None and stop_server(server, args.terminated):
             code = 1
         scratch.cleanup()
     if figures:

@@ -31,13 +31,13 @@ def break_app(app, socketio, broken: set[str]) -> None:
 
     if "socket_raises" in broken:
         @handlers.socket_event(protocol.TYPING)
-        def typing_raises(user, data, caller):
+        def typing_raises(caller, data):
             raise RuntimeError("broken on purpose")
 
     if "socket_writes_then_refuses" in broken:
         @handlers.socket_event(protocol.EDIT_MESSAGE)
-        def edit_then_refuse(user, data, caller):
-            messages.on_edit_message(user, data, caller)
+        def edit_then_refuse(caller, data):
+            messages.on_edit_message(caller, data)
             raise ApiError("FORBIDDEN")
 
     if "http_raises" in broken:

@@ -5,6 +5,7 @@ import threading
 import pytest
 
 from harness import Socket, login, register_and_login
+from services import Postgres
 from messaging import contents, history, open_room, text
 
 CIPHERTEXT_LIMIT = 200_000
@@ -468,8 +469,9 @@ def test_history_page_runs_a_constant_number_of_queries(in_process):
     assert queries_for_page(60) == few <= 3
 
 
-def test_a_client_msg_id_race_lost_at_the_insert_answers_the_winner(in_process, monkeypatch):
-    """The unique constraint settles a race the first lookup missed: roll back, answer the first row."""
+def test_a_client_msg_id_is_looked_up_only_after_the_insert_is_refused(in_process, monkeypatch):
+    """The unique constraint settles repeats and races: a new message costs no look-up, a repeat
+    rolls back and answers the first row."""
     from sqlalchemy import func, select
 
     from messenger.server.actions import messages
@@ -477,18 +479,17 @@ def test_a_client_msg_id_race_lost_at_the_insert_answers_the_winner(in_process, 
 
     session = in_process.session
     room, (alice, _) = _people_in_a_room(session, 2)
-    first, duplicate = messages.do_send_message(alice, room, "먼저", "text", False, None, "raced")
-    assert duplicate is False
     real_lookup, lookups = messages._by_client_msg_id, []
 
-    def misses_once(*args):
-        # As if the winner committed between the loser's lookup and its insert.
+    def counted(*args):
         lookups.append(args)
-        return None if len(lookups) == 1 else real_lookup(*args)
+        return real_lookup(*args)
 
-    monkeypatch.setattr(messages, "_by_client_msg_id", misses_once)
+    monkeypatch.setattr(messages, "_by_client_msg_id", counted)
+    first, duplicate = messages.do_send_message(alice, room, "먼저", "text", False, None, "raced")
+    assert duplicate is False and lookups == []
     again, duplicate = messages.do_send_message(alice, room, "나중", "text", False, None, "raced")
-    assert duplicate is True and again.id == first.id and len(lookups) == 2
+    assert duplicate is True and again.id == first.id and len(lookups) == 1
     assert session.scalar(select(func.count()).select_from(Message)) == 1
 
 
@@ -512,3 +513,47 @@ def test_the_e2e_policy_decides_whether_plaintext_is_stored(fresh_server, policy
     if not plaintext_ok:
         assert plain["error_code"] == edit["error_code"] == "PLAINTEXT_MESSAGE_DISABLED"
         assert contents(alice, room_id) == ["v3:1:bm9uY2U:Y2lwaGVy"]  # nothing stored, nothing changed
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def two_processes(request, fresh_server, tmp_path):
+    """Two server processes on one database: the first's SQLite file, or one PostgreSQL database."""
+    if request.param == "sqlite":
+        first = fresh_server()
+        return first, fresh_server(data_dir=first.data_dir)
+    postgres = Postgres().start()
+    request.addfinalizer(postgres.stop)
+    env = {"MESSENGER_DATABASE_URL": postgres.database("race")}
+    # The policy stays "required" (the harness's admin CLI does not take the URL): the test sends sealed messages.
+    return fresh_server(env=env, e2e_policy=None), fresh_server(env=env, e2e_policy=None)
+
+
+def test_a_client_msg_id_raced_by_two_processes_is_stored_once(two_processes):
+    """No look-up guards the insert: the unique index does, across processes, and the loser
+    answers `duplicate: true` with the winner's id (no INTERNAL_ERROR, no second row)."""
+    first, second = two_processes
+    alice, bob = register_and_login(first), register_and_login(first)
+    room_id = open_room(alice, bob, register_and_login(first))
+    there = login(second, alice.user["username"], device_name="second desk")
+    socks = [Socket(first.url, alice.token), Socket(second.url, there.token)]
+    rounds, acks = 20, []
+    barrier = threading.Barrier(len(socks))
+
+    def fire(sock):
+        for n in range(rounds):
+            barrier.wait()
+            acks.append((n, sock.call("send_message", text(room_id, f"경쟁 {n}", client_msg_id=f"race-{n}", encrypted=True))))
+
+    threads = [threading.Thread(target=fire, args=(s,)) for s in socks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in socks:
+        s.close()
+    assert all(ack["ok"] for _, ack in acks), [ack for _, ack in acks if not ack["ok"]]
+    for n in range(rounds):
+        mine = [ack for m, ack in acks if m == n]
+        assert len({ack["message_id"] for ack in mine}) == 1, mine
+        assert [bool(ack.get("duplicate")) for ack in mine].count(False) == 1, mine
+    assert contents(bob, room_id) == [f"경쟁 {n}" for n in range(rounds)]

@@ -134,6 +134,27 @@ def test_typing_reaches_the_others_but_not_the_typing_socket(chat, server, socke
     assert "user_typing" not in alice_sock.names()
 
 
+def test_a_live_socket_follows_its_memberships_and_name_without_reconnecting(chat, users, sockets):
+    """What a socket may do is remembered from its connect: a kick, an invitation and a new
+    nickname change it at once, with no reconnect (nothing is re-read per event)."""
+    room_id, _, (alice, alice_sock), (bob, bob_sock) = chat
+    carol, dave = users(2)
+    carol_sock = sockets(carol)
+    group = open_room(alice, bob, dave, name="group")
+    assert carol_sock.call("typing", {"room_id": group, "is_typing": True})["error_code"] == "ROOM_NOT_FOUND"
+    assert alice.post(f"/api/rooms/{group}/members", json={"user_ids": [carol.user["id"]]}).status_code == 200
+    assert carol_sock.call("typing", {"room_id": group, "is_typing": True}) == {"ok": True, "sent": True}
+    assert carol_sock.call("join_room", {"room_id": group})["ok"] is True
+    assert bob.put("/api/profile", json={"nickname": "새이름"}).status_code == 200
+    bob_sock.call("typing", {"room_id": group, "is_typing": True})
+    assert carol_sock.wait_for("user_typing")["nickname"] == "새이름"
+    assert alice.delete(f"/api/rooms/{group}/members/{carol.user['id']}").status_code == 200
+    for event, data in (("typing", {"room_id": group, "is_typing": False}), ("join_room", {"room_id": group}),
+                        ("send_message", text(group))):
+        assert carol_sock.call(event, data)["error_code"] == "ROOM_NOT_FOUND", event
+    assert carol_sock.call("subscribe_rooms", {"room_ids": [group]}) == {"ok": True, "room_ids": []}
+
+
 def test_typing_is_throttled_but_a_stop_is_never_dropped(chat):
     """**fix**: a burst of "typing" shows once per window; "stopped" always gets through."""
     room_id, _, (alice, alice_sock), (bob, bob_sock) = chat

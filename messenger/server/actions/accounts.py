@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from messenger.core import protocol
 from messenger.server.actions.audit import record_audit
 from messenger.server.actions.device_sessions import disconnect_user, revoke_all_device_sessions
-from messenger.server.actions.events import Pending, commit_and_emit, unsubscribe_user_from_room
+from messenger.server.actions.events import Pending, commit_and_emit, rename_user_sockets, unsubscribe_user_from_room
 from messenger.server.db.models import PollVote, Reaction, Room, RoomFile, RoomMember, User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
@@ -64,6 +64,8 @@ def do_update_profile(user: User, nickname: str | None, status_message: str | No
     if status_message is not None:
         user.status_message = status_message
     commit_and_emit(_profile_events(user))
+    if nickname is not None:
+        rename_user_sockets(user.id, nickname)
 
 
 def do_set_profile_image(user: User, stored_name: str | None) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import getpass
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import case, func, or_, select, update
 
@@ -24,7 +24,13 @@ from messenger.server.actions.device_sessions import (
     do_revoke_device_session,
     revoke_all_device_sessions,
 )
-from messenger.server.actions.events import device_channel, disconnect_channel
+from messenger.server.actions.events import (
+    BROWSER_CHANNEL,
+    device_channel,
+    disconnect_channel,
+    socket_sids,
+    user_channel,
+)
 from messenger.server.db.models import AuditEvent, DeviceSession, Message, Room, RoomMember, User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database, socketio
@@ -300,66 +306,62 @@ def do_update_settings(changes: dict, actor: Actor) -> dict:
     return settings_view()
 
 
+# How far back each round looks for sign-ins that ended: a change committed a little after
+# the time it carries, or a round that came late, is still seen; rows, never sockets, are read.
+ENDED_LOOK_BACK = timedelta(minutes=10)
+
+
 def close_ended_sockets() -> int:
-    """Close every socket whose sign-in has ended; returns how many sign-ins (device sessions,
-    a browser's included) it closed.
+    """Close the sockets of sign-ins that ended where no socket of this process saw it
+    (`messenger admin` beside a running server) or by time (an expired device session);
+    returns how many sign-ins (a device session, a user, or one browser socket) it closed.
 
-    A socket authenticates once, at connect. Changes made in this process close the
-    sockets they end straight away; this catches the rest, made where no socket lives
-    (`messenger admin` beside a running server) or by time (an expired device session):
-    a socket needs a live device session of an active account, and a browser's also the
-    cookie's session epoch and hybrid mode.
+    Changes made in this process close their sockets at once (`disconnect_channel`). This
+    round reads only what ended lately: accounts disabled or deleted, device sessions revoked
+    or expired, and, for browser sockets (a channel of their own), the users with recent
+    audit rows (a password change moves the cookie's epoch) and the mode. It never goes
+    through the connected sockets, so an idle socket costs it nothing.
     """
-    # Who is connected is known to the socket layer; read at call time, as actions sit below it.
-    from messenger.server.realtime.handlers import callers
-
-    live = list(callers.items())
-    if not live:
-        return 0
     now = datetime.now(timezone.utc)
-    # Only what has ended comes back (no row at all for a quiet office), so the sweep builds
-    # nothing per connected socket; a row gone altogether counts as deleted or revoked.
-    user_ids = {c.user_id for _, c in live}
-    device_ids = {c.device_session_id for _, c in live}
-    ended_users = dict(database.session.execute(
+    since = now - ENDED_LOOK_BACK
+    closed = 0
+    ended_users = database.session.execute(
         select(User.id, case((User.deleted_at.is_not(None), "account_deleted"), else_="account_disabled"))
-        .where(User.id.in_(user_ids))
-        .where(or_(User.disabled_at.is_not(None), User.deleted_at.is_not(None)))).all())
-    ended_devices = dict(database.session.execute(
+        .where(or_(User.disabled_at > since, User.deleted_at > since))).all()
+    for user_id, reason in ended_users:
+        closed += _close(user_channel(user_id), reason)
+    ended_devices = database.session.execute(
         select(DeviceSession.id, case((DeviceSession.revoked_at.is_not(None), "revoked"), else_="expired"))
-        .where(DeviceSession.id.in_(device_ids))
-        .where(or_(DeviceSession.revoked_at.is_not(None), DeviceSession.expires_at <= now))).all())
-    if database.session.scalar(select(func.count()).where(User.id.in_(user_ids))) < len(user_ids):
-        present = set(database.session.scalars(select(User.id).where(User.id.in_(user_ids))))
-        ended_users.update((user_id, "account_deleted") for user_id in user_ids - present)
-    if database.session.scalar(
-            select(func.count()).where(DeviceSession.id.in_(device_ids))) < len(device_ids):
-        present = set(database.session.scalars(select(DeviceSession.id).where(DeviceSession.id.in_(device_ids))))
-        ended_devices.update((device_id, "revoked") for device_id in device_ids - present)
-    browser_users = {c.user_id for _, c in live if c.browser}
+        .where(or_(DeviceSession.revoked_at > since,
+                   (DeviceSession.expires_at > since) & (DeviceSession.expires_at <= now)))).all()
+    for device_id, reason in ended_devices:
+        closed += _close(device_channel(device_id), reason)
+    browsers = socket_sids(BROWSER_CHANNEL)
+    if not browsers:
+        return closed
+    if settings.desktop_only():
+        return closed + sum(_close(sid, "browser_access_disabled") for sid in browsers)
+    from messenger.server.socket_access import callers
+
+    by_user: dict[int, list[str]] = {}
+    for sid in browsers:
+        if sid in callers:
+            by_user.setdefault(callers[sid].user_id, []).append(sid)
+    recent = set(database.session.scalars(select(AuditEvent.user_id).where(AuditEvent.created_at > since)
+                                          .where(AuditEvent.user_id.in_(by_user)))) if by_user else set()
     epochs = dict(database.session.execute(
-        select(User.id, User.session_epoch).where(User.id.in_(browser_users))).all()) if browser_users else {}
-    browsers_allowed = not browser_users or not settings.desktop_only()
-    closed: set[str] = set()
-    for sid, caller in live:
-        if caller.user_id in ended_users:
-            reason = ended_users[caller.user_id]
-        elif caller.browser and not browsers_allowed:
-            reason = "browser_access_disabled"
-        elif caller.browser and _cookie_epoch(sid) != epochs[caller.user_id]:
-            reason = "session_ended"  # a password change or reset: the cookie's epoch is old
-        else:
-            reason = ended_devices.get(caller.device_session_id)
-        if reason is None:
-            continue
-        channel = device_channel(caller.device_session_id)
-        if channel not in closed:
-            disconnect_channel(channel, reason)
-            closed.add(channel)
-    return len(closed)
+        select(User.id, User.session_epoch).where(User.id.in_(recent))).all()) if recent else {}
+    for user_id in recent:
+        for sid in by_user[user_id]:
+            environ = socketio.server.get_environ(sid, namespace="/") or {}
+            if (environ.get("saved_session") or {}).get("epoch") != epochs.get(user_id):
+                closed += _close(sid, "session_ended")  # a socket's sid is a channel of its own
+    return closed
 
 
-def _cookie_epoch(sid: str) -> int | None:
-    """The session epoch the browser socket's cookie carried at connect."""
-    environ = socketio.server.get_environ(sid, namespace="/") or {}
-    return (environ.get("saved_session") or {}).get("epoch")
+def _close(channel: str, reason: str) -> int:
+    """Close the sockets on `channel`; 1 if there were any."""
+    if not socket_sids(channel):
+        return 0
+    disconnect_channel(channel, reason)
+    return 1

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from messenger.server.db.models import RoomEvent
 from messenger.server.extensions import database, socketio
+from messenger.server.socket_access import callers, drop_socket_access
 
 
 def room_channel(room_id: int) -> str:
@@ -23,6 +24,9 @@ def user_channel(user_id: int) -> str:
 
 def device_channel(device_session_id: int) -> str:
     return f"device:{device_session_id}"
+
+
+BROWSER_CHANNEL = "browsers"  # every browser (cookie) socket, so they are found without going through all
 
 
 @dataclass
@@ -77,24 +81,35 @@ def emit_now(name: str, payload: dict, *, room_id: int | None = None, user_id: i
     socketio.emit(name, payload, to=channel, skip_sid=skip_sid)
 
 
-def _sids(channel: str) -> list[str]:
+def socket_sids(channel: str) -> list[str]:
     return [sid for sid, _ in socketio.server.manager.get_participants("/", channel)]
 
 
 def unsubscribe_user_from_room(user_id: int, room_id: int) -> None:
     """Kick and leave take effect on the user's live sockets at once."""
-    for sid in _sids(user_channel(user_id)):
+    for sid in socket_sids(user_channel(user_id)):
+        drop_socket_access(sid, room_id)
         socketio.server.leave_room(sid, room_channel(room_id), namespace="/")
 
 
 def subscribe_user_to_room(user_id: int, room_id: int) -> None:
     """A new member's live sockets start receiving the room straight away."""
-    for sid in _sids(user_channel(user_id)):
+    for sid in socket_sids(user_channel(user_id)):
+        if sid in callers:
+            callers[sid].room_ids.add(room_id)
         socketio.server.enter_room(sid, room_channel(room_id), namespace="/")
+
+
+def rename_user_sockets(user_id: int, nickname: str) -> None:
+    """The name the user's live sockets put on their typing events from now on."""
+    for sid in socket_sids(user_channel(user_id)):
+        if sid in callers:
+            callers[sid].nickname = nickname
 
 
 def disconnect_channel(channel: str, reason: str) -> None:
     """Tell the sockets why, then close them (device revoke, password change, disable)."""
-    for sid in _sids(channel):
+    for sid in socket_sids(channel):
+        drop_socket_access(sid)  # its next event is refused, even before the close completes
         socketio.emit("session_revoked", {"reason": reason}, to=sid)
         socketio.server.disconnect(sid, namespace="/")

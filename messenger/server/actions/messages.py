@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import groupby
 from threading import Lock
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -25,6 +27,7 @@ from messenger.server.db.models import DeviceSession, Message, Reaction, Room, R
 from messenger.server.db.writer import GroupWriter
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
+from messenger.server.socket_access import SocketCaller
 
 
 def check_content(content: str, encrypted: bool) -> None:
@@ -59,7 +62,7 @@ def _by_client_msg_id(sender: User, room: Room, client_msg_id: str) -> Message |
         Message.sender_id == sender.id, Message.room_id == room.id, Message.client_msg_id == client_msg_id))
 
 
-def do_send_message(sender: User, room: Room, content: str, message_type: str, encrypted: bool,
+def do_send_message(sender: User | SocketCaller, room: Room, content: str, message_type: str, encrypted: bool,
                     reply: Message | None, client_msg_id: str | None,
                     upload_token: str | None = None) -> tuple[Message, bool]:
     """Store a message and broadcast `new_message` to the room (the sender's sockets included).
@@ -67,10 +70,6 @@ def do_send_message(sender: User, room: Room, content: str, message_type: str, e
     Returns the message and whether it was a repeat: a `client_msg_id` the sender already
     used in this room gives back the first message, changes nothing and broadcasts nothing.
     """
-    if client_msg_id is not None:
-        first = _by_client_msg_id(sender, room, client_msg_id)
-        if first is not None:
-            return first, True
     message = Message(room_id=room.id, sender_id=sender.id, content=content, encrypted=encrypted,
                       message_type=message_type, client_msg_id=client_msg_id,
                       reply_to=reply.id if reply else None)
@@ -78,7 +77,8 @@ def do_send_message(sender: User, room: Room, content: str, message_type: str, e
     try:
         database.session.flush()
     except IntegrityError:
-        # Two sockets raced with the same client_msg_id and the other one committed first.
+        # The unique index refused a client_msg_id used before (or by a racing socket): no
+        # look-up runs before the insert, only after a refusal.
         database.session.rollback()
         first = _by_client_msg_id(sender, room, client_msg_id) if client_msg_id is not None else None
         if first is None:
@@ -118,13 +118,20 @@ def do_send_text(message: OutgoingText) -> tuple[int, bool]:
     Returns once the transaction holding the message has committed; a failed commit is
     INTERNAL_ERROR, with nothing stored and nothing broadcast (the client resends).
     """
+    outcome, value = _written(text_writer, message)
+    return value, outcome == "duplicate"
+
+
+def _written(writer: GroupWriter, item) -> tuple[str, int]:
+    """The outcome of a group writer's item and its id once committed; a refusal is its
+    ApiError, a failed commit INTERNAL_ERROR (nothing of its batch stored)."""
     try:
-        outcome, value, *_ = text_writer.submit(message)
+        outcome, value, *_ = writer.submit(item)
     except SQLAlchemyError:
         raise ApiError("INTERNAL_ERROR") from None
     if outcome == "refused":
         raise ApiError(value)
-    return value, outcome == "duplicate"
+    return outcome, value
 
 
 # Built once: the writer runs them for every batch, and building and keying a statement
@@ -143,13 +150,22 @@ _LIVE_DEVICES = (select(DeviceSession.id)
                  .where(DeviceSession.id.in_(bindparam("device_ids", expanding=True)))
                  .where(DeviceSession.revoked_at.is_(None))
                  .where(DeviceSession.expires_at > bindparam("now", type_=DeviceSession.expires_at.type)))
-# The unique index (sender, room, client_msg_id) answers this; repeats are recognised forever.
+# Repeats are recognised forever: the unique index (sender, room, client_msg_id) refuses the
+# second row, in this process or any other, and only then is the first one looked up.
 _FIRST_IDS = (select(Message.id, Message.sender_id, Message.room_id, Message.client_msg_id)
               .where(Message.sender_id.in_(bindparam("user_ids", expanding=True)))
               .where(Message.room_id.in_(bindparam("room_ids", expanding=True)))
               .where(Message.client_msg_id.in_(bindparam("keys", expanding=True))))
+_MESSAGE_KEY = ["sender_id", "room_id", "client_msg_id"]
+_INSERT_KEYED = {dialect: module.insert(Message).on_conflict_do_nothing(index_elements=_MESSAGE_KEY)
+                 .returning(Message.id, Message.sender_id, Message.room_id, Message.client_msg_id)
+                 for dialect, module in (("sqlite", sqlite), ("postgresql", postgresql))}
 _INSERT_MESSAGES = insert(Message).returning(Message.id, sort_by_parameter_order=True)
 _INSERT_EVENTS = insert(RoomEvent).returning(RoomEvent.id, sort_by_parameter_order=True)
+
+
+def _key(m: OutgoingText) -> tuple:
+    return m.sender_id, m.room_id, m.client_msg_id
 
 
 def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tuple]:
@@ -171,16 +187,13 @@ def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tupl
     else:
         active = set(sender_ids)
     plaintext_ok = all(m.encrypted for m in batch) or settings.read(connection, "e2e_policy") != "required"
-    keys = list({m.client_msg_id for m in batch if m.client_msg_id is not None})
-    first_ids = {(row.sender_id, row.room_id, row.client_msg_id): row.id for row in connection.execute(
-        _FIRST_IDS, {"user_ids": sender_ids, "room_ids": room_ids, "keys": keys})} if keys else {}
 
     results: list = [None] * len(batch)
-    fresh: list[int] = []  # positions of the messages to store
-    repeats: dict[int, tuple] = {}  # position -> key of a message stored earlier in this batch
-    in_batch: dict[tuple, int] = {}
+    keyed: dict[tuple, int] = {}  # (sender, room, client_msg_id) -> position of the one to store
+    plain: list[int] = []  # positions of messages without a client_msg_id
+    repeats: dict[int, tuple] = {}  # position -> key of a message before it in this batch
     for position, m in enumerate(batch):
-        key = (m.sender_id, m.room_id, m.client_msg_id)
+        key = _key(m)
         if m.sender_id not in active or (m.device_session_id is not None
                                          and m.device_session_id not in live_devices):
             results[position] = ("refused", "AUTH_TOKEN_INVALID_OR_EXPIRED")
@@ -188,40 +201,51 @@ def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tupl
             results[position] = ("refused", "ROOM_NOT_FOUND")
         elif not m.encrypted and not plaintext_ok:
             results[position] = ("refused", "PLAINTEXT_MESSAGE_DISABLED")
-        elif m.client_msg_id is not None and key in first_ids:
-            results[position] = ("duplicate", first_ids[key])
-        elif m.client_msg_id is not None and key in in_batch:
+        elif m.client_msg_id is None:
+            plain.append(position)
+        elif key in keyed:
             repeats[position] = key
         else:
-            if m.client_msg_id is not None:
-                in_batch[key] = position
-            fresh.append(position)
-    if not fresh:
-        return results
+            keyed[key] = position
 
-    rows = [Message(room_id=m.room_id, sender_id=m.sender_id, content=m.content, encrypted=m.encrypted,
-                    message_type="text", client_msg_id=m.client_msg_id,
-                    reply_to=m.reply.id if m.reply else None, created_at=now)
-            for m in (batch[p] for p in fresh)]
-    ids = connection.execute(
-        _INSERT_MESSAGES,
-        [{"room_id": r.room_id, "sender_id": r.sender_id, "content": r.content, "encrypted": r.encrypted,
-          "message_type": "text", "client_msg_id": r.client_msg_id, "reply_to": r.reply_to, "created_at": now}
-         for r in rows]).scalars().all()
+    def row(m: OutgoingText) -> dict:
+        return {"room_id": m.room_id, "sender_id": m.sender_id, "content": m.content, "encrypted": m.encrypted,
+                "message_type": "text", "client_msg_id": m.client_msg_id,
+                "reply_to": m.reply.id if m.reply else None, "created_at": now}
+
+    ids: dict[int, int] = {}  # position -> new message id
+    # In runs of batch order, so a sender's ids follow the order its messages came in.
+    for with_key, run in groupby(sorted([*keyed.values(), *plain]), key=lambda p: batch[p].client_msg_id is not None):
+        run = list(run)
+        if not with_key:
+            ids.update(zip(run, connection.execute(_INSERT_MESSAGES, [row(batch[p]) for p in run]).scalars()))
+            continue
+        stored = {(r.sender_id, r.room_id, r.client_msg_id): r.id for r in connection.execute(
+            _INSERT_KEYED[connection.dialect.name], [row(batch[p]) for p in run])}
+        ids.update((p, stored[key]) for p in run if (key := _key(batch[p])) in stored)
+        taken = [_key(batch[p]) for p in run if p not in ids]
+        if taken:  # sent before (or by a racing process that committed first): the first one's id
+            first_ids = {(r.sender_id, r.room_id, r.client_msg_id): r.id for r in connection.execute(
+                _FIRST_IDS, {"user_ids": list({k[0] for k in taken}), "room_ids": list({k[1] for k in taken}),
+                             "keys": list({k[2] for k in taken})})}
+            for key in taken:
+                results[keyed[key]] = ("duplicate", first_ids[key])
+    fresh = sorted(ids)  # batch order, so ids and events follow the order the messages came in
     payloads = []
-    for position, row, message_id in zip(fresh, rows, ids):
-        row.id = message_id
+    for position in fresh:
         m = batch[position]
-        payloads.append(serialize.message(row, members[(m.room_id, m.sender_id)], m.reply, m.reply_sender))
-    event_ids = connection.execute(
-        _INSERT_EVENTS,
-        [{"name": protocol.NEW_MESSAGE, "room_id": p["room_id"], "user_id": None, "payload": p, "created_at": now}
-         for p in payloads]).scalars().all()
-    for position, payload, event_id in zip(fresh, payloads, event_ids):
-        payload["event_id"] = event_id
-        results[position] = ("stored", payload["id"], payload)
+        message = Message(id=ids[position], **row(m))
+        payloads.append(serialize.message(message, members[(m.room_id, m.sender_id)], m.reply, m.reply_sender))
+    if payloads:
+        event_ids = connection.execute(
+            _INSERT_EVENTS,
+            [{"name": protocol.NEW_MESSAGE, "room_id": p["room_id"], "user_id": None, "payload": p,
+              "created_at": now} for p in payloads]).scalars().all()
+        for position, payload, event_id in zip(fresh, payloads, event_ids):
+            payload["event_id"] = event_id
+            results[position] = ("stored", payload["id"], payload)
     for position, key in repeats.items():
-        results[position] = ("duplicate", results[in_batch[key]][1])
+        results[position] = ("duplicate", results[keyed[key]][1])
     return results
 
 
@@ -234,28 +258,73 @@ def _publish_texts(batch: list[OutgoingText], results: list[tuple]) -> None:
 text_writer = GroupWriter(lambda: database.engine, _store_texts, _publish_texts)
 
 
-def do_mark_read(user: User, membership: RoomMember, message: Message) -> tuple[int, bool]:
-    """Move the reader's mark forward to `message` and broadcast `read_updated`.
+@dataclass
+class ReadMark:
+    """A reader's mark to move, for the group writer (the socket's membership is known)."""
+
+    user_id: int
+    room_id: int
+    message_id: int
+
+
+def do_mark_read(mark: ReadMark) -> tuple[int, bool]:
+    """Move the reader's mark forward to the message and broadcast `read_updated`.
 
     Returns the reader's mark afterwards and whether it moved; a mark never moves back,
-    and a mark that does not move broadcasts nothing.
+    and a mark that does not move broadcasts nothing. MESSAGE_NOT_FOUND for a message not
+    in the room. Like a send, it goes through a group writer: many marks share one commit,
+    off the event loop.
     """
-    moved = database.session.execute(
-        update(RoomMember)
-        .where(RoomMember.room_id == membership.room_id, RoomMember.user_id == user.id,
-               RoomMember.last_read_message_id < message.id)
-        .values(last_read_message_id=message.id)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
-    if not moved:
-        database.session.rollback()
-        database.session.refresh(membership)
-        return membership.last_read_message_id, False
-    pending = Pending()
-    pending.add(protocol.READ_UPDATED, {"room_id": membership.room_id, "user_id": user.id, "message_id": message.id},
-                room_id=membership.room_id)
-    commit_and_emit(pending)
-    return message.id, True
+    outcome, value = _written(read_writer, mark)
+    return value, outcome == "moved"
+
+
+_MESSAGE_ROOMS = select(Message.id, Message.room_id).where(Message.id.in_(bindparam("ids", expanding=True)))
+_MOVE_MARK = (update(RoomMember)
+              .where(RoomMember.room_id == bindparam("r"), RoomMember.user_id == bindparam("u"),
+                     RoomMember.last_read_message_id < bindparam("m"))
+              .values(last_read_message_id=bindparam("m")))
+_MARKS = (select(RoomMember.room_id, RoomMember.user_id, RoomMember.last_read_message_id)
+          .where(RoomMember.room_id.in_(bindparam("room_ids", expanding=True)))
+          .where(RoomMember.user_id.in_(bindparam("user_ids", expanding=True))))
+
+
+def _store_marks(connection: Connection, batch: list[ReadMark]) -> list[tuple]:
+    """The writer's transaction for read marks: ("moved", mark, payload), ("kept", mark) or
+    ("refused", error code) each."""
+    rooms = dict(connection.execute(_MESSAGE_ROOMS, {"ids": list({m.message_id for m in batch})}).all())
+    results: list = [None] * len(batch)
+    moved: list[int] = []
+    for position, m in enumerate(batch):
+        if rooms.get(m.message_id) != m.room_id:
+            results[position] = ("refused", "MESSAGE_NOT_FOUND")
+        elif connection.execute(_MOVE_MARK, {"r": m.room_id, "u": m.user_id, "m": m.message_id}).rowcount:
+            moved.append(position)
+    if moved:
+        payloads = [{"room_id": batch[p].room_id, "user_id": batch[p].user_id, "message_id": batch[p].message_id}
+                    for p in moved]
+        event_ids = connection.execute(
+            _INSERT_EVENTS, [{"name": protocol.READ_UPDATED, "room_id": p["room_id"], "user_id": None, "payload": p,
+                              "created_at": utcnow()} for p in payloads]).scalars().all()
+        for position, payload, event_id in zip(moved, payloads, event_ids):
+            results[position] = ("moved", payload["message_id"], {**payload, "event_id": event_id})
+    kept = [p for p, result in enumerate(results) if result is None]
+    if kept:
+        marks = {(row.room_id, row.user_id): row.last_read_message_id for row in connection.execute(
+            _MARKS, {"room_ids": list({batch[p].room_id for p in kept}),
+                     "user_ids": list({batch[p].user_id for p in kept})})}
+        for position in kept:
+            mark = marks.get((batch[position].room_id, batch[position].user_id))
+            results[position] = ("refused", "ROOM_NOT_FOUND") if mark is None else ("kept", mark)
+    return results
+
+
+def _publish_marks(batch: list[ReadMark], results: list[tuple]) -> None:
+    emit_all(Pending([Event(protocol.READ_UPDATED, result[2], room_id=result[2]["room_id"])
+                      for result in results if result[0] == "moved"]))
+
+
+read_writer = GroupWriter(lambda: database.engine, _store_marks, _publish_marks)
 
 
 class TypingThrottle:
@@ -300,16 +369,16 @@ class TypingThrottle:
 typing_throttle = TypingThrottle()
 
 
-def do_typing(user: User, room: Room, is_typing: bool, sid: str | None) -> bool:
+def do_typing(user: SocketCaller, room_id: int, is_typing: bool, sid: str | None) -> bool:
     """Tell the room's other sockets that `user` is (not) typing; returns False if throttled.
 
     Typing is ephemeral: nothing is stored and a client that was away does not replay it.
     """
     window = current_app.config["MESSENGER"].typing_throttle_seconds
-    if not typing_throttle.allow(user.id, room.id, is_typing, window):
+    if not typing_throttle.allow(user.id, room_id, is_typing, window):
         return False
-    emit_now(protocol.USER_TYPING, {"room_id": room.id, "user_id": user.id, "nickname": user.nickname,
-                                    "is_typing": is_typing}, room_id=room.id, skip_sid=sid)
+    emit_now(protocol.USER_TYPING, {"room_id": room_id, "user_id": user.id, "nickname": user.nickname,
+                                    "is_typing": is_typing}, room_id=room_id, skip_sid=sid)
     return True
 
 

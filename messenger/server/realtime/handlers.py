@@ -2,14 +2,12 @@
 
 A socket authenticates once, at connect, with `auth={"token": ...}` (or, in hybrid
 mode, the browser's cookie session). Revoking the token closes the socket, so the
-identity remembered here stays true for the socket's life.
+identity remembered (`socket_access`) stays true for the socket's life.
 """
 
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timezone
-from dataclasses import dataclass
 
 from flask import current_app, request, session
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
@@ -18,23 +16,13 @@ from sqlalchemy import select
 from messenger.core import protocol
 from messenger.core.errors import pick_locale
 from messenger.server import presence, settings
-from messenger.server.actions.events import device_channel, emit_now, room_channel, user_channel
+from messenger.server.actions.events import BROWSER_CHANNEL, device_channel, emit_now, room_channel, user_channel
 from messenger.server.auth import browser_device_session, cookie_user, live_device_session
-from messenger.server.db.models import DeviceSession, RoomMember, User
+from messenger.server.db.models import RoomMember
 from messenger.server.errors import ApiError, error_body
 from messenger.server.extensions import database, socketio
-from messenger.server.http.params import fits_64_bits, take
-
-
-@dataclass
-class SocketCaller:
-    user_id: int
-    device_session_id: int
-    locale: str
-    browser: bool = False  # a cookie session: refused again once the server turns desktop-only
-
-
-callers: dict[str, SocketCaller] = {}
+from messenger.server.http.params import take
+from messenger.server.socket_access import SocketCaller, callers, drop_socket_access
 
 
 def socket_error(code: str, locale: str, detail: str | None = None) -> dict:
@@ -51,35 +39,12 @@ def refuse(code: str, locale: str) -> ConnectionRefusedError:
     return refusal
 
 
-def caller_user(caller: SocketCaller) -> User | None:
-    """The socket's user while its sign-in still holds: a revoke done elsewhere (another
-    server process, the admin CLI) takes effect on the very next event."""
-    user = database.session.get(User, caller.user_id)
-    if user is None or user.disabled_at or user.deleted_at:
-        return None
-    device = database.session.get(DeviceSession, caller.device_session_id)
-    if device is None or device.revoked_at or device.expires_at <= datetime.now(timezone.utc):
-        return None
-    if caller.browser and settings.desktop_only():
-        return None
-    return user
-
-
-def live_caller_user(caller: SocketCaller) -> User:
-    """`caller_user`, or the error a socket whose sign-in ended gets."""
-    user = caller_user(caller)
-    if user is None:
-        raise ApiError("AUTH_TOKEN_INVALID_OR_EXPIRED")
-    return user
-
-
-def socket_event(name: str, *, sign_in_checked_by_action: bool = False):
-    """Register a handler `fn(user, data, caller)`; its dict result is the ack.
+def socket_event(name: str):
+    """Register a handler `fn(caller, data)`; its dict result is the ack.
 
     ApiError (from validation or `access_*`) becomes an `{ok: false, ...}` ack and an
-    `error` event; the handler never sees a socket that has not authenticated. With
-    `sign_in_checked_by_action` the sign-in is not re-read here (`user` is None): the
-    handler's action checks it in its own transaction (the send path).
+    `error` event; the handler never sees a socket whose sign-in has not been checked or
+    has ended (`socket_access`: no database read per event).
     """
 
     def decorate(fn):
@@ -89,10 +54,9 @@ def socket_event(name: str, *, sign_in_checked_by_action: bool = False):
             if caller is None:
                 return socket_error("AUTH_REQUIRED", "ko-KR")
             try:
-                user = None if sign_in_checked_by_action else live_caller_user(caller)
                 if not isinstance(data, dict):
                     raise ApiError("VALIDATION_ERROR", detail="the event data must be an object")
-                return {"ok": True, **(fn(user, data, caller) or {})}
+                return {"ok": True, **(fn(caller, data) or {})}
             except Exception as exc:
                 database.session.rollback()
                 if isinstance(exc, ApiError):
@@ -135,10 +99,12 @@ def on_connect(auth=None):
     else:
         raise refuse("AUTH_REQUIRED", locale)
 
-    callers[request.sid] = SocketCaller(user.id, device_id, locale, browser)
+    room_ids = list(database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == user.id)))
+    callers[request.sid] = SocketCaller(user.id, device_id, locale, user.nickname, set(room_ids), browser)
     join_room(user_channel(user.id))
     join_room(device_channel(device_id))
-    room_ids = list(database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == user.id)))
+    if browser:
+        join_room(BROWSER_CHANNEL)  # the periodic check's way to a cookie's epoch and to the mode
     for room_id in room_ids:
         join_room(room_channel(room_id))
     if presence.connected(user.id):
@@ -148,7 +114,7 @@ def on_connect(auth=None):
 
 @socketio.on("disconnect")
 def on_disconnect(*_reason):
-    caller = callers.pop(request.sid, None)
+    caller = drop_socket_access(request.sid)
     if caller is None or not presence.disconnected(caller.user_id):
         return
     room_ids = database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == caller.user_id))
@@ -156,18 +122,14 @@ def on_disconnect(*_reason):
         emit_now(protocol.USER_STATUS, {"user_id": caller.user_id, "status": "offline"}, room_id=room_id)
 
 
-def _member_room_ids(user: User, wanted: list) -> list[int]:
-    ids = [r for r in wanted if isinstance(r, int) and not isinstance(r, bool) and fits_64_bits(r)]
-    if not ids:
-        return []
-    return list(database.session.scalars(
-        select(RoomMember.room_id).where(RoomMember.user_id == user.id, RoomMember.room_id.in_(ids))))
+def _member_room_ids(caller: SocketCaller, wanted: list) -> list[int]:
+    return [r for r in wanted if isinstance(r, int) and not isinstance(r, bool) and r in caller.room_ids]
 
 
 @socket_event(protocol.JOIN_ROOM)
-def on_join_room(user: User, data: dict, caller: SocketCaller):
+def on_join_room(caller: SocketCaller, data: dict):
     """Subscribe this socket to one of the user's rooms (membership is not changed)."""
-    room_ids = _member_room_ids(user, [take(data, "room_id", int)])
+    room_ids = _member_room_ids(caller, [take(data, "room_id", int)])
     if not room_ids:
         raise ApiError("ROOM_NOT_FOUND")
     join_room(room_channel(room_ids[0]))
@@ -175,7 +137,7 @@ def on_join_room(user: User, data: dict, caller: SocketCaller):
 
 
 @socket_event(protocol.LEAVE_ROOM)
-def on_leave_room(user: User, data: dict, caller: SocketCaller):
+def on_leave_room(caller: SocketCaller, data: dict):
     """Stop this socket's delivery for a room; the user stays a member."""
     room_id = data.get("room_id")
     if isinstance(room_id, int) and not isinstance(room_id, bool):
@@ -184,11 +146,11 @@ def on_leave_room(user: User, data: dict, caller: SocketCaller):
 
 
 @socket_event(protocol.SUBSCRIBE_ROOMS)
-def on_subscribe_rooms(user: User, data: dict, caller: SocketCaller):
+def on_subscribe_rooms(caller: SocketCaller, data: dict):
     wanted = data.get("room_ids")
     if not isinstance(wanted, list) or len(wanted) > 1000:
         raise ApiError("VALIDATION_ERROR", detail="room_ids: must be a list of room ids")
-    room_ids = _member_room_ids(user, wanted)
+    room_ids = _member_room_ids(caller, wanted)
     for room_id in room_ids:
         join_room(room_channel(room_id))
     return {"room_ids": room_ids}

@@ -9,9 +9,10 @@ from __future__ import annotations
 from flask import request
 
 from messenger.core import protocol
-from messenger.server.access import access_message, access_own_message, access_room
+from messenger.server.access import access_own_message, access_room
 from messenger.server.actions.messages import (
     OutgoingText,
+    ReadMark,
     check_content,
     check_length,
     do_delete_message,
@@ -26,11 +27,12 @@ from messenger.server.db.models import User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.http.params import take, take_text
-from messenger.server.realtime.handlers import SocketCaller, live_caller_user, socket_event
+from messenger.server.realtime.handlers import socket_event
+from messenger.server.socket_access import SocketCaller
 
 
-@socket_event(protocol.SEND_MESSAGE, sign_in_checked_by_action=True)
-def on_send_message(_user: None, data: dict, caller: SocketCaller):
+@socket_event(protocol.SEND_MESSAGE)
+def on_send_message(caller: SocketCaller, data: dict):
     """Store and broadcast a message; the ack `{message_id}` means it is committed.
 
     A repeated `client_msg_id` answers the first message's id with `duplicate: true`. A text
@@ -51,53 +53,53 @@ def on_send_message(_user: None, data: dict, caller: SocketCaller):
         upload_token = take(data, "upload_token", str, None)
     except ApiError:
         # A dead sign-in or a room not the caller's answers first, as it always did.
-        access_room(live_caller_user(caller), take(data, "room_id", int))
+        access_room(caller, take(data, "room_id", int))
         raise
     if message_type == "text" and reply_to is None:
         try:
             check_length(content, encrypted)
         except ApiError:
-            access_room(live_caller_user(caller), room_id)
+            access_room(caller, room_id)
             check_content(content, encrypted)  # the e2e policy answers before the length
             raise
         message_id, duplicate = do_send_text(OutgoingText(caller.user_id, caller.device_session_id, room_id,
                                                           content, encrypted, client_msg_id))
     else:
-        user = live_caller_user(caller)
-        room, _ = access_room(user, room_id)
+        room, _ = access_room(caller, room_id)
         reply = reply_target(room, reply_to)
         check_content(content, encrypted)
         if message_type == "text":
             reply_sender = database.session.get(User, reply.sender_id)
-            message_id, duplicate = do_send_text(OutgoingText(user.id, caller.device_session_id, room.id, content,
+            message_id, duplicate = do_send_text(OutgoingText(caller.user_id, caller.device_session_id, room.id, content,
                                                               encrypted, client_msg_id, reply, reply_sender))
         else:
-            message, duplicate = do_send_message(user, room, content, message_type, encrypted, reply,
+            message, duplicate = do_send_message(caller, room, content, message_type, encrypted, reply,
                                                  client_msg_id, upload_token)
             message_id = message.id
     return {"message_id": message_id, "duplicate": True} if duplicate else {"message_id": message_id}
 
 
 @socket_event(protocol.MESSAGE_READ)
-def on_message_read(user: User, data: dict, caller: SocketCaller):
+def on_message_read(caller: SocketCaller, data: dict):
     """Move the caller's read mark in a room forward; a mark at or past the message stays."""
-    _, membership = access_room(user, take(data, "room_id", int))
-    message, _ = access_message(user, take(data, "message_id", int))
-    if message.room_id != membership.room_id:
-        raise ApiError("MESSAGE_NOT_FOUND")
-    mark, moved = do_mark_read(user, membership, message)
-    return {"room_id": membership.room_id, "message_id": mark, "moved": moved}
+    room_id = take(data, "room_id", int)
+    if room_id not in caller.room_ids:
+        raise ApiError("ROOM_NOT_FOUND")
+    mark, moved = do_mark_read(ReadMark(caller.user_id, room_id, take(data, "message_id", int)))
+    return {"room_id": room_id, "message_id": mark, "moved": moved}
 
 
 @socket_event(protocol.TYPING)
-def on_typing(user: User, data: dict, caller: SocketCaller):
+def on_typing(caller: SocketCaller, data: dict):
     """Tell the room's other sockets; `sent: false` means the throttle held it back."""
-    room, _ = access_room(user, take(data, "room_id", int))
-    return {"sent": do_typing(user, room, take(data, "is_typing", bool), request.sid)}
+    room_id = take(data, "room_id", int)
+    if room_id not in caller.room_ids:
+        raise ApiError("ROOM_NOT_FOUND")
+    return {"sent": do_typing(caller, room_id, take(data, "is_typing", bool), request.sid)}
 
 
 @socket_event(protocol.EDIT_MESSAGE)
-def on_edit_message(user: User, data: dict, caller: SocketCaller):
+def on_edit_message(user: SocketCaller, data: dict):
     """Replace the caller's own text message; the room gets `message_edited`."""
     message = access_own_message(user, take(data, "message_id", int))
     content, encrypted = take(data, "content", str), take(data, "encrypted", bool)
@@ -107,6 +109,6 @@ def on_edit_message(user: User, data: dict, caller: SocketCaller):
 
 
 @socket_event(protocol.DELETE_MESSAGE)
-def on_delete_message(user: User, data: dict, caller: SocketCaller):
+def on_delete_message(user: SocketCaller, data: dict):
     """Soft-delete the caller's own message; the room gets `message_deleted`."""
     return do_delete_message(access_own_message(user, take(data, "message_id", int)))
