@@ -16,6 +16,7 @@ import json
 import re
 import sys
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
 
 from messenger.core.certificates import readable
@@ -89,7 +90,8 @@ def _run(args, config: ServerConfig) -> tuple[object, str]:
         if not database_file.is_file():
             raise CommandFailed("NO_DATABASE", f"there is no server database in {config.data_dir}")
 
-    app, _ = create_app(config)
+    # No gevent here: the queue (if any) is only written to, from this thread.
+    app, _ = create_app(replace(config, async_mode="threading"), serving=False)
     with app.app_context():
         return COMMANDS[command](args)
 

@@ -42,12 +42,12 @@ def serve(config: ServerConfig) -> int:
         fingerprint = tls.certificate_fingerprint(cert)
 
     server = gevent_server((config.host, config.port), app, error_log=log, **ssl_args)
+    workers = jobs.start(app)
     server.start()
     stopping = gevent.event.Event()
     if sys.platform != "win32":
         gevent.signal_handler(signal.SIGTERM, stopping.set)
         gevent.signal_handler(signal.SIGINT, stopping.set)
-    workers = jobs.start(app)
     announcement = None
     if discovery.enabled_by_config(config):
         announcement = discovery.Announcement(app, server.server_port, fingerprint)
@@ -68,6 +68,7 @@ def serve(config: ServerConfig) -> int:
     if announcement is not None:
         announcement.stop()
     server.stop(timeout=5)
+    app.extensions["presence"].stop()
     database.checkpoint()
     database.close()
     print("messenger server stopped", flush=True)

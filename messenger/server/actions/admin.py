@@ -24,10 +24,11 @@ from messenger.server.actions.device_sessions import (
     do_revoke_device_session,
     revoke_all_device_sessions,
 )
-from messenger.server.actions.events import device_channel, disconnect_channel
+from messenger.server.actions.events import close_sockets
 from messenger.server.db.models import AuditEvent, DeviceSession, Message, Room, RoomMember, User
 from messenger.server.errors import ApiError
-from messenger.server.extensions import database, socketio
+from messenger.server.extensions import database
+from messenger.server.presence import presence
 from messenger.server.passwords import MIN_PASSWORD_LENGTH
 
 # Long enough to be safe, short enough to read out over the phone.
@@ -305,10 +306,8 @@ def close_ended_sockets() -> int:
     a device socket needs a live session of an active account, a browser socket an
     active account, the cookie's session epoch and hybrid mode.
     """
-    # Who is connected is known to the socket layer; read at call time, as actions sit below it.
-    from messenger.server.realtime.handlers import callers
-
-    live = list(callers.items())
+    # Each process sweeps its own sockets: the database they are checked against is shared.
+    live = list(presence().local.items())
     if not live:
         return 0
     now = datetime.now(timezone.utc)
@@ -336,7 +335,8 @@ def close_ended_sockets() -> int:
     epochs = dict(database.session.execute(
         select(User.id, User.session_epoch).where(User.id.in_(browser_users))).all()) if browser_users else {}
     browsers_allowed = not browser_users or not settings.desktop_only()
-    closed: set[str] = set()
+    ended: dict[object, list[str]] = {}  # a device session (or a browser socket) -> its sockets here
+    reasons: dict[object, str] = {}
     for sid, caller in live:
         if caller.user_id in ended_users:
             reason = ended_users[caller.user_id]
@@ -345,14 +345,12 @@ def close_ended_sockets() -> int:
         elif not browsers_allowed:
             reason = "browser_access_disabled"
         else:
-            environ = socketio.server.get_environ(sid, namespace="/") or {}
-            cookie = environ.get("saved_session") or {}
-            reason = "session_ended" if cookie.get("epoch") != epochs[caller.user_id] else None
+            reason = "session_ended" if caller.session_epoch != epochs[caller.user_id] else None
         if reason is None:
             continue
-        # A socket's sid is also a channel of its own (python-socketio puts it there).
-        channel = device_channel(caller.device_session_id) if caller.device_session_id is not None else sid
-        if channel not in closed:
-            disconnect_channel(channel, reason)
-            closed.add(channel)
-    return len(closed)
+        sign_in = caller.device_session_id if caller.device_session_id is not None else sid
+        ended.setdefault(sign_in, []).append(sid)
+        reasons[sign_in] = reason
+    for sign_in, sids in ended.items():
+        close_sockets(sids, reasons[sign_in])
+    return len(ended)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from messenger.server.db.models import RoomEvent
 from messenger.server.extensions import database, socketio
+from messenger.server.presence import presence
 
 
 def room_channel(room_id: int) -> str:
@@ -77,24 +78,23 @@ def emit_now(name: str, payload: dict, *, room_id: int | None = None, user_id: i
     socketio.emit(name, payload, to=channel, skip_sid=skip_sid)
 
 
-def _sids(channel: str) -> list[str]:
-    return [sid for sid, _ in socketio.server.manager.get_participants("/", channel)]
-
-
 def unsubscribe_user_from_room(user_id: int, room_id: int) -> None:
-    """Kick and leave take effect on the user's live sockets at once."""
-    for sid in _sids(user_channel(user_id)):
+    """Kick and leave take effect on the user's live sockets at once, on every process (the
+    Socket.IO manager sends a room change for another process's socket through the queue)."""
+    for sid in presence().sids(user_id):
         socketio.server.leave_room(sid, room_channel(room_id), namespace="/")
 
 
 def subscribe_user_to_room(user_id: int, room_id: int) -> None:
     """A new member's live sockets start receiving the room straight away."""
-    for sid in _sids(user_channel(user_id)):
+    for sid in presence().sids(user_id):
         socketio.server.enter_room(sid, room_channel(room_id), namespace="/")
 
 
-def disconnect_channel(channel: str, reason: str) -> None:
-    """Tell the sockets why, then close them (device revoke, password change, disable)."""
-    for sid in _sids(channel):
+def close_sockets(sids: list[str], reason: str) -> None:
+    """Tell the sockets why, then close them (device revoke, password change, disable, the sweep),
+    wherever they are: the manager sends both through the queue to a socket's own process, whose
+    disconnect handler then forgets the socket (`forget_socket`)."""
+    for sid in sids:
         socketio.emit("session_revoked", {"reason": reason}, to=sid)
         socketio.server.disconnect(sid, namespace="/")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime, timezone
-from dataclasses import dataclass
 
 from flask import current_app, request, session
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
@@ -17,23 +16,15 @@ from sqlalchemy import select
 
 from messenger.core import protocol
 from messenger.core.errors import pick_locale
-from messenger.server import presence, settings
-from messenger.server.actions.events import device_channel, emit_now, room_channel, user_channel
+from messenger.server import settings
+from messenger.server.actions.events import device_channel, room_channel, user_channel
+from messenger.server.actions.presence import do_socket_connected, forget_socket
 from messenger.server.auth import cookie_user, live_device_session
 from messenger.server.db.models import DeviceSession, RoomMember, User
 from messenger.server.errors import ApiError, error_body
 from messenger.server.extensions import database, socketio
 from messenger.server.http.params import fits_64_bits, take
-
-
-@dataclass
-class SocketCaller:
-    user_id: int
-    device_session_id: int | None
-    locale: str
-
-
-callers: dict[str, SocketCaller] = {}
+from messenger.server.presence import SocketCaller, presence
 
 
 def socket_error(code: str, locale: str, detail: str | None = None) -> dict:
@@ -83,7 +74,7 @@ def socket_event(name: str, *, sign_in_checked_by_action: bool = False):
     def decorate(fn):
         @functools.wraps(fn)
         def handler(data=None):
-            caller = callers.get(request.sid)
+            caller = presence().local.get(request.sid)
             if caller is None:
                 return socket_error("AUTH_REQUIRED", "ko-KR")
             try:
@@ -131,26 +122,19 @@ def on_connect(auth=None):
     else:
         raise refuse("AUTH_REQUIRED", locale)
 
-    callers[request.sid] = SocketCaller(user.id, device_id, locale)
+    caller = SocketCaller(user.id, device_id, locale, None if device_id is not None else session.get("epoch"))
     join_room(user_channel(user.id))
     if device_id is not None:
         join_room(device_channel(device_id))
     room_ids = list(database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == user.id)))
     for room_id in room_ids:
         join_room(room_channel(room_id))
-    if presence.connected(user.id):
-        for room_id in room_ids:
-            emit_now(protocol.USER_STATUS, {"user_id": user.id, "status": "online"}, room_id=room_id)
+    do_socket_connected(request.sid, caller, room_ids)
 
 
 @socketio.on("disconnect")
 def on_disconnect(*_reason):
-    caller = callers.pop(request.sid, None)
-    if caller is None or not presence.disconnected(caller.user_id):
-        return
-    room_ids = database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == caller.user_id))
-    for room_id in room_ids:
-        emit_now(protocol.USER_STATUS, {"user_id": caller.user_id, "status": "offline"}, room_id=room_id)
+    forget_socket(request.sid)
 
 
 def _member_room_ids(user: User, wanted: list) -> list[int]:
