@@ -8,6 +8,7 @@ from pathlib import Path
 
 import socketio as socketio_manager
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from messenger.core.files import make_private, write_atomic
 from messenger.server.config import ServerConfig
@@ -87,6 +88,9 @@ def create_app(config: ServerConfig, *, serving: bool = True) -> tuple[Flask, ob
     from messenger.server.http import register_blueprints
 
     register_blueprints(app)
+    if config.trusted_proxies:
+        # Behind a front: the address the sign-in throttle counts is the desk's, not the front's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
 
     socketio.init_app(
         app,

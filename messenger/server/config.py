@@ -27,6 +27,7 @@ ENV_FIELDS = {
     "MESSENGER_DATA_DIR": "data_dir",
     "MESSENGER_DATABASE_URL": "database_url",
     "MESSENGER_MESSAGE_QUEUE": "message_queue",
+    "MESSENGER_TRUSTED_PROXIES": "trusted_proxies",
     "USE_HTTPS": "use_https",
     "DESKTOP_ONLY_MODE": "desktop_only_mode",
     "MESSENGER_HOST": "host",
@@ -62,6 +63,9 @@ class ServerConfig:
     # A redis:// URL: several server processes on one database share sockets, presence and
     # throttles through it (README "Office grows"). None: one process, all in memory.
     message_queue: str | None = None
+    # How many proxies in front set X-Forwarded-For/-Proto (the front of deploy/nginx.conf: 1);
+    # 0 trusts no such header, as a desk could forge it.
+    trusted_proxies: int = 0
     host: str = "127.0.0.1"
     port: int = 5000
     use_https: bool | None = None  # None: on in prod, off otherwise

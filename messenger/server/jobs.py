@@ -216,7 +216,9 @@ def start(app) -> list[gevent.Greenlet]:
     return [
         gevent.spawn(checkpoint_loop, config.wal_checkpoint_seconds),
         gevent.spawn(every, app, config.socket_sweep_seconds, "closing ended sockets", close_ended_sockets),
-        gevent.spawn(every, app, config.socket_sweep_seconds, "presence heartbeat", mark_dead_processes_offline),
+        # Its own beat, well inside the time after which others take this process for dead.
+        gevent.spawn(every, app, app.extensions["presence"].HEARTBEAT_SECONDS / 3, "presence heartbeat",
+                     mark_dead_processes_offline),
         gevent.spawn(every, app, config.socket_sweep_seconds, "announcing released legacy keys", announce_releases),
         gevent.spawn(every, app, config.maintenance_interval_seconds, "maintenance", run_maintenance),
     ]

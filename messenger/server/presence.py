@@ -32,6 +32,9 @@ class SocketCaller:
 class LocalPresence:
     """Every socket is in this process."""
 
+    # A process whose heartbeat is this old is taken for dead (several processes only).
+    HEARTBEAT_SECONDS = 10
+
     def __init__(self):
         self.local: dict[str, SocketCaller] = {}  # sid -> caller, this process's sockets
         self._sockets: Counter[int] = Counter()
@@ -122,9 +125,6 @@ return gone
 
 class RedisPresence(LocalPresence):
     """Sockets of every process of the office, in Redis (see the module docstring)."""
-
-    # A process whose heartbeat is this old is taken for dead; it beats every socket sweep.
-    HEARTBEAT_SECONDS = 10
 
     def __init__(self, client, prefix: str = "messenger:"):
         super().__init__()
