@@ -11,92 +11,28 @@ The kill -9 test comes last: it leaves process B dead.
 from __future__ import annotations
 
 import os
-import re
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 import socketio
 
-from harness import LISTENING, PASSWORD, REPO, Api, ServerProcess, Socket, login, register_and_login
+from harness import LISTENING, PASSWORD, Api, ServerProcess, Socket, login, register_and_login
 from messaging import history, open_room, text
+from services import Front, Postgres, Redis
 from test_catch_up import catch_up
 from test_durability import all_messages
-from services import Postgres, Redis, free_port
 from uploading import group, send_file, uploaded
 
-NGINX = "/usr/sbin/nginx"
 PER_ACCOUNT = 4  # sign-in failures per (account, address) in the window
 SEARCHES = 5  # per user per minute
 CONFIG = (f"socket_sweep_seconds = 3600.0\nlogin_throttle_per_account = {PER_ACCOUNT}\n"
           f"search_per_minute = {SEARCHES}\ntyping_throttle_seconds = 30.0\n")
-
-
-class Front:
-    """nginx running deploy/nginx.conf, its upstream pointed at `backends`, on a free loopback port."""
-
-    def __init__(self, backends: list[str]):
-        self.folder = Path(tempfile.mkdtemp(prefix="messenger-front-"))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        site = (REPO / "deploy" / "nginx.conf").read_text()
-        servers = "".join(f"    server {url.split('://')[1]} max_fails=1 fail_timeout=5s;\n" for url in backends)
-        site, count = re.subn(r"(?m)^    server 127\.0\.0\.1:\d+ .*\n", "", site)
-        assert count == 4, "deploy/nginx.conf no longer lists its four example backends"
-        site = site.replace("    least_conn;", servers + "    least_conn;", 1)
-        site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
-        (self.folder / "site.conf").write_text(site)
-        temp = "\n".join(f"    {kind}_temp_path {self.folder / kind};" for kind in
-                         ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        (self.folder / "nginx.conf").write_text(f"""
-{"user root root;" if os.geteuid() == 0 else ""}
-worker_processes 1;
-pid {self.folder / "nginx.pid"};
-error_log {self.folder / "error.log"};
-events {{ worker_connections 512; }}
-http {{
-    log_format upstreams '$request_method $uri $upstream_addr $status';
-    access_log {self.folder / "access.log"} upstreams;
-{temp}
-    include {self.folder / "site.conf"};
-}}
-""")
-        self.proc = subprocess.Popen([NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"),
-                                      "-g", "daemon off;"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                assert self.proc.poll() is None, self.proc.stdout.read().decode()
-                assert time.monotonic() < deadline, "nginx did not start"
-                time.sleep(0.1)
-
-    def api(self, token: str | None = None, **kwargs) -> Api:
-        return Api(self.url, token, **kwargs)
-
-    def upstreams(self, path: str) -> set[str]:
-        """The backends that answered requests for `path`, from the access log."""
-        lines = (self.folder / "access.log").read_text().splitlines()
-        return {line.split()[2] for line in lines if line.split()[1] == path}
-
-    def stop(self) -> None:
-        self.proc.send_signal(signal.SIGQUIT)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class Office:
@@ -318,6 +254,20 @@ def test_workers_starts_processes_that_act_as_one_and_stop_together(office, tmp_
         rest, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, "".join(output) + rest
     assert rest.count("messenger server stopped") == 2 and "messenger workers stopped" in rest
+
+
+@pytest.mark.parametrize("env, code", [
+    ({}, "MESSAGE_QUEUE_REQUIRED"),
+    ({"MESSENGER_MESSAGE_QUEUE": "redis://127.0.0.1:1/0"}, "SHARED_DATABASE_REQUIRED"),
+    ({"MESSENGER_MESSAGE_QUEUE": "amqp://guest:s3cret-pw@127.0.0.1/"}, "CONFIG_INVALID"),
+])
+def test_what_several_processes_need_is_said_before_anything_starts(tmp_path, env, code):
+    done = subprocess.run([sys.executable, "-m", "messenger", "--serve", "--workers", "2", "--port", "0",
+                           "--data-dir", str(tmp_path / "data")], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "MESSENGER_ENV": "dev", **env})
+    assert done.returncode == 2 and f"error {code}: " in done.stderr, done.stdout + done.stderr
+    assert "s3cret-pw" not in done.stderr and "listening" not in done.stdout
+    assert not (tmp_path / "data" / "messenger.db").exists()
 
 
 SENDERS_PER_PROCESS = 2
