@@ -579,6 +579,13 @@ async def stepped(args, targets: list[dict]) -> None:
         await close_all(target["clients"])
 
 
+def run_stepped(args, targets: list[dict]) -> None:
+    try:
+        asyncio.run(asyncio.wait_for(stepped(args, targets), args.timeout))
+    except (asyncio.TimeoutError, TimeoutError):
+        print(f"cut after --timeout {args.timeout:g} s", flush=True)
+
+
 def step_line(step: dict) -> str:
     cpu = "-" if step["cpu ms/msg"] is None else f"{step['cpu ms/msg']:.2f}"
     return (f"{step['offered']:>8g} {step['achieved']:>9.0f} {step['delivered/s']:>11.0f} "
@@ -623,10 +630,7 @@ def compare_mode(args) -> int:
         if len(cores) >= 2:
             os.sched_setaffinity(0, cores[1:])
             print(f"servers pinned to core {cores[0]}, load generator on {cores[1:]}", flush=True)
-        try:
-            asyncio.run(asyncio.wait_for(stepped(args, targets), args.timeout))
-        except (asyncio.TimeoutError, TimeoutError):
-            print(f"cut after --timeout {args.timeout:g} s", flush=True)
+        run_stepped(args, targets)
     finally:
         for target in targets:
             target["watch"].stop()
@@ -697,10 +701,7 @@ def scale_out_mode(args) -> int:
             targets.append({"name": name, "url": front.url, "steps": [], "unclean": 0,
                             "watch": ProcessesWatch([server.proc.pid for server in servers])})
             print(f"{name}: pids {[server.proc.pid for server in servers]} behind {front.url}", flush=True)
-        try:
-            asyncio.run(asyncio.wait_for(stepped(args, targets), args.timeout))
-        except (asyncio.TimeoutError, TimeoutError):
-            print(f"cut after --timeout {args.timeout:g} s", flush=True)
+        run_stepped(args, targets)
     finally:
         for redis, servers, front in offices:
             front.stop()

@@ -12,7 +12,6 @@ on other processes through the queue.
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 from threading import Lock
 
@@ -37,39 +36,42 @@ class LocalPresence:
 
     def __init__(self):
         self.local: dict[str, SocketCaller] = {}  # sid -> caller, this process's sockets
-        self._sockets: Counter[int] = Counter()
+        self._by_user: dict[int, set[str]] = {}
         self._lock = Lock()
 
     def connected(self, sid: str, caller: SocketCaller) -> bool:
         """Count a socket in; True if its user just came online."""
-        self.local[sid] = caller
         with self._lock:
-            self._sockets[caller.user_id] += 1
-            return self._sockets[caller.user_id] == 1
+            self.local[sid] = caller
+            sids = self._by_user.setdefault(caller.user_id, set())
+            sids.add(sid)
+            return len(sids) == 1
 
     def disconnected(self, sid: str) -> tuple[SocketCaller | None, bool]:
         """Count a socket out: its caller (None if unknown) and whether its user just went offline."""
-        caller = self.local.pop(sid, None)
-        if caller is None:
-            return None, False
         with self._lock:
-            self._sockets[caller.user_id] -= 1
-            if self._sockets[caller.user_id] <= 0:
-                del self._sockets[caller.user_id]
-                return caller, True
-        return caller, False
+            caller = self.local.pop(sid, None)
+            if caller is None:
+                return None, False
+            sids = self._by_user[caller.user_id]
+            sids.discard(sid)
+            if not sids:
+                del self._by_user[caller.user_id]
+            return caller, not sids
 
     def sids(self, user_id: int, device_session_id: int | None = None) -> list[str]:
         """The sockets of a user (of one of its device sessions, if given)."""
-        return [sid for sid, c in list(self.local.items()) if c.user_id == user_id
-                and (device_session_id is None or c.device_session_id == device_session_id)]
+        with self._lock:
+            sids = list(self._by_user.get(user_id, ()))
+        return [sid for sid in sids if device_session_id is None
+                or getattr(self.local.get(sid), "device_session_id", None) == device_session_id]
 
     def online_user_ids(self) -> set[int]:
         with self._lock:
-            return set(self._sockets)
+            return set(self._by_user)
 
     def is_online(self, user_id: int) -> bool:
-        return self._sockets.get(user_id, 0) > 0
+        return user_id in self._by_user
 
     def heartbeat(self) -> list[int]:
         """Nothing to share or to clean up in one process."""
@@ -82,22 +84,27 @@ class LocalPresence:
 # Keys, per office queue: "<prefix>processes" (set of process ids), "<prefix>process:<id>" (the
 # heartbeat), "<prefix>process:<id>:sockets" (sid -> "user:device"), "<prefix>process:<id>:users"
 # (user -> sockets) and "<prefix>user:<id>:sockets" (sid -> "process:device").
-_CONNECT = """
+_LIVE_SOCKETS = """
+local function live_sockets(prefix, user)
+  local live = 0
+  local entries = redis.call('HGETALL', prefix .. 'user:' .. user .. ':sockets')
+  for i = 2, #entries, 2 do
+    local owner = string.match(entries[i], '^([^:]+)')
+    if redis.call('EXISTS', prefix .. 'process:' .. owner) == 1 then live = live + 1 end
+  end
+  return live
+end
+"""
+# Adds one socket of this process; answers its user's live sockets, this one included.
+_CONNECT = _LIVE_SOCKETS + """
 local prefix, process, sid, user, device = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 redis.call('HSET', prefix .. 'process:' .. process .. ':sockets', sid, user .. ':' .. device)
 redis.call('HINCRBY', prefix .. 'process:' .. process .. ':users', user, 1)
 redis.call('HSET', prefix .. 'user:' .. user .. ':sockets', sid, process .. ':' .. device)
-""" + """
-local live = 0
-local entries = redis.call('HGETALL', prefix .. 'user:' .. user .. ':sockets')
-for i = 2, #entries, 2 do
-  local owner = string.match(entries[i], '^([^:]+)')
-  if redis.call('EXISTS', prefix .. 'process:' .. owner) == 1 then live = live + 1 end
-end
-return live
+return live_sockets(prefix, user)
 """
-# Removes sockets (ARGV[3..]) of one process: returns the users left with no live socket.
-_DISCONNECT = """
+# Removes sockets (ARGV[3..]) of one process: answers the users left with no live socket.
+_DISCONNECT = _LIVE_SOCKETS + """
 local prefix, process = ARGV[1], ARGV[2]
 local gone = {}
 for i = 3, #ARGV do
@@ -110,13 +117,7 @@ for i = 3, #ARGV do
       redis.call('HDEL', prefix .. 'process:' .. process .. ':users', user)
     end
     redis.call('HDEL', prefix .. 'user:' .. user .. ':sockets', sid)
-    local live = 0
-    local entries = redis.call('HGETALL', prefix .. 'user:' .. user .. ':sockets')
-    for j = 2, #entries, 2 do
-      local owner = string.match(entries[j], '^([^:]+)')
-      if redis.call('EXISTS', prefix .. 'process:' .. owner) == 1 then live = live + 1 end
-    end
-    if live == 0 then gone[#gone + 1] = user end
+    if live_sockets(prefix, user) == 0 then gone[#gone + 1] = user end
   end
 end
 return gone
