@@ -93,7 +93,7 @@ def test_messages_typing_reads_edits_and_reactions_reach_the_other_process(offic
     alice, bob = office.user(), office.user()
     room_id = open_room(alice, bob)
     on_a, on_b = office.socket(office.a, alice), office.socket(office.b, bob)
-    assert bob.user["id"] in {u["id"] for u in office.a.api(alice.token).get("/api/users/online").json()["users"]}
+    assert bob.user["id"] in online_ids(office.a, alice)
     message_id = on_a.call("send_message", text(room_id, "A에서 B로"))["message_id"]
     assert on_b.wait_for("new_message", lambda m: m["id"] == message_id)["content"] == "A에서 B로"
 
@@ -117,7 +117,7 @@ def test_messages_typing_reads_edits_and_reactions_reach_the_other_process(offic
     alice_on_b.close()
     on_a.close()
     assert on_b.wait_for("user_status", lambda s: s["user_id"] == alice.user["id"])["status"] == "offline"
-    assert alice.user["id"] not in {u["id"] for u in bob.get("/api/users/online").json()["users"]}
+    assert alice.user["id"] not in online_ids(office.b, bob)
 
 
 def test_a_kick_and_a_new_member_change_the_other_process_sockets_at_once(office):
@@ -316,6 +316,13 @@ def test_kill_9_of_one_process_loses_no_acked_message_and_its_clients_catch_up_t
                     half.set()
         client.disconnect()
 
+    # A desk only on B that does not come back: B's heartbeat runs out and A takes it offline.
+    bystander = office.user()
+    office.socket(office.b, bystander)
+    watcher = office.socket(office.a, senders[0])
+    open_room(senders[0], bystander)
+    assert bystander.user["id"] in online_ids(office.a, senders[0])
+
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(senders))]
     for thread in threads:
         thread.start()
@@ -336,3 +343,11 @@ def test_kill_9_of_one_process_loses_no_acked_message_and_its_clients_catch_up_t
         caught = {e["data"]["id"] for e in missed if e["event"] == "new_message"}
         first_seen = min(seen[i] | caught)
         assert {m["id"] for m in stored if m["id"] >= first_seen} <= seen[i] | caught
+
+    went = watcher.wait_for("user_status", lambda s: s["user_id"] == bystander.user["id"], timeout=30)
+    assert went["status"] == "offline"
+    assert bystander.user["id"] not in online_ids(office.a, senders[0])
+
+
+def online_ids(server: ServerProcess, api: Api) -> set[int]:
+    return {u["id"] for u in server.api(api.token).get("/api/users/online").json()["users"]}

@@ -15,7 +15,7 @@ from messenger.server.extensions import database
 from messenger.server.presence import SocketCaller, presence
 
 
-def _member_room_ids(user_id: int) -> list[int]:
+def member_room_ids(user_id: int) -> list[int]:
     return list(database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == user_id)))
 
 
@@ -36,7 +36,7 @@ def forget_socket(sid: str) -> None:
     its user's last socket."""
     caller, went_offline = presence().disconnected(sid)
     if caller is not None and went_offline:
-        _tell_rooms(caller.user_id, "offline", _member_room_ids(caller.user_id))
+        _tell_rooms(caller.user_id, "offline", member_room_ids(caller.user_id))
 
 
 def mark_dead_processes_offline() -> int:
@@ -44,5 +44,5 @@ def mark_dead_processes_offline() -> int:
     how many."""
     gone = presence().heartbeat()
     for user_id in gone:
-        _tell_rooms(user_id, "offline", _member_room_ids(user_id))
+        _tell_rooms(user_id, "offline", member_room_ids(user_id))
     return len(gone)

@@ -18,7 +18,7 @@ from messenger.core import protocol
 from messenger.core.errors import pick_locale
 from messenger.server import settings
 from messenger.server.actions.events import device_channel, room_channel, user_channel
-from messenger.server.actions.presence import do_socket_connected, forget_socket
+from messenger.server.actions.presence import do_socket_connected, forget_socket, member_room_ids
 from messenger.server.auth import cookie_user, live_device_session
 from messenger.server.db.models import DeviceSession, RoomMember, User
 from messenger.server.errors import ApiError, error_body
@@ -126,7 +126,7 @@ def on_connect(auth=None):
     join_room(user_channel(user.id))
     if device_id is not None:
         join_room(device_channel(device_id))
-    room_ids = list(database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == user.id)))
+    room_ids = member_room_ids(user.id)
     for room_id in room_ids:
         join_room(room_channel(room_id))
     do_socket_connected(request.sid, caller, room_ids)
