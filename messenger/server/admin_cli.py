@@ -16,7 +16,6 @@ import json
 import re
 import sys
 import unicodedata
-from dataclasses import replace
 from pathlib import Path
 
 from messenger.core.certificates import readable
@@ -24,7 +23,7 @@ from messenger.core.errors import localized
 from messenger.server import jobs, settings, tls
 from messenger.server.actions import admin
 from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user
-from messenger.server.app import create_app
+from messenger.server.app import command_app
 from messenger.server.backup import BackupError, create_backup, restore_backup
 from messenger.server.config import DATABASE_FILE, ServerConfig
 from messenger.server.errors import ApiError
@@ -90,8 +89,7 @@ def _run(args, config: ServerConfig) -> tuple[object, str]:
         if not database_file.is_file():
             raise CommandFailed("NO_DATABASE", f"there is no server database in {config.data_dir}")
 
-    # No gevent here: the queue (if any) is only written to, from this thread.
-    app, _ = create_app(replace(config, async_mode="threading"), serving=False)
+    app = command_app(config)
     with app.app_context():
         return COMMANDS[command](args)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
 import socketio as socketio_manager
@@ -110,3 +111,11 @@ def create_app(config: ServerConfig, *, serving: bool = True) -> tuple[Flask, ob
     from messenger.server.realtime import handlers  # noqa: F401  (registers the socket events)
 
     return app, socketio
+
+
+def command_app(config: ServerConfig) -> Flask:
+    """The app of a command that serves nothing (`messenger admin`, `--workers`' setup): in
+    threading mode, as gevent's Redis client would want a patched socket, and with a queue only
+    sent to."""
+    app, _ = create_app(replace(config, async_mode="threading"), serving=False)
+    return app

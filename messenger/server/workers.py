@@ -12,10 +12,9 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 
 from messenger.programs import console_command
-from messenger.server.app import create_app
+from messenger.server.app import command_app
 from messenger.server.bootstrap import ensure_first_admin
 from messenger.server.config import ServerConfig
 from messenger.server.extensions import database
@@ -48,7 +47,7 @@ def worker_command(config: ServerConfig, port: int, config_file) -> list[str]:
 def prepare(config: ServerConfig) -> None:
     """What the first start does once (the secret key, the schema, the first admin), done before
     the processes start together so that they do not race to do it."""
-    app, _ = create_app(replace(config, async_mode="threading"), serving=False)
+    app = command_app(config)
     with app.app_context():
         ensure_first_admin(config)
     database.close()
