@@ -1,7 +1,9 @@
 """Build the Windows installers around the onedir program: `python build/installers.py`.
 
-Writes dist/installers/messenger-<version>.msi (per-machine, from installer/messenger.wxs) and
-dist/installers/messenger-<version>-setup.exe (per-user, from installer/messenger.nsi). The MSI is
+Writes dist/installers/messenger-<version>.msi (per-machine, from installer/messenger.wxs),
+dist/installers/messenger-<version>-setup.exe (per-user, from installer/messenger.nsi) and
+dist/installers/messenger-<version>-per-user.msi (per-machine bootstrap: the setup EXE, run for each
+user at sign-in; the same .wxs with Bootstrap=yes). The MSIs are
 compiled with WiX Toolset v4+ (`wix`) on Windows and with wixl (msitools) elsewhere; the EXE with
 makensis. On Linux the payload is the Linux build: the installers then only prove that the
 definitions build and hold the right tables (see installer/README.md).
@@ -31,6 +33,7 @@ from messenger.client.services.windows_shell import APP_USER_MODEL_ID  # noqa: E
 from messenger.programs import CONSOLE, DESKTOP  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "build"))
+import app_icon  # noqa: E402
 import sign  # noqa: E402
 
 WXS = ROOT / "installer" / "messenger.wxs"
@@ -43,9 +46,18 @@ WORK = ROOT / "build" / "work" / "installers"
 PROGRAMS = {f"{name}.exe": name for name in (DESKTOP, CONSOLE)}
 MANAGED_MARKER_TEXT = "Installed by the Messenger MSI: IT updates this install; the client never updates itself here.\r\n"
 WIX_NS = "http://schemas.microsoft.com/wix/2006/wi"
+# Each never changes: it is how every later MSI of its kind finds and replaces the installed one.
+PRODUCTS = {
+    "program": {"ProductName": "Messenger", "InstallFolder": "Messenger", "Bootstrap": "no",
+                "UpgradeCode": "44093f44-5af5-4035-9100-201f65289764"},
+    "bootstrap": {"ProductName": "Messenger per-user installer", "InstallFolder": "Messenger Per-User Installer",
+                  "Bootstrap": "yes", "UpgradeCode": "0c2b6b3e-8f4a-4d8e-a1c5-6f2d9e7b3a10"},
+}
+BOOTSTRAP_SETUP = "messenger-setup.exe"  # the setup EXE's name in the bootstrap's folder (messenger.wxs)
 # A file keeps its component GUID from release to release (Windows Installer's component rules).
 COMPONENT_NAMESPACE = uuid.UUID("f1761814-4ab2-49d5-9dc0-f8ee97abcdcd")
 PRE_RELEASE_BASE = {"a": 100, "b": 200, "rc": 300}
+FINAL_RELEASE_ORDER = 400  # after every a/b/rc of the same three fields
 # The WiX compiler sets 512 (VersionMaxInclusive) for AllowSameVersionUpgrades, plus 1 (MigrateFeatures).
 SAME_VERSION_UPGRADE = 513
 
@@ -53,8 +65,9 @@ SAME_VERSION_UPGRADE = 513
 def msi_version(version: str) -> str:
     """The MSI ProductVersion for a PEP 440 release: numbers only (major and minor up to 255,
     patch up to 65535). A final release keeps its three fields (1.2.0 -> 1.2.0). A pre-release adds
-    a fourth that orders a < b < rc (1.2.0a1 -> 1.2.0.101, 1.2.0b2 -> 1.2.0.202, 1.2.0rc1 ->
-    1.2.0.301); Windows compares only three fields, so the MSI replaces same-version installs."""
+    its release order as a fourth (1.2.0a1 -> 1.2.0.101, 1.2.0b2 -> 1.2.0.202, 1.2.0rc1 ->
+    1.2.0.301): Windows compares only three fields, so the MSI orders releases that share them
+    by `release_order` (see installer/messenger.wxs)."""
     parsed = Version(version)
     if parsed.dev is not None or parsed.post is not None or parsed.local or parsed.epoch:
         raise ValueError(f"{version}: only final releases and a/b/rc pre-releases get an MSI")
@@ -63,11 +76,26 @@ def msi_version(version: str) -> str:
         raise ValueError(f"{version}: an MSI version is major.minor.patch up to 255.255.65535")
     fields = [major, minor, patch]
     if parsed.pre:
-        stage, number = parsed.pre
-        if number > 99:
-            raise ValueError(f"{version}: pre-release numbers go up to 99")
-        fields.append(PRE_RELEASE_BASE[stage] + number)
+        fields.append(release_order(version))
     return ".".join(map(str, fields))
+
+
+def release_order(version: str) -> int:
+    """Where a release stands among those sharing its three fields: a1..a99 = 101..199, b = 2xx,
+    rc = 3xx, the final release 400."""
+    parsed = Version(version)
+    if not parsed.pre:
+        return FINAL_RELEASE_ORDER
+    stage, number = parsed.pre
+    if number > 99:
+        raise ValueError(f"{version}: pre-release numbers go up to 99")
+    return PRE_RELEASE_BASE[stage] + number
+
+
+def file_version(version: str) -> str:
+    """The four numbers of the setup EXE's version resource, in release order (1.2.0a1 ->
+    1.2.0.101, 1.2.0 -> 1.2.0.400)."""
+    return ".".join(msi_version(version).split(".")[:3] + [str(release_order(version))])
 
 
 def payload_version(payload: Path) -> str:
@@ -94,12 +122,12 @@ def _id(kind: str, relative: str) -> str:
     return f"{kind}_{hashlib.sha1(relative.encode()).hexdigest()}"
 
 
-def harvest(payload: Path, sources_from: Path | None = None, extra: dict[str, Path] | None = None) -> str:
+def harvest(payload: Path | None, sources_from: Path | None = None, extra: dict[str, Path] | None = None) -> str:
     """A WiX fragment with a Directory/Component/File for every file under `payload` (below
     INSTALLDIR, all in ComponentGroup "ProgramFiles"), one file per component as its key path,
-    plus the `extra` files by installed name. File sources are absolute, or relative to
-    `sources_from` (wixl takes only relative ones)."""
-    programs = {source: installed for installed, source in program_sources(payload).items()}
+    plus the `extra` files by installed name (`payload` None: only those). File sources are
+    absolute, or relative to `sources_from` (wixl takes only relative ones)."""
+    programs = {source: installed for installed, source in program_sources(payload).items()} if payload else {}
     file_ids = {f"{DESKTOP}.exe": "MessengerExe", f"{CONSOLE}.exe": "MessengerCliExe"}
     refs = []
 
@@ -130,7 +158,7 @@ def harvest(payload: Path, sources_from: Path | None = None, extra: dict[str, Pa
                 f'{indent}  <File Id="{file_id}" Name="{_xml(name)}" Source="{_xml(source(entry))}" KeyPath="yes"/>',
                 f"{indent}</Component>"]
 
-    tree = folder(payload, "      ")
+    tree = folder(payload, "      ") if payload else []
     for name, entry in (extra or {}).items():
         tree += component("      ", name, _id("fil", name), name, entry)
     return "\n".join(['<?xml version="1.0" encoding="utf-8"?>', f'<Wix xmlns="{WIX_NS}">', "  <Fragment>",
@@ -159,13 +187,19 @@ SHORTCUT_PROPERTY_TABLE = ["MsiShortcutProperty\tShortcut_\tPropertyKey\tPropVar
                            "s72\ts72\ts255\ts255", "MsiShortcutProperty\tMsiShortcutProperty"]
 
 
+# Custom action type bits: an EXE run in a directory (34), its exit code ignored, deferred (in the
+# install script), without impersonation (as the installing service, for Program Files).
+EXE_IN_DIRECTORY, CONTINUE, IN_SCRIPT, NO_IMPERSONATE = 34, 0x40, 0x400, 0x800
+
+
 def _for_wixl(source: Path, defines: dict[str, str]) -> tuple[str, dict]:
     """messenger.wxs without what wixl 0.101 rejects or drops (component conditions, shortcut
-    properties, same-version upgrades, secure properties), and per table the rows to put into its
-    MSI afterwards:
+    properties, same-version upgrades, secure properties, custom actions that run a command in a
+    directory), and per table the rows to put into its MSI afterwards:
     {table: (header or None for a table wixl wrote, edit(columns, rows))}."""
     ET.register_namespace("", WIX_NS)
-    tree = ET.parse(source)
+    # Keeping the preprocessor's <?if?> instructions, which wixl reads.
+    tree = ET.parse(source, ET.XMLParser(target=ET.TreeBuilder(insert_pis=True)))
     ns = {"w": WIX_NS}
     conditions, shortcut_properties, same_version_upgrades = {}, [], False
     for component in tree.iterfind(".//w:Component", ns):
@@ -181,6 +215,15 @@ def _for_wixl(source: Path, defines: dict[str, str]) -> tuple[str, dict]:
     for upgrade in tree.iterfind(".//w:MajorUpgrade", ns):
         same_version_upgrades = upgrade.attrib.pop("AllowSameVersionUpgrades", "no") == "yes"
     secure = [prop.get("Id") for prop in tree.iterfind(".//w:Property[@Secure='yes']", ns)]
+    commands = []
+    for parent in tree.iterfind(".//w:CustomAction[@ExeCommand]/..", ns):
+        for action in parent.findall("w:CustomAction[@ExeCommand]", ns):
+            if (action.get("Execute"), action.get("Impersonate"), action.get("Return")) != ("deferred", "no", "ignore"):
+                raise ValueError(f"custom action {action.get('Id')}: only deferred, not impersonated, "
+                                 "exit code ignored commands are written for wixl")
+            commands.append([action.get("Id"), str(EXE_IN_DIRECTORY | CONTINUE | IN_SCRIPT | NO_IMPERSONATE),
+                             action.get("Directory"), action.get("ExeCommand"), ""])
+            parent.remove(action)
 
     def set_conditions(columns, rows):
         for row in rows:
@@ -198,7 +241,9 @@ def _for_wixl(source: Path, defines: dict[str, str]) -> tuple[str, dict]:
                 row[1] = ";".join(sorted(set(row[1].split(";")) | set(secure)))
 
     patches = {"Component": (None, set_conditions), "Property": (None, add_secure)}
-    if shortcut_properties:
+    if commands:
+        patches["CustomAction"] = (None, lambda columns, rows: rows.extend(commands))
+    if shortcut_properties and defines["Bootstrap"] == "no":  # the bootstrap MSI has no shortcut
         patches["MsiShortcutProperty"] = (SHORTCUT_PROPERTY_TABLE, lambda columns, rows: rows.extend(shortcut_properties))
     if same_version_upgrades:
         patches["Upgrade"] = (None, include_same_version)
@@ -219,17 +264,27 @@ def _patch_table(msi: Path, work: Path, table: str, header: list[str] | None, ed
     _run(["msibuild", str(msi), "-i", str(idt)])
 
 
-def build_msi(payload: Path, version: str, output: Path, work: Path, signer: sign.Signer | None = None) -> Path:
-    """Compile the MSI for `payload` with WiX on Windows, wixl elsewhere; signed by `signer`."""
-    defines = {"Version": msi_version(version), "PackageVersion": str(Version(version)),
-               "AppUserModelId": APP_USER_MODEL_ID}
-    msi = output / f"messenger-{Version(version)}.msi"
+def build_msi(payload: Path, version: str, output: Path, work: Path, icon: Path,
+              signer: sign.Signer | None = None, bootstrap_of: Path | None = None) -> Path:
+    """Compile the MSI for `payload` with WiX on Windows, wixl elsewhere; signed by `signer`.
+    `icon` is a file in `work` (wixl takes sources relative to the .wxs only). With
+    `bootstrap_of` (a setup EXE), the per-user bootstrap MSI that lays it down instead."""
+    product = PRODUCTS["bootstrap" if bootstrap_of else "program"]
+    defines = {**product, "Version": msi_version(version), "Version3": ".".join(msi_version(version).split(".")[:3]),
+               "ReleaseOrder": str(release_order(version)), "PackageVersion": str(Version(version)),
+               "AppUserModelId": APP_USER_MODEL_ID,
+               "IconFile": str(icon) if sys.platform == "win32" else icon.relative_to(work).as_posix()}
+    msi = output / f"messenger-{Version(version)}{'-per-user' if bootstrap_of else ''}.msi"
     files = work / "files.wxs"
-    # The marker that tells the client IT manages this install (messenger/client/services/updater.py).
-    marker = work / MANAGED_MARKER
-    marker.write_text(MANAGED_MARKER_TEXT, encoding="utf-8")
-    files.write_text(harvest(payload, None if sys.platform == "win32" else work, {MANAGED_MARKER: marker}),
-                     encoding="utf-8")
+    if bootstrap_of:
+        # Per-user installs update themselves: no managed-install marker.
+        contents, extra = None, {BOOTSTRAP_SETUP: bootstrap_of}
+    else:
+        # The marker that tells the client IT manages this install (messenger/client/services/updater.py).
+        marker = work / MANAGED_MARKER
+        marker.write_text(MANAGED_MARKER_TEXT, encoding="utf-8")
+        contents, extra = payload, {MANAGED_MARKER: marker}
+    files.write_text(harvest(contents, None if sys.platform == "win32" else work, extra), encoding="utf-8")
     if sys.platform == "win32":
         # WiX v4+ reads v3 sources only after converting them (in place, so on copies).
         sources = [shutil.copy(WXS, work / "messenger.wxs"), files]
@@ -264,15 +319,15 @@ def sign_command(signer: sign.Signer) -> str:
     return subprocess.list2cmdline([sys.executable, str(ROOT / "build" / "sign.py"), "%1", *options])
 
 
-def build_exe(payload: Path, version: str, output: Path, archive: Path | None, target: str,
+def build_exe(payload: Path, version: str, output: Path, archive: Path | None, target: str, icon: Path,
               signer: sign.Signer | None = None) -> Path:
     """Compile the per-user setup EXE with makensis; it and its uninstaller signed by `signer`."""
     exe = output / f"messenger-{Version(version)}-setup.exe"
     sources = program_sources(payload)
-    defines = {"VERSION": str(Version(version)), "FILE_VERSION": ".".join((msi_version(version).split(".") + ["0"])[:4]),
+    defines = {"VERSION": str(Version(version)), "FILE_VERSION": file_version(version),
                "PAYLOAD": str(payload), "PROGRAM_SOURCE": sources[f"{DESKTOP}.exe"].name,
                "CLI_SOURCE": sources[f"{CONSOLE}.exe"].name, "OUTFILE": str(exe), "TARGET": target,
-               "APP_USER_MODEL_ID": APP_USER_MODEL_ID}
+               "APP_USER_MODEL_ID": APP_USER_MODEL_ID, "ICON": str(icon)}
     if archive:
         defines["ARCHIVE"] = str(archive)
     if signer:
@@ -291,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                              "lays it down so the first update can be a patch")
     parser.add_argument("--nsis-target", default="amd64-unicode",
                         help="makensis Target (default %(default)s; the Windows NSIS package has x86-unicode only)")
-    parser.add_argument("--only", choices=["msi", "exe"], help="build just one of them")
+    parser.add_argument("--only", choices=["msi", "exe", "per-user-msi"],
+                        help="build just one of them (per-user-msi builds the setup EXE it carries too)")
     sign.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
@@ -314,11 +370,15 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     try:
         built = []
+        icon = app_icon.write_ico(work / "messenger.ico")
         if args.only in (None, "msi"):
-            built.append(build_msi(args.payload.resolve(), args.version, args.output.resolve(), work, signer))
-        if args.only in (None, "exe"):
+            built.append(build_msi(args.payload.resolve(), args.version, args.output.resolve(), work, icon, signer))
+        if args.only in (None, "exe", "per-user-msi"):
             built.append(build_exe(args.payload.resolve(), args.version, args.output.resolve(),
-                                   args.archive and args.archive.resolve(), args.nsis_target, signer))
+                                   args.archive and args.archive.resolve(), args.nsis_target, icon, signer))
+        if args.only in (None, "per-user-msi"):
+            built.append(build_msi(args.payload.resolve(), args.version, args.output.resolve(), work, icon, signer,
+                                   bootstrap_of=built[-1]))
     except (RuntimeError, FileNotFoundError) as exc:
         print(f"installers not built: {exc}", file=sys.stderr)
         return 1

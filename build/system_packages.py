@@ -25,8 +25,10 @@ INSTALLER_TOOLS = ["wixl", "msitools", "nsis", "wine64"]  # tests/build/test_ins
 ROLES = {
     "desktop": DESKTOP_PACKAGES,
     # postgresql, redis-server: tests/services.py starts its own servers from them (PostgreSQL,
-    # several server processes); nginx-light: the front of tests/server/test_scale_out.py.
-    "test": sorted({*DESKTOP_PACKAGES, "xvfb", *INSTALLER_TOOLS, "postgresql", "redis-server", "nginx-light"}),
+    # several server processes); nginx-light: the front of tests/server/test_scale_out.py;
+    # chromium: the browser client's tests drive it headless (tests/server/web, Playwright).
+    "test": sorted({*DESKTOP_PACKAGES, "xvfb", *INSTALLER_TOOLS, "postgresql", "redis-server", "nginx-light",
+                    "chromium"}),
 }
 
 

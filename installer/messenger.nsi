@@ -1,10 +1,12 @@
 ; The per-user setup EXE: no admin rights, installs into the user's own program folder.
 ; Built by build/installers.py, which defines VERSION, FILE_VERSION (four numbers), PAYLOAD (the onedir folder),
-; PROGRAM_SOURCE and CLI_SOURCE (its two program files: messenger.exe, the windowed desktop client, and
+; ICON (build/app_icon.py's messenger.ico), PROGRAM_SOURCE and CLI_SOURCE (its two program files: messenger.exe, the windowed desktop client, and
 ; messenger-cli.exe, the console one), OUTFILE, TARGET, APP_USER_MODEL_ID and, optionally, ARCHIVE and
 ; SIGN_COMMAND (build/sign.py with %1 for the file).
 ; Silent: messenger-X-setup.exe /S [/SERVER_URL=https://chat.office:5000] [/SERVER_FINGERPRINT=AB12...] [/UPDATE_CHANNEL=canary]
 ;         [/START_AT_LOGIN=1]   Uninstall: "%LOCALAPPDATA%\Programs\Messenger\uninstall.exe" /S
+; /BOOTSTRAP: run at each sign-in by the per-user bootstrap MSI (messenger-X-per-user.msi), it
+; installs silently, once per user: never over an install there, nor again for a user who removed it.
 
 Unicode true
 Target ${TARGET}
@@ -19,6 +21,8 @@ ${StrLoc}
 !define REG_KEY "Software\Messenger"
 !define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Messenger"
 !define RUN_KEY "Software\Microsoft\Windows\CurrentVersion\Run"
+; Outside REG_KEY, which the uninstaller removes: a user who removed the program keeps it removed.
+!define BOOTSTRAP_KEY "Software\Messenger Bootstrap"
 ; The hidden window of a running client (messenger/client/services/windows_shell.py QUIT_WINDOW_CLASS).
 !define CLIENT_WINDOW_CLASS "Office.Messenger.Client"
 !define CLOSE_WAIT_TENTHS 300  ; 30 s for the client to quit and its files to come free
@@ -39,6 +43,9 @@ VIAddVersionKey /LANG=0 "ProductVersion" "${VERSION}"
 VIAddVersionKey /LANG=0 "FileVersion" "${VERSION}"
 VIAddVersionKey /LANG=0 "FileDescription" "Messenger setup"
 
+; The program's icon on the setup EXE, on the uninstaller it lays down and on their pages.
+!define MUI_ICON "${ICON}"
+!define MUI_UNICON "${ICON}"
 !define MUI_FINISHPAGE_RUN "$INSTDIR\messenger.exe"
 !insertmacro MUI_PAGE_COMPONENTS
 !insertmacro MUI_PAGE_INSTFILES
@@ -215,8 +222,20 @@ Function un.CloseRunningClient
 FunctionEnd
 
 Function .onInit
-    ; Chosen on the command line, or kept from the install this one replaces.
     ${GetParameters} $R0
+    ${StrStr} $R1 "$R0" "/BOOTSTRAP"
+    ${If} $R1 != ""
+        ReadRegStr $R1 HKCU "${BOOTSTRAP_KEY}" "Installed"
+        ReadRegStr $R2 HKCU "${REG_KEY}" "InstallDir"
+        ${If} $R1 != ""
+        ${OrIf} $R2 != ""
+            SetErrorLevel 0  ; nothing to do is no failure (Quit alone exits with 2, "cancelled")
+            Quit
+        ${EndIf}
+        WriteRegStr HKCU "${BOOTSTRAP_KEY}" "Installed" "${VERSION}"
+        SetSilent silent
+    ${EndIf}
+    ; Chosen on the command line, or kept from the install this one replaces.
     !insertmacro OptionValue $R0 "/START_AT_LOGIN=" $R1
     ${If} $R1 == ""
         ReadRegStr $R1 HKCU "${RUN_KEY}" "Messenger"

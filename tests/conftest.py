@@ -1,3 +1,4 @@
+import shutil
 import sys
 from pathlib import Path
 
@@ -93,3 +94,40 @@ def platform_home(tmp_path, monkeypatch):
                  "MESSENGER_CLIENT_HOME", "MESSENGER_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium, headless, driven by Playwright (one per test module; Playwright's own
+    browser downloads are never used)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # Playwright gives the browser a fresh temporary user-data-dir.
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def new_page(chromium):
+    """Pages of fresh browser profiles (no cookies, no IndexedDB): each is a browser device of its own."""
+    contexts = []
+
+    def open_page(url: str, locale: str = "en-US"):
+        context = chromium.new_context(locale=locale, accept_downloads=True)
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []  # uncaught exceptions of the page's code
+        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        page.goto(url)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()

@@ -29,7 +29,8 @@ from messenger.client.qt_runtime import platform_problem
 from messenger.client.services.api import LOCAL_SERVER_URL, ApiClient, ApiError, ServerUnreachable, local_server
 from messenger.client.services.autostart import Autostart, program_command
 from messenger.client.services.discovery import FoundServer, browse
-from messenger.client.services.notification_doctor import SystemDesktop, diagnose
+from messenger.client.services.desktop_notifications import DesktopNotifications
+from messenger.client.services.notification_doctor import SystemDesktop, diagnose, toasts_held_back
 from messenger.client.services.dirs import APP_NAME, ClientDirs, client_dirs
 from messenger.client.services.outbox import outbox_path
 from messenger.client.services.realtime import load_cursor, save_cursor
@@ -66,6 +67,7 @@ LOG_FILE_BYTES = 1_000_000
 class ClientApp(QObject):
     signed_in = Signal()  # the main window is up
     signed_out = Signal()  # the login window is up
+    attention_asked = Signal()  # the taskbar button flashes: a notification could not show, or was held back
 
     def __init__(self, dirs: ClientDirs, *, keyring_backend: KeyringBackend | None = None,
                  realtime_options: dict | None = None, outbox_options: dict | None = None,
@@ -96,7 +98,12 @@ class ClientApp(QObject):
         self.outbox_options = outbox_options or {}
         self.bridge = Bridge(self)
         self.text = MessageText()
-        self.tray = Tray(self)
+        # Linux: a click on any notification names its room (the tray's messages cannot say which).
+        self.desktop_notifications = DesktopNotifications(
+            lambda room_id: self.bridge.post(self._notification_clicked, room_id),
+            lambda room_id: self.bridge.post(self._ask_attention), open_label=tr("tray.open"))
+        self.tray = Tray(self, desktop_notifications=self.desktop_notifications)
+        self.desktop = SystemDesktop(self.tray.available)  # what the system says about notifications
         updater = None if install_dir is None else Updater(
             install_dir, dirs.data, "", trust_root=update_trust_root, settings=self.settings, pins=self.pins)
         self.updates = Updates(updater, self.bridge, self)
@@ -134,6 +141,7 @@ class ClientApp(QObject):
         if fingerprint and preset_server:
             self.pins.take_preset(preset_server, fingerprint)
         self._apply_start_at_login()
+        self.desktop_notifications.start()
         self.tray.show()
         self.updates.start()
         account = self.store.last_account()
@@ -176,6 +184,7 @@ class ClientApp(QObject):
         if self.login_window is not None:
             self.login_window.close()
         self.tray.hide()
+        self.desktop_notifications.stop()
         self.bridge.close()
 
     def _keeps_running(self) -> bool:
@@ -419,8 +428,14 @@ class ClientApp(QObject):
     # -- desktop ---------------------------------------------------------------------------------------------
 
     def _notify(self, room_id: int, title: str, text: str) -> None:
-        if not self.tray.notify(room_id, title, text) and self.main_window is not None:
-            QApplication.alert(self.main_window)  # no tray: at least flash the taskbar
+        # No tray, or Windows holds toasts back (Focus Assist): at least flash the taskbar button.
+        if not self.tray.notify(room_id, title, text) or toasts_held_back(self.desktop):
+            self._ask_attention()
+
+    def _ask_attention(self) -> None:
+        if self.main_window is not None:
+            QApplication.alert(self.main_window)  # until the window is used
+            self.attention_asked.emit()
 
     def _notification_clicked(self, room_id: int) -> None:
         self.show_front()
@@ -450,14 +465,13 @@ class ClientApp(QObject):
     def open_notification_doctor(self, parent: QWidget) -> Call:
         """Run the notification checks on a worker thread, then show what they found."""
         muted = [room.title for room in self.main_window.rooms.rooms() if room.muted] if self.main_window else []
-        state = SystemDesktop(self.tray.available)
 
         def show(findings):
             self.doctor_dialog = NotificationDoctorDialog(findings, parent)
             self.doctor_dialog.finished.connect(self.doctor_dialog.deleteLater)
             self.doctor_dialog.open()
 
-        return self.bridge.run(diagnose, state, notifications_on=self.settings.notifications, muted_rooms=muted,
+        return self.bridge.run(diagnose, self.desktop, notifications_on=self.settings.notifications, muted_rooms=muted,
                                owner=parent).then(show)
 
     def _apply_language(self) -> None:

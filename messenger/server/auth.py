@@ -1,7 +1,8 @@
 """Who is calling: device tokens (Bearer) or, in hybrid mode, a browser cookie session.
 
-Every route that needs a caller uses `@login_required`; it sets `g.user` and,
-for desktop devices, `g.device_session`.
+Every route that needs a caller uses `@login_required`; it sets `g.user`,
+`g.device_session` (a browser's sign-in is a device session too, of kind "browser",
+whose token is never handed out: the cookie names it) and `g.browser`.
 """
 
 from __future__ import annotations
@@ -76,6 +77,16 @@ def cookie_user() -> User | None:
     return user
 
 
+def browser_device_session(user: User) -> DeviceSession | None:
+    """The live device session the browser's cookie names (its keys, its place in the
+    session list); None once it is revoked or expired."""
+    device = database.session.get(DeviceSession, session.get("device_session_id") or 0)
+    if (device is None or device.user_id != user.id or device.kind != "browser" or device.revoked_at
+            or device.expires_at <= datetime.now(timezone.utc)):
+        return None
+    return device
+
+
 def origin_allowed(origin: str | None) -> bool:
     """Same host, or a configured origin; desktop clients send no Origin at all."""
     if not origin:
@@ -104,12 +115,17 @@ def authenticate() -> User:
         if found is None:
             raise ApiError("AUTH_TOKEN_INVALID_OR_EXPIRED")
         g.device_session, g.user = found
+        g.browser = False
         return g.user
     if "user_id" in session:
         check_browser_request()
         user = cookie_user()
         if user is not None:
-            g.device_session, g.user = None, user
+            device = browser_device_session(user)
+            if device is None:
+                session.clear()
+                raise ApiError("AUTH_TOKEN_INVALID_OR_EXPIRED")
+            g.device_session, g.user, g.browser = device, user, True
             return user
     raise ApiError("AUTH_REQUIRED")
 

@@ -23,9 +23,10 @@ class SocketCaller:
     """One socket of this process: whose it is, as checked at connect."""
 
     user_id: int
-    device_session_id: int | None
+    device_session_id: int
     locale: str
-    session_epoch: int | None = None  # a browser socket's cookie epoch (None for a desk)
+    browser: bool = False  # a cookie session: refused again once the server turns desktop-only
+    session_epoch: int | None = None  # a browser socket's cookie epoch at connect
 
 
 class LocalPresence:

@@ -45,6 +45,7 @@ def device_session(row: DeviceSession, current_id: int | None, now: datetime) ->
         "ttl_days": row.ttl_days,
         "is_expired": row.expires_at <= now,
         "is_current": row.id == current_id,
+        "kind": row.kind,
     }
 
 

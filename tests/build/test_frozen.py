@@ -121,6 +121,19 @@ def test_serves_health_and_a_real_session(frozen_server):
     assert [m["content"] for m in stored][-1] == "빌드된 서버"
 
 
+def test_serves_the_browser_client_that_signs_in(frozen_server, new_page):
+    """The page and its modules travel inside the program (the spec's datas)."""
+    server = frozen_server()
+    alice = register_and_login(server)
+    page = new_page(server.url + "/")
+    page.fill("input[name=username]", alice.user["username"])
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#sign-in-form button[type=submit]")
+    page.locator("#recovery-key").wait_for(timeout=30_000)  # the browser made its device and identity keys
+    assert page.inner_text("#me-name") == alice.user["nickname"]
+    assert page.errors == []
+
+
 def test_sigterm_stops_cleanly_and_keeps_the_data(frozen_server, tmp_path):
     server = frozen_server(tmp_path / "kept")
     alice = register_and_login(server)

@@ -1,5 +1,6 @@
 """The installers (build/installers.py): what the MSI built around the real program holds, and under
-64-bit Wine the MSI's silent install, upgrade 1.0.0 -> 1.1.0 and uninstall, and the per-user EXE's.
+64-bit Wine the MSI's silent install, upgrade 1.0.0 -> 1.1.0, 1.2.0a1 -> 1.2.0 and uninstall, and the
+per-user EXE's.
 
 Wine installs a small stand-in program (a few files) through the same .wxs, .nsi and build code:
 the real program's 160 MiB would only make Wine slower. Needs wixl, msitools, nsis and wine64
@@ -20,9 +21,11 @@ from pathlib import Path
 
 import pytest
 from conftest import SIGNING_PASSWORD
+from pe_resources import icon_sizes
 
 from messenger import __version__
 from messenger.client.services.windows_shell import APP_USER_MODEL_ID
+from messenger.client.ui.tray import ICON_SIZES
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALLERS_SCRIPT = ROOT / "build" / "installers.py"
@@ -64,8 +67,10 @@ def build(payload: Path, version: str | None, output: Path, *args: str) -> None:
 
 
 def msi_table(msi: Path, table: str) -> list[dict]:
-    """The rows of one MSI table, as `msiinfo export` prints them."""
-    exported = subprocess.run([tool("msiinfo"), "export", str(msi), table], capture_output=True, text=True, check=True)
+    """The rows of one MSI table, as `msiinfo export` prints them (a binary column's streams land in
+    a folder named after the table, beside the MSI)."""
+    exported = subprocess.run([tool("msiinfo"), "export", str(msi), table], capture_output=True, text=True, check=True,
+                              cwd=msi.parent)
     lines = exported.stdout.splitlines()
     columns = lines[0].split("\t")
     return [dict(zip(columns, line.split("\t"))) for line in lines[3:] if line]
@@ -97,6 +102,11 @@ def test_msi_versions_are_numeric_and_keep_release_order():
     assert installers.msi_version("1.2.0a1") == "1.2.0.101"
     assert installers.msi_version("1.2.0b2") == "1.2.0.202"
     assert installers.msi_version("1.2.0rc1") == "1.2.0.301"
+    releases = ["1.1.0", "1.2.0a1", "1.2.0a2", "1.2.0b1", "1.2.0rc1", "1.2.0rc2", "1.2.0", "1.2.1a1", "1.2.1", "1.3.0a1"]
+    # Windows compares three fields; among the same three the installed ReleaseOrder decides.
+    assert sorted(releases, key=lambda r: ([int(f) for f in installers.msi_version(r).split(".")[:3]],
+                                           installers.release_order(r))) == releases
+    assert [installers.file_version(r) for r in ("1.2.0a1", "1.2.0")] == ["1.2.0.101", "1.2.0.400"]
     for unmappable in ("1.2.0.dev1", "1.2.0.post1", "256.0.0", "1.2.3.4", "1.2.0a100"):
         with pytest.raises(ValueError):
             installers.msi_version(unmappable)
@@ -124,6 +134,12 @@ def test_msi_of_the_real_program_holds_files_shortcut_upgrade_and_presets(real_m
     [shortcut] = msi_table(real_msi, "Shortcut")
     assert (shortcut["Directory_"], shortcut["Name"], shortcut["Target"], shortcut["WkDir"]) == \
         ("ProgramMenuFolder", "Messenger", "[INSTALLDIR]messenger.exe", "INSTALLDIR")
+    # The program's icon (build/app_icon.py) on the shortcut and in Apps & features.
+    [icon] = msi_table(real_msi, "Icon")
+    assert shortcut["Icon_"] == icon["Name"] == "messenger.ico"
+    ico = subprocess.run([tool("msiinfo"), "extract", str(real_msi), f"Icon.{icon['Name']}"], capture_output=True,
+                         check=True).stdout
+    assert ico[:6] == b"\0\0\1\0" + bytes([len(ICON_SIZES), 0])
     [app_id] = msi_table(real_msi, "MsiShortcutProperty")
     assert (app_id["Shortcut_"], app_id["PropertyKey"], app_id["PropVariantValue"]) == \
         (shortcut["Shortcut"], "System.AppUserModel.ID", APP_USER_MODEL_ID)
@@ -133,7 +149,13 @@ def test_msi_of_the_real_program_holds_files_shortcut_upgrade_and_presets(real_m
     newer_or_same = upgrades["WIX_UPGRADE_DETECTED"]
     assert (newer_or_same["VersionMax"], newer_or_same["Attributes"]) == (installers.msi_version(__version__), "513")
     assert upgrades["WIX_DOWNGRADE_DETECTED"]["VersionMin"] == installers.msi_version(__version__)
-    assert [row["Condition"] for row in msi_table(real_msi, "LaunchCondition")] == ["NOT WIX_DOWNGRADE_DETECTED"]
+    version3 = ".".join(installers.msi_version(__version__).split(".")[:3])
+    assert sorted(row["Condition"] for row in msi_table(real_msi, "LaunchCondition")) == [
+        f'Installed OR NOT (SAVED_VERSION = "{version3}" AND SAVED_RELEASE_ORDER > '
+        f'{installers.release_order(__version__)})', "NOT WIX_DOWNGRADE_DETECTED"]
+    actions = {row["Action"]: row for row in msi_table(real_msi, "CustomAction")}
+    assert actions["RemoveUpdaterFolders"]["Type"] == "3170", "deferred, as the installer service, exit code ignored"
+    assert '"%~fI.update"' in actions["RemoveUpdaterFolders"]["Target"]
 
     registry = {(row["Root"], row["Key"], row["Name"]): row for row in msi_table(real_msi, "Registry")}
     hklm = "2"
@@ -151,6 +173,7 @@ def test_msi_of_the_real_program_holds_files_shortcut_upgrade_and_presets(real_m
     assert properties["ProductVersion"] == installers.msi_version(__version__)
     assert properties["UpgradeCode"].upper() == UPGRADE_CODE
     assert properties["ALLUSERS"] == "1"
+    assert properties["ARPPRODUCTICON"] == icon["Name"]
     assert properties["MSIRMSHUTDOWN"] == "1", "Restart Manager closes a running client, forced after its timeout"
     assert {"SERVER_URL", "UPDATE_CHANNEL", "START_AT_LOGIN", "SERVER_FINGERPRINT"} <= set(
         properties["SecureCustomProperties"].split(";"))
@@ -223,7 +246,8 @@ def test_msi_installs_silently_upgrades_and_uninstalls_under_wine(wine, tmp_path
     assert (program_files / "_internal" / "PySide6" / "Qt6Core.dll").is_file()
     assert wine.values(MESSENGER_KEY) == {"ServerUrl": SERVER_URL, "UpdateChannel": "canary",
                                           "ServerFingerprint": SERVER_FINGERPRINT,
-                                          "StartAtLogin": "0x1", "StartMenuShortcut": "0x1"}
+                                          "StartAtLogin": "0x1", "StartMenuShortcut": "0x1",
+                                          "MsiVersion": "1.0.0", "ReleaseOrder": "400"}
     assert wine.values(rf"HKLM\{RUN_KEY}")["Messenger"] == r'"C:\Program Files\Messenger\messenger.exe"'
     assert len(wine.shortcuts()) == 1
     assert wine.installed("HKLM") == [("Messenger", "1.0.0")]
@@ -252,6 +276,46 @@ def test_msi_installs_silently_upgrades_and_uninstalls_under_wine(wine, tmp_path
     assert wine.shortcuts() == []
 
 
+def test_msi_keeps_a_final_release_over_its_pre_release_and_removes_the_updaters_folders_under_wine(wine, tmp_path):
+    """1.2.0a1 and 1.2.0 share the three fields Windows compares: the final replaces the
+    pre-release, never the other way round; a staged update and the swap's rollback copy that a
+    self-updating client left beside the install go at install and at uninstall."""
+    for version in ("1.2.0a1", "1.2.0"):
+        build(stand_in_program(tmp_path / version, version, f"{version}.txt"), version, tmp_path / "out", "--only", "msi")
+    program_files = wine.drive_c / "Program Files" / "Messenger"
+    staged, previous = program_files.with_name("Messenger.update"), program_files.with_name("Messenger.previous")
+
+    def leave_updater_folders():
+        (staged / "_internal" / "PySide6").mkdir(parents=True, exist_ok=True)
+        (staged / "_internal" / "PySide6" / "Qt6Core.dll").write_bytes(b"MZ old")
+        (staged / "VERSION").write_text("1.1.0")
+        previous.mkdir(exist_ok=True)
+        (previous / "journal").write_text("swap")
+
+    leave_updater_folders()
+    wine.run("msiexec", "/i", str(tmp_path / "out" / "messenger-1.2.0a1.msi"), "/qn")
+    assert (program_files / "VERSION").read_text() == "1.2.0a1"
+    assert wine.installed("HKLM") == [("Messenger", "1.2.0.101")]
+    assert not staged.exists() and not previous.exists()
+
+    wine.run("msiexec", "/i", str(tmp_path / "out" / "messenger-1.2.0.msi"), "/qn")
+    assert wine.installed("HKLM") == [("Messenger", "1.2.0")]
+    assert (program_files / "VERSION").read_text() == "1.2.0"
+    assert not (program_files / "_internal" / "1.2.0a1.txt").exists()
+
+    leave_updater_folders()
+    back = wine.run("msiexec", "/i", str(tmp_path / "out" / "messenger-1.2.0a1.msi"), "/qn", check=False)
+    assert back.returncode != 0, "the pre-release does not replace its final release"
+    assert wine.installed("HKLM") == [("Messenger", "1.2.0")]
+    assert (program_files / "VERSION").read_text() == "1.2.0"
+    assert staged.is_dir(), "a refused install changes nothing"
+
+    wine.run("msiexec", "/x", str(tmp_path / "out" / "messenger-1.2.0.msi"), "/qn")
+    assert wine.installed("HKLM") == [] and not program_files.exists()
+    assert not staged.exists() and not previous.exists()
+    assert wine.values(MESSENGER_KEY) is None
+
+
 def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine, tmp_path):
     archive = tmp_path / "messenger-1.1.0.tar.gz"
     archive.write_bytes(b"stand-in update archive")
@@ -259,6 +323,7 @@ def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine,
           "--only", "exe", "--archive", str(archive))
     setup = tmp_path / "out" / "messenger-1.1.0-setup.exe"
     assert setup.read_bytes()[:2] == b"MZ"
+    assert icon_sizes(setup) == list(ICON_SIZES), "the program's icon, every size"
     # RequestExecutionLevel user: the manifest asks for no elevation.
     assert b'requestedExecutionLevel level="asInvoker"' in setup.read_bytes()
 
@@ -289,6 +354,7 @@ def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine,
     assert (entry["DisplayVersion"], entry["QuietUninstallString"]) == ("1.1.0", f'"{install_dir}\\uninstall.exe" /S')
     assert wine.installed("HKLM") == [] and wine.values(MESSENGER_KEY) is None, "a per-user install writes no HKLM"
     assert len(wine.shortcuts()) == 1
+    assert icon_sizes(installed / "uninstall.exe") == list(ICON_SIZES)
 
     # Over a running messenger-cli (Wine's cmd.exe as a stand-in: a running program's file cannot
     # be opened for writing, as on Windows): the silent setup waits for it to end, then installs.
@@ -314,6 +380,49 @@ def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine,
     assert wine.values(r"HKCU\Software\Messenger") is None
     assert "Messenger" not in (wine.values(rf"HKCU\{RUN_KEY}") or {})
     assert wine.shortcuts() == []
+
+
+def test_per_user_bootstrap_msi_installs_the_program_for_each_user_at_sign_in_under_wine(wine, tmp_path):
+    """The machine-wide bootstrap (as Slack's and Teams'): IT deploys one MSI, and at each user's
+    sign-in its Run value installs the self-updating per-user program for that user, once."""
+    build(stand_in_program(tmp_path / "program", "1.2.0", "new-only.txt"), "1.2.0", tmp_path / "out",
+          "--only", "per-user-msi")
+    bootstrap = tmp_path / "out" / "messenger-1.2.0-per-user.msi"
+    assert {row["FileName"] for row in msi_table(bootstrap, "File")} == {"messenger-setup.exe"}
+    assert msi_table(bootstrap, "Shortcut") == [], "the per-user install makes the user's own shortcut"
+    [local_app_data] = [p for p in wine.drive_c.glob("users/*/AppData/Local") if p.parent.parent.name != "Public"]
+    installed = local_app_data / "Programs" / "Messenger"
+
+    wine.run("msiexec", "/i", str(bootstrap), "/qn", f"SERVER_URL={SERVER_URL}", "START_AT_LOGIN=1")
+    assert wine.installed("HKLM") == [], "the program itself is not installed for the machine"
+    sign_in = wine.values(rf"HKLM\{RUN_KEY}")["MessengerPerUser"]
+    assert sign_in == r'"C:\Program Files\Messenger Per-User Installer\messenger-setup.exe" /BOOTSTRAP /START_AT_LOGIN=1'
+    assert wine.values(MESSENGER_KEY)["ServerUrl"] == SERVER_URL, "the users' installs read it as their preset"
+    assert not installed.exists()
+
+    def signs_in():
+        """What Windows runs from the Run value when the user signs in."""
+        program, options = sign_in[1:].split('" ', 1)
+        wine.run(program, *options.split())
+        wine.wait()
+
+    signs_in()
+    assert (installed / "messenger.exe").read_bytes() == b"MZ stand-in"
+    assert not (installed / "managed-install").exists(), "per-user installs update themselves"
+    assert wine.values(rf"HKCU\{RUN_KEY}")["Messenger"].endswith(r'\Programs\Messenger\messenger.exe"')
+    assert wine.values(rf"HKCU\{UNINSTALL_KEY}\Messenger")["DisplayVersion"] == "1.2.0"
+
+    (installed / "VERSION").write_text("1.3.0")  # as after a self-update: the next sign-in keeps it
+    signs_in()
+    assert (installed / "VERSION").read_text() == "1.3.0"
+    wine.run(str(installed / "uninstall.exe"), "/S")
+    wine.wait()
+    signs_in()
+    assert not installed.exists(), "a user who removed the program keeps it removed"
+
+    wine.run("msiexec", "/x", str(bootstrap), "/qn")
+    assert "MessengerPerUser" not in (wine.values(rf"HKLM\{RUN_KEY}") or {})
+    assert not (wine.drive_c / "Program Files" / "Messenger Per-User Installer").exists()
 
 
 def test_signed_installers_and_the_uninstaller_verify_under_wine(wine, tmp_path, certificate, monkeypatch):

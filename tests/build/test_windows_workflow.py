@@ -14,6 +14,7 @@ import yaml
 
 from messenger.cli import build_parser
 from messenger.client.services.updater import UpdateState
+from messenger.client.ui.tray import ICON_SIZES
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "windows.yml"
@@ -44,7 +45,7 @@ def test_every_step_runs_a_script_or_a_pinned_action(job):
 
 def test_paths_into_the_repository_exist(job):
     text = scripts(job)
-    paths = set(re.findall(r"\b((?:build|installer|updates|spec|messenger)/[\w./-]+\.\w+)", text))
+    paths = set(re.findall(r"\b((?:build|installer|updates|spec|messenger|tests)/[\w./-]+\.\w+)", text))
     assert {"build/build.py", "build/installers.py", "build/constraints.txt"} <= paths
     assert [path for path in paths if not (ROOT / path).is_file()] == []
     modules = set(re.findall(r"python -m ([\w.]+)", text)) - {"pip"}
@@ -77,6 +78,7 @@ def test_python_one_liners_compile_and_expected_outputs_match_the_program(job):
     assert "client started" in (ROOT / "messenger" / "client" / "app.py").read_text(encoding="utf-8")
     assert "--sign-pfx" in text and "--timestamp-url" in text, "the workflow signs when it has a certificate"
     assert "wix msi validate" in text
+    assert f'-ne "{" ".join(map(str, ICON_SIZES))}"' in text, "the icon check expects every size build/app_icon.py writes"
 
 
 def test_the_uploaded_installers_say_they_are_for_testing_only(job):

@@ -255,14 +255,24 @@ def test_sealing_needs_a_device_with_published_keys(server):
     assert state(alice, room_id)["current_version"] == 0
 
 
-def test_browser_session_cannot_act_as_a_key_holding_device(server):
+def test_a_browser_session_is_a_key_holding_device_of_its_own(server):
+    """The browser client (hybrid mode) is a device like a desk: its cookie session publishes keys
+    (with its CSRF token) and then appears among the room's devices, so keys are sealed to it."""
     alice, bob = keyed_user(server), keyed_user(server)
     room_id = room_of(alice, bob)
     browser = server.api()
-    assert browser.post("/api/login", json={"username": alice.user["username"], "password": PASSWORD}).status_code == 200
-    reply = browser.get(f"/api/rooms/{room_id}/keys/mine")
-    assert reply.status_code == 403 and error_code(reply) == "DEVICE_TOKEN_REQUIRED"
-    assert browser.get(f"/api/rooms/{room_id}/keys/state").status_code == 200
+    signed_in = browser.post("/api/login", json={"username": alice.user["username"], "password": PASSWORD})
+    assert signed_in.status_code == 200
+    csrf, browser_id = signed_in.json()["csrf_token"], signed_in.json()["device_session_id"]
+    assert error_code(browser.post(f"/api/rooms/{room_id}/keys/requests", json={"versions": [1]},
+                                   headers={"X-CSRFToken": csrf})) == "DEVICE_KEYS_NOT_PUBLISHED"
+    keys = {"encryption_key": public_key(), "signing_key": public_key()}
+    assert browser.put("/api/keys/device", json=keys, headers={"X-CSRFToken": csrf}).status_code == 201
+    listed = bob.get(f"/api/rooms/{room_id}/devices").json()["devices"]
+    assert browser_id in {d["device_session_id"] for d in listed}
+    browser.device_session_id = browser_id
+    assert share(bob, room_id, 1, alice, browser).status_code == 201
+    assert [p["key_version"] for p in mine(browser, room_id)["packages"]] == [1]
 
 
 # --- a new device: waiting for keys, key requests ------------------------------------------

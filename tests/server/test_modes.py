@@ -63,7 +63,9 @@ def test_switching_to_desktop_only_at_run_time_refuses_an_existing_cookie_everyw
 
     back = desktop_admin.put("/api/admin/settings", json={"mode": "hybrid"})
     assert back.json()["desktop_only_mode"] is False
-    assert browser.get("/api/me").status_code == 200  # the mode refused the cookie; it never revoked it
+    # The switch signed the browser out for good (its device keys must get nothing more), so
+    # hybrid mode again does not bring it back: a new sign-in does.
+    assert browser.get("/api/me").json()["error_code"] == "AUTH_TOKEN_INVALID_OR_EXPIRED"
 
 
 def test_set_mode_from_the_command_line_reaches_a_running_server(fresh_server):
@@ -80,7 +82,7 @@ def test_set_mode_from_the_command_line_reaches_a_running_server(fresh_server):
     assert sock.wait_for("session_revoked", timeout=8)["reason"] == "browser_access_disabled"
     assert alice.get("/api/me").status_code == 200
     assert cli(srv, "set-mode", "hybrid").returncode == 0
-    assert browser.get("/api/me").status_code == 200
+    assert browser.get("/api/me").status_code == 401  # signed out by the switch, not paused
 
 
 def test_environment_override_wins_over_the_stored_mode(fresh_server):

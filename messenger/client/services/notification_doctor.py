@@ -86,6 +86,17 @@ def diagnose(state: DesktopState, *, notifications_on: bool, muted_rooms: list[s
     return findings
 
 
+def toasts_held_back(state: DesktopState) -> bool:
+    """Whether Windows holds the messenger's toasts back now (Focus Assist, quiet time, a
+    presentation or a full-screen program): they go to the notification centre unseen. Asked at
+    every notification, so a Windows without these calls (before 10) answers False."""
+    try:
+        return state.platform == "win32" and _focus_assist(state).verdict is Verdict.PROBLEM
+    except (OSError, AttributeError) as exc:
+        log.info("Focus Assist cannot be read: %s", exc)
+        return False
+
+
 def _switch(check: str, enabled: bool | None) -> Finding:
     return Finding(check, Verdict.UNKNOWN if enabled is None else Verdict.OK if enabled else Verdict.PROBLEM)
 

@@ -12,14 +12,16 @@ from PySide6.QtGui import QAction, QColor, QFont, QIcon, QPainter, QPainterPath,
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from messenger.client.i18n import tr
+from messenger.client.services.desktop_notifications import DesktopNotifications
 
 ICON_BLUE = QColor("#3B6FE0")
+ICON_SIZES = (16, 20, 24, 32, 40, 48, 64, 128, 256)  # also those of the program's .ico (build/app_icon.py)
 
 
 def app_icon(unread: int = 0) -> QIcon:
     """The messenger's icon (a speech bubble), with a red dot when something is unread."""
     icon = QIcon()
-    for size in (16, 24, 32, 48, 64, 128, 256):
+    for size in ICON_SIZES:
         icon.addPixmap(_icon_pixmap(size, unread))
     return icon
 
@@ -62,11 +64,14 @@ class Tray(QObject):
     open_requested = Signal()
     quit_requested = Signal()
     restart_requested = Signal()  # "Restart to update": a downloaded update waits
-    notification_clicked = Signal(int)  # the room of the last notification
+    notification_clicked = Signal(int)  # the room of the last notification (a tray message carries no id)
     notified = Signal(int, str, str)  # every notification given: (room_id, title, text)
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, desktop_notifications: DesktopNotifications | None = None):
+        """`desktop_notifications`: the desktop's own notification service, which shows them
+        when it is there (its clicks come to the owner, not through the tray)."""
         super().__init__(parent)
+        self.desktop_notifications = desktop_notifications
         self.available = QSystemTrayIcon.isSystemTrayAvailable()
         self.unread = 0
         self.status_text = ""
@@ -125,9 +130,12 @@ class Tray(QObject):
         return self.icon.toolTip()
 
     def notify(self, room_id: int, title: str, text: str) -> bool:
-        """Show a desktop notification; True if the tray could show it."""
+        """Show a desktop notification; True if it could be shown (the desktop's notification
+        service, else the tray's)."""
         self._last_room = room_id
         self.notified.emit(room_id, title, text)
+        if self.desktop_notifications is not None and self.desktop_notifications.show(room_id, title, text):
+            return True
         if self.available and QSystemTrayIcon.supportsMessages():
             self.icon.showMessage(title, text, app_icon(), 5000)
             return True

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_, select, update
 
 from messenger.server import serialize, settings
 from messenger.server.actions.accounts import do_change_password, do_delete_account
@@ -283,11 +283,16 @@ def do_revoke_device(device: DeviceSession, actor: Actor) -> None:
 def do_update_settings(changes: dict, actor: Actor) -> dict:
     """Store already validated settings in one transaction; returns `settings_view()`.
 
-    Switching to desktop-only closes the browser sockets at once (new ones are refused
-    at connect); the rest takes effect on the next request.
+    Switching to desktop-only signs every browser out (their device sessions are revoked, so
+    their keys get nothing more even if the mode comes back) and closes their sockets at once
+    (new ones are refused at connect); the rest takes effect on the next request.
     """
     for key, value in changes.items():
         settings.put(key, value)
+    if "mode" in changes and settings.desktop_only():
+        database.session.execute(update(DeviceSession).where(DeviceSession.kind == "browser",
+                                                             DeviceSession.revoked_at.is_(None))
+                                 .values(revoked_at=datetime.now(timezone.utc)))
     record_audit("settings_changed", actor.user_id, actor.ip, actor.user_agent, actor_id=actor.user_id,
                  changes=changes)
     database.session.commit()
@@ -297,14 +302,14 @@ def do_update_settings(changes: dict, actor: Actor) -> dict:
 
 
 def close_ended_sockets() -> int:
-    """Close every socket whose sign-in has ended; returns how many sign-ins (a device
-    session, or one browser socket) it closed.
+    """Close every socket whose sign-in has ended; returns how many sign-ins (device sessions,
+    a browser's included) it closed.
 
     A socket authenticates once, at connect. Changes made in this process close the
     sockets they end straight away; this catches the rest, made where no socket lives
     (`messenger admin` beside a running server) or by time (an expired device session):
-    a device socket needs a live session of an active account, a browser socket an
-    active account, the cookie's session epoch and hybrid mode.
+    a socket needs a live device session of an active account, and a browser's also the
+    cookie's session epoch and hybrid mode.
     """
     # Each process sweeps its own sockets: the database they are checked against is shared.
     live = list(presence().local.items())
@@ -314,7 +319,7 @@ def close_ended_sockets() -> int:
     # Only what has ended comes back (no row at all for a quiet office), so the sweep builds
     # nothing per connected socket; a row gone altogether counts as deleted or revoked.
     user_ids = {c.user_id for _, c in live}
-    device_ids = {c.device_session_id for _, c in live if c.device_session_id is not None}
+    device_ids = {c.device_session_id for _, c in live}
     ended_users = dict(database.session.execute(
         select(User.id, case((User.deleted_at.is_not(None), "account_deleted"), else_="account_disabled"))
         .where(User.id.in_(user_ids))
@@ -322,35 +327,33 @@ def close_ended_sockets() -> int:
     ended_devices = dict(database.session.execute(
         select(DeviceSession.id, case((DeviceSession.revoked_at.is_not(None), "revoked"), else_="expired"))
         .where(DeviceSession.id.in_(device_ids))
-        .where(or_(DeviceSession.revoked_at.is_not(None), DeviceSession.expires_at <= now))).all()) \
-        if device_ids else {}
+        .where(or_(DeviceSession.revoked_at.is_not(None), DeviceSession.expires_at <= now))).all())
     if database.session.scalar(select(func.count()).where(User.id.in_(user_ids))) < len(user_ids):
         present = set(database.session.scalars(select(User.id).where(User.id.in_(user_ids))))
         ended_users.update((user_id, "account_deleted") for user_id in user_ids - present)
-    if device_ids and database.session.scalar(
+    if database.session.scalar(
             select(func.count()).where(DeviceSession.id.in_(device_ids))) < len(device_ids):
         present = set(database.session.scalars(select(DeviceSession.id).where(DeviceSession.id.in_(device_ids))))
         ended_devices.update((device_id, "revoked") for device_id in device_ids - present)
-    browser_users = {c.user_id for _, c in live if c.device_session_id is None}
+    browser_users = {c.user_id for _, c in live if c.browser}
     epochs = dict(database.session.execute(
         select(User.id, User.session_epoch).where(User.id.in_(browser_users))).all()) if browser_users else {}
     browsers_allowed = not browser_users or not settings.desktop_only()
-    ended: dict[object, list[str]] = {}  # a device session (or a browser socket) -> its sockets here
-    reasons: dict[object, str] = {}
+    ended: dict[int, list[str]] = {}  # a device session -> its sockets here
+    reasons: dict[int, str] = {}
     for sid, caller in live:
         if caller.user_id in ended_users:
             reason = ended_users[caller.user_id]
-        elif caller.device_session_id is not None:
-            reason = ended_devices.get(caller.device_session_id)
-        elif not browsers_allowed:
+        elif caller.browser and not browsers_allowed:
             reason = "browser_access_disabled"
+        elif caller.browser and caller.session_epoch != epochs[caller.user_id]:
+            reason = "session_ended"  # a password change or reset: the cookie's epoch is old
         else:
-            reason = "session_ended" if caller.session_epoch != epochs[caller.user_id] else None
+            reason = ended_devices.get(caller.device_session_id)
         if reason is None:
             continue
-        sign_in = caller.device_session_id if caller.device_session_id is not None else sid
-        ended.setdefault(sign_in, []).append(sid)
-        reasons[sign_in] = reason
-    for sign_in, sids in ended.items():
-        close_sockets(sids, reasons[sign_in])
+        ended.setdefault(caller.device_session_id, []).append(sid)
+        reasons[caller.device_session_id] = reason
+    for device_session_id, sids in ended.items():
+        close_sockets(sids, reasons[device_session_id])
     return len(ended)

@@ -18,20 +18,22 @@ TTL_REMEMBER_DAYS = 30
 TTL_SESSION_DAYS = 1
 
 
-def do_create_device_session(user: User, device_name: str, remember: bool, ip: str, user_agent: str
-                             ) -> tuple[DeviceSession, str]:
-    """A new device session; returns it and the token (shown to the device, never stored)."""
+def do_create_device_session(user: User, device_name: str, remember: bool, ip: str, user_agent: str,
+                             kind: str = "desktop") -> tuple[DeviceSession, str]:
+    """A new device session; returns it and the token (shown to the device, never stored; a
+    browser's is not shown either: its cookie names the session)."""
     token = new_token()
     ttl_days = TTL_REMEMBER_DAYS if remember else TTL_SESSION_DAYS
     now = datetime.now(timezone.utc)
     device = DeviceSession(
         user_id=user.id, device_id=uuid.uuid4().hex, token_hash=hash_token(token), device_name=device_name,
         created_at=now, last_used_at=now, expires_at=now + timedelta(days=ttl_days), ip=ip,
-        user_agent=user_agent, remember=remember, ttl_days=ttl_days,
+        user_agent=user_agent, remember=remember, ttl_days=ttl_days, kind=kind,
     )
     database.session.add(device)
     database.session.flush()
-    record_audit("login_success", user.id, ip, user_agent, device_session_id=device.id, device_name=device_name)
+    record_audit("login_success", user.id, ip, user_agent, device_session_id=device.id, device_name=device_name,
+                 **({"browser": True} if kind == "browser" else {}))
     database.session.commit()
     return device, token
 

@@ -16,7 +16,7 @@ from sqlalchemy import and_, delete, exists, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from messenger.server import serialize
+from messenger.server import serialize, settings
 from messenger.server.actions.audit import record_audit
 from messenger.server.actions.events import Pending, commit_and_emit
 from messenger.server.db.models import (
@@ -62,8 +62,11 @@ KEY_ID_PATTERN = r"[0-9a-f]{16}"  # a v3 key id: a hash of the room key (spec/e2
 # --- device keys ---------------------------------------------------------------------------
 
 def live_device(now: datetime):
-    """The condition for a device session that can still sign in: not revoked, not expired."""
-    return and_(DeviceSession.revoked_at.is_(None), DeviceSession.expires_at > now)
+    """The condition for a device session that can still sign in: not revoked, not expired, and
+    not a browser while the server is desktop-only (DESKTOP_ONLY_MODE=1 refuses browsers
+    without revoking them: they must not be listed, sealed to or answered meanwhile)."""
+    condition = and_(DeviceSession.revoked_at.is_(None), DeviceSession.expires_at > now)
+    return and_(condition, DeviceSession.kind != "browser") if settings.desktop_only() else condition
 
 
 def device_keys_payload(keys: DeviceKey, device: DeviceSession) -> dict:

@@ -78,6 +78,8 @@ class DeviceSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(255))
     remember: Mapped[bool] = mapped_column(Boolean, default=True)
     ttl_days: Mapped[int] = mapped_column(Integer, default=30)
+    # "desktop" (a device token) or "browser" (a cookie session of hybrid mode; its token is never handed out).
+    kind: Mapped[str] = mapped_column(String(10), default="desktop", server_default="desktop")
 
 
 class Room(Base):

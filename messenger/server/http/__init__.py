@@ -11,9 +11,10 @@ def register_blueprints(app: Flask) -> None:
         updates, users,
     )
     from messenger.server.http.params import IdConverter
+    from messenger.server import web
 
     app.url_map.converters["int"] = IdConverter
 
     for module in (system, device_sessions, accounts, users, rooms, messages, events, keys, admin, client_update,
-                   files, polls, search, updates):
+                   files, polls, search, updates, web):
         app.register_blueprint(module.bp)

@@ -11,13 +11,21 @@ from sqlalchemy import func, select
 from messenger.server import serialize, settings
 from messenger.server.actions.accounts import USERNAME_PATTERN, do_change_password, do_create_user, do_delete_account
 from messenger.server.actions.audit import record_audit
-from messenger.server.auth import client_address, cookie_user, login_required, new_token, user_agent
+from messenger.server.actions.device_sessions import do_create_device_session, do_revoke_device_session
+from messenger.server.auth import (
+    browser_device_session,
+    client_address,
+    cookie_user,
+    login_required,
+    new_token,
+    user_agent,
+)
 from messenger.server.bootstrap import PASSWORD_FILE
 from messenger.server.db.models import AuditEvent, DeviceSession
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.http.device_sessions import check_password_login, read_credentials
-from messenger.server.http.params import json_body, take_text
+from messenger.server.http.params import json_body, take, take_text
 from messenger.server.http.users import remove_profile_file
 from messenger.server.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, verify_password
 
@@ -48,18 +56,26 @@ def browser_login():
     """Hybrid mode only: a cookie session for the browser UI."""
     if settings.desktop_only():
         raise ApiError("BROWSER_ACCESS_DISABLED")
-    user = check_password_login(*read_credentials(json_body()))
+    data = json_body()
+    user = check_password_login(*read_credentials(data))
+    remember = take(data, "remember", bool, default=False)
+    # The browser is a device of its own (its keys, its line in the session list).
+    device, _token = do_create_device_session(user, "browser", remember, client_address(), user_agent(),
+                                              kind="browser")
     session.clear()
-    session.update(user_id=user.id, epoch=user.session_epoch, csrf=new_token())
-    record_audit("login_success", user.id, client_address(), user_agent(), browser=True)
-    database.session.commit()
-    return {"success": True, "user": serialize.user_self(user), "csrf_token": session["csrf"]}
+    session.update(user_id=user.id, epoch=user.session_epoch, csrf=new_token(), device_session_id=device.id)
+    session.permanent = remember  # else the cookie ends with the browser; the device session ends it anyway
+    return {"success": True, "user": serialize.user_self(user), "csrf_token": session["csrf"],
+            "device_session_id": device.id, "expires_at": serialize.iso(device.expires_at)}
 
 
 @bp.post("/api/logout")
 def browser_logout():
     user = cookie_user()
-    if user is not None:
+    device = browser_device_session(user) if user is not None else None
+    if device is not None:
+        do_revoke_device_session(device, user.id, client_address(), user_agent())
+    elif user is not None:
         record_audit("logout", user.id, client_address(), user_agent(), browser=True)
         database.session.commit()
     session.clear()
@@ -70,8 +86,9 @@ def browser_logout():
 @login_required
 def me():
     body = {"user": serialize.user_self(g.user)}
-    if g.device_session is None:
+    if g.browser:
         body["csrf_token"] = session.get("csrf")
+        body["device_session_id"] = g.device_session.id
     return body
 
 

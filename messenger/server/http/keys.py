@@ -23,15 +23,9 @@ from messenger.server.http.params import invalid, json_body, take, take_id_list,
 bp = Blueprint("keys", __name__)
 
 
-def calling_device() -> DeviceSession:
-    if g.device_session is None:
-        raise ApiError("DEVICE_TOKEN_REQUIRED")
-    return g.device_session
-
-
 def calling_device_keys() -> tuple[DeviceSession, DeviceKey]:
     """The calling device and its public keys; a device must publish them before it takes part."""
-    device = calling_device()
+    device = g.device_session
     published = keys.published_keys(device.id)
     if published is None:
         raise ApiError("DEVICE_KEYS_NOT_PUBLISHED")
@@ -85,7 +79,7 @@ def publish_device_keys():
     encryption_key, signing_key = take_public_key(data, "encryption_key"), take_public_key(data, "signing_key")
     if encryption_key == signing_key:
         raise invalid("signing_key", "must differ from encryption_key")
-    device = calling_device()
+    device = g.device_session
     published = keys.published_keys(device.id)
     if published is not None:
         if (published.encryption_key, published.signing_key) != (encryption_key, signing_key):
@@ -191,7 +185,7 @@ def set_room_key_policy(room_id: int):
 @login_required
 def my_room_keys(room_id: int):
     _, membership = access_room(g.user, room_id)
-    return keys.my_room_keys(membership, calling_device())
+    return keys.my_room_keys(membership, g.device_session)
 
 
 @bp.post("/api/rooms/<int:room_id>/keys")

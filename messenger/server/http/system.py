@@ -14,8 +14,10 @@ API_DESCRIPTION = Path(__file__).with_name("openapi.json")
 
 @bp.get("/api/system/health")
 def health():
-    """No sign-in needed: desktop clients also learn here whether they may offer registration."""
-    return {"status": "ok", "version": __version__, "self_registration": bool(settings.get("self_registration"))}
+    """No sign-in needed: desktop clients also learn here whether they may offer registration, and
+    the browser client the upload limit (it refuses a larger file before sending anything)."""
+    return {"status": "ok", "version": __version__, "self_registration": bool(settings.get("self_registration")),
+            "max_upload_bytes": current_app.config["MESSENGER"].max_upload_bytes}
 
 
 @bp.get("/api/openapi.json")

@@ -19,7 +19,7 @@ from messenger.core.errors import pick_locale
 from messenger.server import settings
 from messenger.server.actions.events import device_channel, room_channel, user_channel
 from messenger.server.actions.presence import do_socket_connected, forget_socket, member_room_ids
-from messenger.server.auth import cookie_user, live_device_session
+from messenger.server.auth import browser_device_session, cookie_user, live_device_session
 from messenger.server.db.models import DeviceSession, RoomMember, User
 from messenger.server.errors import ApiError, error_body
 from messenger.server.extensions import database, socketio
@@ -47,10 +47,11 @@ def caller_user(caller: SocketCaller) -> User | None:
     user = database.session.get(User, caller.user_id)
     if user is None or user.disabled_at or user.deleted_at:
         return None
-    if caller.device_session_id is not None:
-        device = database.session.get(DeviceSession, caller.device_session_id)
-        if device is None or device.revoked_at or device.expires_at <= datetime.now(timezone.utc):
-            return None
+    device = database.session.get(DeviceSession, caller.device_session_id)
+    if device is None or device.revoked_at or device.expires_at <= datetime.now(timezone.utc):
+        return None
+    if caller.browser and settings.desktop_only():
+        return None
     return user
 
 
@@ -112,20 +113,21 @@ def on_connect(auth=None):
         if found is None:
             raise refuse("AUTH_TOKEN_INVALID_OR_EXPIRED", locale)
         device, user = found
-        device_id = device.id
+        device_id, browser = device.id, False
     elif "user_id" in session:
         if settings.desktop_only():
             raise refuse("BROWSER_ACCESS_DISABLED", locale)
-        user, device_id = cookie_user(), None
-        if user is None:
+        user = cookie_user()
+        device = browser_device_session(user) if user is not None else None
+        if device is None:
             raise refuse("AUTH_TOKEN_INVALID_OR_EXPIRED", locale)
+        device_id, browser = device.id, True
     else:
         raise refuse("AUTH_REQUIRED", locale)
 
-    caller = SocketCaller(user.id, device_id, locale, None if device_id is not None else session.get("epoch"))
+    caller = SocketCaller(user.id, device_id, locale, browser, session.get("epoch") if browser else None)
     join_room(user_channel(user.id))
-    if device_id is not None:
-        join_room(device_channel(device_id))
+    join_room(device_channel(device_id))
     room_ids = member_room_ids(user.id)
     for room_id in room_ids:
         join_room(room_channel(room_id))

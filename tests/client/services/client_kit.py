@@ -1,11 +1,16 @@
 """Helpers for the client services tests: a keyring in memory, a TCP relay that can cut
-or refuse connections, an event recorder, and accounts on the real test server."""
+or refuse connections, an event recorder, accounts on the real test server, and a private D-Bus
+session bus with a desktop notification service on it."""
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import socket
+import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from keyring.backend import KeyringBackend
@@ -156,3 +161,112 @@ def wait_until(condition, timeout: float = 15.0, step: float = 0.02):
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout}s")
         time.sleep(step)
+
+
+@dataclass
+class FakeDesktop:
+    """What the system says about notifications (notification_doctor.DesktopState): everything lets
+    them through, unless a test says otherwise."""
+
+    platform: str = "win32"
+    focus: int | None = 0
+    shell: int | None = 5  # QUNS_ACCEPTS_NOTIFICATIONS
+    toasts: bool | None = True
+    app_switch: bool | None = True
+    shortcut: bool | None = True
+    service: str | None = "dunst 1.9 (knopwob)"
+    tray: bool = True
+
+    def focus_assist(self):
+        return self.focus
+
+    def user_notification_state(self):
+        return self.shell
+
+    def windows_toasts_enabled(self):
+        return self.toasts
+
+    def windows_app_enabled(self):
+        return self.app_switch
+
+    def shortcut_has_app_id(self):
+        return self.shortcut
+
+    def notification_service(self):
+        return self.service
+
+    def tray_available(self):
+        return self.tray
+
+
+@contextlib.contextmanager
+def private_session_bus():
+    """A dbus-daemon of the test's own: yields its address."""
+    daemon = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        yield daemon.stdout.readline().strip()
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+
+
+class NotificationService:
+    """A desktop's notification service (org.freedesktop.Notifications) on a session bus, on a
+    thread: answers as the spec says, keeps what it was asked to show (`shown`: id, summary,
+    body, actions) and sends ActionInvoked when `click` says so, as a desktop does when a person
+    clicks a notification (`inhibited`: do not disturb is on)."""
+
+    NAME = "org.freedesktop.Notifications"
+
+    def __init__(self, address: str, *, inhibited: bool = False):
+        self.address, self.inhibited = address, inhibited
+        self.shown: list[tuple[int, str, str, list[str]]] = []
+        self._clicks: queue.Queue = queue.Queue()
+        self._ready, self._stop = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> "NotificationService":
+        self._thread.start()
+        assert self._ready.wait(10), "the notification service did not start"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def click(self, notification_id: int, action: str = "default") -> None:
+        self._clicks.put((notification_id, action))
+
+    def _serve(self) -> None:
+        from jeepney import DBusAddress, HeaderFields, MessageType, new_error, new_method_return, new_signal
+        from jeepney.bus_messages import message_bus
+        from jeepney.io.blocking import open_dbus_connection
+
+        emitter = DBusAddress("/org/freedesktop/Notifications", interface=self.NAME)
+        with open_dbus_connection(bus=self.address) as connection:
+            connection.send_and_get_reply(message_bus.RequestName(self.NAME))
+            self._ready.set()
+            while not self._stop.is_set():
+                while not self._clicks.empty():
+                    connection.send(new_signal(emitter, "ActionInvoked", "us", self._clicks.get()))
+                try:
+                    message = connection.receive(timeout=0.05)
+                except TimeoutError:
+                    continue
+                if message.header.message_type is not MessageType.method_call:
+                    continue
+                member = message.header.fields.get(HeaderFields.member)
+                if member == "GetServerInformation":
+                    reply = new_method_return(message, "ssss", ("test-notifier", "office", "1.0", "1.2"))
+                elif member == "GetCapabilities":
+                    reply = new_method_return(message, "as", (["actions", "body", "body-markup"],))
+                elif member == "Get" and message.body == (self.NAME, "Inhibited"):
+                    reply = new_method_return(message, "v", (("b", self.inhibited),))
+                elif member == "Notify":
+                    _app, _replaces, _icon, summary, body, actions, _hints, _timeout = message.body
+                    self.shown.append((len(self.shown) + 1, summary, body, actions))
+                    reply = new_method_return(message, "u", (len(self.shown),))
+                else:
+                    reply = new_error(message, "org.freedesktop.DBus.Error.UnknownMethod")
+                connection.send(reply)

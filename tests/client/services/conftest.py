@@ -1,16 +1,24 @@
-"""Fixtures for the client services: a private client home, keyrings, a TCP relay, and
-signed-in `ApiClient`s against the real test server."""
+"""Fixtures for the client services: a private client home, keyrings, a TCP relay,
+signed-in `ApiClient`s against the real test server, and a private D-Bus session bus."""
 
 from __future__ import annotations
 
 import keyring
 import pytest
-from client_kit import MemoryKeyring, Relay, new_account, signed_in
+from client_kit import MemoryKeyring, Relay, new_account, private_session_bus, signed_in
 from keyring.backends import fail
 
 from messenger.client.services.api import ApiClient
 from messenger.client.services.realtime import Realtime
 from messenger.client.services.session_store import SessionStore
+
+
+@pytest.fixture
+def session_bus(monkeypatch):
+    """A private session bus; DBUS_SESSION_BUS_ADDRESS points at it."""
+    with private_session_bus() as address:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        yield address
 
 
 @pytest.fixture

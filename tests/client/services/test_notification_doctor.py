@@ -4,11 +4,9 @@ Linux checks run for real against a private D-Bus session bus."""
 from __future__ import annotations
 
 import os
-import subprocess
-import threading
-from dataclasses import dataclass
 
 import pytest
+from client_kit import FakeDesktop, NotificationService
 
 from messenger.client.services.notification_doctor import (
     Finding,
@@ -16,43 +14,9 @@ from messenger.client.services.notification_doctor import (
     Verdict,
     diagnose,
     shortcut_carries_app_id,
+    toasts_held_back,
 )
 from messenger.client.services.windows_shell import APP_USER_MODEL_ID
-
-
-@dataclass
-class FakeDesktop:
-    """A desk where everything lets notifications through, unless a test says otherwise."""
-
-    platform: str = "win32"
-    focus: int | None = 0
-    shell: int | None = 5  # QUNS_ACCEPTS_NOTIFICATIONS
-    toasts: bool | None = True
-    app_switch: bool | None = True
-    shortcut: bool | None = True
-    service: str | None = "dunst 1.9 (knopwob)"
-    tray: bool = True
-
-    def focus_assist(self):
-        return self.focus
-
-    def user_notification_state(self):
-        return self.shell
-
-    def windows_toasts_enabled(self):
-        return self.toasts
-
-    def windows_app_enabled(self):
-        return self.app_switch
-
-    def shortcut_has_app_id(self):
-        return self.shortcut
-
-    def notification_service(self):
-        return self.service
-
-    def tray_available(self):
-        return self.tray
 
 
 def findings(state, notifications_on=True, muted_rooms=()) -> dict[str, Finding]:
@@ -109,55 +73,38 @@ def test_a_shortcut_is_recognised_by_the_app_id_in_its_property_store(tmp_path):
 
 # -- for real on Linux: a private session bus -------------------------------------------------------
 
-@pytest.fixture
-def session_bus(monkeypatch):
-    """A dbus-daemon of the test's own; DBUS_SESSION_BUS_ADDRESS points at it."""
-    daemon = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
-                              stdout=subprocess.PIPE, text=True)
-    address = daemon.stdout.readline().strip()
-    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
-    yield address
-    daemon.terminate()
-    daemon.wait(10)
-
-
-def serve_notifications(address: str, ready: threading.Event, stop: threading.Event) -> None:
-    """A minimal org.freedesktop.Notifications service that answers GetServerInformation."""
-    from jeepney import HeaderFields, MessageType, new_method_return
-    from jeepney.bus_messages import message_bus
-    from jeepney.io.blocking import open_dbus_connection
-
-    with open_dbus_connection(bus=address) as connection:
-        connection.send_and_get_reply(message_bus.RequestName("org.freedesktop.Notifications"))
-        ready.set()
-        while not stop.is_set():
-            try:
-                message = connection.receive(timeout=0.2)
-            except TimeoutError:
-                continue
-            if message.header.message_type is MessageType.method_call and \
-                    message.header.fields.get(HeaderFields.member) == "GetServerInformation":
-                connection.send(new_method_return(message, "ssss", ("test-notifier", "office", "1.0", "1.2")))
-
-
 def test_on_linux_the_notification_service_is_asked_over_the_session_bus(session_bus):
     desktop = SystemDesktop(tray_available=True, platform="linux")
     assert desktop.notification_service() is None  # a bus, but nobody there
     assert findings(desktop)["linux_service"].verdict is Verdict.PROBLEM
 
-    ready, stop = threading.Event(), threading.Event()
-    service = threading.Thread(target=serve_notifications, args=(session_bus, ready, stop), daemon=True)
-    service.start()
-    try:
-        assert ready.wait(10)
+    with NotificationService(session_bus):
         assert desktop.notification_service() == "test-notifier 1.0 (office)"
         assert findings(desktop)["linux_service"] == Finding("linux_service", Verdict.OK, "test-notifier 1.0 (office)")
-    finally:
-        stop.set()
-        service.join(5)
 
 
 def test_on_linux_without_a_session_bus_there_is_no_notification_service(monkeypatch, tmp_path):
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
     assert SystemDesktop(tray_available=True, platform="linux").notification_service() is None
     assert SystemDesktop(tray_available=True, platform="win32").notification_service() is None
+
+
+@pytest.mark.parametrize("desktop,held_back", [
+    (FakeDesktop(), False),
+    (FakeDesktop(focus=1), True),  # Focus Assist: priority only
+    (FakeDesktop(focus=2), True),  # alarms only
+    (FakeDesktop(shell=6), True),  # quiet time after an update or a first sign-in
+    (FakeDesktop(shell=4), True),  # presenting
+    (FakeDesktop(focus=None, shell=None), False),  # Windows would not say: the toast is tried
+    (FakeDesktop(platform="linux", focus=2), False),
+])
+def test_toasts_are_known_to_be_held_back_by_focus_assist_and_quiet_states(desktop, held_back):
+    assert toasts_held_back(desktop) is held_back
+
+
+def test_a_windows_without_the_focus_assist_calls_is_not_held_back():
+    class OldWindows(FakeDesktop):
+        def focus_assist(self):
+            raise AttributeError("function 'NtQueryWnfStateData' not found")
+
+    assert toasts_held_back(OldWindows()) is False

@@ -4,6 +4,8 @@ tray, the one place message text is decoded, and the report of an unexpected err
 import sys
 import threading
 
+import pytest
+from client_kit import FakeDesktop, NotificationService, private_session_bus
 from desk_kit import WAIT_MS, activate, open_room, sign_in
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -50,6 +52,76 @@ def test_clicking_a_notification_opens_its_room(server, users, sockets, desks, q
     qtbot.waitUntil(lambda: window.room_shown(dm), timeout=WAIT_MS)
     assert bubble(window, "잠깐 통화 가능?") is not None
     qtbot.waitUntil(lambda: window.rooms.room(dm).unread == 0, timeout=WAIT_MS)
+
+
+@pytest.fixture
+def session_bus(monkeypatch):
+    """A private session bus for the desks started in the test (DBUS_SESSION_BUS_ADDRESS); asked
+    for first, it ends after them."""
+    with private_session_bus() as address:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        yield address
+
+
+def test_a_click_on_an_older_desktop_notification_opens_its_own_room(session_bus, server, users, sockets, desks,
+                                                                      qtbot):
+    """Linux: notifications go to the desktop's notification service, and a click on one left in
+    its notification centre opens that room, not the newest notification's."""
+    kim, lee, park = users(3)
+    dm = direct_room(kim, lee)
+    team = group_room(kim, [lee, park], "Team")
+    other = group_room(kim, [park], "Other")
+    with NotificationService(session_bus) as service:
+        app = desks.start("kim")
+        window = sign_in(qtbot, app, server.url, kim.user["username"])
+        qtbot.waitUntil(lambda: app.desktop_notifications.available, timeout=WAIT_MS)
+        open_room(qtbot, window, other)
+        activate(qtbot, window)
+        asked = []
+        app.attention_asked.connect(lambda: asked.append(True))
+
+        say(sockets(lee), dm, "잠깐 통화 가능?")
+        qtbot.waitUntil(lambda: len(service.shown) == 1, timeout=WAIT_MS)
+        say(sockets(park), team, "회의 시작")
+        qtbot.waitUntil(lambda: len(service.shown) == 2, timeout=WAIT_MS)
+        first, newest = service.shown
+        assert first[1:3] == (lee.user["nickname"], "잠깐 통화 가능?")
+        assert newest[1:3] == ("Team", f"{park.user['nickname']}: 회의 시작")
+
+        service.click(first[0])
+        qtbot.waitUntil(lambda: window.room_shown(dm), timeout=WAIT_MS)
+        service.click(newest[0])
+        qtbot.waitUntil(lambda: window.room_shown(team), timeout=WAIT_MS)
+        assert asked == [], "shown, so no taskbar flash"
+
+
+@pytest.mark.parametrize("windows_says,service_inhibited", [(FakeDesktop(focus=2), False),
+                                                           (FakeDesktop(platform="linux"), True)],
+                         ids=["windows focus assist", "linux do not disturb"])
+def test_held_back_notifications_flash_the_taskbar(session_bus, server, users, sockets, desks, qtbot,
+                                                   windows_says, service_inhibited):
+    """Focus Assist (Windows, faked at the OS boundary) or a notification service that says do
+    not disturb (for real over D-Bus): the notification goes to the centre, and the taskbar
+    button flashes."""
+    kim, lee = users(2)
+    dm = direct_room(kim, lee)
+    with NotificationService(session_bus) as service:
+        app = desks.start("kim")
+        window = sign_in(qtbot, app, server.url, kim.user["username"])
+        qtbot.waitUntil(lambda: app.desktop_notifications.available, timeout=WAIT_MS)
+        asked = []
+        app.attention_asked.connect(lambda: asked.append(True))
+        say(sockets(lee), dm, "first")
+        qtbot.waitUntil(lambda: len(service.shown) == 1, timeout=WAIT_MS)
+        qtbot.wait(300)
+        assert asked == [], "nothing held back yet"
+
+        app.desktop = windows_says
+        service.inhibited = service_inhibited
+        say(sockets(lee), dm, "second")
+        qtbot.waitUntil(lambda: asked == [True], timeout=WAIT_MS)
+        qtbot.waitUntil(lambda: len(service.shown) == 2, timeout=WAIT_MS)
+        assert window.rooms.room(dm).unread == 2
 
 
 def test_a_muted_room_counts_its_unread_quietly(server, users, sockets, desks, qtbot):
