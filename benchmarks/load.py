@@ -591,6 +591,13 @@ async def stepped(args, targets: list[dict]) -> None:
         await close_all(target["clients"])
 
 
+def run_stepped(args, targets: list[dict]) -> None:
+    try:
+        asyncio.run(asyncio.wait_for(stepped(args, targets), args.timeout))
+    except (asyncio.TimeoutError, TimeoutError):
+        print(f"cut after --timeout {args.timeout:g} s", flush=True)
+
+
 def step_line(step: dict) -> str:
     cpu = "-" if step["cpu ms/msg"] is None else f"{step['cpu ms/msg']:.2f}"
     return (f"{step['offered']:>8g} {step['achieved']:>9.0f} {step['delivered/s']:>11.0f} "
@@ -635,10 +642,7 @@ def compare_mode(args) -> int:
         if len(cores) >= 2:
             os.sched_setaffinity(0, cores[1:])
             print(f"servers pinned to core {cores[0]}, load generator on {cores[1:]}", flush=True)
-        try:
-            asyncio.run(asyncio.wait_for(stepped(args, targets), args.timeout))
-        except (asyncio.TimeoutError, TimeoutError):
-            print(f"cut after --timeout {args.timeout:g} s", flush=True)
+        run_stepped(args, targets)
     finally:
         for target in targets:
             target["watch"].stop()
@@ -649,6 +653,18 @@ def compare_mode(args) -> int:
         if cores:
             os.sched_setaffinity(0, cores)
         scratch.cleanup()
+    best = print_steps(args, targets)
+    if best.get("bare relay"):
+        for name in ("before", "ours"):
+            if name in best:
+                print(f"{name} / bare relay, highest clean rate: {best[name] / best['bare relay']:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({t["name"]: t["steps"] for t in targets}, indent=1, default=str))
+    return 0
+
+
+def print_steps(args, targets: list[dict]) -> dict[str, float]:
+    """Each target's steps as a table; returns each one's highest clean rate."""
     print(f"\n{args.clients} clients, rooms of {args.room_size}, {args.step_seconds:g} s steps "
           f"(clean: 0 lost/dup/reordered/errors, ack p99 < {CLEAN_P99 * 1000:.0f} ms, >= 95 % of offered)")
     best = {}
@@ -659,10 +675,56 @@ def compare_mode(args) -> int:
             print(step_line(step))
             for note in step["notes"][:3]:
                 print(f"    note: {note}")
-    if best.get("bare relay"):
-        for name in ("before", "ours"):
-            if name in best:
-                print(f"{name} / bare relay, highest clean rate: {best[name] / best['bare relay']:.2f}")
+    return best
+
+
+# --- scale-out: one and two server processes behind the nginx front --------------------------
+
+class ProcessesWatch:
+    """The CPU of several server processes together (`one_step` reads `cpu_seconds`)."""
+
+    def __init__(self, pids: list[int]):
+        self.watches = [ServerWatch(pid) for pid in pids]
+
+    def cpu_seconds(self) -> float | None:
+        times = [watch.cpu_seconds() for watch in self.watches]
+        return None if None in times else sum(times)
+
+
+def scale_out_mode(args) -> int:
+    """One office of 1 and one of 2 server processes, each on its own PostgreSQL database and
+    Redis, behind the nginx front of deploy/nginx.conf; the same stepped load through each front."""
+    from services import Front, Postgres, Redis
+
+    postgres = Postgres().start()
+    scratch = tempfile.TemporaryDirectory(prefix="messenger-bench-")
+    offices, targets = [], []
+    try:
+        for count in (1, 2):
+            redis = Redis().start()  # one each: Redis's pub/sub channels ignore the db number
+            env = {"MESSENGER_DATABASE_URL": postgres.database(f"bench{count}"), "MESSENGER_MESSAGE_QUEUE": redis.url,
+                   "MESSENGER_TRUSTED_PROXIES": "1", "MESSENGER_ASYNC_MODE": "gevent"}
+            data_dir = Path(scratch.name) / f"office{count}"
+            servers = [ServerProcess(data_dir, env=env, e2e_policy="optional" if i == 0 else None).start(timeout=60)
+                       for i in range(count)]  # one after the other: the first makes the schema
+            front = Front([server.url for server in servers])
+            offices.append((redis, servers, front))
+            name = f"{count} process{'es' if count > 1 else ''}"
+            targets.append({"name": name, "url": front.url, "steps": [], "unclean": 0,
+                            "watch": ProcessesWatch([server.proc.pid for server in servers])})
+            print(f"{name}: pids {[server.proc.pid for server in servers]} behind {front.url}", flush=True)
+        run_stepped(args, targets)
+    finally:
+        for redis, servers, front in offices:
+            front.stop()
+            for server in servers:
+                if server.proc.poll() is not None:
+                    print("A SERVER DIED; its last output:\n" + "".join(server.output[-40:]))
+                server.stop()
+            redis.stop()
+        postgres.stop()
+        scratch.cleanup()
+    print_steps(args, targets)
     if args.json:
         args.json.write_text(json.dumps({t["name"]: t["steps"] for t in targets}, indent=1, default=str))
     return 0
@@ -736,9 +798,12 @@ def parse_args(argv=None):
                    help="load mode: N sign-ins spread over the first 10 s of sending (ack p99 meanwhile, RSS after)")
     p.add_argument("--compare", action="store_true",
                    help="our server and the bare relay (relay.py), stepping the offered rate (--rates)")
+    p.add_argument("--scale-out", action="store_true",
+                   help="1 and 2 server processes on PostgreSQL and Redis behind the nginx front of deploy/, "
+                        "stepping the offered rate (--rates)")
     p.add_argument("--rates", type=lambda v: [float(x) for x in v.split(",")],
                    default=[50, 100, 200, 300, 400, 600, 800, 1000],
-                   help="with --compare: offered msg/s over all clients, one step each")
+                   help="with --compare or --scale-out: offered msg/s over all clients, one step each")
     p.add_argument("--step-seconds", type=float, default=8)
     p.add_argument("--every-step", action="store_true",
                    help="with --compare: run every rate, even past two unclean steps (CPU per message "
@@ -769,6 +834,8 @@ def main(argv=None) -> int:
     limit = raise_open_file_limit()
     if args.compare:
         return compare_mode(args)
+    if args.scale_out:
+        return scale_out_mode(args)
     wanted = (args.idle or args.clients) * 2 + 100  # both ends of each socket may be in this process tree
     if limit < wanted:
         print(f"warning: open-file limit {limit} < {wanted}; run `ulimit -n 65536` first", file=sys.stderr)

@@ -24,9 +24,11 @@ from messenger.client.qt_runtime import DESKTOP_PACKAGES  # noqa: E402  (stdlib 
 INSTALLER_TOOLS = ["wixl", "msitools", "nsis", "wine64"]  # tests/build/test_installers.py
 ROLES = {
     "desktop": DESKTOP_PACKAGES,
-    # postgresql: tests/services.py starts its own server from it (the v4 import into PostgreSQL);
+    # postgresql, redis-server: tests/services.py starts its own servers from them (PostgreSQL,
+    # several server processes); nginx-light: the front of tests/server/test_scale_out.py;
     # chromium: the browser client's tests drive it headless (tests/server/web, Playwright).
-    "test": sorted({*DESKTOP_PACKAGES, "xvfb", *INSTALLER_TOOLS, "postgresql", "chromium"}),
+    "test": sorted({*DESKTOP_PACKAGES, "xvfb", *INSTALLER_TOOLS, "postgresql", "redis-server", "nginx-light",
+                    "chromium"}),
 }
 
 

@@ -20,6 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version",
                         version=f"messenger {__version__}" + (f"\n{signature}" if signature else ""))
     parser.add_argument("--serve", action="store_true", help="run the server")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="with --serve: run N server processes, on ports --port to --port+N-1 "
+                             "(needs a message queue and PostgreSQL; README, \"Office grows\")")
     parser.add_argument("--self-test", action="store_true",
                         help="check that this build has everything it needs, then exit (0: all ok)")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -177,7 +180,20 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         # Alembic logs each plugin it loads and each migration step at INFO: noise at every start.
         logging.getLogger("alembic").setLevel(logging.WARNING)
-        return serve(server_config(args))
+        try:
+            config = server_config(args)
+        except ValueError as exc:  # a setting the server cannot run with
+            print(f"error CONFIG_INVALID: {exc}", file=sys.stderr)
+            return 2
+        if args.workers > 1:
+            from messenger.server.workers import WorkersRefused, run_workers
+
+            try:
+                return run_workers(config, args.workers, args.config)
+            except WorkersRefused as exc:
+                print(f"error {exc.code}: {exc}", file=sys.stderr)
+                return 2
+        return serve(config)
     if args.command == "admin":
         from messenger.server.admin_cli import run_admin
 

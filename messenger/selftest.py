@@ -203,6 +203,18 @@ def _database_driver() -> str:
     return f"sqlite3 {sqlite3.sqlite_version} with FTS5; psycopg {psycopg.__version__} ({psycopg.pq.__impl__})"
 
 
+
+def _message_queue() -> str:
+    # python-socketio imports the Redis client inside a try: a program without it would start
+    # and only fail when a server on a queue (MESSENGER_MESSAGE_QUEUE) first sends.
+    from socketio import redis_manager
+
+    if redis_manager.redis is None:
+        raise CheckFailed("the redis client is missing: python-socketio cannot use a Redis message queue")
+    client = redis_manager.redis.Redis.from_url("redis://127.0.0.1:6379/0")  # makes no connection
+    client.register_script("return 1")
+    return f"redis {redis_manager.redis.__version__}"
+
 def _migrations() -> str:
     from alembic.script import ScriptDirectory
     from sqlalchemy import inspect
@@ -289,6 +301,7 @@ CHECKS: list[tuple[str, Callable[[], str]]] = [
     ("mdns", _mdns),
     ("update trust root", _update_trust_root),
     ("database driver", _database_driver),
+    ("message queue", _message_queue),
     ("migrations", _migrations),
     ("api description", _api_description),
     ("e2e primitives", _e2e),

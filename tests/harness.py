@@ -74,7 +74,7 @@ class ServerProcess:
     def admin(self, *args: str) -> str:
         """`messenger admin ARGS` on this server's data dir; its output."""
         done = subprocess.run([*self.command, "admin", "--data-dir", str(self.data_dir), *args],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, env={**os.environ, **self.env})
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 

@@ -1,5 +1,6 @@
-"""Real PostgreSQL and Redis for tests: each started on a free loopback port in a folder of its
-own, from the Debian packages (`build/system_packages.py test` installs them), and stopped after.
+"""Real PostgreSQL, Redis and an nginx front for tests: each started on a free loopback port in a
+folder of its own, from the Debian packages (`build/system_packages.py test` installs them), and
+stopped after.
 
 PostgreSQL refuses to run as root, so as root it runs as the `postgres` account the package
 made. Nothing listens beyond 127.0.0.1.
@@ -10,12 +11,18 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from harness import Api
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -108,4 +115,65 @@ class Redis:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(30)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+NGINX = "/usr/sbin/nginx"
+
+
+class Front:
+    """nginx running deploy/nginx.conf, its upstream pointed at `backends`, on a free loopback port."""
+
+    def __init__(self, backends: list[str]):
+        self.folder = Path(tempfile.mkdtemp(prefix="messenger-front-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        site = (REPO / "deploy" / "nginx.conf").read_text()
+        servers = "".join(f"    server {url.split('://')[1]} max_fails=1 fail_timeout=5s;\n" for url in backends)
+        site, count = re.subn(r"(?m)^    server 127\.0\.0\.1:\d+ .*\n", "", site)
+        assert count == 4, "deploy/nginx.conf no longer lists its four example backends"
+        site = site.replace("    least_conn;", servers + "    least_conn;", 1)
+        site = site.replace("listen 80;", f"listen 127.0.0.1:{self.port};")
+        (self.folder / "site.conf").write_text(site)
+        temp = "\n".join(f"    {kind}_temp_path {self.folder / kind};" for kind in
+                         ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        (self.folder / "nginx.conf").write_text(f"""
+{"user root root;" if os.geteuid() == 0 else ""}
+worker_processes 1;
+pid {self.folder / "nginx.pid"};
+error_log {self.folder / "error.log"};
+events {{ worker_connections 512; }}
+http {{
+    log_format upstreams '$request_method $uri $upstream_addr $status';
+    access_log {self.folder / "access.log"} upstreams;
+{temp}
+    include {self.folder / "site.conf"};
+}}
+""")
+        self.proc = subprocess.Popen([NGINX, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"),
+                                      "-g", "daemon off;"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                assert self.proc.poll() is None, self.proc.stdout.read().decode()
+                assert time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.1)
+
+    def api(self, token: str | None = None, **kwargs) -> Api:
+        return Api(self.url, token, **kwargs)
+
+    def upstreams(self, path: str) -> set[str]:
+        """The backends that answered requests for `path`, from the access log."""
+        lines = (self.folder / "access.log").read_text().splitlines()
+        return {line.split()[2] for line in lines if line.split()[1] == path}
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGQUIT)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
         shutil.rmtree(self.folder, ignore_errors=True)

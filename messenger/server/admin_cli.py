@@ -23,7 +23,7 @@ from messenger.core.errors import localized
 from messenger.server import jobs, settings, tls
 from messenger.server.actions import admin
 from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user
-from messenger.server.app import create_app
+from messenger.server.app import command_app
 from messenger.server.backup import BackupError, create_backup, restore_backup
 from messenger.server.config import DATABASE_FILE, ServerConfig
 from messenger.server.errors import ApiError
@@ -89,7 +89,7 @@ def _run(args, config: ServerConfig) -> tuple[object, str]:
         if not database_file.is_file():
             raise CommandFailed("NO_DATABASE", f"there is no server database in {config.data_dir}")
 
-    app, _ = create_app(config)
+    app = command_app(config)
     with app.app_context():
         return COMMANDS[command](args)
 

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
+import socketio as socketio_manager
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from messenger.core.files import make_private, write_atomic
 from messenger.server.config import ServerConfig
 from messenger.server.errors import register_error_handlers
 from messenger.server.extensions import database, socketio
 from messenger.server import wirejson
-from messenger.server.throttle import LoginThrottle
+from messenger.server.presence import LocalPresence, RedisPresence
+from messenger.server.throttle import (
+    LoginThrottle,
+    RateLimit,
+    RedisLoginThrottle,
+    RedisRateLimit,
+    RedisTypingThrottle,
+    RedisWindows,
+    TypingThrottle,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +38,26 @@ def secret_key(data_dir: Path) -> bytes:
     return path.read_bytes()
 
 
-def create_app(config: ServerConfig) -> tuple[Flask, object]:
+def share_state(app: Flask, config: ServerConfig) -> None:
+    """Presence and the throttles: in memory for one process, in Redis for several on one queue."""
+    login = (config.login_throttle_per_account, config.login_throttle_per_address,
+             config.login_throttle_window_seconds)
+    if not config.message_queue:
+        app.extensions.update(presence=LocalPresence(), login_throttle=LoginThrottle(*login),
+                              search_rate=RateLimit(config.search_per_minute, 60), typing_throttle=TypingThrottle())
+        return
+    import redis
+
+    client = redis.Redis.from_url(config.message_queue)
+    windows = RedisWindows(client, "messenger:")
+    app.extensions.update(presence=RedisPresence(client), login_throttle=RedisLoginThrottle(windows, *login),
+                          search_rate=RedisRateLimit(windows, "search", config.search_per_minute, 60),
+                          typing_throttle=RedisTypingThrottle(windows))
+
+
+def create_app(config: ServerConfig, *, serving: bool = True) -> tuple[Flask, object]:
+    """`serving` False (the admin command): with a queue, only send to it, so a change made there
+    closes the sockets it ends at once on every server process."""
     data_dir = Path(config.data_dir)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     for problem in make_private(data_dir):  # the database, secrets and uploads are the server's alone
@@ -45,9 +76,7 @@ def create_app(config: ServerConfig) -> tuple[Flask, object]:
         TESTING=config.testing,
     )
     app.json.ensure_ascii = False
-    app.extensions["login_throttle"] = LoginThrottle(
-        config.login_throttle_per_account, config.login_throttle_per_address, config.login_throttle_window_seconds
-    )
+    share_state(app, config)
 
     database.open(config.sqlalchemy_url, config.sqlite_synchronous)
     database.migrate()
@@ -60,6 +89,9 @@ def create_app(config: ServerConfig) -> tuple[Flask, object]:
     from messenger.server.http import register_blueprints
 
     register_blueprints(app)
+    if config.trusted_proxies:
+        # Behind a front: the address the sign-in throttle counts is the desk's, not the front's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
 
     socketio.init_app(
         app,
@@ -71,7 +103,19 @@ def create_app(config: ServerConfig) -> tuple[Flask, object]:
         ping_interval=20,
         ping_timeout=20,
         json=wirejson,
+        # With a queue, an emit, a disconnect or a room change reaches sockets on every process.
+        **({"client_manager": socketio_manager.RedisManager(config.message_queue, channel="messenger",
+                                                            write_only=not serving)}
+           if config.message_queue else {}),
     )
     from messenger.server.realtime import handlers  # noqa: F401  (registers the socket events)
 
     return app, socketio
+
+
+def command_app(config: ServerConfig) -> Flask:
+    """The app of a command that serves nothing (`messenger admin`, `--workers`' setup): in
+    threading mode, as gevent's Redis client would want a patched socket, and with a queue only
+    sent to."""
+    app, _ = create_app(replace(config, async_mode="threading"), serving=False)
+    return app

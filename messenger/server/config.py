@@ -26,6 +26,8 @@ ENV_FIELDS = {
     "MESSENGER_ENV": "env",
     "MESSENGER_DATA_DIR": "data_dir",
     "MESSENGER_DATABASE_URL": "database_url",
+    "MESSENGER_MESSAGE_QUEUE": "message_queue",
+    "MESSENGER_TRUSTED_PROXIES": "trusted_proxies",
     "USE_HTTPS": "use_https",
     "DESKTOP_ONLY_MODE": "desktop_only_mode",
     "MESSENGER_HOST": "host",
@@ -58,6 +60,12 @@ class ServerConfig:
     env: str = "dev"  # "prod" turns HTTPS on unless USE_HTTPS says otherwise
     data_dir: Path = field(default_factory=default_data_dir)
     database_url: str | None = None  # None: SQLite file in the data dir
+    # A redis:// URL: several server processes on one database share sockets, presence and
+    # throttles through it (README "Office grows"). None: one process, all in memory.
+    message_queue: str | None = None
+    # How many proxies in front set X-Forwarded-For/-Proto (the front of deploy/nginx.conf: 1);
+    # 0 trusts no such header, as a desk could forge it.
+    trusted_proxies: int = 0
     host: str = "127.0.0.1"
     port: int = 5000
     use_https: bool | None = None  # None: on in prod, off otherwise
@@ -151,4 +159,9 @@ def load_config(
             raise ValueError(f"unknown settings in {config_file}: {', '.join(sorted(unknown))}")
 
     merged = {**file_values, **env_values, **overrides}
-    return replace(ServerConfig(), **{k: _coerce(k, v) for k, v in merged.items()})
+    config = replace(ServerConfig(), **{k: _coerce(k, v) for k, v in merged.items()})
+    if config.message_queue and not config.message_queue.startswith(("redis://", "rediss://")):
+        # Only the scheme is said: the URL may hold the queue's password.
+        scheme = config.message_queue.partition("://")[0]
+        raise ValueError(f"message_queue must be a redis:// or rediss:// URL, not {scheme}://...")
+    return config

@@ -1,5 +1,5 @@
 """Background work inside the server process: WAL checkpoints, closing sockets whose sign-in
-ended elsewhere, and the maintenance jobs (purges and message retention).
+ended elsewhere, the presence heartbeat (several processes), and the maintenance jobs (purges and message retention).
 
 A maintenance job is a function `job(now) -> int` (how many rows it removed) listed in
 `MAINTENANCE_JOBS`: adding one is one line there. Jobs run one after another every
@@ -22,6 +22,7 @@ from messenger.server.actions.admin import close_ended_sockets
 from messenger.server.actions.files import delete_orphan_uploads, purge_upload_tokens
 from messenger.server.actions.legacy_keys import announce_releases, purge_held_escrows, start_announcing
 from messenger.server.actions.polls import expire_polls
+from messenger.server.actions.presence import mark_dead_processes_offline
 from messenger.server.db.models import (
     AuditEvent,
     DeviceSession,
@@ -211,9 +212,13 @@ def start(app) -> list[gevent.Greenlet]:
     config = app.config["MESSENGER"]
     with app.app_context():
         start_announcing()
+        mark_dead_processes_offline()  # counted as live before the first socket comes
     return [
         gevent.spawn(checkpoint_loop, config.wal_checkpoint_seconds),
         gevent.spawn(every, app, config.socket_sweep_seconds, "closing ended sockets", close_ended_sockets),
+        # Its own beat, well inside the time after which others take this process for dead.
+        gevent.spawn(every, app, app.extensions["presence"].HEARTBEAT_SECONDS / 3, "presence heartbeat",
+                     mark_dead_processes_offline),
         gevent.spawn(every, app, config.socket_sweep_seconds, "announcing released legacy keys", announce_releases),
         gevent.spawn(every, app, config.maintenance_interval_seconds, "maintenance", run_maintenance),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from messenger.server import presence
+from messenger.server.presence import presence
 from messenger.server.db.models import DeviceSession, Message, Notice, Reaction, Room, RoomMember, User
 
 PREVIEW_CHARS = 100
@@ -21,7 +21,7 @@ def user_public(user: User) -> dict:
         "nickname": user.nickname,
         "status_message": user.status_message or "",
         "profile_image": f"/api/users/{user.id}/profile-image" if user.profile_image else None,
-        "status": "online" if presence.is_online(user.id) else "offline",
+        "status": "online" if presence().is_online(user.id) else "offline",
         "is_admin": bool(user.is_admin),
         "deleted": user.deleted_at is not None,
     }

@@ -44,6 +44,7 @@ def serve(config: ServerConfig) -> int:
         fingerprint = tls.certificate_fingerprint(cert)
 
     server = gevent_server((config.host, config.port), app, error_log=log, **ssl_args)
+    workers = jobs.start(app)
     server.start()
     stopping = gevent.event.Event()
     if sys.platform != "win32":
@@ -51,7 +52,6 @@ def serve(config: ServerConfig) -> int:
         gevent.signal_handler(signal.SIGINT, stopping.set)
         # Greenlets can be counted only from inside; only this account (or root) can signal.
         gevent.signal_handler(signal.SIGUSR1, print_greenlet_count)
-    workers = jobs.start(app)
     announcement = None
     if discovery.enabled_by_config(config):
         announcement = discovery.Announcement(app, server.server_port, fingerprint)
@@ -78,6 +78,7 @@ def serve(config: ServerConfig) -> int:
     deadline = time.monotonic() + 5
     while server.requests_in_flight and time.monotonic() < deadline:
         gevent.sleep(0.05)
+    app.extensions["presence"].stop()
     database.checkpoint()
     database.close()
     print("messenger server stopped", flush=True)

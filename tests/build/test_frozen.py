@@ -87,7 +87,7 @@ def test_self_test_passes_every_check(program):
     assert result.returncode == 0, result.stdout + result.stderr
     assert set(report) == {
         "build", "qt platform plugins", "qt gui", "keyring", "async driver", "websocket-client", "mdns",
-        "update trust root", "database driver", "migrations", "api description", "e2e primitives",
+        "update trust root", "database driver", "message queue", "migrations", "api description", "e2e primitives",
         "password hashing",
     }, result.stdout
     assert all(line.startswith("ok ") for line in lines), result.stdout

@@ -60,8 +60,8 @@ def main() -> int:
     make_app = app_module.create_app
     broken = set(filter(None, os.environ.get("BROKEN", "").split(",")))
 
-    def create_broken_app(config):
-        app, socketio = make_app(config)
+    def create_broken_app(config, **options):
+        app, socketio = make_app(config, **options)
         break_app(app, socketio, broken)
         return app, socketio
 

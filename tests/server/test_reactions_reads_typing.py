@@ -203,7 +203,7 @@ def test_typing_window_comes_from_the_config_and_ends(fresh_server):
 @pytest.mark.parametrize("step", [0.01, 0.1])
 def test_typing_throttle_memory_stays_bounded(step):
     """Its memory is capped whether the old entries have gone stale (0.1 s apart) or not (0.01 s)."""
-    from messenger.server.actions.messages import TypingThrottle
+    from messenger.server.throttle import TypingThrottle
 
     now = [0.0]
     throttle = TypingThrottle(clock=lambda: now[0])

@@ -24,16 +24,11 @@ from messenger.server.actions.device_sessions import (
     do_revoke_device_session,
     revoke_all_device_sessions,
 )
-from messenger.server.actions.events import (
-    BROWSER_CHANNEL,
-    device_channel,
-    disconnect_channel,
-    socket_sids,
-    user_channel,
-)
+from messenger.server.actions.events import close_sockets
 from messenger.server.db.models import AuditEvent, DeviceSession, Message, Room, RoomMember, User
 from messenger.server.errors import ApiError
-from messenger.server.extensions import database, socketio
+from messenger.server.extensions import database
+from messenger.server.presence import presence
 from messenger.server.passwords import MIN_PASSWORD_LENGTH
 
 # Long enough to be safe, short enough to read out over the phone.
@@ -307,61 +302,55 @@ def do_update_settings(changes: dict, actor: Actor) -> dict:
 
 
 # How far back each round looks for sign-ins that ended: a change committed a little after
-# the time it carries, or a round that came late, is still seen; rows, never sockets, are read.
+# the time it carries, or a round that came late, is still seen.
 ENDED_LOOK_BACK = timedelta(minutes=10)
 
 
 def close_ended_sockets() -> int:
-    """Close the sockets of sign-ins that ended where no socket of this process saw it
+    """Close this process's sockets of sign-ins that ended where none of them saw it
     (`messenger admin` beside a running server) or by time (an expired device session);
-    returns how many sign-ins (a device session, a user, or one browser socket) it closed.
+    returns how many sign-ins (device sessions, a browser's included) it closed.
 
-    Changes made in this process close their sockets at once (`disconnect_channel`). This
-    round reads only what ended lately: accounts disabled or deleted, device sessions revoked
-    or expired, and, for browser sockets (a channel of their own), the users with recent
-    audit rows (a password change moves the cookie's epoch) and the mode. It never goes
-    through the connected sockets, so an idle socket costs it nothing.
+    Changes made by an action close their sockets at once, on any process (`close_sockets`).
+    Each process sweeps its own sockets (the database is shared). A round reads only what
+    ended lately: accounts disabled or deleted, device sessions revoked or expired, users
+    with recent audit rows (a password change moves a browser cookie's epoch) and the mode;
+    it looks at sockets only when one of those came back, so an idle office costs nothing
+    per socket.
     """
+    local = presence().local
+    if not local:
+        return 0
     now = datetime.now(timezone.utc)
     since = now - ENDED_LOOK_BACK
-    closed = 0
-    ended_users = database.session.execute(
+    ended_users = dict(database.session.execute(
         select(User.id, case((User.deleted_at.is_not(None), "account_deleted"), else_="account_disabled"))
-        .where(or_(User.disabled_at > since, User.deleted_at > since))).all()
-    for user_id, reason in ended_users:
-        closed += _close(user_channel(user_id), reason)
-    ended_devices = database.session.execute(
+        .where(or_(User.disabled_at > since, User.deleted_at > since))).all())
+    ended_devices = dict(database.session.execute(
         select(DeviceSession.id, case((DeviceSession.revoked_at.is_not(None), "revoked"), else_="expired"))
         .where(or_(DeviceSession.revoked_at > since,
-                   (DeviceSession.expires_at > since) & (DeviceSession.expires_at <= now)))).all()
-    for device_id, reason in ended_devices:
-        closed += _close(device_channel(device_id), reason)
-    browsers = socket_sids(BROWSER_CHANNEL)
-    if not browsers:
-        return closed
-    if settings.desktop_only():
-        return closed + sum(_close(sid, "browser_access_disabled") for sid in browsers)
-    from messenger.server.socket_access import callers
-
-    by_user: dict[int, list[str]] = {}
-    for sid in browsers:
-        if sid in callers:
-            by_user.setdefault(callers[sid].user_id, []).append(sid)
-    recent = set(database.session.scalars(select(AuditEvent.user_id).where(AuditEvent.created_at > since)
-                                          .where(AuditEvent.user_id.in_(by_user)))) if by_user else set()
+                   (DeviceSession.expires_at > since) & (DeviceSession.expires_at <= now)))).all())
+    browsers_refused = settings.desktop_only()
     epochs = dict(database.session.execute(
-        select(User.id, User.session_epoch).where(User.id.in_(recent))).all()) if recent else {}
-    for user_id in recent:
-        for sid in by_user[user_id]:
-            environ = socketio.server.get_environ(sid, namespace="/") or {}
-            if (environ.get("saved_session") or {}).get("epoch") != epochs.get(user_id):
-                closed += _close(sid, "session_ended")  # a socket's sid is a channel of its own
-    return closed
-
-
-def _close(channel: str, reason: str) -> int:
-    """Close the sockets on `channel`; 1 if there were any."""
-    if not socket_sids(channel):
+        select(User.id, User.session_epoch).where(User.id.in_(
+            select(AuditEvent.user_id).where(AuditEvent.created_at > since)))).all())
+    if not (ended_users or ended_devices or epochs or browsers_refused):
         return 0
-    disconnect_channel(channel, reason)
-    return 1
+    ended: dict[int, list[str]] = {}  # a device session -> its sockets here
+    reasons: dict[int, str] = {}
+    for sid, caller in list(local.items()):
+        if caller.user_id in ended_users:
+            reason = ended_users[caller.user_id]
+        elif caller.browser and browsers_refused:
+            reason = "browser_access_disabled"
+        elif caller.browser and caller.user_id in epochs and caller.session_epoch != epochs[caller.user_id]:
+            reason = "session_ended"  # a password change or reset: the cookie's epoch is old
+        else:
+            reason = ended_devices.get(caller.device_session_id)
+        if reason is None:
+            continue
+        ended.setdefault(caller.device_session_id, []).append(sid)
+        reasons[caller.device_session_id] = reason
+    for device_session_id, sids in ended.items():
+        close_sockets(sids, reasons[device_session_id])
+    return len(ended)

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import update
 
 from messenger.server.actions.audit import record_audit
-from messenger.server.actions.events import device_channel, disconnect_channel, user_channel
+from messenger.server.actions.events import close_sockets
 from messenger.server.auth import hash_token, new_token
 from messenger.server.db.models import DeviceSession, User
 from messenger.server.extensions import database
+from messenger.server.presence import presence
 
 TTL_REMEMBER_DAYS = 30
 TTL_SESSION_DAYS = 1
@@ -56,7 +57,7 @@ def do_revoke_device_session(device: DeviceSession, actor_id: int, ip: str | Non
     record_audit("token_revoke", device.user_id, ip, user_agent, device_session_id=device.id, reason=reason,
                  actor_id=actor_id)
     database.session.commit()
-    disconnect_channel(device_channel(device.id), reason)
+    close_sockets(presence().sids(device.user_id, device.id), reason)
 
 
 def revoke_all_device_sessions(user_id: int) -> None:
@@ -70,4 +71,4 @@ def revoke_all_device_sessions(user_id: int) -> None:
 
 
 def disconnect_user(user_id: int, reason: str) -> None:
-    disconnect_channel(user_channel(user_id), reason)
+    close_sockets(presence().sids(user_id), reason)

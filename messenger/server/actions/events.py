@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from messenger.server.db.models import RoomEvent
 from messenger.server.extensions import database, socketio
-from messenger.server.socket_access import callers, drop_socket_access
+from messenger.server.presence import presence
 
 
 def room_channel(room_id: int) -> str:
@@ -26,7 +26,6 @@ def device_channel(device_session_id: int) -> str:
     return f"device:{device_session_id}"
 
 
-BROWSER_CHANNEL = "browsers"  # every browser (cookie) socket, so they are found without going through all
 
 
 @dataclass
@@ -81,35 +80,32 @@ def emit_now(name: str, payload: dict, *, room_id: int | None = None, user_id: i
     socketio.emit(name, payload, to=channel, skip_sid=skip_sid)
 
 
-def socket_sids(channel: str) -> list[str]:
-    return [sid for sid, _ in socketio.server.manager.get_participants("/", channel)]
-
-
 def unsubscribe_user_from_room(user_id: int, room_id: int) -> None:
-    """Kick and leave take effect on the user's live sockets at once."""
-    for sid in socket_sids(user_channel(user_id)):
-        drop_socket_access(sid, room_id)
+    """Kick and leave take effect on the user's live sockets at once, on every process (the
+    Socket.IO manager sends a room change for another process's socket through the queue)."""
+    for sid in presence().sids(user_id):
         socketio.server.leave_room(sid, room_channel(room_id), namespace="/")
 
 
 def subscribe_user_to_room(user_id: int, room_id: int) -> None:
     """A new member's live sockets start receiving the room straight away."""
-    for sid in socket_sids(user_channel(user_id)):
-        if sid in callers:
-            callers[sid].room_ids.add(room_id)
+    for sid in presence().sids(user_id):
         socketio.server.enter_room(sid, room_channel(room_id), namespace="/")
 
 
 def rename_user_sockets(user_id: int, nickname: str) -> None:
-    """The name the user's live sockets put on their typing events from now on."""
-    for sid in socket_sids(user_channel(user_id)):
-        if sid in callers:
-            callers[sid].nickname = nickname
+    """The name the user's sockets on this process put on their typing events from now on
+    (another process's keep the old one until they reconnect: a typing line, nothing stored)."""
+    local = presence().local
+    for sid in presence().sids(user_id):
+        if sid in local:
+            local[sid].nickname = nickname
 
 
-def disconnect_channel(channel: str, reason: str) -> None:
-    """Tell the sockets why, then close them (device revoke, password change, disable)."""
-    for sid in socket_sids(channel):
-        drop_socket_access(sid)  # its next event is refused, even before the close completes
+def close_sockets(sids: list[str], reason: str) -> None:
+    """Tell the sockets why, then close them (device revoke, password change, disable, the sweep),
+    wherever they are: the manager sends both through the queue to a socket's own process, whose
+    disconnect handler then forgets the socket (`forget_socket`)."""
+    for sid in sids:
         socketio.emit("session_revoked", {"reason": reason}, to=sid)
         socketio.server.disconnect(sid, namespace="/")

@@ -8,10 +8,8 @@ crash of the process and a power cut.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from itertools import groupby
-from threading import Lock
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -327,55 +325,13 @@ def _publish_marks(batch: list[ReadMark], results: list[tuple]) -> None:
 read_writer = GroupWriter(lambda: database.engine, _store_marks, _publish_marks)
 
 
-class TypingThrottle:
-    """Lets one "is typing" per (user, room) through per window; in-process, bounded memory.
-
-    A "stopped typing" always goes through and clears the window, so the others never keep
-    seeing someone type who stopped, and a fresh start after a stop is shown at once.
-    """
-
-    MAX_ENTRIES = 10_000
-
-    def __init__(self, clock=time.monotonic):
-        self.clock = clock
-        self.last_sent: dict[tuple[int, int], float] = {}
-        self.lock = Lock()
-
-    def allow(self, user_id: int, room_id: int, is_typing: bool, window: float) -> bool:
-        key = (user_id, room_id)
-        now = self.clock()
-        with self.lock:
-            if not is_typing:
-                self.last_sent.pop(key, None)
-                return True
-            last = self.last_sent.get(key)
-            if last is not None and now - last < window:
-                return False
-            if len(self.last_sent) >= self.MAX_ENTRIES:
-                self._forget_older_than(now - window)
-            self.last_sent[key] = now
-            return True
-
-    def _forget_older_than(self, cutoff: float) -> None:
-        # Entries past the window no longer hold anything back; if every entry is fresh the
-        # worst a reset does is let one extra "is typing" through.
-        stale = [key for key, at in self.last_sent.items() if at <= cutoff]
-        for key in stale:
-            del self.last_sent[key]
-        if len(self.last_sent) >= self.MAX_ENTRIES:
-            self.last_sent.clear()
-
-
-typing_throttle = TypingThrottle()
-
-
 def do_typing(user: SocketCaller, room_id: int, is_typing: bool, sid: str | None) -> bool:
     """Tell the room's other sockets that `user` is (not) typing; returns False if throttled.
 
     Typing is ephemeral: nothing is stored and a client that was away does not replay it.
     """
     window = current_app.config["MESSENGER"].typing_throttle_seconds
-    if not typing_throttle.allow(user.id, room_id, is_typing, window):
+    if not current_app.extensions["typing_throttle"].allow(user.id, room_id, is_typing, window):
         return False
     emit_now(protocol.USER_TYPING, {"room_id": room_id, "user_id": user.id, "nickname": user.nickname,
                                     "is_typing": is_typing}, room_id=room_id, skip_sid=sid)

@@ -31,11 +31,8 @@ MAX_OFFSET = 10_000
 
 
 def search_rate() -> RateLimit:
-    """The per-user search limit, made on first use from the config."""
-    rate = current_app.extensions.get("search_rate")
-    if rate is None:
-        rate = current_app.extensions["search_rate"] = RateLimit(current_app.config["MESSENGER"].search_per_minute, 60)
-    return rate
+    """The per-user search limit (made in `create_app`)."""
+    return current_app.extensions["search_rate"]
 
 
 def _query_time(name: str, whole_day_included: bool) -> datetime | None:

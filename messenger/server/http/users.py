@@ -9,12 +9,13 @@ from flask import Blueprint, current_app, g, request, send_file
 from sqlalchemy import select
 
 from messenger.core.media import IMAGE_EXTENSIONS, IMAGE_MIME_TYPES, sniff_image
-from messenger.server import presence, serialize
+from messenger.server import serialize
 from messenger.server.actions.accounts import do_set_profile_image, do_update_profile
 from messenger.server.auth import login_required
 from messenger.server.db.models import User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
+from messenger.server.presence import presence
 from messenger.server.http.params import json_body, take_text
 
 bp = Blueprint("users", __name__)
@@ -44,7 +45,7 @@ def list_users():
 @bp.get("/api/users/online")
 @login_required
 def online_users():
-    ids = presence.online_user_ids()
+    ids = sorted(presence().online_user_ids())
     users = database.session.scalars(active_users().where(User.id.in_(ids))) if ids else []
     return {"users": [serialize.user_public(u) for u in users]}
 

@@ -10,19 +10,21 @@ from __future__ import annotations
 import functools
 
 from flask import current_app, request, session
-from flask_socketio import ConnectionRefusedError, join_room, leave_room
+from flask_socketio import ConnectionRefusedError, join_room, leave_room, rooms
 from sqlalchemy import select
 
 from messenger.core import protocol
 from messenger.core.errors import pick_locale
-from messenger.server import presence, settings
-from messenger.server.actions.events import BROWSER_CHANNEL, device_channel, emit_now, room_channel, user_channel
+from messenger.server import settings
+from messenger.server.actions.events import device_channel, room_channel, user_channel
+from messenger.server.actions.presence import do_socket_connected, forget_socket, member_room_ids
 from messenger.server.auth import browser_device_session, cookie_user, live_device_session
 from messenger.server.db.models import RoomMember
 from messenger.server.errors import ApiError, error_body
 from messenger.server.extensions import database, socketio
-from messenger.server.http.params import take
-from messenger.server.socket_access import SocketCaller, callers, drop_socket_access
+from messenger.server.http.params import fits_64_bits, take
+from messenger.server.presence import presence
+from messenger.server.socket_access import SocketCaller
 
 
 def socket_error(code: str, locale: str, detail: str | None = None) -> dict:
@@ -50,7 +52,7 @@ def socket_event(name: str):
     def decorate(fn):
         @functools.wraps(fn)
         def handler(data=None):
-            caller = callers.get(request.sid)
+            caller = presence().local.get(request.sid)
             if caller is None:
                 return socket_error("AUTH_REQUIRED", "ko-KR")
             try:
@@ -99,37 +101,40 @@ def on_connect(auth=None):
     else:
         raise refuse("AUTH_REQUIRED", locale)
 
-    room_ids = list(database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == user.id)))
-    callers[request.sid] = SocketCaller(user.id, device_id, locale, user.nickname, set(room_ids), browser)
+    caller = SocketCaller(user.id, device_id, locale, user.nickname, browser, session.get("epoch") if browser else None)
     join_room(user_channel(user.id))
     join_room(device_channel(device_id))
-    if browser:
-        join_room(BROWSER_CHANNEL)  # the periodic check's way to a cookie's epoch and to the mode
+    room_ids = member_room_ids(user.id)
     for room_id in room_ids:
         join_room(room_channel(room_id))
-    if presence.connected(user.id):
-        for room_id in room_ids:
-            emit_now(protocol.USER_STATUS, {"user_id": user.id, "status": "online"}, room_id=room_id)
+    do_socket_connected(request.sid, caller, room_ids)
 
 
 @socketio.on("disconnect")
 def on_disconnect(*_reason):
-    caller = drop_socket_access(request.sid)
-    if caller is None or not presence.disconnected(caller.user_id):
-        return
-    room_ids = database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == caller.user_id))
-    for room_id in room_ids:
-        emit_now(protocol.USER_STATUS, {"user_id": caller.user_id, "status": "offline"}, room_id=room_id)
+    forget_socket(request.sid)
 
 
-def _member_room_ids(caller: SocketCaller, wanted: list) -> list[int]:
-    return [r for r in wanted if isinstance(r, int) and not isinstance(r, bool) and r in caller.room_ids]
+def in_room(room_id: int) -> bool:
+    """Whether the event's socket gets the room's events, without the database: a member's
+    socket sits in the room's channel from its connect (or invite) until a kick or leave takes
+    it out, which the Socket.IO manager does on the socket's own process, whichever process
+    acted (or until the socket itself leaves the channel: `leave_room`)."""
+    return room_channel(room_id) in rooms()
+
+
+def _member_room_ids(user_id: int, wanted: list) -> list[int]:
+    ids = [r for r in wanted if isinstance(r, int) and not isinstance(r, bool) and fits_64_bits(r)]
+    if not ids:
+        return []
+    return list(database.session.scalars(
+        select(RoomMember.room_id).where(RoomMember.user_id == user_id, RoomMember.room_id.in_(ids))))
 
 
 @socket_event(protocol.JOIN_ROOM)
 def on_join_room(caller: SocketCaller, data: dict):
     """Subscribe this socket to one of the user's rooms (membership is not changed)."""
-    room_ids = _member_room_ids(caller, [take(data, "room_id", int)])
+    room_ids = _member_room_ids(caller.user_id, [take(data, "room_id", int)])
     if not room_ids:
         raise ApiError("ROOM_NOT_FOUND")
     join_room(room_channel(room_ids[0]))
@@ -150,7 +155,7 @@ def on_subscribe_rooms(caller: SocketCaller, data: dict):
     wanted = data.get("room_ids")
     if not isinstance(wanted, list) or len(wanted) > 1000:
         raise ApiError("VALIDATION_ERROR", detail="room_ids: must be a list of room ids")
-    room_ids = _member_room_ids(caller, wanted)
+    room_ids = _member_room_ids(caller.user_id, wanted)
     for room_id in room_ids:
         join_room(room_channel(room_id))
     return {"room_ids": room_ids}

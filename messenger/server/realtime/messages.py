@@ -27,7 +27,7 @@ from messenger.server.db.models import User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.http.params import take, take_text
-from messenger.server.realtime.handlers import socket_event
+from messenger.server.realtime.handlers import in_room, socket_event
 from messenger.server.socket_access import SocketCaller
 
 
@@ -83,7 +83,7 @@ def on_send_message(caller: SocketCaller, data: dict):
 def on_message_read(caller: SocketCaller, data: dict):
     """Move the caller's read mark in a room forward; a mark at or past the message stays."""
     room_id = take(data, "room_id", int)
-    if room_id not in caller.room_ids:
+    if not in_room(room_id):
         raise ApiError("ROOM_NOT_FOUND")
     mark, moved = do_mark_read(ReadMark(caller.user_id, room_id, take(data, "message_id", int)))
     return {"room_id": room_id, "message_id": mark, "moved": moved}
@@ -93,7 +93,7 @@ def on_message_read(caller: SocketCaller, data: dict):
 def on_typing(caller: SocketCaller, data: dict):
     """Tell the room's other sockets; `sent: false` means the throttle held it back."""
     room_id = take(data, "room_id", int)
-    if room_id not in caller.room_ids:
+    if not in_room(room_id):
         raise ApiError("ROOM_NOT_FOUND")
     return {"sent": do_typing(caller, room_id, take(data, "is_typing", bool), request.sid)}
 

@@ -15,7 +15,6 @@ from messenger.core.e2e import (
     DeviceKeys,
     EnvelopeError,
     RoomKeyring,
-    decrypt_envelope,
     decrypt_file,
     encrypt_envelope,
     encrypt_file,
