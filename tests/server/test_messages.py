@@ -7,6 +7,8 @@ import pytest
 from harness import Socket, login, register_and_login
 from messaging import contents, history, open_room, text
 
+pytestmark = pytest.mark.contract  # run on SQLite and on PostgreSQL (conftest)
+
 CIPHERTEXT_LIMIT = 200_000
 PLAINTEXT_LIMIT = 10_000
 
