@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, column, false, func, literal_column, or_, select, table
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
 from messenger.server.db import database
@@ -102,15 +103,18 @@ def _matches(column, words: list[str]):
 
 
 def _search_trigram(terms, conditions, file_only, offset, limit) -> list[SearchHit]:
-    # `= false`, as in the partial indexes' predicates, so the planner may use them.
-    readable = and_(Message.encrypted == false(), Message.message_type.in_(("text", "system")))
+    # Each term's matches as subqueries of their own, each able to use its trigram index, with
+    # `= false` as in the partial indexes' predicates.
+    texts, names = aliased(Message), aliased(RoomFile)
     for term in terms:
         words = WORD.findall(term)
         if not words:  # nothing FTS5 would index: it finds nothing either
             conditions.append(false())
             continue
-        in_name = _matches(RoomFile.file_name, words)
-        in_text = false() if file_only else and_(readable, _matches(Message.content, words))
+        in_name = Message.id.in_(select(names.message_id).where(
+            names.encrypted == false(), names.deleted_at.is_(None), _matches(names.file_name, words)))
+        in_text = false() if file_only else Message.id.in_(select(texts.id).where(
+            texts.encrypted == false(), texts.message_type.in_(("text", "system")), _matches(texts.content, words)))
         conditions.append(or_(in_text, in_name))
     statement = (
         select(Message, RoomFile.id, RoomFile.file_name)

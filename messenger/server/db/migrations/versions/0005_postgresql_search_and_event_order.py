@@ -35,7 +35,7 @@ def upgrade() -> None:
         return
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     op.execute("CREATE INDEX ix_messages_content_trgm ON messages USING gin (content gin_trgm_ops) "
-               "WHERE encrypted = false AND message_type IN ('text', 'system')")
+               "WHERE encrypted = false")
     op.execute("CREATE INDEX ix_room_files_file_name_trgm ON room_files USING gin (file_name gin_trgm_ops) "
                "WHERE encrypted = false")
     op.execute(f"""
