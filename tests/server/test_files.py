@@ -29,8 +29,6 @@ from uploading import (
     uploaded,
 )
 
-pytestmark = pytest.mark.contract  # run on SQLite and on PostgreSQL (conftest)
-
 SMALL_LIMIT = 100_000
 SMALL_QUOTA = 250_000
 

@@ -18,8 +18,6 @@ from sqlalchemy import text as sql_text
 
 from harness import PASSWORD, login, register_and_login, unique_name
 
-pytestmark = pytest.mark.contract  # run on SQLite and on PostgreSQL (conftest)
-
 
 def public_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
@@ -584,6 +582,7 @@ def test_backup_over_the_request_limit_is_refused_before_it_is_read(server):
 
 # --- schema --------------------------------------------------------------------------------
 
+@pytest.mark.contract  # the migrations, on each database
 def test_a_database_made_at_0001_upgrades_and_keeps_its_users(fresh_server, database_env, tmp_path):
     """On each database: the migrations from the first schema on."""
     from alembic import command

@@ -12,8 +12,6 @@ from messenger.server.db.models import Poll, Room, RoomEvent, User, utcnow
 from messenger.server.extensions import database
 from uploading import assert_refused, group
 
-pytestmark = pytest.mark.contract  # run on SQLite and on PostgreSQL (conftest)
-
 
 def new_poll(api, room_id, question="점심 메뉴?", options=("김치찌개", "돈까스", "비빔밥"), **extra):
     reply = api.post(f"/api/rooms/{room_id}/polls", json={"question": question, "options": list(options), **extra})
