@@ -23,9 +23,10 @@ from messenger.server.db import MIGRATIONS
 from messenger.server.passwords import hash_password
 
 
-def admin_command(*args) -> subprocess.CompletedProcess:
+def admin_command(*args, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`messenger admin ARGS`; `env`: a server's environment (its database URL)."""
     return subprocess.run([sys.executable, "-m", "messenger", "admin", *args], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
 
 
 def backup(data_dir: Path, archive: Path) -> subprocess.CompletedProcess:
@@ -284,9 +285,8 @@ def test_a_postgresql_office_is_backed_up_with_pg_dump_and_restored_into_an_empt
     sock.close()
     (srv.data_dir / "uploads").mkdir(exist_ok=True)
     (srv.data_dir / "uploads" / "report.bin").write_bytes(b"\x00blob" * 50)
-    result = subprocess.run([sys.executable, "-m", "messenger", "admin", "--data-dir", str(srv.data_dir), "backup",
-                             str(tmp_path / "office.zip")], capture_output=True, text=True, timeout=300,
-                            env=srv.environment)
+    result = admin_command("--data-dir", str(srv.data_dir), "backup", str(tmp_path / "office.zip"),
+                           env=srv.environment)
     assert result.returncode == 0, result.stderr
     with zipfile.ZipFile(tmp_path / "office.zip") as zf:
         manifest = json.loads(zf.read("manifest.json"))
