@@ -4,9 +4,10 @@ Nothing changes on SQLite (FTS5 from 0003 is its index; one writer at a time alr
 event ids follow commit order).
 
 On PostgreSQL:
-- pg_trgm GIN indexes on readable message text and plaintext file names: search narrows
+- pg_trgm GIN indexes on unencrypted message text and plaintext file names: search narrows
   its candidates with ILIKE through them (trigrams index Hangul as well as Latin letters),
-  then checks FTS5's word-beginning rule (`db/search.py`).
+  then checks FTS5's word-beginning rule (`db/search.py`). The predicates say only "not
+  encrypted": a query's bound IN list could never prove a narrower one.
 - Event ids come from a sequence, and two transactions can commit in the other order than
   they drew their ids: a catch-up reader at cursor N could then pass an id below N that
   commits later. A statement trigger on `events` takes a transaction-level advisory lock
