@@ -109,6 +109,11 @@ def add_admin_commands(commands) -> None:
     restore.add_argument("file", type=Path)
     restore.add_argument("--data-dir", type=Path, dest="admin_data_dir", default=argparse.SUPPRESS,
                          help="the folder to restore into (must be empty or not exist)")
+    restore.add_argument("--database-url", help="a PostgreSQL backup: the new, empty database to restore it into "
+                                                "(default: MESSENGER_DATABASE_URL)")
+    move_to = command("move-to", "move the office from its SQLite file into a new, empty PostgreSQL database "
+                                 "(stop the server first)")
+    move_to.add_argument("--database-url", required=True, help="postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE")
     command("run-maintenance", "run the maintenance jobs (purges, retention) once, now")
     move = command("import-v4", "import a v4 server's database, uploads and encrypted history into a new data dir")
     move.add_argument("--db", type=Path, required=True, help="v4's messenger.db")

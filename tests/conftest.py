@@ -1,3 +1,4 @@
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -6,25 +7,59 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import ServerProcess, Socket, register_and_login  # noqa: E402
+from harness import ServerProcess, Socket, register_and_login, unique_name  # noqa: E402
+
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc):
+    """Tests marked `contract` (the wire's HTTP and Socket.IO contract) run against servers on
+    each database; the others on SQLite only."""
+    if metafunc.definition.get_closest_marker("contract") and "database_env" in metafunc.fixturenames:
+        metafunc.parametrize("database_env", DATABASES, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
+def postgres():
+    """One real PostgreSQL for the session (tests/services.py), started when a test first needs it."""
+    from services import Postgres
+
+    cluster = Postgres().start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def database_env(request):
+    """Gives each new server its environment: nothing on SQLite (a file in its data dir), a
+    fresh database of the session's PostgreSQL for the `postgresql` parameter. Tests not marked
+    `contract` run on SQLite, or on PostgreSQL with MESSENGER_TEST_DATABASE=postgresql."""
+    if getattr(request, "param", os.environ.get("MESSENGER_TEST_DATABASE", "sqlite")) == "sqlite":
+        return dict
+    cluster = request.getfixturevalue("postgres")
+    return lambda: {"MESSENGER_DATABASE_URL": cluster.database(unique_name("office"))}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, database_env):
     """One shared server for tests that create their own users and rooms. Its E2E policy is
     "optional": tests of other things send plaintext; the policy is tested on servers of its own."""
-    proc = ServerProcess(tmp_path_factory.mktemp("server"), e2e_policy="optional").start()
+    proc = ServerProcess(tmp_path_factory.mktemp("server"), env=database_env(), e2e_policy="optional").start()
     yield proc
     proc.stop()
 
 
 @pytest.fixture
-def fresh_server(tmp_path):
+def fresh_server(tmp_path, database_env):
     """A server of the test's own, for tests that restart it or change its settings."""
     procs = []
+    databases = {}  # data dir -> its database's environment: a restart finds the same database
 
     def start(env=None, config=None, data_dir=None, e2e_policy="optional"):
-        proc = ServerProcess(data_dir or tmp_path / f"server{len(procs)}", env=env, config=config,
+        data_dir = Path(data_dir or tmp_path / f"server{len(procs)}")
+        if data_dir not in databases:
+            databases[data_dir] = database_env()
+        proc = ServerProcess(data_dir, env={**databases[data_dir], **(env or {})}, config=config,
                              e2e_policy=e2e_policy).start()
         procs.append(proc)
         return proc

@@ -1,8 +1,9 @@
 """Real servers and real clients for black-box tests.
 
 `ServerProcess` runs `python -m messenger --serve` on a free port with its own data
-dir; `Api` talks HTTP with httpx; `Socket` is a python-socketio client that records
-every event it receives; `Cli` runs `python -m messenger chat` with a home of its own.
+dir (and its own PostgreSQL database when `env` names one: `database_env` in conftest);
+`Api` talks HTTP with httpx; `Socket` is a python-socketio client that records every
+event it receives; `Cli` runs `python -m messenger chat` with a home of its own.
 """
 
 from __future__ import annotations
@@ -44,13 +45,35 @@ class ServerProcess:
         self.url = ""
         self.output: list[str] = []
 
+    @property
+    def environment(self) -> dict:
+        """What the server and its `messenger admin` run with."""
+        return {**os.environ, "MESSENGER_ENV": "dev", **self.env}
+
+    @property
+    def database_url(self) -> str:
+        """The server's database: the PostgreSQL one it was given, else its data dir's SQLite file."""
+        return self.env.get("MESSENGER_DATABASE_URL") or f"sqlite:///{self.data_dir / 'messenger.db'}"
+
+    def sql(self, statement: str, **params) -> list[tuple]:
+        """Run `statement` on the server's database, SQLite or PostgreSQL alike (committed);
+        the rows it returns."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.database_url)
+        try:
+            with engine.begin() as connection:
+                result = connection.execute(text(statement), params)
+                return [tuple(row) for row in result] if result.returns_rows else []
+        finally:
+            engine.dispose()
+
     def start(self, timeout: float = 30, port: int = 0) -> "ServerProcess":
         """`port` 0: a free one (a restart that must keep its address passes the old one)."""
-        env = {**os.environ, "MESSENGER_ENV": "dev", **self.env}
         self.output = []
         self.proc = subprocess.Popen(
             [*self.command, "--serve", "--port", str(port), "--data-dir", str(self.data_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.environment,
         )
         found: queue.Queue[str] = queue.Queue()
 
@@ -72,9 +95,9 @@ class ServerProcess:
         return self
 
     def admin(self, *args: str) -> str:
-        """`messenger admin ARGS` on this server's data dir; its output."""
+        """`messenger admin ARGS` on this server's data dir and database; its output."""
         done = subprocess.run([*self.command, "admin", "--data-dir", str(self.data_dir), *args],
-                              capture_output=True, text=True, timeout=120, env={**os.environ, **self.env})
+                              capture_output=True, text=True, timeout=120, env=self.environment)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 

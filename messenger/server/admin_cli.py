@@ -26,19 +26,15 @@ from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user
 from messenger.server.app import command_app
 from messenger.server.backup import BackupError, create_backup, restore_backup
 from messenger.server.config import DATABASE_FILE, ServerConfig
-from messenger.server.errors import ApiError
+from messenger.server.db.move import move_to_postgresql, moved_note
+from messenger.server.errors import ApiError, Refused
 from messenger.server.http.users import remove_profile_file
-from messenger.server.import_v4 import ImportRefused, import_v4, read_escrow_file
+from messenger.server.import_v4 import import_v4, read_escrow_file
 from messenger.server.passwords import MIN_PASSWORD_LENGTH
 
 
-class CommandFailed(Exception):
+class CommandFailed(Refused):
     """A refusal outside the API's errors (backup, restore), with its own code."""
-
-    def __init__(self, code: str, text: str):
-        super().__init__(text)
-        self.code = code
-        self.text = text
 
 
 def read_password(from_stdin: bool) -> str:
@@ -55,7 +51,7 @@ def run_admin(args, config: ServerConfig) -> int:
         data, text = _run(args, config)
     except ApiError as exc:
         return _fail(args, exc.code, exc.detail or localized(exc.code, "en-US"))
-    except (CommandFailed, ImportRefused) as exc:
+    except Refused as exc:
         return _fail(args, exc.code, exc.text)
     if getattr(args, "json", False):
         print(json.dumps(data, ensure_ascii=False, indent=2))
@@ -75,15 +71,19 @@ def _run(args, config: ServerConfig) -> tuple[object, str]:
     command = args.admin_command
     try:
         if command == "restore":
-            return _restore(args)
+            return _restore(args, config)
         if command == "backup":
             return _backup(args, config)
         if command == "import-v4":
             return _import_v4(args, config)
+        if command == "move-to":
+            return _move_to(args, config)
         if command in CERTIFICATE_COMMANDS:
             return CERTIFICATE_COMMANDS[command](args, config)
     except BackupError as exc:
         raise CommandFailed("BACKUP_FAILED" if command == "backup" else "RESTORE_REFUSED", str(exc)) from None
+    if config.database_url is None and moved_note(config.data_dir) is not None:
+        raise CommandFailed("DATABASE_MOVED", f"{moved_note(config.data_dir)}: set MESSENGER_DATABASE_URL")
     if command != "create-user" and config.database_url is None:
         database_file = Path(config.data_dir) / DATABASE_FILE
         if not database_file.is_file():
@@ -104,16 +104,18 @@ def _backup(args, config: ServerConfig):
             f"schema {manifest['schema_revision']})")
 
 
-def _restore(args):
+def _restore(args, config: ServerConfig):
     target = getattr(args, "admin_data_dir", None)
     if target is None:
         raise CommandFailed("RESTORE_REFUSED", "say where to restore: restore FILE --data-dir DIR")
-    manifest = restore_backup(args.file, target)
+    database_url = args.database_url or config.database_url
+    manifest = restore_backup(args.file, target, database_url)
     before, after = manifest["schema_revision"], manifest["restored_schema_revision"]
     schema = f"schema {before}" if before == after else f"schema {before} upgraded to {after}"
+    database = " and MESSENGER_DATABASE_URL set to that database" if database_url else ""
     return ({"data_dir": str(Path(target).resolve()), **manifest},
             f"restored {len(manifest['files'])} files into {target} ({schema}); start the server on it with "
-            f"--data-dir {target}")
+            f"--data-dir {target}{database}")
 
 
 def _import_v4(args, config: ServerConfig):
@@ -128,6 +130,17 @@ def _import_v4(args, config: ServerConfig):
     if not args.admin:
         lines.append("v4 had no platform administrators: make one with create-user --admin (or import with --admin)")
     return summary.as_dict(), "\n".join(lines)
+def _move_to(args, config: ServerConfig):
+    if config.database_url is not None:
+        raise CommandFailed("MOVE_REFUSED", "this server already runs on a database URL, not its SQLite file")
+    summary = move_to_postgresql(Path(config.data_dir), Path(config.data_dir) / DATABASE_FILE, args.database_url)
+    lines = [f"moved into {summary.target} in {summary.seconds:.1f} s:"]
+    lines += [f"  {table}: {count}" for table, count in summary.rows.items() if count]
+    lines.append(f"start the server with MESSENGER_DATABASE_URL set to that database and --data-dir {config.data_dir} "
+                 "(its files stay there)")
+    return {"target": summary.target, "seconds": summary.seconds, "rows": summary.rows}, "\n".join(lines)
+
+
 # --- the server's certificate: files only ---------------------------------------------------
 
 def show_fingerprint(args, config: ServerConfig):

@@ -1,15 +1,16 @@
-"""Backup and restore of a server's data dir (SQLite deployments) as one zip file.
+"""Backup and restore of a server's data dir and its database as one zip file.
 
 The archive holds:
-  manifest.json   {format, app_version, schema_revision, created_at, files: [{path, size, sha256}]}
-  messenger.db    a consistent snapshot taken with SQLite's online backup API (never a file
-                  copy, which could catch the database between two writes); safe while the
-                  server runs, which keeps writing during the backup
+  manifest.json   {format, app_version, schema_revision, created_at, database, files: [{path, size, sha256}]}
+  messenger.db    SQLite: a consistent snapshot taken with SQLite's online backup API (never
+                  a file copy, which could catch the database between two writes); safe
+                  while the server runs, which keeps writing during the backup
+  database.pgdump PostgreSQL instead: `pg_dump`'s custom format, one consistent snapshot too
   secret_key, config.toml, tls/, uploads/, profile_images/   as they are on disk
 
-Restore goes into an empty or new folder only, checks every file against the manifest
-before anything is put in place, and brings an older schema up to date with the
-migrations. PostgreSQL deployments back up with `pg_dump` instead.
+Restore goes into an empty or new folder (and, for PostgreSQL, an empty database) only,
+checks every file against the manifest before anything is put in place, and brings an
+older schema up to date with the migrations.
 """
 
 from __future__ import annotations
@@ -31,14 +32,16 @@ from alembic.script import ScriptDirectory
 from messenger import __version__
 from messenger.server.config import ServerConfig
 from messenger.core.files import sync_folder
-from messenger.server.db import MIGRATIONS, Database
-from messenger.server.db.snapshot import SnapshotError, sqlite_revision_checked, sqlite_snapshot
+from messenger.server.db import MIGRATIONS, migrate_database
+from messenger.server.db.snapshot import (SnapshotError, postgres_dump, postgres_restore, postgres_revision,
+                                          sqlite_revision_checked, sqlite_snapshot)
 
 log = logging.getLogger("messenger.server")
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 DATABASE = "messenger.db"
+PG_DUMP = "database.pgdump"
 KEPT_FILES = ("secret_key", "config.toml")
 KEPT_FOLDERS = ("tls", "uploads", "profile_images")
 # Already compressed (images) or encrypted (E2E blobs): deflating them only costs time.
@@ -48,14 +51,6 @@ CHUNK = 1024 * 1024
 
 class BackupError(Exception):
     """A backup or restore refused or failed; the message says why, for the admin."""
-
-
-def database_path(config: ServerConfig) -> Path:
-    url = config.sqlalchemy_url
-    if not url.startswith("sqlite:///"):
-        raise BackupError("this server uses PostgreSQL: back it up with pg_dump (see the README), "
-                          "and copy the data dir's keys and files alongside")
-    return Path(url.removeprefix("sqlite:///"))
 
 
 def known_revisions() -> set[str]:
@@ -72,9 +67,10 @@ def create_backup(config: ServerConfig, target: Path) -> dict:
     """Write the backup of `config`'s data dir to `target` (atomically, owner-only) and
     return its manifest."""
     data_dir = Path(config.data_dir)
-    source = database_path(config)
-    if not source.is_file():
-        raise BackupError(f"there is no server database at {source}")
+    url = config.sqlalchemy_url
+    on_sqlite = url.startswith("sqlite:///")
+    if on_sqlite and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise BackupError(f"there is no server database at {url.removeprefix('sqlite:///')}")
     target = Path(target).resolve()
     if target.is_dir():
         raise BackupError(f"{target} is a folder; give the backup file's name")
@@ -83,12 +79,13 @@ def create_backup(config: ServerConfig, target: Path) -> dict:
                           "disk would take both)")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".messenger-backup-", dir=target.parent) as work:
-        snapshot = Path(work) / DATABASE
-        revision = snapshot_database(source, snapshot)
-        entries = [(DATABASE, snapshot), *_data_files(data_dir)]
+        name = DATABASE if on_sqlite else PG_DUMP
+        snapshot = Path(work) / name
+        revision = snapshot_database(url, snapshot)
+        entries = [(name, snapshot), *_data_files(data_dir)]
         tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
         try:
-            manifest = _write_archive(tmp, entries, revision)
+            manifest = _write_archive(tmp, entries, revision, name)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -96,10 +93,12 @@ def create_backup(config: ServerConfig, target: Path) -> dict:
     return manifest
 
 
-def snapshot_database(source: Path, target: Path) -> str:
+def snapshot_database(url: str, target: Path) -> str:
     """The live database copied consistently to `target`; returns its schema revision."""
     try:
-        return sqlite_snapshot(source, target)
+        if url.startswith("sqlite:///"):
+            return sqlite_snapshot(Path(url.removeprefix("sqlite:///")), target)
+        return postgres_dump(url, target)
     except SnapshotError as exc:
         raise BackupError(str(exc)) from None
 
@@ -113,7 +112,7 @@ def _data_files(data_dir: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def _write_archive(tmp: Path, entries: list[tuple[str, Path]], revision: str) -> dict:
+def _write_archive(tmp: Path, entries: list[tuple[str, Path]], revision: str, database: str) -> dict:
     files = []
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds the server's keys
     with os.fdopen(fd, "wb") as fh:
@@ -127,7 +126,7 @@ def _write_archive(tmp: Path, entries: list[tuple[str, Path]], revision: str) ->
                 "app_version": __version__,
                 "schema_revision": revision,
                 "created_at": datetime.now(timezone.utc).isoformat(),
-                "database": DATABASE,
+                "database": database,
                 "files": files,
             }
             archive.writestr(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False),
@@ -160,8 +159,9 @@ def _add_file(archive: zipfile.ZipFile, name: str, path: Path) -> dict | None:
 
 # --- restore -------------------------------------------------------------------------------
 
-def restore_backup(archive_path: Path, data_dir: Path) -> dict:
-    """Restore a backup into `data_dir`, which must be empty or not exist yet.
+def restore_backup(archive_path: Path, data_dir: Path, database_url: str | None = None) -> dict:
+    """Restore a backup into `data_dir`, which must be empty or not exist yet; a PostgreSQL
+    backup's database goes into the (empty) database at `database_url`.
 
     Every file is checked against the manifest's sha256 before the folder is put in place;
     the database is then migrated to this version's schema. Returns the manifest, with
@@ -177,12 +177,22 @@ def restore_backup(archive_path: Path, data_dir: Path) -> dict:
         raise BackupError(f"{archive_path} is not a backup archive: {exc}") from None
     with archive:
         manifest = _read_manifest(archive)
+        dumped = manifest["database"] == PG_DUMP
+        if dumped and not database_url:
+            raise BackupError("this backup holds a PostgreSQL database: name the new, empty database to restore "
+                              "it into with --database-url (or MESSENGER_DATABASE_URL)")
+        if not dumped and database_url:
+            raise BackupError("this backup holds an SQLite database: restore it without a database URL, then "
+                              "move it with move-to")
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restoring-", dir=data_dir.parent))
         try:
             for entry in manifest["files"]:
                 _extract(archive, entry, staging)
-            manifest["restored_schema_revision"] = _upgrade(staging / DATABASE)
+            if dumped:
+                manifest["restored_schema_revision"] = _restore_postgresql(staging / PG_DUMP, database_url)
+            else:
+                manifest["restored_schema_revision"] = _upgrade(staging / DATABASE)
             if data_dir.exists():
                 data_dir.rmdir()
             os.replace(staging, data_dir)
@@ -205,7 +215,8 @@ def _read_manifest(archive: zipfile.ZipFile) -> dict:
     for path in paths:
         if not _safe_member(path):
             raise BackupError(f"the archive holds a file outside the data dir's layout: {path!r}")
-    if DATABASE not in paths:
+    manifest.setdefault("database", DATABASE)
+    if manifest["database"] not in (DATABASE, PG_DUMP) or manifest["database"] not in paths:
         raise BackupError("the archive holds no database")
     listed, present = set(paths), set(archive.namelist()) - {MANIFEST}
     if listed != present or len(paths) != len(listed):
@@ -225,7 +236,7 @@ def _safe_member(path) -> bool:
     parts = PurePosixPath(path).parts
     if PurePosixPath(path).is_absolute() or ".." in parts or "." in parts:
         return False
-    return path in (DATABASE, *KEPT_FILES) or (len(parts) > 1 and parts[0] in KEPT_FOLDERS)
+    return path in (DATABASE, PG_DUMP, *KEPT_FILES) or (len(parts) > 1 and parts[0] in KEPT_FOLDERS)
 
 
 def _extract(archive: zipfile.ZipFile, entry: dict, staging: Path) -> None:
@@ -247,14 +258,21 @@ def _extract(archive: zipfile.ZipFile, entry: dict, staging: Path) -> None:
                           "the archive is damaged or was altered")
 
 
+def _restore_postgresql(dump: Path, url: str) -> str:
+    """Load the dump into the database at `url`, migrate it; the dump file is not kept."""
+    try:
+        postgres_restore(dump, url)
+        migrate_database(url)
+        revision = postgres_revision(url)
+    except SnapshotError as exc:
+        raise BackupError(f"the restored database: {exc}") from None
+    dump.unlink()
+    return revision
+
+
 def _upgrade(db_file: Path) -> str:
     """Run the migrations on a restored database; returns the revision it ends at."""
-    database = Database()
-    database.open(f"sqlite:///{db_file}")
-    try:
-        database.migrate()
-    finally:
-        database.close()
+    migrate_database(f"sqlite:///{db_file}")
     try:
         return sqlite_revision_checked(db_file)
     except SnapshotError as exc:

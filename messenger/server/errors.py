@@ -18,6 +18,16 @@ HTTP_CODES = {
 }
 
 
+class Refused(Exception):
+    """A command-line refusal (admin commands, imports, moves): a stable `code` and the text
+    that says why, for the admin."""
+
+    def __init__(self, code: str, text: str):
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
 class ApiError(Exception):
     """A refusal with a stable code; `status` defaults to the code's own."""
 

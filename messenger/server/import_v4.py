@@ -71,6 +71,7 @@ from messenger.server.db.models import (
     RoomMember,
     User,
 )
+from messenger.server.errors import Refused
 
 # v4 wrote message times in Korean time without an offset; Korea has no daylight saving time.
 KST = timezone(timedelta(hours=9))
@@ -100,13 +101,8 @@ NEVER = datetime(9999, 1, 1, tzinfo=timezone.utc)
 BATCH = 5_000
 
 
-class ImportRefused(Exception):
-    """The import cannot start, or failed; `code` is stable, the text says why for the admin."""
-
-    def __init__(self, code: str, text: str):
-        super().__init__(text)
-        self.code = code
-        self.text = text
+class ImportRefused(Refused):
+    """The import cannot start, or failed."""
 
 
 @dataclass

@@ -25,8 +25,13 @@ def serve(config: ServerConfig) -> int:
     from messenger.server import discovery, jobs
     from messenger.server.app import create_app
     from messenger.server.bootstrap import ensure_first_admin
+    from messenger.server.db.move import moved_note
     from messenger.server.extensions import database
 
+    if config.database_url is None and moved_note(config.data_dir) is not None:
+        # Else it would serve the SQLite file from before the move, as an office of its own.
+        print(f"error DATABASE_MOVED: {moved_note(config.data_dir)}", file=sys.stderr)
+        return 78  # EX_CONFIG
     app, socketio = create_app(config)
     with app.app_context():
         ensure_first_admin(config)

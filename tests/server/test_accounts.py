@@ -5,6 +5,8 @@ import pytest
 from harness import PASSWORD, Socket, login, register_and_login, unique_name
 from messaging import history, open_room, text
 
+pytestmark = pytest.mark.contract  # run on SQLite and on PostgreSQL (conftest)
+
 
 def register(server, **body):
     return server.api().post("/api/register", json=body)

@@ -1,6 +1,7 @@
 """Platform administration (contract section 10): the admin API and its `messenger admin` twins."""
 
 import io
+import os
 import json
 import subprocess
 import sys
@@ -42,7 +43,8 @@ def cli(srv, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
     one) to spare an interpreter start per command; `cli_process` runs the real thing."""
     out, err = io.StringIO(), io.StringIO()
     argv = ["admin", "--data-dir", str(srv.data_dir), *args]
-    with mock.patch.object(sys, "stdin", io.StringIO(stdin or "")), redirect_stdout(out), redirect_stderr(err):
+    with mock.patch.object(sys, "stdin", io.StringIO(stdin or "")), mock.patch.dict(os.environ, srv.env), \
+            redirect_stdout(out), redirect_stderr(err):
         try:
             code = main(argv)
         except SystemExit as exc:  # argparse
@@ -54,7 +56,7 @@ def cli(srv, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
 
 def cli_process(srv, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "messenger", "admin", "--data-dir", str(srv.data_dir), *args],
-                          input=stdin, capture_output=True, text=True, timeout=120)
+                          input=stdin, capture_output=True, text=True, timeout=120, env=srv.environment)
 
 
 def cli_json(srv, *args, stdin: str | None = None):

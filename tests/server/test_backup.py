@@ -16,16 +16,17 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine
 
-from harness import PASSWORD, Socket, login, register_and_login
-from messenger.server.backup import BackupError, create_backup, head_revision
-from messenger.server.config import ServerConfig
+from harness import PASSWORD, Socket, login, register_and_login, unique_name
+from messaging import history, open_room, text
+from messenger.server.backup import head_revision
 from messenger.server.db import MIGRATIONS
 from messenger.server.passwords import hash_password
 
 
-def admin_command(*args) -> subprocess.CompletedProcess:
+def admin_command(*args, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`messenger admin ARGS`; `env`: a server's environment (its database URL)."""
     return subprocess.run([sys.executable, "-m", "messenger", "admin", *args], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
 
 
 def backup(data_dir: Path, archive: Path) -> subprocess.CompletedProcess:
@@ -261,9 +262,7 @@ def test_a_backup_from_schema_0001_restores_and_is_upgraded(fresh_server, tmp_pa
     assert [m["content"] for m in messages] == ["첫 메시지"]
 
 
-def test_backup_refuses_postgresql_and_a_folder_without_a_database(tmp_path):
-    with pytest.raises(BackupError, match="pg_dump"):
-        create_backup(ServerConfig(data_dir=tmp_path, database_url="postgresql://db/messenger"), tmp_path / "x.zip")
+def test_backup_refuses_a_folder_without_a_database(tmp_path):
     result = admin_command("--data-dir", str(tmp_path / "nothing"), "backup", str(tmp_path / "x.zip"))
     assert result.returncode == 1 and "BACKUP_FAILED" in result.stderr and "no server database" in result.stderr
     assert not (tmp_path / "x.zip").exists()
@@ -273,3 +272,40 @@ def test_backup_is_not_written_inside_the_data_dir(server, tmp_path):
     result = admin_command("--data-dir", str(server.data_dir), "backup", str(server.data_dir / "uploads" / "b.zip"))
     assert result.returncode == 1 and "outside the data dir" in result.stderr
     assert not (server.data_dir / "uploads" / "b.zip").exists()
+
+
+def test_a_postgresql_office_is_backed_up_with_pg_dump_and_restored_into_an_empty_database(
+        postgres, fresh_server, tmp_path):
+    url = postgres.database(unique_name("office"))
+    srv = fresh_server(env={"MESSENGER_DATABASE_URL": url})
+    alice, bob = register_and_login(srv), register_and_login(srv)
+    room_id = open_room(alice, bob, name="백업")
+    sock = Socket(srv.url, alice.token)
+    sent = [sock.call("send_message", text(room_id, f"백업 전 {n}"))["message_id"] for n in range(3)]
+    sock.close()
+    (srv.data_dir / "uploads").mkdir(exist_ok=True)
+    (srv.data_dir / "uploads" / "report.bin").write_bytes(b"\x00blob" * 50)
+    result = admin_command("--data-dir", str(srv.data_dir), "backup", str(tmp_path / "office.zip"),
+                           env=srv.environment)
+    assert result.returncode == 0, result.stderr
+    with zipfile.ZipFile(tmp_path / "office.zip") as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        assert manifest["database"] == "database.pgdump" and "messenger.db" not in zf.namelist()
+        assert manifest["schema_revision"] == head_revision()
+
+    without_url = restore(tmp_path / "office.zip", tmp_path / "nowhere")
+    assert without_url.returncode == 1 and "--database-url" in without_url.stderr
+    into_full = admin_command("restore", str(tmp_path / "office.zip"), "--data-dir", str(tmp_path / "full"),
+                              "--database-url", url)
+    assert into_full.returncode == 1 and "RESTORE_REFUSED" in into_full.stderr and "not empty" in into_full.stderr
+    assert not (tmp_path / "full").exists()
+    restored_url = postgres.database(unique_name("restored"))
+    result = admin_command("restore", str(tmp_path / "office.zip"), "--data-dir", str(tmp_path / "restored"),
+                           "--database-url", restored_url)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "restored" / "uploads" / "report.bin").read_bytes() == b"\x00blob" * 50
+    assert not (tmp_path / "restored" / "database.pgdump").exists()
+
+    restored = fresh_server(data_dir=tmp_path / "restored", env={"MESSENGER_DATABASE_URL": restored_url})
+    bob_again = login(restored, bob.user["username"])
+    assert [m["id"] for m in history(bob_again, room_id)["messages"]][-3:] == sent

@@ -1,8 +1,15 @@
 """Catch-up after a disconnect: a client that comes back gets everything it missed, once, in order."""
 
-import pytest
+import threading
 
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy import text as sql
+
+from harness import register_and_login, unique_name
 from messaging import leave_room, open_room, text
+
+pytestmark = pytest.mark.contract  # run on SQLite and on PostgreSQL (conftest)
 
 
 def kept(sock, room_ids, after):
@@ -128,3 +135,33 @@ def test_catch_up_refuses_bad_cursors(user, params):
 def test_catch_up_needs_a_signed_in_caller(server):
     for path in ("/api/events?after=0", "/api/events/cursor"):
         assert server.api().get(path).status_code == 401
+
+
+def test_on_postgresql_the_cursor_never_passes_an_event_that_commits_later(postgres, fresh_server):
+    """Ids come from a sequence there: a transaction that drew the lower id and commits last must
+    still reach a reader whose cursor moved meanwhile (migration 0006 makes them take turns)."""
+    server = fresh_server(env={"MESSENGER_DATABASE_URL": postgres.database(unique_name("events"))})
+    alice = register_and_login(server)
+    start = alice.get("/api/events/cursor").json()["cursor"]
+    engine = create_engine(server.database_url)
+    insert = sql("INSERT INTO events (name, user_id, payload, created_at) VALUES (:name, :user_id, '{}', now())")
+    try:
+        with engine.connect() as slow:
+            slow.begin()
+            slow.execute(insert, {"name": "drawn_first", "user_id": alice.user["id"]})
+
+            def fast():
+                with engine.begin() as connection:
+                    connection.execute(insert, {"name": "drawn_second", "user_id": alice.user["id"]})
+
+            second = threading.Thread(target=fast)
+            second.start()
+            second.join(1.5)  # without turns it has committed by now, ahead of the first
+            between = alice.get("/api/events", params={"after": start}).json()  # a catch-up read meanwhile
+            slow.commit()
+        second.join(10)
+        assert not second.is_alive()
+        later = alice.get("/api/events", params={"after": between["next_after"]}).json()
+        assert [e["event"] for e in between["events"] + later["events"]] == ["drawn_first", "drawn_second"]
+    finally:
+        engine.dispose()

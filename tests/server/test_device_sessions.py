@@ -6,6 +6,8 @@ import pytest
 
 from harness import PASSWORD, Socket, login, register_and_login, unique_name
 
+pytestmark = pytest.mark.contract  # run on SQLite and on PostgreSQL (conftest)
+
 
 def test_sign_in_returns_contract_fields_and_token_works(server, user):
     me = user.get("/api/me")

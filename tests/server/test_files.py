@@ -34,9 +34,9 @@ SMALL_QUOTA = 250_000
 
 
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory):
+def plain(tmp_path_factory, database_env):
     """A server whose admin turned E2E off (plaintext files allowed), with small limits."""
-    server = start_server(tmp_path_factory.mktemp("plain"), e2e_policy="off",
+    server = start_server(tmp_path_factory.mktemp("plain"), e2e_policy="off", env=database_env(),
                           max_upload_bytes=SMALL_LIMIT, user_quota_bytes=SMALL_QUOTA)
     yield server
     server.stop()
@@ -283,8 +283,8 @@ def test_the_quota_counts_waiting_and_sent_files_and_deleting_frees_it(plain, pl
 
 # --- plaintext uploads: types, names, downloads ---------------------------------------------
 
-def test_plaintext_and_encrypted_uploads_are_both_taken_when_e2e_is_optional(tmp_path):
-    server = start_server(tmp_path / "optional", e2e_policy="optional")
+def test_plaintext_and_encrypted_uploads_are_both_taken_when_e2e_is_optional(tmp_path, database_env):
+    server = start_server(tmp_path / "optional", e2e_policy="optional", env=database_env())
     try:
         alice = register_and_login(server)
         room_id = group(alice)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import base64
 import os
-import sqlite3
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, inspect
+from sqlalchemy import text as sql_text
 
 from harness import PASSWORD, login, register_and_login, unique_name
 
@@ -436,11 +436,9 @@ def test_account_deletion_deletes_the_key_backup(server):
     for api in (alice, bob):
         assert api.put("/api/keys/backup", json={"blob": "encrypted", "version": 1}).status_code == 200
     assert alice.request("DELETE", "/api/me", json={"password": PASSWORD}).status_code == 200
-    db = sqlite3.connect(server.data_dir / "messenger.db")
-    kept = [row[0] for row in db.execute("SELECT user_id FROM key_backups WHERE user_id IN (?, ?)",
-                                         (alice.user["id"], bob.user["id"]))]
-    db.close()
-    assert kept == [bob.user["id"]]
+    kept = server.sql("SELECT user_id FROM key_backups WHERE user_id IN (:alice, :bob)",
+                      alice=alice.user["id"], bob=bob.user["id"])
+    assert kept == [(bob.user["id"],)]
 
 
 def signature() -> str:
@@ -493,8 +491,7 @@ def test_account_deletion_deletes_the_identity(server):
     alice = keyed_user(server)
     assert alice.put("/api/keys/identity", json={"identity_key": public_key()}).status_code == 201
     assert alice.request("DELETE", "/api/me", json={"password": PASSWORD}).status_code == 200
-    with sqlite3.connect(server.data_dir / "messenger.db") as db:
-        assert db.execute("SELECT COUNT(*) FROM identity_keys WHERE user_id = ?", (alice.user["id"],)).fetchone() == (0,)
+    assert server.sql("SELECT COUNT(*) FROM identity_keys WHERE user_id = :id", id=alice.user["id"]) == [(0,)]
 
 
 def test_key_backup_is_the_users_own(server):
@@ -595,7 +592,9 @@ def test_backup_over_the_request_limit_is_refused_before_it_is_read(server):
 
 # --- schema --------------------------------------------------------------------------------
 
-def test_a_database_made_at_0001_upgrades_and_keeps_its_users(fresh_server, tmp_path):
+@pytest.mark.contract  # the migrations, on each database
+def test_a_database_made_at_0001_upgrades_and_keeps_its_users(fresh_server, database_env, tmp_path):
+    """On each database: the migrations from the first schema on."""
     from alembic import command
     from alembic.config import Config
 
@@ -604,23 +603,22 @@ def test_a_database_made_at_0001_upgrades_and_keeps_its_users(fresh_server, tmp_
 
     data_dir = tmp_path / "at-0001"
     data_dir.mkdir()
-    engine = create_engine(f"sqlite:///{data_dir / 'messenger.db'}")
+    env = database_env()
+    engine = create_engine(env.get("MESSENGER_DATABASE_URL") or f"sqlite:///{data_dir / 'messenger.db'}")
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "0001")
+        connection.execute(sql_text(
+            "INSERT INTO users (username, password_hash, nickname, status_message, is_admin, session_epoch, "
+            "created_at) VALUES ('old_timer', :hash, 'old', '', false, 0, :now)"),
+            {"hash": hash_password(PASSWORD), "now": datetime.now(timezone.utc).replace(tzinfo=None)})
+    tables_before = set(inspect(engine).get_table_names())
     engine.dispose()
-    db = sqlite3.connect(data_dir / "messenger.db")
-    with db:
-        db.execute("INSERT INTO users (username, password_hash, nickname, status_message, is_admin, session_epoch, "
-                   "created_at) VALUES ('old_timer', ?, 'old', '', 0, 0, ?)",
-                   (hash_password(PASSWORD), datetime.now(timezone.utc).replace(tzinfo=None).isoformat(" ")))
-    tables_before = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    db.close()
-    assert "device_keys" not in tables_before
+    assert "users" in tables_before and "device_keys" not in tables_before
 
-    srv = fresh_server(data_dir=data_dir)
+    srv = fresh_server(data_dir=data_dir, env=env)
     api = login(srv, "old_timer")
     publish(api)
     assert [d["user_id"] for d in api.get(f"/api/keys/users/{api.user['id']}").json()["devices"]] == [api.user["id"]]

@@ -8,6 +8,8 @@ from harness import Socket, login, register_and_login
 from services import Postgres
 from messaging import contents, history, open_room, text
 
+pytestmark = pytest.mark.contract  # run on SQLite and on PostgreSQL (conftest)
+
 CIPHERTEXT_LIMIT = 200_000
 PLAINTEXT_LIMIT = 10_000
 

@@ -7,6 +7,8 @@ import pytest
 from harness import Socket, register_and_login
 from messaging import history, open_room, text
 
+pytestmark = pytest.mark.contract  # run on SQLite and on PostgreSQL (conftest)
+
 
 @pytest.fixture
 def chat(users, sockets):

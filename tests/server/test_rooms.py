@@ -6,6 +6,8 @@ import pytest
 
 from harness import PASSWORD
 
+pytestmark = pytest.mark.contract  # run on SQLite and on PostgreSQL (conftest)
+
 
 def create(api, *others, name=None, field="members"):
     body = {field: [o.user["id"] for o in others]}

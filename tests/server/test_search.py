@@ -7,17 +7,18 @@ import pytest
 from sqlalchemy import select
 
 from harness import Socket, register_and_login
-from messenger.server.db import Database
 from messenger.server.db.models import Message, Room, RoomFile, RoomMember, User
 from messenger.server.db.search import search_messages
 from messenger.server.extensions import database
 from uploading import BLOB, PDF, assert_refused, group, send_file, send_text, start_server, uploaded
 
+pytestmark = pytest.mark.contract  # run on SQLite and on PostgreSQL (conftest)
+
 
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory):
+def plain(tmp_path_factory, database_env):
     """A server whose admin turned E2E off, so plaintext file names exist to be searched."""
-    server = start_server(tmp_path_factory.mktemp("search"), e2e_policy="off")
+    server = start_server(tmp_path_factory.mktemp("search"), e2e_policy="off", env=database_env())
     yield server
     server.stop()
 
@@ -157,8 +158,8 @@ def test_query_syntax_in_input_is_taken_as_plain_words(people, q):
     assert search(alice, q)["results"] == []
 
 
-def test_search_is_rate_limited_per_user(tmp_path):
-    server = start_server(tmp_path / "limited", search_per_minute=3)
+def test_search_is_rate_limited_per_user(tmp_path, database_env):
+    server = start_server(tmp_path / "limited", search_per_minute=3, env=database_env())
     try:
         alice, bob = register_and_login(server), register_and_login(server)
         for _ in range(3):
@@ -171,46 +172,69 @@ def test_search_is_rate_limited_per_user(tmp_path):
         server.stop()
 
 
-# --- the other databases' way (ILIKE), checked against FTS5 on the same data -----------------
+# --- PostgreSQL's way (trigram index and word beginnings), against FTS5 on the same data ------
+
+TEXTS = [
+    "Budget review today", "quarterly budget meeting", "BUDGETING tips", "the e-mail from finance",
+    "email etiquette", "내일 오전 10시 분기 회의는 3층 회의실에서 합니다", "회의록 정리 부탁드립니다",
+    "예산안 검토 부탁드립니다", "2024년 예산 초안", "대회의실 예약", "출장 일정 공유: 부산, 대구",
+    "회의_자료 and budget_v2 attached",
+]
+QUERIES = [
+    ["budget"], ["budg"], ["udget"], ["BUDGET", "review"], ["e-mail"], ["mail"], ["email"], ["회의"],
+    ["의는"], ["회의실"], ["회의", "3층"], ["예산"], ["산안"], ["2024년"], ["24년"], ["부산"], ["대구"],
+    ["자료"], ["v2"], ["budget", "회의"], ["분기", "회의는"], ["pdf"], ["4분기"], ["분기"], ["nothing"],
+    ["--"], ["e-"],
+]
 
 
-def test_the_ilike_search_follows_the_same_rules_as_fts5(app, monkeypatch):
-    kim = User(username="kim", password_hash="!", nickname="kim")
-    database.session.add(kim)
-    database.session.flush()
-    mine, other = Room(name="mine", type="group"), Room(name="other", type="group")
-    database.session.add_all([mine, other])
-    database.session.flush()
-    database.session.add(RoomMember(room_id=mine.id, user_id=kim.id))
-    rows = {
-        "text": Message(room_id=mine.id, sender_id=kim.id, content="Budget review today", encrypted=False),
-        "system": Message(room_id=mine.id, sender_id=kim.id, content="budget room created", encrypted=False,
-                          message_type="system"),
-        "encrypted": Message(room_id=mine.id, sender_id=kim.id, content="budget", encrypted=True),
-        "deleted": Message(room_id=mine.id, sender_id=kim.id, content="budget", encrypted=False,
-                           deleted_at=datetime.now(timezone.utc)),
-        "elsewhere": Message(room_id=other.id, sender_id=kim.id, content="budget", encrypted=False),
-        "file": Message(room_id=mine.id, sender_id=kim.id, content="x", encrypted=False, message_type="file"),
-        "sealed file": Message(room_id=mine.id, sender_id=kim.id, content="x", message_type="file"),
-    }
-    database.session.add_all(rows.values())
-    database.session.flush()
-    for key, encrypted in (("file", False), ("sealed file", True)):
-        database.session.add(RoomFile(room_id=mine.id, message_id=rows[key].id, file_path=key, file_name="budget.pdf",
-                                      file_size=1, file_type="file", uploaded_by=kim.id, encrypted=encrypted))
-    database.session.commit()
-    my_rooms = select(RoomMember.room_id).where(RoomMember.user_id == kim.id)
+def _office_searched(database_url: str, data_dir) -> dict:
+    """Every query of QUERIES on an office with TEXTS (plus what must never be found), on one database."""
+    from messenger.server.app import create_app
+    from messenger.server.config import ServerConfig
 
-    def both_ways(*terms, **filters):
-        fts = [hit.message_id for hit in search_messages(list(terms), my_rooms, **filters)]
-        monkeypatch.setattr(Database, "is_sqlite", property(lambda self: False))
-        ilike = [hit.message_id for hit in search_messages(list(terms), my_rooms, **filters)]
-        monkeypatch.undo()
-        assert fts == ilike
-        return fts
+    app, _ = create_app(ServerConfig(data_dir=data_dir, database_url=database_url, async_mode="threading",
+                                     testing=True))
+    try:
+        with app.app_context():
+            kim = User(username="kim", password_hash="!", nickname="kim")
+            mine, other = Room(name="mine", type="group"), Room(name="other", type="group")
+            database.session.add_all([kim, mine, other])
+            database.session.flush()
+            database.session.add(RoomMember(room_id=mine.id, user_id=kim.id))
+            say = lambda content, **kw: Message(room_id=mine.id, sender_id=kim.id, content=content,  # noqa: E731
+                                                encrypted=False, **kw)
+            rows = [say(content) for content in TEXTS] + [
+                say("budget room created 회의", message_type="system"),
+                Message(room_id=mine.id, sender_id=kim.id, content="budget 회의", encrypted=True),
+                say("budget 회의", deleted_at=datetime.now(timezone.utc)),
+                Message(room_id=other.id, sender_id=kim.id, content="budget 회의", encrypted=False),
+                say("x", message_type="file"), say("x", message_type="file"),
+            ]
+            database.session.add_all(rows)
+            database.session.flush()
+            for message, encrypted in ((rows[-2], False), (rows[-1], True)):
+                database.session.add(RoomFile(room_id=mine.id, message_id=message.id, file_path=str(message.id),
+                                              file_name="4분기_예산안 budget.pdf", file_size=1, file_type="file",
+                                              uploaded_by=kim.id, encrypted=encrypted))
+            database.session.commit()
+            my_rooms = select(RoomMember.room_id).where(RoomMember.user_id == kim.id)
+            found = {}
+            for terms in QUERIES:
+                for filters in ({}, {"file_only": True}, {"limit": 2, "offset": 1}):
+                    key = (" ".join(terms), *sorted(filters.items()))
+                    found[key] = [hit.message_id for hit in search_messages(terms, my_rooms, **filters)]
+            return found
+    finally:
+        database.close()
 
-    assert both_ways("budget") == [rows["file"].id, rows["system"].id, rows["text"].id]
-    assert both_ways("budget", file_only=True) == [rows["file"].id]
-    assert both_ways("budget", "review") == [rows["text"].id]
-    assert both_ways("budget", limit=1, offset=1) == [rows["system"].id]
-    assert both_ways("nothing") == []
+
+def test_postgresql_finds_what_fts5_finds_on_the_same_data(tmp_path, postgres):
+    fts5 = _office_searched(f"sqlite:///{tmp_path / 'sqlite' / 'messenger.db'}", tmp_path / "sqlite")
+    trigram = _office_searched(postgres.database("search_compared"), tmp_path / "postgresql")
+    assert trigram == fts5
+    # And both find what FTS5's word-beginning rule says (ids follow TEXTS, from 1).
+    assert fts5[("budg",)] == [17, 13, 12, 3, 2, 1] and fts5[("udget",)] == []
+    assert fts5[("회의",)] == [13, 12, 7, 6] and fts5[("의는",)] == [] and fts5[("산안",)] == []
+    assert fts5[("e-mail",)] == [4] and fts5[("mail",)] == [4]
+    assert fts5[("budget", ("file_only", True))] == [17]

@@ -45,24 +45,18 @@ def test_socket_refusal_carries_a_localized_code(server):
 
 
 def test_password_hash_is_argon2id_and_tokens_are_hashed(fresh_server):
-    import sqlite3
-
     srv = fresh_server()
     api = register_and_login(srv)
     login(srv, api.user["username"])
     srv.stop()
-    db = sqlite3.connect(srv.data_dir / "messenger.db")
-    (hashed,) = db.execute("SELECT password_hash FROM users WHERE username = ?", (api.user["username"],)).fetchone()
+    [(hashed,)] = srv.sql("SELECT password_hash FROM users WHERE username = :name", name=api.user["username"])
     assert hashed.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
-    tokens = [row[0] for row in db.execute("SELECT token_hash FROM device_sessions")]
+    tokens = [row[0] for row in srv.sql("SELECT token_hash FROM device_sessions")]
     assert api.token not in tokens and all(len(t) == 64 for t in tokens)
 
 
 def test_a_device_revoked_from_the_shell_can_send_nothing_more(fresh_server):
     """The admin CLI can't reach live sockets; the next socket event re-checks the sign-in."""
-    import subprocess
-    import sys
-
     from messaging import open_room, text
 
     srv = fresh_server(config="socket_sweep_seconds = 3600.0\n")  # only the per-event check can act
@@ -70,9 +64,7 @@ def test_a_device_revoked_from_the_shell_can_send_nothing_more(fresh_server):
     room_id = open_room(alice, bob)
     sock = Socket(srv.url, alice.token)
     assert sock.call("send_message", text(room_id, "before"))["ok"] is True
-    done = subprocess.run([sys.executable, "-m", "messenger", "admin", "--data-dir", str(srv.data_dir),
-                           "revoke-device", str(alice.device_session_id)], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
+    srv.admin("revoke-device", str(alice.device_session_id))
     refused = sock.call("send_message", text(room_id, "after"))
     assert refused["ok"] is False and refused["error_code"] == "AUTH_TOKEN_INVALID_OR_EXPIRED"
     contents = [m["content"] for m in bob.get(f"/api/rooms/{room_id}/messages").json()["messages"]]

@@ -26,11 +26,12 @@ def group(api, *others, name: str = "room") -> int:
     return room_id
 
 
-def start_server(data_dir: Path, e2e_policy: str | None = None, **config) -> ServerProcess:
+def start_server(data_dir: Path, e2e_policy: str | None = None, env: dict | None = None, **config) -> ServerProcess:
     """A server of its own with `config` (ServerConfig fields) and, if given, the E2E policy
-    (else the default, "required")."""
+    (else the default, "required") and environment (its database: conftest's `database_env`)."""
     lines = [f"{key} = {value!r}" for key, value in config.items()]
-    return ServerProcess(data_dir, config="\n".join(lines) + "\n" if lines else None, e2e_policy=e2e_policy).start()
+    return ServerProcess(data_dir, env=env, config="\n".join(lines) + "\n" if lines else None,
+                         e2e_policy=e2e_policy).start()
 
 
 def multipart(fields: dict, file_name: str | None, data: bytes, boundary: str | None = None) -> tuple[bytes, str]:

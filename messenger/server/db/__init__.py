@@ -1,7 +1,7 @@
 """The database: engine, per-request sessions and migrations.
 
-Everything specific to SQLite lives in this package, so moving an office to
-PostgreSQL is a change of `database_url` only.
+Everything specific to SQLite or PostgreSQL lives in this package, so moving an office to
+PostgreSQL is a change of `database_url` (and `messenger admin move-to`) only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.sql import sqltypes
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from messenger.server import wirejson
@@ -39,15 +40,17 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40,
                                         json_serializer=wirejson.dumps, json_deserializer=wirejson.loads)
+            if self.engine.dialect.name == "postgresql":
+                # SQLAlchemy casts integer parameters to the column's INTEGER for psycopg, so an id
+                # past 32 bits named in a request fails ("out of range") instead of finding no row.
+                # Uncast, psycopg sends it as the bigint it is, and the comparison is just false.
+                self.engine.dialect.colspecs = {**self.engine.dialect.colspecs, sqltypes.Integer: sqltypes.Integer}
         self.session.configure(bind=self.engine)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (run at every start)."""
-        cfg = AlembicConfig()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as connection:
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "head")
+            migrate_connection(connection)
 
     def checkpoint(self) -> None:
         """Fold the WAL back into the database file; called off the request path."""
@@ -59,6 +62,24 @@ class Database:
         self.session.remove()
         if self.engine is not None:
             self.engine.dispose()
+
+
+def migrate_connection(connection: Connection) -> None:
+    """Run the migrations up to the newest in the transaction of `connection`."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, "head")
+
+
+def migrate_database(url: str) -> None:
+    """Bring the database at `url` to the newest schema with an engine of its own (restore, move)."""
+    other = Database()
+    other.open(url)
+    try:
+        other.migrate()
+    finally:
+        other.close()
 
 
 def _tune_sqlite(engine: Engine, synchronous: str) -> None:

@@ -2,24 +2,34 @@
 
 SQLite has the FTS5 index `messages_fts` (made by migration 0003 and kept in step by its
 triggers): unencrypted text and system messages, and the names of plaintext uploads.
-Other databases scan with ILIKE under the same rules. Ciphertext is never searched: the
-clients search encrypted rooms over their own local index.
+PostgreSQL has pg_trgm GIN indexes on the same text and names (migration 0006): ILIKE
+narrows the candidates through them, then a regular expression keeps FTS5's rule (each
+term's words in order, the last one a word beginning, the others whole words), so both
+find the same messages. Ciphertext is never searched: the clients search encrypted rooms
+over their own local index.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, column, false, func, literal_column, or_, select, table
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
 from messenger.server.db import database
 from messenger.server.db.models import Message, RoomFile
 
 SNIPPET_TOKENS = 16  # words around the match (SQLite)
-SNIPPET_CHARS = 80  # characters around the match (other databases)
+SNIPPET_CHARS = 80  # characters around the match (PostgreSQL)
 ELLIPSIS = "…"
+# What FTS5's unicode61 tokenizer keeps as a word: letters and digits (Hangul syllables are letters).
+WORD = re.compile(r"[^\W_]+")
+# ICU's Unicode character classes whatever locale the database was made with (in a "C"
+# database, [[:alnum:]] would know ASCII only).
+UNICODE_COLLATION = "und-x-icu"
 
 
 @dataclass(frozen=True)
@@ -38,9 +48,9 @@ def search_messages(terms: list[str], room_ids: Select, *, room_id: int | None =
                     date_from: datetime | None = None, date_to: datetime | None = None,
                     file_only: bool = False, offset: int = 0, limit: int = 20) -> list[SearchHit]:
     """Live messages in `room_ids` (a select of room ids) whose readable text or plaintext
-    file name holds every term (as a word prefix on SQLite, anywhere elsewhere), newest
-    first. `file_only`: file names only. `date_to` is exclusive."""
-    search = _search_fts5 if database.is_sqlite else _search_ilike
+    file name holds every term (as a word beginning), newest first. `file_only`: file names
+    only. `date_to` is exclusive."""
+    search = _search_fts5 if database.is_sqlite else _search_trigram
     conditions = [Message.room_id.in_(room_ids), Message.deleted_at.is_(None)]
     if room_id is not None:
         conditions.append(Message.room_id == room_id)
@@ -80,16 +90,31 @@ def _search_fts5(terms, conditions, file_only, offset, limit) -> list[SearchHit]
     return [SearchHit(*row) for row in database.session.execute(statement)]
 
 
-def _like_pattern(term: str) -> str:
-    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def _word_beginning(words: list[str]) -> str:
+    """FTS5's prefix phrase `"w1 w2"*` as a PostgreSQL regular expression (words hold letters
+    and digits only, so none needs escaping, nor in ILIKE)."""
+    return "(^|[^[:alnum:]])" + "[^[:alnum:]]+".join(words)
 
 
-def _search_ilike(terms, conditions, file_only, offset, limit) -> list[SearchHit]:
-    readable = and_(Message.encrypted.is_(False), Message.message_type.in_(("text", "system")))
+def _matches(column, words: list[str]):
+    """The trigram index finds candidates (ILIKE); the expression keeps word beginnings."""
+    return and_(*(column.ilike(f"%{word}%") for word in words),
+                column.collate(UNICODE_COLLATION).op("~*")(_word_beginning(words)))
+
+
+def _search_trigram(terms, conditions, file_only, offset, limit) -> list[SearchHit]:
+    # Each term's matches as subqueries of their own, each able to use its trigram index, with
+    # `= false` as in the partial indexes' predicates.
+    texts, names = aliased(Message), aliased(RoomFile)
     for term in terms:
-        pattern = _like_pattern(term)
-        in_name = RoomFile.file_name.ilike(pattern, escape="\\")
-        in_text = false() if file_only else and_(readable, Message.content.ilike(pattern, escape="\\"))
+        words = WORD.findall(term)
+        if not words:  # nothing FTS5 would index: it finds nothing either
+            conditions.append(false())
+            continue
+        in_name = Message.id.in_(select(names.message_id).where(
+            names.encrypted == false(), names.deleted_at.is_(None), _matches(names.file_name, words)))
+        in_text = false() if file_only else Message.id.in_(select(texts.id).where(
+            texts.encrypted == false(), texts.message_type.in_(("text", "system")), _matches(texts.content, words)))
         conditions.append(or_(in_text, in_name))
     statement = (
         select(Message, RoomFile.id, RoomFile.file_name)
