@@ -5,7 +5,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import ServerProcess, Socket, register_and_login  # noqa: E402
+from harness import ServerProcess, Socket, register_and_login
 
 
 @pytest.fixture(scope="session")

@@ -336,7 +336,7 @@ class ChatSession:
             self.realtime.stop()
         try:
             self.warn_identity_changes()
-        except Exception as exc:  # the command's own outcome matters more than this warning
+        except Exception as exc:  # noqa: BLE001 - the command's own outcome matters more than this warning
             log.info("identity changes could not be listed (%s)", exc)
         if self.keys is not None:
             self.keys.close()

@@ -126,7 +126,7 @@ class ChatSession(QObject):
                 self.outbox.start()
             try:
                 self.keys.sync_all()  # the catch-up at connection time may have come before the keys
-            except Exception as exc:  # closed or cut off meanwhile: the next connection catches up
+            except Exception as exc:  # noqa: BLE001 - closed or cut off meanwhile: the next connection catches up
                 log.info("e2e: catching up on keys after start failed (%s)", exc)
 
         def done() -> None:
