@@ -22,12 +22,11 @@ from messenger.core.certificates import readable
 from messenger.core.errors import localized
 from messenger.server import jobs, settings, tls
 from messenger.server.actions import admin
-from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user
+from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user, remove_profile_file
 from messenger.server.app import create_app
 from messenger.server.backup import BackupError, create_backup, restore_backup
 from messenger.server.config import DATABASE_FILE, ServerConfig
 from messenger.server.errors import ApiError
-from messenger.server.http.users import remove_profile_file
 from messenger.server.import_v4 import ImportRefused, import_v4, read_escrow_file
 from messenger.server.passwords import MIN_PASSWORD_LENGTH
 

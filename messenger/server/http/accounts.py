@@ -9,7 +9,13 @@ from flask import Blueprint, current_app, g, session
 from sqlalchemy import func, select
 
 from messenger.server import serialize, settings
-from messenger.server.actions.accounts import USERNAME_PATTERN, do_change_password, do_create_user, do_delete_account
+from messenger.server.actions.accounts import (
+    USERNAME_PATTERN,
+    do_change_password,
+    do_create_user,
+    do_delete_account,
+    remove_profile_file,
+)
 from messenger.server.actions.audit import record_audit
 from messenger.server.auth import client_address, cookie_user, login_required, new_token, user_agent
 from messenger.server.bootstrap import PASSWORD_FILE
@@ -18,7 +24,6 @@ from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.http.device_sessions import check_password_login, read_credentials
 from messenger.server.http.params import json_body, take_text
-from messenger.server.http.users import remove_profile_file
 from messenger.server.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, verify_password
 
 bp = Blueprint("accounts", __name__)
