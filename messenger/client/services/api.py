@@ -360,8 +360,8 @@ class ApiClient:
         body = {"message_id": message_id} if message_id is not None else {"content": content}
         return self._call("POST", f"/api/rooms/{room_id}/pins", json=body)["pin"]
 
-    def remove_notice(self, room_id: int, pin_id: int) -> None:
-        self._call("DELETE", f"/api/rooms/{room_id}/pins/{pin_id}")
+    def remove_notice(self, room_id: int, notice_id: int) -> None:
+        self._call("DELETE", f"/api/rooms/{room_id}/pins/{notice_id}")
 
     # -- polls ----------------------------------------------------------------------------------
 

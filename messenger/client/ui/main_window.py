@@ -48,7 +48,7 @@ from messenger.client.ui.files import (
     Uploads,
     save_as,
 )
-from messenger.client.ui.notices import NoticesDialog, pin_message
+from messenger.client.ui.notices import NoticesDialog, post_as_notice
 from messenger.client.ui.polls import PollsDialog
 from messenger.client.ui.room_dialogs import NewRoomDialog, RoomInfoDialog
 from messenger.client.ui.search import SearchDialog
@@ -634,7 +634,7 @@ class MainWindow(QMainWindow):
             menu.addAction(tr("message.copy"), lambda: QGuiApplication.clipboard().setText(item.text))
         if item.message_id is not None and not item.deleted and self.chat.room_id is not None:
             room_id = self.chat.room_id
-            menu.addAction(tr("notices.pin_message"), lambda: pin_message(self.session, room_id, item.message_id))
+            menu.addAction(tr("notices.post_message"), lambda: post_as_notice(self.session, room_id, item.message_id))
         if item.file is not None:
             menu.addAction(tr("files.save"), lambda: save_as(self, self.session, item.file, self._file_saved))
             if item.message_type == "image":

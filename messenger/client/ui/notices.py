@@ -1,6 +1,6 @@
 """Room notices: the list of a room's notices, adding one as free text, removing one.
 
-A message is pinned as a notice from its context menu in the main window (`pin_message`);
+A message is posted as a notice from its context menu in the main window (`post_as_notice`);
 its notice shows the message as this device reads it (decrypted, like its bubble). The list
 follows the server's pin_updated events, so a notice added on another desk shows up here too.
 """
@@ -85,7 +85,7 @@ class NoticeListModel(QAbstractListModel):
             self.dataChanged.emit(self.index(0), self.index(len(self._notices) - 1))
 
 
-def pin_message(session: ChatSession, room_id: int, message_id: int) -> None:
+def post_as_notice(session: ChatSession, room_id: int, message_id: int) -> None:
     """Make a message of the room a notice (from the message's context menu)."""
     session.add_notice(room_id, message_id=message_id)
 
