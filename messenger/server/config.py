@@ -11,6 +11,8 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import UnionType
+from typing import Any, Callable, get_args, get_origin, get_type_hints
 
 import platformdirs
 
@@ -96,20 +98,39 @@ class ServerConfig:
         return self.database_url or f"sqlite:///{Path(self.data_dir) / DATABASE_FILE}"
 
 
-def _coerce(name: str, raw):
-    kind = {f.name: f.type for f in fields(ServerConfig)}[name]
+def _parse_bool(raw: str) -> bool:
+    return raw.strip().lower() in TRUE_WORDS
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    """A comma-separated list, as an environment variable holds one."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+# How a setting given as text (an environment variable, a flag, a TOML string) becomes its type.
+PARSERS: dict[type, Callable[[str], Any]] = {
+    bool: _parse_bool,
+    int: int,
+    float: float,
+    str: str,
+    Path: lambda raw: Path(raw).expanduser(),
+    tuple: _parse_list,
+}
+
+
+def _field_type(name: str) -> type:
+    """The type of a ServerConfig field, without its `| None` (`tuple[str, ...]`: tuple)."""
+    hint = get_type_hints(ServerConfig)[name]
+    if isinstance(hint, UnionType):
+        hint = next(arg for arg in get_args(hint) if arg is not type(None))
+    return get_origin(hint) or hint
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = _field_type(name)
     if isinstance(raw, str):
-        if "bool" in kind:
-            return raw.strip().lower() in TRUE_WORDS
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if "Path" in kind:
-            return Path(raw).expanduser()
-        if "tuple" in kind:
-            return tuple(p.strip() for p in raw.split(",") if p.strip())
-    if "tuple" in kind and isinstance(raw, list):
+        return PARSERS[kind](raw)
+    if kind is tuple and isinstance(raw, list):
         return tuple(raw)
     return raw
 
