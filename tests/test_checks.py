@@ -68,3 +68,13 @@ def test_the_socketio_object_outside_the_emitter_breaks_ruff(package_copy):
                      encoding="utf-8")
     result = run([sys.executable, "-m", "ruff", "check", "--no-cache", "messenger"], cwd=package_copy)
     assert result.returncode == 1 and "TID251" in result.stdout, result.stdout + result.stderr
+
+
+def test_routes_leave_every_commit_to_the_actions():
+    """Routes parse and check, actions write (Zulip's views and actions): no commit in http/ or auth."""
+    server = ROOT / "messenger" / "server"
+    commits = [f"{path.relative_to(ROOT)}:{number}"
+               for path in [*sorted((server / "http").glob("*.py")), server / "auth.py"]
+               for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+               if "session.commit(" in line]
+    assert commits == []

@@ -21,11 +21,11 @@ from typing import BinaryIO
 from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
-from messenger.server.auth import hash_token, new_token
 from messenger.server.db.models import Message, Room, RoomFile, UploadToken, User, utcnow
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.offload import offload
+from messenger.server.tokens import hash_token, new_token
 
 FILE_TYPES = ("file", "image")
 

@@ -16,8 +16,8 @@ from messenger.server.actions.accounts import (
     do_delete_account,
     remove_profile_file,
 )
-from messenger.server.actions.audit import record_audit
-from messenger.server.auth import client_address, cookie_user, login_required, new_token, user_agent
+from messenger.server.actions.device_sessions import do_record_browser_sign_in, do_record_browser_sign_out
+from messenger.server.auth import client_address, cookie_user, login_required, user_agent
 from messenger.server.bootstrap import PASSWORD_FILE
 from messenger.server.db.models import AuditEvent, DeviceSession
 from messenger.server.errors import ApiError
@@ -25,6 +25,7 @@ from messenger.server.extensions import database
 from messenger.server.http.device_sessions import check_password_login, read_credentials
 from messenger.server.http.params import json_body, take_text
 from messenger.server.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, verify_password
+from messenger.server.tokens import new_token
 
 bp = Blueprint("accounts", __name__)
 
@@ -56,8 +57,7 @@ def browser_login():
     user = check_password_login(*read_credentials(json_body()))
     session.clear()
     session.update(user_id=user.id, epoch=user.session_epoch, csrf=new_token())
-    record_audit("login_success", user.id, client_address(), user_agent(), browser=True)
-    database.session.commit()
+    do_record_browser_sign_in(user, client_address(), user_agent())
     return {"success": True, "user": serialize.user_self(user), "csrf_token": session["csrf"]}
 
 
@@ -65,8 +65,7 @@ def browser_login():
 def browser_logout():
     user = cookie_user()
     if user is not None:
-        record_audit("logout", user.id, client_address(), user_agent(), browser=True)
-        database.session.commit()
+        do_record_browser_sign_out(user, client_address(), user_agent())
     session.clear()
     return {"success": True}
 
