@@ -15,7 +15,7 @@ from messenger.client.ui.composer import Composer
 from messenger.client.ui.emoji import EmojiPicker
 from messenger.client.ui.files import Uploads, choose_and_attach
 from messenger.client.ui.icons import attach_icon, close_icon, emoji_icon
-from messenger.client.ui.models import ChatItem
+from messenger.client.ui.chat_model import ChatItem
 
 
 class ChatInput(QWidget):

@@ -13,7 +13,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from messenger.client.services.messages import ContentState
 from messenger.client.services.outbox import OutboxState, OutgoingMessage
 from messenger.client.ui.composer import TypingLine
-from messenger.client.ui.models import ChatModel, RoomItem, RoomListModel
+from messenger.client.ui.chat_model import ChatModel
+from messenger.client.ui.room_list import RoomItem, RoomListModel
 from messenger.core import protocol
 
 NOTIFICATION_CHARS = 200

@@ -37,7 +37,9 @@ from messenger.client.ui.delegates import CHAT_BACKGROUND, ChatDelegate, RoomDel
 from messenger.client.ui.emoji import REACTIONS
 from messenger.client.ui.icons import new_conversation_icon
 from messenger.client.ui.message_text import MessageText
-from messenger.client.ui.models import ITEM_ROLE, ChatItem, ChatModel, RoomItem, RoomListModel
+from messenger.client.ui.chat_model import ChatItem, ChatModel
+from messenger.client.ui.models import ITEM_ROLE
+from messenger.client.ui.room_list import RoomItem, RoomListModel
 from messenger.client.ui.chat_input import ChatInput
 from messenger.client.ui.live_events import LiveEvents
 from messenger.client.ui.files import (

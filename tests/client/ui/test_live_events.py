@@ -5,7 +5,8 @@ from PySide6.QtCore import QObject
 from messenger.client.ui.composer import TypingLine
 from messenger.client.ui.live_events import LiveEvents
 from messenger.client.ui.message_text import MessageText
-from messenger.client.ui.models import ChatModel, RoomListModel
+from messenger.client.ui.chat_model import ChatModel
+from messenger.client.ui.room_list import RoomListModel
 from messenger.core import protocol
 
 
