@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import UnionType
-from typing import Any, Callable, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Mapping, get_args, get_origin, get_type_hints
 
 import platformdirs
 
@@ -120,10 +120,11 @@ PARSERS: dict[type, Callable[[str], Any]] = {
 
 def _field_type(name: str) -> type:
     """The type of a ServerConfig field, without its `| None` (`tuple[str, ...]`: tuple)."""
-    hint = get_type_hints(ServerConfig)[name]
+    hint: Any = get_type_hints(ServerConfig)[name]
     if isinstance(hint, UnionType):
         hint = next(arg for arg in get_args(hint) if arg is not type(None))
-    return get_origin(hint) or hint
+    kind: type = get_origin(hint) or hint
+    return kind
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -135,26 +136,26 @@ def _coerce(name: str, raw: Any) -> Any:
     return raw
 
 
-def data_dir_for(overrides: dict | None = None, environ: dict | None = None) -> Path:
+def data_dir_for(overrides: dict[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Path:
     """The data folder a config will use (flag, else MESSENGER_DATA_DIR, else the default),
     known before its config.toml is read."""
-    environ = os.environ if environ is None else environ
-    chosen = (overrides or {}).get("data_dir") or environ.get("MESSENGER_DATA_DIR", "")
+    env = os.environ if environ is None else environ
+    chosen = (overrides or {}).get("data_dir") or env.get("MESSENGER_DATA_DIR", "")
     return Path(chosen).expanduser() if chosen else default_data_dir()
 
 
 def load_config(
-    overrides: dict | None = None,
+    overrides: dict[str, Any] | None = None,
     config_file: Path | None = None,
-    environ: dict | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> ServerConfig:
     """Build the config from file, environment and `overrides` (flags), in that order."""
-    environ = os.environ if environ is None else environ
+    env = os.environ if environ is None else environ
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     known = {f.name for f in fields(ServerConfig)}
 
-    env_values = {name: environ[var] for var, name in ENV_FIELDS.items() if environ.get(var, "") != ""}
-    data_dir = data_dir_for(overrides, environ)
+    env_values = {name: env[var] for var, name in ENV_FIELDS.items() if env.get(var, "") != ""}
+    data_dir = data_dir_for(overrides, env)
     chosen = overrides.get("data_dir") or env_values.get("data_dir")
     if not chosen and os.name != "nt" and data_dir == _shared_data_dir():
         log.warning(
