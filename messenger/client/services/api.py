@@ -499,65 +499,6 @@ class ApiClient:
             self._answer("GET", path, response)  # raises
         return response.content
 
-    # -- platform administration (platform admins only; others get FORBIDDEN) -------------------------
-
-    def admin_users(self, *, status: str | None = None) -> list[dict]:
-        """Every account with its `status` (active, disabled, deleted), last seen and live devices."""
-        return self._call("GET", "/api/admin/users", params={"status": status} if status else None)["users"]
-
-    def admin_create_user(self, username: str, *, nickname: str | None = None, password: str | None = None,
-                          is_admin: bool = False) -> dict:
-        """Returns `{user, generated_password?}`: without `password` the server makes one,
-        answered this once."""
-        body: dict[str, Any] = {"username": username, "is_admin": is_admin}
-        body.update({k: v for k, v in (("nickname", nickname), ("password", password)) if v})
-        return self._call("POST", "/api/admin/users", json=body)
-
-    def admin_disable_user(self, user_id: int) -> dict:
-        """Stop an account: its devices are signed out at once. Returns `{changed, user}`."""
-        return self._call("POST", f"/api/admin/users/{user_id}/disable")
-
-    def admin_enable_user(self, user_id: int) -> dict:
-        return self._call("POST", f"/api/admin/users/{user_id}/enable")
-
-    def admin_reset_password(self, user_id: int) -> dict:
-        """A new temporary password, made by the server: `{user, generated_password}`."""
-        return self._call("POST", f"/api/admin/users/{user_id}/reset-password", json={})
-
-    def admin_delete_user(self, user_id: int) -> dict:
-        return self._call("DELETE", f"/api/admin/users/{user_id}")
-
-    def admin_device_sessions(self, *, user_id: int | None = None) -> list[dict]:
-        """Everyone's live device sessions (or one user's), each with `user_id` and `username`."""
-        params = {"user_id": user_id} if user_id is not None else None
-        return self._call("GET", "/api/admin/device-sessions", params=params)["sessions"]
-
-    def admin_revoke_device_session(self, session_id: int) -> bool:
-        """Sign any device out; True if it was this one (then forgotten here)."""
-        current = self._call("DELETE", f"/api/admin/device-sessions/{session_id}")["current_revoked"]
-        if current:
-            with self._session_lock:
-                self._forget_session()
-        return current
-
-    def admin_settings(self) -> dict:
-        """`{settings, desktop_only_mode, mode_forced_by_environment}`."""
-        return self._call("GET", "/api/admin/settings")
-
-    def admin_update_settings(self, changes: dict) -> dict:
-        """Replace the settings named in `changes` (all checked before any is stored)."""
-        return self._call("PUT", "/api/admin/settings", json=changes)
-
-    def admin_audit(self, *, limit: int = 100, offset: int = 0, user_id: int | None = None,
-                    actions: list[str] | None = None) -> list[dict]:
-        """The security log, newest first."""
-        params: dict[str, Any] = {"limit": limit, "offset": offset}
-        if user_id is not None:
-            params["user_id"] = user_id
-        if actions:
-            params["action"] = ",".join(actions)
-        return self._call("GET", "/api/admin/audit", params=params)["entries"]
-
     # -- transport --------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
