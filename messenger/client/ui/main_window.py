@@ -9,19 +9,15 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QFont, QGuiApplication, QKeySequence
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
     QLabel,
-    QListView,
     QMainWindow,
     QMenu,
     QMessageBox,
     QSplitter,
     QStackedWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -33,12 +29,15 @@ from messenger.client.ui.account import AccountDialog
 from messenger.client.ui.devices import DeviceBanners
 from messenger.client.ui.admin import AdminDialog, admin_allowed
 from messenger.client.ui.composer import TypingLine, TypingNotifier
-from messenger.client.ui.delegates import CHAT_BACKGROUND, ChatDelegate, RoomDelegate
+from messenger.client.ui.delegates import CHAT_BACKGROUND
 from messenger.client.ui.emoji import REACTIONS
 from messenger.client.ui.icons import new_conversation_icon
 from messenger.client.ui.message_text import MessageText
 from messenger.client.ui.chat_model import ChatItem, ChatModel
+from messenger.client.ui.chat_view import ChatView
 from messenger.client.ui.models import ITEM_ROLE
+from messenger.client.ui.room_header import RoomHeader
+from messenger.client.ui.room_pane import RoomPane
 from messenger.client.ui.room_list import RoomItem, RoomListModel
 from messenger.client.ui.chat_input import ChatInput
 from messenger.client.ui.live_events import LiveEvents
@@ -46,7 +45,6 @@ from messenger.client.ui.files import (
     ChatFileDrops,
     ImageViewer,
     RoomFilesDialog,
-    Thumbnails,
     Uploads,
     save_as,
 )
@@ -61,7 +59,6 @@ from messenger.core.errors import localized
 
 log = logging.getLogger(__name__)
 
-AT_BOTTOM_SLACK = 40  # pixels from the end that still count as "reading the newest"
 CONNECTION_STYLES = {"connected": "#2E7D32", "connecting": "#B26A00", "disconnected": "#B26A00"}
 
 
@@ -85,15 +82,13 @@ class MainWindow(QMainWindow):
         self.typing_line = TypingLine(self)
         self.typing = TypingNotifier(self._send_typing, self)
         self.events = LiveEvents(session.user_id, self.rooms, self.chat, self.typing_line, in_view=self.room_in_view,
-                                 following=lambda: self._following, notifications=lambda: settings.notifications,
+                                 following=lambda: self.chat_view.following,
+                                 notifications=lambda: settings.notifications,
                                  parent=self)
         self.connection = "connecting"
         self._was_connected = False
-        self._loading_older = False
-        self._following = True  # the view shows the newest messages and keeps showing them
         self._marked: dict[int, int] = {}  # room -> the read mark this window last sent
         self._closing = False
-        self._wanted: tuple[int, int] | None = None  # (room, message) to bring into view once loaded
 
         self.setWindowIcon(app_icon())
         self.resize(980, 680)
@@ -108,7 +103,7 @@ class MainWindow(QMainWindow):
         session.room_keys_changed.connect(self.events.room_keys_changed)
         self.events.notify.connect(self.notify)
         self.events.message_added.connect(self._message_added)
-        self.events.own_message_added.connect(self._scroll_to_bottom)
+        self.events.own_message_added.connect(self.chat_view.scroll_to_bottom)
         self.events.rooms_changed.connect(self._rooms_changed)
         self.events.room_refresh_needed.connect(self._refresh_room)
         self.events.room_closed.connect(self._close_room)
@@ -149,92 +144,25 @@ class MainWindow(QMainWindow):
         self.main_menu.addAction(self.quit_action)
 
         # Left: who I am, then the rooms.
-        self.me_label = QLabel()
-        bold = QFont(self.font())
-        bold.setBold(True)
-        self.me_label.setFont(bold)
-        self.me_label.setContentsMargins(12, 10, 12, 6)
-        self.new_room_button = QToolButton()
-        self.new_room_button.setDefaultAction(self.new_room_action)
-        self.new_room_button.setAutoRaise(True)
-        self.new_room_button.setIconSize(QSize(22, 22))
-        me_row = QHBoxLayout()
-        me_row.setContentsMargins(0, 0, 8, 0)
-        me_row.addWidget(self.me_label, 1)
-        me_row.addWidget(self.new_room_button)
-        self.room_view = QListView()
-        self.room_view.setModel(self.rooms)
-        self.room_view.setItemDelegate(RoomDelegate(self.room_view))
-        self.room_view.setMouseTracking(True)
-        self.room_view.setFrameShape(QListView.Shape.NoFrame)
-        self.room_view.setUniformItemSizes(True)
-        self.room_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.room_pane = RoomPane(self.rooms, self.new_room_action)
+        self.room_pane.room_picked.connect(self.open_room)
+        self.me_label, self.new_room_button = self.room_pane.me_label, self.room_pane.new_room_button
+        self.room_view, self.no_rooms = self.room_pane.room_view, self.room_pane.no_rooms
         self.room_view.customContextMenuRequested.connect(self._room_menu)
-        self.room_view.selectionModel().currentChanged.connect(self._room_picked)
-        self.no_rooms = QLabel()
-        self.no_rooms.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.no_rooms.setStyleSheet("color: #7A8291;")
-        left = QWidget()
-        left.setObjectName("roomPane")
-        left.setStyleSheet("#roomPane, #roomPane QListView { background: white; }")
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.setSpacing(0)
-        left_layout.addLayout(me_row)
-        left_layout.addWidget(self.no_rooms)
-        left_layout.addWidget(self.room_view, 1)
 
         # Right: the open room.
-        self.room_title = QLabel()
-        title_font = QFont(self.font())
-        title_font.setBold(True)
-        title_font.setPointSizeF(max(title_font.pointSizeF(), 9) * 1.15)
-        self.room_title.setFont(title_font)
-        self.room_subtitle = QLabel()
-        self.room_subtitle.setStyleSheet("color: #7A8291;")
-        header = QWidget()
-        header.setObjectName("roomHeader")
-        header.setStyleSheet("#roomHeader { background: white; border-bottom: 1px solid #E1E5EB; }")
-        header_layout = QHBoxLayout(header)
-        header_layout.setContentsMargins(16, 10, 16, 10)
-        header_layout.addWidget(self.room_title)
-        header_layout.addWidget(self.room_subtitle)
-        header_layout.addStretch(1)
-        self.notices_button = QToolButton()
-        self.notices_button.clicked.connect(lambda: self.notices(self.chat.room_id))
-        self.info_button = QToolButton()
-        self.info_button.clicked.connect(lambda: self.room_info(self.chat.room_id))
-        self.polls_button = QToolButton()
-        self.polls_button.clicked.connect(lambda: self.polls(self.chat.room_id))
-        self.files_button = QToolButton()
-        self.files_button.clicked.connect(lambda: self.room_files(self.chat.room_id))
-        header_layout.addWidget(self.files_button)
-        header_layout.addWidget(self.notices_button)
-        header_layout.addWidget(self.polls_button)
-        header_layout.addWidget(self.info_button)
+        self.header = RoomHeader()
+        self.header.files_requested.connect(lambda: self.room_files(self.chat.room_id))
+        self.header.notices_requested.connect(lambda: self.notices(self.chat.room_id))
+        self.header.polls_requested.connect(lambda: self.polls(self.chat.room_id))
+        self.header.info_requested.connect(lambda: self.room_info(self.chat.room_id))
+        self.room_subtitle = self.header.subtitle  # what the tests read
 
-        self.chat_view = QListView()
-        self.chat_view.setModel(self.chat)
-        self.chat_delegate = ChatDelegate(self.chat_view)
-        self.chat_view.setItemDelegate(self.chat_delegate)
-        self.thumbnails = Thumbnails(self.session, self)
-        self.chat_delegate.thumbnails = self.thumbnails
-        self.thumbnails.ready.connect(self._thumbnail_ready)
-        self.chat_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.chat_view.verticalScrollBar().setSingleStep(24)
-        self.chat_view.setUniformItemSizes(False)
-        self.chat_view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.chat_view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.chat_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.chat_view.setFrameShape(QListView.Shape.NoFrame)
-        self.chat_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.chat_view.setStyleSheet(f"QListView {{ background: {CHAT_BACKGROUND.name()}; }}")
+        self.chat_view = ChatView(self.chat, self.session, lambda: self.events.opening is not None)
         self.chat_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.chat_view.customContextMenuRequested.connect(self._message_menu)
-        self.chat_view.verticalScrollBar().valueChanged.connect(self._scrolled)
-        self.chat_view.verticalScrollBar().rangeChanged.connect(self._range_changed)
-        # A bubble's height can change (reactions, state): have the view measure it again.
-        self.chat.dataChanged.connect(lambda top, bottom, roles=(): self.chat_delegate.sizeHintChanged.emit(top))
+        self.chat_view.loading_older.connect(lambda loading: self.older_label.setVisible(loading))
+        self.chat_delegate, self.thumbnails = self.chat_view.delegate, self.chat_view.thumbnails
         self.older_label = QLabel()
         self.older_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.older_label.setStyleSheet("color: #7A8291; padding: 4px;")
@@ -265,7 +193,7 @@ class MainWindow(QMainWindow):
         chat_layout = QVBoxLayout(chat_page)
         chat_layout.setContentsMargins(0, 0, 0, 0)
         chat_layout.setSpacing(0)
-        chat_layout.addWidget(header)
+        chat_layout.addWidget(self.header)
         chat_layout.addWidget(self.device_banners.identity)
         chat_layout.addWidget(self.older_label)
         chat_layout.addWidget(self.chat_view, 1)
@@ -279,7 +207,7 @@ class MainWindow(QMainWindow):
         self.right.addWidget(chat_page)
 
         splitter = QSplitter()
-        splitter.addWidget(left)
+        splitter.addWidget(self.room_pane)
         splitter.addWidget(self.right)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([300, 680])
@@ -307,10 +235,7 @@ class MainWindow(QMainWindow):
         self.search_action.setText(tr("search.open"))
         self.account_action.setText(tr("account.open"))
         self.admin_action.setText(tr("admin.open"))
-        self.notices_button.setText(tr("notices.open"))
-        self.files_button.setText(tr("files.open"))
-        self.polls_button.setText(tr("polls.open"))
-        self.info_button.setText(tr("rooms.info"))
+        self.header.retranslate()
         self.sign_out_action.setText(tr("main.sign_out"))
         self.quit_action.setText(tr("main.quit"))
         user = self.session.user
@@ -347,7 +272,7 @@ class MainWindow(QMainWindow):
 
     def _rooms_arrived(self, summaries: list[dict]) -> None:
         self.rooms.reset(summaries)
-        self._select_quietly(self.chat.room_id)
+        self.room_pane.select_quietly(self.chat.room_id)
         self.no_rooms.setVisible(self.rooms.rowCount() == 0)
         self._update_header()
         if self.chat.room_id is not None and self.rooms.room(self.chat.room_id) is None:
@@ -356,15 +281,14 @@ class MainWindow(QMainWindow):
     def open_room(self, room_id: int) -> None:
         """Show a room: its newest messages, our undelivered ones, scrolled to the end."""
         if room_id == self.chat.room_id or room_id == self.events.opening:
-            self._select_quietly(room_id)
+            self.room_pane.select_quietly(room_id)
             return
-        if self._wanted is not None and self._wanted[0] != room_id:
-            self._wanted = None
+        self.chat_view.room_changing(room_id)
         self.typing.stop()
         self.input.clear_reply()
         self.input.stop_editing()
         self.composer.clear()
-        self._select_quietly(room_id)
+        self.room_pane.select_quietly(room_id)
         self.events.open(room_id)
         self.session.room_page(room_id, self.chat.text.read_page, owner=self).then(lambda answer: self._page_arrived(room_id, *answer)).fail(
             lambda exc: self._page_failed(room_id, exc))
@@ -372,42 +296,23 @@ class MainWindow(QMainWindow):
     def _page_arrived(self, room_id: int, page: dict, outgoing: list[OutgoingMessage]) -> None:
         if room_id != self.events.opening:
             return  # another room was picked meanwhile
-        self._loading_older = False
-        self.older_label.hide()
+        self.chat_view.stop_loading_older()
         self.events.page_arrived(room_id, page, outgoing)
         self.right.setCurrentIndex(1)
         self._update_header()
         self._typing_changed(room_id)
-        self._scroll_to_bottom()
-        divider = self.chat.new_divider_row()
-        if divider is not None:
-            # Start reading where the unread messages begin.
-            self.chat_view.scrollTo(self.chat.index(divider), QAbstractItemView.ScrollHint.PositionAtTop)
+        self.chat_view.first_page_shown()
         self.composer.setFocus()
         self._mark_read()
-        self._seek_wanted()
+        self.chat_view.seek_wanted()
 
     def show_message(self, room_id: int, message_id: int) -> None:
         """Open a room at one of its messages (a search hit): older pages load until it is there."""
-        self._wanted = (room_id, message_id)
+        self.chat_view.want(room_id, message_id)
         if room_id == self.chat.room_id and self.events.opening is None:
-            self._seek_wanted()
+            self.chat_view.seek_wanted()
         else:
             self.open_room(room_id)
-
-    def _seek_wanted(self) -> None:
-        if self._wanted is None or self._wanted[0] != self.chat.room_id:
-            return
-        message_id = self._wanted[1]
-        row = self.chat.row_of_message(message_id)
-        if row is not None:
-            self._wanted = None
-            self._following = False
-            self.chat_view.scrollTo(self.chat.index(row), QAbstractItemView.ScrollHint.PositionAtCenter)
-        elif self.chat.has_more and (self.chat.oldest_id() or 0) > message_id:
-            self.load_older()  # its page arrives in _older_done, which seeks again
-        else:
-            self._wanted = None  # deleted since it was found
 
     def _page_failed(self, room_id: int, exc: BaseException) -> None:
         self.events.page_failed(room_id)
@@ -420,85 +325,11 @@ class MainWindow(QMainWindow):
         self._update_header()
 
     def _update_header(self) -> None:
-        room = self.rooms.room(self.chat.room_id) if self.chat.room_id is not None else None
-        self.room_title.setText(room.title if room else "")
-        if room is None:
-            self.room_subtitle.setText("")
-        elif room.type == "group":
-            self.room_subtitle.setText(tr("main.members", count=room.member_count))
-        else:
-            self.room_subtitle.setText(tr("chat.online") if room.online else tr("chat.offline"))
+        self.header.show_room(self.rooms.room(self.chat.room_id) if self.chat.room_id is not None else None)
 
     def _update_title(self, *_) -> None:
         total = self.rooms.unread_total
         self.setWindowTitle(f"({total}) {tr('app.name')}" if total else tr("app.name"))
-
-    def _select_quietly(self, room_id: int | None) -> None:
-        """Highlight a room in the list without that counting as a click."""
-        row = self.rooms.row_of(room_id) if room_id is not None else None
-        selection = self.room_view.selectionModel()
-        blocked = selection.blockSignals(True)
-        if row is None:
-            selection.clearCurrentIndex()
-            selection.clearSelection()
-        else:
-            selection.setCurrentIndex(self.rooms.index(row), QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        selection.blockSignals(blocked)
-        self.room_view.viewport().update()
-
-    def _room_picked(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        room: RoomItem | None = current.data(ITEM_ROLE)
-        if room is not None:
-            self.open_room(room.room_id)
-
-    def _scroll_to_bottom(self) -> None:
-        self._following = True
-        self.chat_view.doItemsLayout()
-        self.chat_view.scrollToBottom()
-        QTimer.singleShot(0, self._fill_viewport)
-
-    def _range_changed(self, _minimum: int, maximum: int) -> None:
-        # Rows grew or the view shrank: whoever was reading the newest still is.
-        if self._following:
-            self.chat_view.verticalScrollBar().setValue(maximum)
-
-    def _fill_viewport(self) -> None:
-        """A first page shorter than the window shows no scroll bar to pull: load more now."""
-        if self.chat.room_id is not None and self.chat_view.verticalScrollBar().maximum() == 0:
-            self.load_older()
-
-    # -- history ------------------------------------------------------------------------------------
-
-    def _scrolled(self, value: int) -> None:
-        bar = self.chat_view.verticalScrollBar()
-        self._following = value >= bar.maximum() - AT_BOTTOM_SLACK
-        if value == bar.minimum():
-            self.load_older()
-
-    def load_older(self) -> None:
-        room_id, before = self.chat.room_id, self.chat.oldest_id()
-        if self._loading_older or self.events.opening is not None or room_id is None or not self.chat.has_more \
-                or before is None:
-            return
-        self._loading_older = True
-        self.older_label.show()
-        self.session.older(room_id, before, self.chat.text.read_page, owner=self).then(
-            lambda page: self._older_arrived(room_id, page)).always(self._older_done)
-
-    def _older_arrived(self, room_id: int, page: dict) -> None:
-        if room_id != self.chat.room_id:
-            return
-        added = self.chat.prepend(page)
-        if added:
-            # Keep what the user was reading where it was: the old first row stays on top.
-            self.chat_view.doItemsLayout()
-            self.chat_view.scrollTo(self.chat.index(added), QAbstractItemView.ScrollHint.PositionAtTop)
-        QTimer.singleShot(0, self._fill_viewport)
-
-    def _older_done(self) -> None:
-        self._loading_older = False
-        self.older_label.hide()
-        self._seek_wanted()
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -566,7 +397,7 @@ class MainWindow(QMainWindow):
 
     def _message_added(self, follow: bool) -> None:
         if follow:
-            self._scroll_to_bottom()
+            self.chat_view.scroll_to_bottom()
         self._mark_read()
 
     def _refresh_room(self, room_id: int) -> None:
@@ -718,12 +549,6 @@ class MainWindow(QMainWindow):
         if room_id is None:
             return None
         return self._show_dialog(RoomFilesDialog(self.session, room_id, self))
-
-    def _thumbnail_ready(self, file_id: int) -> None:
-        """An image arrived for a bubble: have the view measure and paint its row again."""
-        for row, item in enumerate(self.chat.items()):
-            if item.file is not None and item.file["id"] == file_id:
-                self.chat.dataChanged.emit(self.chat.index(row), self.chat.index(row))
 
     def _file_saved(self, path: str) -> None:
         self.statusBar().showMessage(tr("files.saved", path=path), 5000)
