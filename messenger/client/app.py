@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from messenger.client.i18n import set_language, tr
 from messenger.client.qt_runtime import platform_problem
-from messenger.client.services.api import LOCAL_SERVER_URL, ApiClient, ApiError, ServerUnreachable, local_server
+from messenger.client.services.api import LOCAL_SERVER_URL, ApiClient, ServerRefused, ServerUnreachable, local_server
 from messenger.client.services.autostart import Autostart, program_command
 from messenger.client.services.backoff import Backoff
 from messenger.client.services.discovery import FoundServer, browse
@@ -216,7 +216,7 @@ class ClientApp(QObject):
             self._show_login().show_info(tr("login.restore_retry"))
             self._restore_timer.start(round(RESTORE_BACKOFF.wait(self._restore_retries) * 1000))
             self._restore_retries += 1
-        elif isinstance(exc, ApiError):
+        elif isinstance(exc, ServerRefused):
             self._show_login(error=exc.message_localized)
         elif isinstance(exc, ServerTrustError):
             self._show_login()
@@ -280,7 +280,7 @@ class ClientApp(QObject):
         if attempt != self._attempt or self.login_window is None:
             return
         self.login_window.set_busy(False)
-        if isinstance(exc, ApiError):
+        if isinstance(exc, ServerRefused):
             self.login_window.show_error(exc.message_localized)
         elif isinstance(exc, ServerUnreachable):
             self.login_window.show_error(tr("login.unreachable"))

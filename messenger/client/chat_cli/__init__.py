@@ -128,7 +128,7 @@ def add_chat_commands(commands) -> None:
 def run_chat(args) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
-    from messenger.client.services.api import ApiError, ServerUnreachable
+    from messenger.client.services.api import ServerRefused, ServerUnreachable
     from messenger.client.services.keys import E2EError
     from messenger.client.services.trust import ServerTrustError
     from messenger.core.e2e import EnvelopeError
@@ -148,7 +148,7 @@ def run_chat(args) -> int:
     except UsageError as exc:
         print(f"messenger chat: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ApiError as exc:
+    except ServerRefused as exc:
         signed_out = exc.code in ("AUTH_REQUIRED", "AUTH_TOKEN_INVALID_OR_EXPIRED")
         hint = "  (sign in: messenger chat login)" if signed_out else ""
         return _failed(exc.code, exc.message_localized, exc.message, hint)

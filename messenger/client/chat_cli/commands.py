@@ -30,7 +30,7 @@ def cmd_discover(args) -> int:
 
 
 def cmd_login(session: CliSession, args) -> int:
-    from messenger.client.services.api import ApiError, ServerUnreachable
+    from messenger.client.services.api import ServerRefused, ServerUnreachable
 
     username = args.username or input("Username: ").strip()
     if args.password_stdin:
@@ -46,7 +46,7 @@ def cmd_login(session: CliSession, args) -> int:
     session.settings.server_url = session.api.server_url
     try:
         keys = session.start_keys()
-    except (ApiError, ServerUnreachable):
+    except (ServerRefused, ServerUnreachable):
         session.api.sign_out()  # a device without keys could read nothing: do not leave it behind
         raise
     print(f"signed in as {user['username']} on {session.api.server_url} (device {keys.device_session_id})",
@@ -57,7 +57,7 @@ def cmd_login(session: CliSession, args) -> int:
 
 def _sign_out_previous(session: CliSession, username: str) -> None:
     """Signing in again in the same folder replaces its device: the old one is signed out."""
-    from messenger.client.services.api import ApiError, ServerUnreachable
+    from messenger.client.services.api import ServerRefused, ServerUnreachable
     from messenger.client.services.session_store import normalize_server_url
 
     account = session.store.last_account()
@@ -67,7 +67,7 @@ def _sign_out_previous(session: CliSession, username: str) -> None:
         return
     try:
         session.open()
-    except (ApiError, ServerUnreachable):
+    except (ServerRefused, ServerUnreachable):
         return
     session.keys.forget()  # the identity stays: the new sign-in here approves itself with it
     session.api.sign_out()

@@ -95,13 +95,13 @@ class CliSession:
 
     def open(self):
         """The saved session of this folder, with its device keys started; AUTH_REQUIRED if none."""
-        from messenger.client.services.api import ApiError
+        from messenger.client.services.api import ServerRefused
         from messenger.core.errors import localized
 
         self.api = self.new_client()
         resumed = self.api.resume()
         if resumed is None:
-            raise ApiError("AUTH_REQUIRED", 401, localized("AUTH_REQUIRED", self.language), "no saved session")
+            raise ServerRefused("AUTH_REQUIRED", 401, localized("AUTH_REQUIRED", self.language), "no saved session")
         self.start_keys(resumed["device_session_id"])
         return self.api
 
@@ -156,14 +156,14 @@ class CliSession:
         """Move this account's read mark in the room up to `message_id`, as the desktop app does
         for what it shows (the senders see it read). A failure is a warning: what was printed
         stays printed."""
-        from messenger.client.services.api import ApiError, ServerUnreachable
+        from messenger.client.services.api import ServerRefused, ServerUnreachable
 
         try:
             if self.realtime is None:
                 self.live()
                 self.connect()
             self.realtime.mark_read(room_id, message_id)
-        except ApiError as exc:
+        except ServerRefused as exc:
             print(f"warning: not marked as read: {exc.code}: {exc.message_localized}", file=sys.stderr)
         except ServerUnreachable as exc:
             print(f"warning: not marked as read: SERVER_UNREACHABLE ({exc})", file=sys.stderr)
@@ -185,7 +185,7 @@ class CliSession:
 def script_client_class():
     """The ApiClient subclass below, made on first use: the parser must load fast, for
     every `messenger` command, without the client services."""
-    from messenger.client.services.api import ApiClient, ApiError
+    from messenger.client.services.api import ApiClient, ServerRefused
 
     class _ScriptClient(ApiClient):
         """An ApiClient that resumes the saved token as it is, instead of rotating it: several
@@ -200,7 +200,7 @@ def script_client_class():
             try:
                 user = self.me()
                 current = next(row for row in self.device_sessions() if row["is_current"])
-            except ApiError as exc:
+            except ServerRefused as exc:
                 if not exc.session_ended:
                     raise
                 self.session_over()
@@ -217,7 +217,7 @@ def script_client_class():
 
 def resolve_room(api, spec: str) -> int:
     """A room id from ROOM: an id, an exact room name, or @username (direct room, made if needed)."""
-    from messenger.client.services.api import ApiError
+    from messenger.client.services.api import ServerRefused
     from messenger.core.errors import localized
 
     if spec.isdigit():
@@ -230,19 +230,19 @@ def resolve_room(api, spec: str) -> int:
                 return room["id"]
         user = next((u for u in api.users() if u["username"].lower() == username), None)
         if user is None:
-            raise ApiError("USER_NOT_FOUND", 404, localized("USER_NOT_FOUND", api.language), spec)
+            raise ServerRefused("USER_NOT_FOUND", 404, localized("USER_NOT_FOUND", api.language), spec)
         return api.create_room([user["id"]])["room_id"]
     named = [room["id"] for room in rooms if room.get("name") == spec]
     if len(named) > 1:
         raise UsageError(f"{len(named)} rooms are named {spec!r}: use the room id ({', '.join(map(str, named))})")
     if not named:
-        raise ApiError("ROOM_NOT_FOUND", 404, localized("ROOM_NOT_FOUND", api.language), spec)
+        raise ServerRefused("ROOM_NOT_FOUND", 404, localized("ROOM_NOT_FOUND", api.language), spec)
     return named[0]
 
 
 def resolve_user(api, spec: str) -> int:
     """A user id from USER: an id or @username."""
-    from messenger.client.services.api import ApiError
+    from messenger.client.services.api import ServerRefused
     from messenger.core.errors import localized
 
     if spec.isdigit():
@@ -250,5 +250,5 @@ def resolve_user(api, spec: str) -> int:
     username = spec.removeprefix("@").lower()
     user = next((u for u in api.users() if u["username"].lower() == username), None)
     if user is None:
-        raise ApiError("USER_NOT_FOUND", 404, localized("USER_NOT_FOUND", api.language), spec)
+        raise ServerRefused("USER_NOT_FOUND", 404, localized("USER_NOT_FOUND", api.language), spec)
     return user["id"]

@@ -50,7 +50,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from messenger.client.services.api import ApiClient, ApiError
+from messenger.client.services.api import ApiClient, ServerRefused
 from messenger.client.services.realtime import ConnectionState
 from messenger.client.services.session_store import SessionStore, normalize_server_url
 from messenger.core.e2e import (
@@ -249,7 +249,7 @@ class KeyDirectory:
     def _get_or_none(self, path: str, missing_code: str) -> dict | None:
         try:
             return self._call("GET", path)
-        except ApiError as exc:
+        except ServerRefused as exc:
             if exc.code == missing_code:
                 return None
             raise
@@ -363,7 +363,7 @@ class E2EKeys:
                 raise E2EError("E2E_DEVICE_KEYS_LOST", "the stored device keys are unreadable") from None
         try:
             self.directory.publish_device_keys(device.public_key, device.signing_public_key)
-        except ApiError as exc:
+        except ServerRefused as exc:
             if exc.code != "DEVICE_KEYS_ALREADY_PUBLISHED":
                 raise
             if made:
@@ -393,7 +393,7 @@ class E2EKeys:
             held = self._make_identity()
             try:
                 self.directory.publish_identity(held.public_key, self._seal_identity(held))
-            except ApiError as exc:
+            except ServerRefused as exc:
                 if exc.code != "IDENTITY_KEY_ALREADY_PUBLISHED":
                     raise
                 # Another device of this user made one at the same moment: that one counts.
@@ -906,7 +906,7 @@ class E2EKeys:
                 # are stored in one step), so a version made meanwhile cannot look unentitled.
                 state = self.directory.key_state(room_id)
                 mine = self.directory.my_keys(room_id)
-            except ApiError as exc:
+            except ServerRefused as exc:
                 if exc.code != "ROOM_NOT_FOUND":
                     raise
                 with self._lock:
@@ -997,7 +997,7 @@ class E2EKeys:
             return
         try:
             self.directory.request(room_id, missing)
-        except ApiError as exc:
+        except ServerRefused as exc:
             log.info("e2e: room %s: asking for keys was refused (%s)", room_id, exc.code)
             return
         with self._lock:
@@ -1010,7 +1010,7 @@ class E2EKeys:
                     for device_id, encryption_key in targets]
         try:
             self.directory.share(room_id, key_version, key_id, packages)
-        except ApiError as exc:
+        except ServerRefused as exc:
             log.info("e2e: room %s: sharing version %s was refused (%s)", room_id, key_version, exc.code)
             return False
         return True
@@ -1022,7 +1022,7 @@ class E2EKeys:
                 self.sync_room(room["id"])
                 for request in self.directory.open_requests(room["id"]):
                     self._consider_request(room["id"], request)
-            except ApiError as exc:
+            except ServerRefused as exc:
                 log.info("e2e: room %s: cannot bring its keys up to date (%s)", room["id"], exc.code)
 
     def _queue_sync(self, room_id: int) -> None:
@@ -1045,7 +1045,7 @@ class E2EKeys:
     def encrypt(self, room_id: int, plaintext: str, timeout: float = 20.0) -> str:
         """A v3 envelope of `plaintext` under the room's current key, making (and sealing to
         every member device) a new version first when the room needs one. Raises E2EError
-        (E2E_ROOM_KEY_UNAVAILABLE after `timeout`, ROOM_NOT_FOUND), ApiError, ServerUnreachable."""
+        (E2E_ROOM_KEY_UNAVAILABLE after `timeout`, ROOM_NOT_FOUND), ServerRefused, ServerUnreachable."""
         envelope = encrypt_envelope(plaintext, self._sending_key(room_id, timeout), "v3")
         with self._lock:
             sending = self._room(room_id).sending
@@ -1105,7 +1105,7 @@ class E2EKeys:
         (packages too) before use if that shows a version this device does not hold."""
         try:
             state = self.directory.key_state(room_id)
-        except ApiError as exc:
+        except ServerRefused as exc:
             if exc.code != "ROOM_NOT_FOUND":
                 raise
             with self._lock:
@@ -1166,7 +1166,7 @@ class E2EKeys:
             self.directory.share(room_id, version, key_id, packages[:MAX_PACKAGES_PER_POST])
             for start in range(MAX_PACKAGES_PER_POST, len(packages), MAX_PACKAGES_PER_POST):
                 self.directory.share(room_id, version, key_id, packages[start:start + MAX_PACKAGES_PER_POST])
-        except ApiError as exc:
+        except ServerRefused as exc:
             with self._lock:
                 room = self._room(room_id)
                 if room.versions.get(version) != key_id:
@@ -1358,7 +1358,7 @@ class E2EKeys:
                 blob = encrypt_key_backup(payload, passphrase, self.backup_cost)
             try:
                 return self.directory.store_backup(blob, version + 1)["version"]
-            except ApiError as exc:
+            except ServerRefused as exc:
                 if exc.code != "KEY_BACKUP_VERSION_CONFLICT":
                     raise
                 log.info("e2e: another device wrote the key backup first; merging again")
@@ -1375,7 +1375,7 @@ class E2EKeys:
         for room_id in gained:
             try:
                 self.sync_room(room_id)
-            except ApiError as exc:
+            except ServerRefused as exc:
                 log.info("e2e: room %s: restored keys not registered (%s)", room_id, exc.code)
         return sum(gained.values())
 

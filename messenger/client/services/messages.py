@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import httpx
 
-from messenger.client.services.api import USER_AGENT, ApiClient, ApiError, ServerUnreachable, _CountingReader
+from messenger.client.services.api import USER_AGENT, ApiClient, ServerRefused, ServerUnreachable, _CountingReader
 from messenger.client.services.keys import E2EError, E2EKeys, KeyAvailability
 from messenger.client.services.outbox import OutgoingMessage
 from messenger.core import protocol
@@ -165,7 +165,7 @@ def read_message(keys: E2EKeys | None, message: dict) -> Readable:
 def encrypt_text(keys: E2EKeys, room_id: int, text: str, *, timeout: float = 20.0) -> str:
     """The wire content (a v3 envelope, sent with `encrypted: true`) of a text message; the
     desktop app puts it in the outbox. Raises E2EError (MESSAGE_TOO_LONG, VALIDATION_ERROR for
-    blank text, E2E_ROOM_KEY_UNAVAILABLE, ROOM_NOT_FOUND), ApiError, ServerUnreachable."""
+    blank text, E2E_ROOM_KEY_UNAVAILABLE, ROOM_NOT_FOUND), ServerRefused, ServerUnreachable."""
     if len(text) > protocol.MAX_PLAINTEXT_CHARS:
         raise E2EError("MESSAGE_TOO_LONG", f"at most {protocol.MAX_PLAINTEXT_CHARS} characters")
     if not text.strip():
@@ -263,7 +263,7 @@ def fetch_file(api: ApiClient, message: dict, readable: Readable | None = None, 
                ) -> ReceivedFile:
     """Download and decrypt the file of a file or image message. Raises E2EError (the
     message's state code when it is not readable; E2E_AUTH_FAILED / E2E_MALFORMED when the
-    blob does not open with its key), ApiError, ServerUnreachable."""
+    blob does not open with its key), ServerRefused, ServerUnreachable."""
     readable = readable or read_message(keys, message)
     shared = readable.file
     if not readable.shown or shared is None:
@@ -333,7 +333,7 @@ def _transfer(api: ApiClient, method: str, path: str, **kwargs: Any) -> httpx.Re
     """One file transfer with the device token (ApiClient's transport speaks JSON only)."""
     token = api.token
     if token is None:
-        raise ApiError("AUTH_REQUIRED", 401, localized("AUTH_REQUIRED", api.language), "not signed in")
+        raise ServerRefused("AUTH_REQUIRED", 401, localized("AUTH_REQUIRED", api.language), "not signed in")
     headers = {"Authorization": f"Bearer {token}", "X-App-Language": api.language, "User-Agent": USER_AGENT}
     try:
         with httpx.Client(base_url=api.server_url, verify=api.verify, timeout=TRANSFER_TIMEOUT_SECONDS) as http:
@@ -341,5 +341,5 @@ def _transfer(api: ApiClient, method: str, path: str, **kwargs: Any) -> httpx.Re
     except httpx.TransportError as exc:
         raise ServerUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
     if not response.is_success:
-        raise ApiError.from_http(response, api.language)
+        raise ServerRefused.from_http(response, api.language)
     return response

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import engineio
 import socketio
 
-from messenger.client.services.api import SESSION_ENDED_CODES, USER_AGENT, ApiClient, ApiError, ServerUnreachable
+from messenger.client.services.api import SESSION_ENDED_CODES, USER_AGENT, ApiClient, ServerRefused, ServerUnreachable
 from messenger.client.services.backoff import Backoff
 from messenger.core import protocol
 from messenger.core.files import write_atomic
@@ -253,7 +253,7 @@ class Realtime:
     # -- sending -------------------------------------------------------------------------------
 
     def call(self, event: str, data: dict, timeout: float | None = None) -> dict:
-        """Emit `event` and wait for its ack; the ack's dict if `ok`, else ApiError.
+        """Emit `event` and wait for its ack; the ack's dict if `ok`, else ServerRefused.
 
         NotConnected if there is no connection or it drops before the ack; AckTimeout if
         no ack came within `timeout` (default `ack_timeout`).
@@ -282,7 +282,7 @@ class Realtime:
                 self._acks.discard(ack)
         answer = ack.answer if isinstance(ack.answer, dict) else {}
         if not answer.get("ok"):
-            raise ApiError.from_socket(answer, self.api.language)
+            raise ServerRefused.from_socket(answer, self.api.language)
         return answer
 
     def send_message(self, room_id: int, content: str, *, encrypted: bool, client_msg_id: str,
@@ -350,7 +350,7 @@ class Realtime:
                 self._ledger = EventLedger(self.api.events_cursor())
         except ServerUnreachable:
             return "unreachable"
-        except ApiError as exc:
+        except ServerRefused as exc:
             return "session_ended" if exc.session_ended else "unreachable"
 
         with self._lock:
@@ -482,7 +482,7 @@ class Realtime:
                     after = page["next_after"]
                     if not page["has_more"]:
                         break
-            except (ServerUnreachable, ApiError) as exc:
+            except (ServerUnreachable, ServerRefused) as exc:
                 log.warning("realtime: catch-up failed (%s); retrying", exc)
                 if self._dropped.wait(self.backoff.wait(retries)):
                     return  # this connection is gone; the next one catches up

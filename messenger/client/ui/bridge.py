@@ -46,7 +46,7 @@ class Call:
         return self
 
     def fail(self, callback: Callable[[BaseException], None]) -> "Call":
-        """`callback(exception)` when it raises (ApiError, ServerUnreachable, ...)."""
+        """`callback(exception)` when it raises (ServerRefused, ServerUnreachable, ...)."""
         self._on_failure.append(callback)
         return self
 

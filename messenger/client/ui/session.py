@@ -24,7 +24,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Signal
 
 from messenger.client.services.admin_api import AdminApi
-from messenger.client.services.api import ApiClient, ApiError, ServerUnreachable
+from messenger.client.services.api import ApiClient, ServerRefused, ServerUnreachable
 from messenger.client.services.dirs import ClientDirs
 from messenger.client.services.keys import E2EError, E2EKeys
 from messenger.client.services.messages import (
@@ -366,17 +366,17 @@ class ChatSession(QObject):
 
     def failed(self, exc: BaseException, quiet: bool = False) -> None:
         """What a failed call means for the session (callers with their own `fail` call it too)."""
-        if isinstance(exc, ApiError) and exc.session_ended:
+        if isinstance(exc, ServerRefused) and exc.session_ended:
             self.api.session_over()
             self._end()
         elif isinstance(exc, E2EError):
             log.info("an end-to-end step failed: %s", exc.code)
             if not quiet:
                 self.problem.emit(localized(exc.code, self.api.language))
-        elif isinstance(exc, (ApiError, ServerUnreachable)):
+        elif isinstance(exc, (ServerRefused, ServerUnreachable)):
             log.info("a call failed: %s", exc)
             if not quiet:
-                self.problem.emit(exc.message_localized if isinstance(exc, ApiError) else "")
+                self.problem.emit(exc.message_localized if isinstance(exc, ServerRefused) else "")
         else:
             sys.excepthook(type(exc), exc, exc.__traceback__)
 
@@ -494,7 +494,7 @@ class ChatSession(QObject):
             for session_id in others:
                 try:
                     self.api.revoke_device_session(session_id)
-                except ApiError as exc:
+                except ServerRefused as exc:
                     if exc.code != "DEVICE_SESSION_NOT_FOUND":  # signed out meanwhile: as good
                         raise
             return len(others)
