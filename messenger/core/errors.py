@@ -132,8 +132,9 @@ def pick_locale(*candidates: str | None) -> str:
     for value in candidates:
         if not value:
             continue
-        # One region per language here, so a tag's language alone decides (en-GB reads English).
-        accepted = LanguageAccept([(re.split("[-_]", tag, maxsplit=1)[0], q)
+        # One region per language here, so a tag's language alone decides (en-GB reads English),
+        # by its first two letters: Windows names the system's locale "English_United States".
+        accepted = LanguageAccept([(re.split("[-_]", tag, maxsplit=1)[0][:2].lower(), q)
                                    for tag, q in parse_accept_header(value, LanguageAccept)])
         language = accepted.best_match(list(languages))
         if language is not None:

@@ -9,6 +9,8 @@ from messenger.core.errors import DEFAULT_LOCALE, pick_locale
     ("en", "en-US"),
     ("en-GB,en;q=0.8", "en-US"),
     ("ko_KR", "ko-KR"),
+    ("English_United States", "en-US"),  # how Windows names its locale
+    ("Korean_Korea", "ko-KR"),
     ("ko;q=0.5, en;q=0.9", "en-US"),  # the q weights decide, not the order
     ("en;q=0.1, ko-KR", "ko-KR"),
     ("fr, en;q=0.2", "en-US"),
