@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import ServerProcess, Socket, register_and_login, unique_name  # noqa: E402
+from harness import ServerProcess, Socket, register_and_login, unique_name
 
 DATABASES = ("sqlite", "postgresql")
 

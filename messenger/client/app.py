@@ -26,8 +26,9 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from messenger.client.i18n import set_language, tr
 from messenger.client.qt_runtime import platform_problem
-from messenger.client.services.api import LOCAL_SERVER_URL, ApiClient, ApiError, ServerUnreachable, local_server
+from messenger.client.services.api import LOCAL_SERVER_URL, ApiClient, ServerRefused, ServerUnreachable, local_server
 from messenger.client.services.autostart import Autostart, program_command
+from messenger.client.services.backoff import Backoff
 from messenger.client.services.discovery import FoundServer, browse
 from messenger.client.services.desktop_notifications import DesktopNotifications
 from messenger.client.services.notification_doctor import SystemDesktop, diagnose, toasts_held_back
@@ -59,7 +60,7 @@ from messenger.core.errors import localized
 
 log = logging.getLogger(__name__)
 
-RESTORE_RETRY_MS = (2_000, 60_000)  # first and longest wait between tries to resume a session
+RESTORE_BACKOFF = Backoff(2.0, 60.0)  # seconds: first and longest wait between tries to resume a session
 CURSOR_SAVE_MS = 30_000  # the event cursor is saved this often too, for a run that ends in a crash
 LOG_FILE_BYTES = 1_000_000
 
@@ -114,7 +115,7 @@ class ClientApp(QObject):
         self.main_window: MainWindow | None = None
         self.login_window: LoginWindow | None = None
         self.register_dialog: RegisterDialog | None = None  # the last one opened
-        self._restore_delay = RESTORE_RETRY_MS[0]
+        self._restore_retries = 0
         self._attempt = 0  # numbers each resume or sign-in; a late answer to an older one is ignored
         self._restore_timer = QTimer(self, singleShot=True)
         self._restore_timer.timeout.connect(self._resume)
@@ -222,9 +223,9 @@ class ClientApp(QObject):
         if isinstance(exc, ServerUnreachable):
             # The saved session is still good: keep trying while the user does nothing else.
             self._show_login().show_info(tr("login.restore_retry"))
-            self._restore_timer.start(self._restore_delay)
-            self._restore_delay = min(self._restore_delay * 2, RESTORE_RETRY_MS[1])
-        elif isinstance(exc, ApiError):
+            self._restore_timer.start(round(RESTORE_BACKOFF.wait(self._restore_retries) * 1000))
+            self._restore_retries += 1
+        elif isinstance(exc, ServerRefused):
             self._show_login(error=exc.message_localized)
         elif isinstance(exc, ServerTrustError):
             self._show_login()
@@ -290,7 +291,7 @@ class ClientApp(QObject):
         if attempt != self._attempt or self.login_window is None:
             return
         self.login_window.set_busy(False)
-        if isinstance(exc, ApiError):
+        if isinstance(exc, ServerRefused):
             self.login_window.show_error(exc.message_localized)
         elif isinstance(exc, ServerUnreachable):
             self.login_window.show_error(tr("login.unreachable"))
@@ -354,7 +355,7 @@ class ClientApp(QObject):
             lambda exc: None).always(api.close)
 
     def _start_session(self, api: ApiClient) -> None:
-        self._restore_delay = RESTORE_RETRY_MS[0]
+        self._restore_retries = 0
         session = ChatSession(api, self.dirs, self.bridge, self.store, realtime_options={
                                   **self.realtime_options, "cursor": load_cursor(self._cursor_file(api))},
                               outbox_options=self.outbox_options, parent=self)

@@ -215,7 +215,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "notices.add": ("공지 추가", "Add notice"),
     "notices.remove": ("공지 삭제", "Remove notice"),
     "notices.hint": ("공지 내용", "Notice text"),
-    "notices.pin_message": ("공지로 등록", "Pin as notice"),
+    "notices.post_message": ("공지로 등록", "Pin as notice"),
     "notices.by": ("{text} — {name}", "{text} — {name}"),
     # polls
     "polls.open": ("투표…", "Polls…"),

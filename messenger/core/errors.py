@@ -6,6 +6,11 @@ received in the user's language. Codes never change once released.
 
 from __future__ import annotations
 
+import re
+
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
+
 DEFAULT_LOCALE = "ko-KR"
 LOCALES = ("ko-KR", "en-US")
 
@@ -129,14 +134,17 @@ def localized(code: str, locale: str) -> str:
 
 
 def pick_locale(*candidates: str | None) -> str:
-    """The first supported locale among header-like values ("en", "en-US,en;q=0.9", ...)."""
+    """The supported locale that the first header-like value naming one likes best, by its q
+    weights ("en", "en-US,en;q=0.9", "ko;q=0.5, en"); Korean when none does."""
+    languages = {locale.split("-")[0]: locale for locale in LOCALES}
     for value in candidates:
         if not value:
             continue
-        for part in value.split(","):
-            tag = part.split(";")[0].strip().lower()
-            if tag.startswith("en"):
-                return "en-US"
-            if tag.startswith("ko"):
-                return "ko-KR"
+        # One region per language here, so a tag's language alone decides (en-GB reads English),
+        # by its first two letters: Windows names the system's locale "English_United States".
+        accepted = LanguageAccept([(re.split("[-_]", tag, maxsplit=1)[0][:2].lower(), q)
+                                   for tag, q in parse_accept_header(value, LanguageAccept)])
+        language = accepted.best_match(list(languages))
+        if language is not None:
+            return languages[language]
     return DEFAULT_LOCALE

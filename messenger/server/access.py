@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from messenger.server.db.models import Message, Poll, Room, RoomFile, RoomMember, User
+from messenger.server.db.models import ROOM_ADMIN, Message, Poll, Room, RoomFile, RoomMember, User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 
@@ -30,9 +30,16 @@ def access_room(user: User, room_id) -> tuple[Room, RoomMember]:
 
 def access_room_as_admin(user: User, room_id) -> tuple[Room, RoomMember]:
     room, membership = access_room(user, room_id)
-    if membership.role != "admin":
+    if membership.role != ROOM_ADMIN:
         raise ApiError("ROOM_ADMIN_REQUIRED")
     return room, membership
+
+
+def access_as_owner_or_room_admin(user: User, owner_id: int | None, membership: RoomMember, refusal: str) -> None:
+    """What someone put in a room (a notice, a poll, a file) is taken down by that person or by
+    a room admin; anyone else gets `refusal`, the error code of that kind of thing."""
+    if owner_id != user.id and membership.role != ROOM_ADMIN:
+        raise ApiError(refusal)
 
 
 def access_message(user: User, message_id) -> tuple[Message, RoomMember]:

@@ -22,13 +22,13 @@ from messenger.core.certificates import readable
 from messenger.core.errors import localized
 from messenger.server import jobs, settings, tls
 from messenger.server.actions import admin
-from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user
+from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user, remove_profile_file
+from messenger.server.actions.legacy_keys import do_purge_legacy_keys, do_release_legacy_keys, escrow_rooms
 from messenger.server.app import command_app
 from messenger.server.backup import BackupError, create_backup, restore_backup
 from messenger.server.config import DATABASE_FILE, ServerConfig
 from messenger.server.db.move import move_to_postgresql, moved_note
 from messenger.server.errors import ApiError, Refused
-from messenger.server.http.users import remove_profile_file
 from messenger.server.import_v4 import import_v4, read_escrow_file
 from messenger.server.passwords import MIN_PASSWORD_LENGTH
 
@@ -343,8 +343,6 @@ def run_maintenance(args):
 
 
 def release_legacy_keys(args):
-    from messenger.server.actions.legacy_keys import do_release_legacy_keys
-
     release = do_release_legacy_keys(read_escrow_file(args.escrow_key_file))
     lines = [f"legacy keys of {release.rooms} rooms sealed in {release.packages} packages to members' devices"]
     if release.escrow_purged:
@@ -358,8 +356,6 @@ def release_legacy_keys(args):
 
 
 def purge_legacy_keys(args):
-    from messenger.server.actions.legacy_keys import do_purge_legacy_keys, escrow_rooms
-
     if not args.yes:
         waiting = escrow_rooms()
         raise ApiError("VALIDATION_ERROR", detail=f"the legacy keys of {len(waiting)} rooms are still escrowed; "

@@ -7,34 +7,22 @@ whose token is never handed out: the cookie names it) and `g.browser`.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import current_app, g, request, session
 from sqlalchemy import select
 
+from messenger.server.actions.device_sessions import do_note_device_use
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.db.models import DeviceSession, User
 from messenger.server import settings
+from messenger.server.tokens import hash_token
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-# last_used_at is refreshed at most this often, so reads don't turn into writes.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-def new_token() -> str:
-    """A fresh secret: 256 bits from `secrets`."""
-    return secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    """Tokens are long random secrets, so one SHA-256 is enough to store them safely."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def bearer_token() -> str | None:
@@ -59,9 +47,7 @@ def live_device_session(token: str | None) -> tuple[DeviceSession, User] | None:
     device, user = row
     if device.revoked_at or device.expires_at <= now or user.disabled_at or user.deleted_at:
         return None
-    if now - device.last_used_at > LAST_USED_RESOLUTION:
-        device.last_used_at = now
-        database.session.commit()
+    do_note_device_use(device, now)
     return device, user
 
 

@@ -11,6 +11,8 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import UnionType
+from typing import Any, Callable, Mapping, get_args, get_origin, get_type_hints
 
 import platformdirs
 
@@ -104,44 +106,64 @@ class ServerConfig:
         return self.database_url or f"sqlite:///{Path(self.data_dir) / DATABASE_FILE}"
 
 
-def _coerce(name: str, raw):
-    kind = {f.name: f.type for f in fields(ServerConfig)}[name]
+def _parse_bool(raw: str) -> bool:
+    return raw.strip().lower() in TRUE_WORDS
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    """A comma-separated list, as an environment variable holds one."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+# How a setting given as text (an environment variable, a flag, a TOML string) becomes its type.
+PARSERS: dict[type, Callable[[str], Any]] = {
+    bool: _parse_bool,
+    int: int,
+    float: float,
+    str: str,
+    Path: lambda raw: Path(raw).expanduser(),
+    tuple: _parse_list,
+}
+
+
+def _field_type(name: str) -> type:
+    """The type of a ServerConfig field, without its `| None` (`tuple[str, ...]`: tuple)."""
+    hint: Any = get_type_hints(ServerConfig)[name]
+    if isinstance(hint, UnionType):
+        hint = next(arg for arg in get_args(hint) if arg is not type(None))
+    kind: type = get_origin(hint) or hint
+    return kind
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    kind = _field_type(name)
     if isinstance(raw, str):
-        if "bool" in kind:
-            return raw.strip().lower() in TRUE_WORDS
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if "Path" in kind:
-            return Path(raw).expanduser()
-        if "tuple" in kind:
-            return tuple(p.strip() for p in raw.split(",") if p.strip())
-    if "tuple" in kind and isinstance(raw, list):
+        return PARSERS[kind](raw)
+    if kind is tuple and isinstance(raw, list):
         return tuple(raw)
     return raw
 
 
-def data_dir_for(overrides: dict | None = None, environ: dict | None = None) -> Path:
+def data_dir_for(overrides: dict[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Path:
     """The data folder a config will use (flag, else MESSENGER_DATA_DIR, else the default),
     known before its config.toml is read."""
-    environ = os.environ if environ is None else environ
-    chosen = (overrides or {}).get("data_dir") or environ.get("MESSENGER_DATA_DIR", "")
+    env = os.environ if environ is None else environ
+    chosen = (overrides or {}).get("data_dir") or env.get("MESSENGER_DATA_DIR", "")
     return Path(chosen).expanduser() if chosen else default_data_dir()
 
 
 def load_config(
-    overrides: dict | None = None,
+    overrides: dict[str, Any] | None = None,
     config_file: Path | None = None,
-    environ: dict | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> ServerConfig:
     """Build the config from file, environment and `overrides` (flags), in that order."""
-    environ = os.environ if environ is None else environ
+    env = os.environ if environ is None else environ
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     known = {f.name for f in fields(ServerConfig)}
 
-    env_values = {name: environ[var] for var, name in ENV_FIELDS.items() if environ.get(var, "") != ""}
-    data_dir = data_dir_for(overrides, environ)
+    env_values = {name: env[var] for var, name in ENV_FIELDS.items() if env.get(var, "") != ""}
+    data_dir = data_dir_for(overrides, env)
     chosen = overrides.get("data_dir") or env_values.get("data_dir")
     if not chosen and os.name != "nt" and data_dir == _shared_data_dir():
         log.warning(

@@ -67,7 +67,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
-        return error_response(HTTP_CODES.get(exc.code, "INTERNAL_ERROR"), exc.code)
+        return error_response(HTTP_CODES.get(exc.code or 500, "INTERNAL_ERROR"), exc.code)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -50,7 +50,6 @@ from messenger.core.media import SNIFF_BYTES, UPLOAD_MIME_TYPES, content_matches
 from messenger.core.names import display_name
 from messenger.server.actions.files import extension_of
 from messenger.server.actions.rooms import direct_key
-from messenger.server.auth import hash_token, new_token
 from messenger.server.config import ServerConfig
 from messenger.server.db import Database
 from messenger.server.db.models import (
@@ -72,6 +71,7 @@ from messenger.server.db.models import (
     User,
 )
 from messenger.server.errors import Refused
+from messenger.server.tokens import hash_token, new_token
 
 # v4 wrote message times in Korean time without an offset; Korea has no daylight saving time.
 KST = timezone(timedelta(hours=9))

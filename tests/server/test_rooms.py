@@ -98,7 +98,7 @@ def test_group_creation_makes_creator_admin_and_reaches_every_member(users, sock
     assert room["created_by"] == alice.user["id"] and room["role"] == "admin"
     assert roles(alice, room["id"]) == {alice.user["id"]: "admin", bob.user["id"]: "member",
                                         carol.user["id"]: "member"}
-    for sock, me in ((bob_sock, bob), (carol_sock, carol)):
+    for sock in (bob_sock, carol_sock):
         event = sock.wait_for("room_updated", of_room(room["id"]))
         assert event["action"] == "created" and event["room"]["role"] == "member"
         assert event["room"]["member_count"] == 3 and "event_id" in event

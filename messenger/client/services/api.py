@@ -1,14 +1,14 @@
 """The REST side of the server (contract sections 1-4), for one device on one server.
 
 Every call returns the server's JSON (lists unwrapped where the answer is one list) or
-raises: `ApiError` for a refusal (its stable code, the HTTP status and the server's text
+raises: `ServerRefused` for a refusal (its stable code, the HTTP status and the server's text
 in the user's language), `ServerUnreachable` when no answer came. Thread-safe: the tray
 app's worker threads, the outbox and the realtime catch-up share one client.
 
 The device token is rotated by `refresh()` and saved through the session store as soon as
 it arrives. A call that raced a rotation (sent with the token just replaced) is sent
 again with the new token instead of failing as "signed out". Any call may raise an
-ApiError whose `session_ended` is true (revoked elsewhere, expired): the app then calls
+ServerRefused whose `session_ended` is true (revoked elsewhere, expired): the app then calls
 `session_over()` and asks the user to sign in.
 """
 
@@ -45,7 +45,7 @@ STATUS_CODES = {400: "VALIDATION_ERROR", 401: "AUTH_REQUIRED", 403: "FORBIDDEN",
                 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 429: "RATE_LIMITED"}
 
 
-class ApiError(Exception):
+class ServerRefused(Exception):
     """The server refused: `code` is stable (messenger.core.errors), `message_localized`
     is for the user, `message` is the server's detail in English."""
 
@@ -57,7 +57,7 @@ class ApiError(Exception):
         self.message = message
 
     @classmethod
-    def from_http(cls, response: httpx.Response, locale: str) -> "ApiError":
+    def from_http(cls, response: httpx.Response, locale: str) -> "ServerRefused":
         try:
             body = response.json()
         except ValueError:
@@ -70,7 +70,7 @@ class ApiError(Exception):
         return cls(code, response.status_code, localized(code, locale), f"HTTP {response.status_code}")
 
     @classmethod
-    def from_socket(cls, answer: dict, locale: str) -> "ApiError":
+    def from_socket(cls, answer: dict, locale: str) -> "ServerRefused":
         """From a socket `{ok: false, ...}` ack or `error` event (no HTTP status there)."""
         code = answer.get("error_code") or answer.get("message_code") or "INTERNAL_ERROR"
         return cls(code, None, answer.get("message_localized") or localized(code, locale),
@@ -96,7 +96,7 @@ def local_server(url: str = LOCAL_SERVER_URL, timeout: float = LOCAL_SERVER_TIME
     with ApiClient(url, timeout=timeout) as client:
         try:
             health = client.health()
-        except (ApiError, ServerUnreachable, ValueError):  # ValueError: an answer that is not JSON
+        except (ServerRefused, ServerUnreachable, ValueError):  # ValueError: an answer that is not JSON
             return None
         return client.server_url if isinstance(health, dict) and health.get("status") == "ok" else None
 
@@ -156,12 +156,12 @@ class ApiClient:
 
     def refresh(self) -> dict:
         """Rotate the device token (the old one dies at once) and save the new one; returns
-        the user. Raises ApiError (`session_ended`) if the token is no longer valid."""
+        the user. Raises ServerRefused (`session_ended`) if the token is no longer valid."""
         with self._session_lock:
             token = self._require_token()
             try:
                 body = self._call("POST", "/api/device-sessions/refresh", token=token)
-            except ApiError as exc:
+            except ServerRefused as exc:
                 if exc.session_ended:
                     self._forget_session()
                 raise
@@ -192,7 +192,7 @@ class ApiClient:
                 return None
             try:
                 return self.refresh()
-            except ApiError as exc:
+            except ServerRefused as exc:
                 if not exc.session_ended:
                     raise
                 log.info("restore: the saved session is over (%s); signing in is needed", exc.code)
@@ -209,7 +209,7 @@ class ApiClient:
             return False
         try:
             announced = self._call("GET", "/api/system/next-certificate", auth=False)
-        except (ApiError, ServerUnreachable) as exc:
+        except (ServerRefused, ServerUnreachable) as exc:
             log.debug("no next certificate from %s (%s)", self.server_url, exc)
             return False
         return pins.learn_next(self.server_url, announced)
@@ -223,7 +223,7 @@ class ApiClient:
             try:
                 self._call("DELETE", "/api/device-sessions/current")
                 told = True
-            except ApiError as exc:
+            except ServerRefused as exc:
                 told = exc.session_ended  # already dead is as good as revoked
                 if not told:
                     log.warning("sign out: the server refused (%s); the token is forgotten here only", exc.code)
@@ -256,7 +256,7 @@ class ApiClient:
     def _require_token(self) -> str:
         token = self._token
         if token is None:
-            raise ApiError("AUTH_REQUIRED", 401, localized("AUTH_REQUIRED", self.language), "not signed in")
+            raise ServerRefused("AUTH_REQUIRED", 401, localized("AUTH_REQUIRED", self.language), "not signed in")
         return token
 
     # -- accounts and users -----------------------------------------------------------------
@@ -360,8 +360,8 @@ class ApiClient:
         body = {"message_id": message_id} if message_id is not None else {"content": content}
         return self._call("POST", f"/api/rooms/{room_id}/pins", json=body)["pin"]
 
-    def remove_notice(self, room_id: int, pin_id: int) -> None:
-        self._call("DELETE", f"/api/rooms/{room_id}/pins/{pin_id}")
+    def remove_notice(self, room_id: int, notice_id: int) -> None:
+        self._call("DELETE", f"/api/rooms/{room_id}/pins/{notice_id}")
 
     # -- polls ----------------------------------------------------------------------------------
 
@@ -499,70 +499,11 @@ class ApiClient:
             self._answer("GET", path, response)  # raises
         return response.content
 
-    # -- platform administration (platform admins only; others get FORBIDDEN) -------------------------
-
-    def admin_users(self, *, status: str | None = None) -> list[dict]:
-        """Every account with its `status` (active, disabled, deleted), last seen and live devices."""
-        return self._call("GET", "/api/admin/users", params={"status": status} if status else None)["users"]
-
-    def admin_create_user(self, username: str, *, nickname: str | None = None, password: str | None = None,
-                          is_admin: bool = False) -> dict:
-        """Returns `{user, generated_password?}`: without `password` the server makes one,
-        answered this once."""
-        body: dict[str, Any] = {"username": username, "is_admin": is_admin}
-        body.update({k: v for k, v in (("nickname", nickname), ("password", password)) if v})
-        return self._call("POST", "/api/admin/users", json=body)
-
-    def admin_disable_user(self, user_id: int) -> dict:
-        """Stop an account: its devices are signed out at once. Returns `{changed, user}`."""
-        return self._call("POST", f"/api/admin/users/{user_id}/disable")
-
-    def admin_enable_user(self, user_id: int) -> dict:
-        return self._call("POST", f"/api/admin/users/{user_id}/enable")
-
-    def admin_reset_password(self, user_id: int) -> dict:
-        """A new temporary password, made by the server: `{user, generated_password}`."""
-        return self._call("POST", f"/api/admin/users/{user_id}/reset-password", json={})
-
-    def admin_delete_user(self, user_id: int) -> dict:
-        return self._call("DELETE", f"/api/admin/users/{user_id}")
-
-    def admin_device_sessions(self, *, user_id: int | None = None) -> list[dict]:
-        """Everyone's live device sessions (or one user's), each with `user_id` and `username`."""
-        params = {"user_id": user_id} if user_id is not None else None
-        return self._call("GET", "/api/admin/device-sessions", params=params)["sessions"]
-
-    def admin_revoke_device_session(self, session_id: int) -> bool:
-        """Sign any device out; True if it was this one (then forgotten here)."""
-        current = self._call("DELETE", f"/api/admin/device-sessions/{session_id}")["current_revoked"]
-        if current:
-            with self._session_lock:
-                self._forget_session()
-        return current
-
-    def admin_settings(self) -> dict:
-        """`{settings, desktop_only_mode, mode_forced_by_environment}`."""
-        return self._call("GET", "/api/admin/settings")
-
-    def admin_update_settings(self, changes: dict) -> dict:
-        """Replace the settings named in `changes` (all checked before any is stored)."""
-        return self._call("PUT", "/api/admin/settings", json=changes)
-
-    def admin_audit(self, *, limit: int = 100, offset: int = 0, user_id: int | None = None,
-                    actions: list[str] | None = None) -> list[dict]:
-        """The security log, newest first."""
-        params: dict[str, Any] = {"limit": limit, "offset": offset}
-        if user_id is not None:
-            params["user_id"] = user_id
-        if actions:
-            params["action"] = ",".join(actions)
-        return self._call("GET", "/api/admin/audit", params=params)["entries"]
-
     # -- transport --------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
               auth: bool = True, token: str | None = None) -> Any:
-        """One request; the answer's JSON, or ApiError / ServerUnreachable."""
+        """One request; the answer's JSON, or ServerRefused / ServerUnreachable."""
         sent_with = token or (self._require_token() if auth else None)
         response = self._send(method, path, json, params, sent_with)
         for _ in range(ROTATION_RETRIES):
@@ -579,12 +520,12 @@ class ApiClient:
         return self._answer(method, path, response)
 
     def _answer(self, method: str, path: str, response: httpx.Response) -> Any:
-        """A response's JSON, or the ApiError / ServerUnreachable it means."""
+        """A response's JSON, or the ServerRefused / ServerUnreachable it means."""
         if response.is_success:
             return response.json() if response.content else {}
         if response.status_code in GATEWAY_STATUSES and "error_code" not in response.text:
             raise ServerUnreachable(f"{method} {path}: the gateway answered {response.status_code}")
-        raise ApiError.from_http(response, self.language)
+        raise ServerRefused.from_http(response, self.language)
 
     def _send_form(self, method: str, path: str, form: dict, files: dict) -> httpx.Response:
         """A multipart request with this session's token (a file body cannot be replayed,

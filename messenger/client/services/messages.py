@@ -27,12 +27,14 @@ import io
 import json
 import mimetypes
 import uuid
+from pathlib import Path
 from typing import Any, Callable
 
 import httpx
 
-from messenger.client.services.api import USER_AGENT, ApiClient, ApiError, ServerUnreachable, _CountingReader
+from messenger.client.services.api import USER_AGENT, ApiClient, ServerRefused, ServerUnreachable, _CountingReader
 from messenger.client.services.keys import E2EError, E2EKeys, IdentityPending, KeyAvailability
+from messenger.client.services.outbox import OutgoingMessage
 from messenger.core import protocol
 from messenger.core.e2e import (
     AuthenticationFailed,
@@ -44,6 +46,7 @@ from messenger.core.e2e import (
     encrypt_file,
 )
 from messenger.core.errors import DEFAULT_LOCALE, localized
+from messenger.core.files import write_atomic
 from messenger.core.media import sniff_image
 from messenger.core.names import display_name
 
@@ -186,7 +189,7 @@ def encrypt_text(keys: E2EKeys, room_id: int, text: str, *, reply_to: int | None
                  timeout: float = 20.0) -> str:
     """The wire content (a v5 envelope, sent with `encrypted: true`) of a text message, or of
     the edit of message `edit_of`; the signature covers `reply_to` (sent beside it). Raises E2EError (MESSAGE_TOO_LONG, VALIDATION_ERROR for
-    blank text, E2E_ROOM_KEY_UNAVAILABLE, ROOM_NOT_FOUND), ApiError, ServerUnreachable."""
+    blank text, E2E_ROOM_KEY_UNAVAILABLE, ROOM_NOT_FOUND), ServerRefused, ServerUnreachable."""
     if len(text) > protocol.MAX_PLAINTEXT_CHARS:
         raise E2EError("MESSAGE_TOO_LONG", f"at most {protocol.MAX_PLAINTEXT_CHARS} characters")
     if not text.strip():
@@ -236,6 +239,40 @@ def share_file(keys: E2EKeys, api: ApiClient, realtime, room_id: int, data: byte
                                  message_type=message_type, upload_token=token)
 
 
+# -- the outbox's preparers: run before each attempt to send (ui/session.py registers them) -----
+
+def seal_outgoing_text(keys: E2EKeys, message: OutgoingMessage, *, timeout: float) -> dict:
+    """The plaintext the outbox keeps, sealed for the room (fields for send_message)."""
+    if not message.encrypted:
+        return {}
+    return {"content": encrypt_text(keys, message.room_id, message.content, reply_to=message.reply_to, timeout=timeout), "encrypted": True}
+
+
+def seal_and_upload_outgoing_file(keys: E2EKeys, api: ApiClient, message: OutgoingMessage, *, timeout: float,
+                                  progress: Callable[[int], None] | None = None) -> dict:
+    """The outbox's copy of a file encrypted for the room and uploaded (again at each attempt:
+    an upload token is spent by one send and expires soon). `progress(percent)` is called once
+    per percent, from this thread."""
+    copy = message.attachment
+    try:
+        data = Path(copy["path"]).read_bytes()
+    except FileNotFoundError:
+        raise E2EError("FILE_NOT_FOUND", "the outbox's copy of the file is gone") from None
+    content, blob = seal_file(keys, message.room_id, data, copy["name"], message_type=message.message_type,
+                              reply_to=message.reply_to, timeout=timeout)
+    shown = -1
+
+    def report(sent: int, total: int) -> None:
+        nonlocal shown
+        percent = sent * 100 // total if total else 100
+        if percent != shown and progress is not None:  # a call per percent, not per chunk
+            shown = percent
+            progress(min(percent, 100))
+
+    token = upload_blob(api, message.room_id, blob, message.message_type, report)
+    return {"content": content, "encrypted": True, "upload_token": token}
+
+
 # -- receiving files ------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -254,7 +291,7 @@ def fetch_file(api: ApiClient, message: dict, readable: Readable | None = None, 
                ) -> ReceivedFile:
     """Download and decrypt the file of a file or image message. Raises E2EError (the
     message's state code when it is not readable; E2E_AUTH_FAILED / E2E_MALFORMED when the
-    blob does not open with its key), ApiError, ServerUnreachable."""
+    blob does not open with its key), ServerRefused, ServerUnreachable."""
     readable = readable or read_message(keys, message)
     shared = readable.file
     if not readable.shown or shared is None:
@@ -277,6 +314,33 @@ def open_blob(blob: bytes, file_key: str | None) -> tuple[bytes, str | None]:
         raise E2EError(exc.code, "the file does not open with its key") from None
 
 
+def read_file_entry(keys: E2EKeys | None, api: ApiClient, room_id: int, entry: dict) -> dict:
+    """A room file list's entry of an encrypted file, with the name, size and `file_key` its
+    message holds (the server knows none of them)."""
+    found = api.messages(room_id, after_id=entry["message_id"] - 1, limit=1)["messages"]
+    message = found[0] if found and found[0]["id"] == entry["message_id"] else {"room_id": room_id}
+    readable = read_message(keys, message)
+    if not readable.shown or readable.file is None:
+        return {**entry, "file_name": readable.display(api.language), "file_key": None}
+    return {**entry, "file_name": readable.file.name, "file_size": readable.file.size,
+            "file_key": readable.file.file_key}
+
+
+def download_file(api: ApiClient, file_id: int, destination: str | Path, file_key: str | None,
+                  progress: Callable[[int, int], None] | None = None) -> Path:
+    """Save a room file at `destination`, decrypted with `file_key` (its message's; None: a
+    plaintext upload); the encrypted blob lands beside it, and only the decrypted file takes its name."""
+    if file_key is None:
+        return api.download(file_id, destination, progress)
+    blob = Path(destination).with_name(f".{Path(destination).name}.e2e")
+    try:
+        data, _ = open_blob(api.download(file_id, blob, progress).read_bytes(), file_key)
+        write_atomic(destination, data)
+    finally:
+        blob.unlink(missing_ok=True)
+    return Path(destination)
+
+
 # -- transfers --------------------------------------------------------------------------------------
 
 def upload_blob(api: ApiClient, room_id: int, blob: bytes, file_type: str,
@@ -297,7 +361,7 @@ def _transfer(api: ApiClient, method: str, path: str, **kwargs: Any) -> httpx.Re
     """One file transfer with the device token (ApiClient's transport speaks JSON only)."""
     token = api.token
     if token is None:
-        raise ApiError("AUTH_REQUIRED", 401, localized("AUTH_REQUIRED", api.language), "not signed in")
+        raise ServerRefused("AUTH_REQUIRED", 401, localized("AUTH_REQUIRED", api.language), "not signed in")
     headers = {"Authorization": f"Bearer {token}", "X-App-Language": api.language, "User-Agent": USER_AGENT}
     try:
         with httpx.Client(base_url=api.server_url, verify=api.verify, timeout=TRANSFER_TIMEOUT_SECONDS) as http:
@@ -305,5 +369,5 @@ def _transfer(api: ApiClient, method: str, path: str, **kwargs: Any) -> httpx.Re
     except httpx.TransportError as exc:
         raise ServerUnreachable(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
     if not response.is_success:
-        raise ApiError.from_http(response, api.language)
+        raise ServerRefused.from_http(response, api.language)
     return response

@@ -24,7 +24,7 @@ thread before each attempt and returns the extra `send_message` fields (the uplo
 from POST /api/upload). It may also supply the wire `content` and `encrypted`: the desktop
 keeps a text's plaintext here (this file never leaves the device) and seals it under the
 room's current key just before each attempt, so a message written before the room key
-is available waits for it. An ApiError or E2EError of a preparer counts like a refused
+is available waits for it. An ServerRefused or E2EError of a preparer counts like a refused
 send: permanent codes fail the message, others are retried.
 
 Files (`enqueue_file`): the file's bytes are copied (atomically, owner-only) into the
@@ -44,7 +44,6 @@ import enum
 import hashlib
 import json
 import logging
-import random
 import sqlite3
 import threading
 import time
@@ -52,7 +51,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from messenger.client.services.api import ApiError, ServerUnreachable
+from messenger.client.services.api import ServerRefused, ServerUnreachable
+from messenger.client.services.backoff import Backoff
 from messenger.client.services.keys import E2EError
 from messenger.client.services.local_db import open_local_database
 from messenger.client.services.realtime import ConnectionState, NotConnected
@@ -157,7 +157,7 @@ class Outbox:
         self.transport = transport
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
-        self.retry_delay_max = retry_delay_max
+        self.backoff = Backoff(retry_delay, retry_delay_max)
         self.keep_sent_seconds = keep_sent_seconds
         self._preparers: dict[str, Callable[[OutgoingMessage], dict]] = {"text": lambda message: {}}
         self._listeners: list[Callable[[OutgoingMessage], None]] = []
@@ -395,7 +395,7 @@ class Outbox:
             counted, error_code = False, NO_ANSWER
         except ServerUnreachable:
             error_code = NO_ANSWER
-        except (ApiError, E2EError) as exc:
+        except (ServerRefused, E2EError) as exc:
             error_code = exc.code
             if exc.code in PERMANENT_ERRORS:
                 log.info("outbox: message %s refused for good (%s)", message.id, exc.code)
@@ -412,7 +412,7 @@ class Outbox:
             return
         if counted:
             attempts = message.attempts + 1
-            wait = min(self.retry_delay * 2 ** (attempts - 1), self.retry_delay_max) * random.uniform(0.8, 1.2)
+            wait = self.backoff.wait(attempts - 1)
             log.info("outbox: message %s attempt %s failed (%s); next in %.1fs", message.id, attempts,
                      error_code, wait)
         else:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import enum
 import logging
 import queue
-import random
 import ssl
 import threading
 import time
@@ -34,7 +33,8 @@ from typing import Any, Callable
 import engineio
 import socketio
 
-from messenger.client.services.api import SESSION_ENDED_CODES, USER_AGENT, ApiClient, ApiError, ServerUnreachable
+from messenger.client.services.api import SESSION_ENDED_CODES, USER_AGENT, ApiClient, ServerRefused, ServerUnreachable
+from messenger.client.services.backoff import Backoff
 from messenger.core import protocol
 from messenger.core.files import write_atomic
 
@@ -151,8 +151,7 @@ class Realtime:
         """`cursor`: the last event id this client applied (a saved `cursor` from a previous
         run); None starts at the server's current cursor."""
         self.api = api
-        self.reconnect_delay = reconnect_delay
-        self.reconnect_delay_max = reconnect_delay_max
+        self.backoff = Backoff(reconnect_delay, reconnect_delay_max)
         self.connect_timeout = connect_timeout
         self.ack_timeout = ack_timeout
         self._ledger = EventLedger(cursor) if cursor is not None else None
@@ -254,7 +253,7 @@ class Realtime:
     # -- sending -------------------------------------------------------------------------------
 
     def call(self, event: str, data: dict, timeout: float | None = None) -> dict:
-        """Emit `event` and wait for its ack; the ack's dict if `ok`, else ApiError.
+        """Emit `event` and wait for its ack; the ack's dict if `ok`, else ServerRefused.
 
         NotConnected if there is no connection or it drops before the ack; AckTimeout if
         no ack came within `timeout` (default `ack_timeout`).
@@ -283,7 +282,7 @@ class Realtime:
                 self._acks.discard(ack)
         answer = ack.answer if isinstance(ack.answer, dict) else {}
         if not answer.get("ok"):
-            raise ApiError.from_socket(answer, self.api.language)
+            raise ServerRefused.from_socket(answer, self.api.language)
         return answer
 
     def send_message(self, room_id: int, content: str, *, encrypted: bool, client_msg_id: str,
@@ -309,7 +308,7 @@ class Realtime:
     # -- the supervisor thread -----------------------------------------------------------------
 
     def _supervise(self) -> None:
-        delay = self.reconnect_delay
+        retries = 0
         while not self._stopping.is_set():
             outcome = self._connect_once()
             if outcome == "connected":
@@ -324,7 +323,7 @@ class Realtime:
                 self._post_state(ConnectionState.DISCONNECTED, "connection_lost")
                 if time.monotonic() - connected_at > STABLE_CONNECTION_SECONDS:
                     # Most drops are a blip or a server restart: try again at once.
-                    delay = self.reconnect_delay
+                    retries = 0
                     continue
                 # Dropped as soon as it was made: back off as if it had failed.
             elif outcome == "session_ended":
@@ -334,10 +333,9 @@ class Realtime:
                 continue
             else:
                 self._post_state(ConnectionState.DISCONNECTED, "unreachable")
-            # +-20% so that a whole office does not reconnect in the same instant.
-            self._wake.wait(delay * random.uniform(0.8, 1.2))
+            self._wake.wait(self.backoff.wait(retries))
             self._wake.clear()
-            delay = min(delay * 2, self.reconnect_delay_max)
+            retries += 1
         self._close_client()
         self._post_state(ConnectionState.DISCONNECTED, "stopped")
 
@@ -352,7 +350,7 @@ class Realtime:
                 self._ledger = EventLedger(self.api.events_cursor())
         except ServerUnreachable:
             return "unreachable"
-        except ApiError as exc:
+        except ServerRefused as exc:
             return "session_ended" if exc.session_ended else "unreachable"
 
         with self._lock:
@@ -473,7 +471,7 @@ class Realtime:
         """Deliver what was missed, then what arrived live meanwhile; retried with backoff
         while this connection lives (live events stay held until it succeeds)."""
         self._in_sync = False
-        delay = self.reconnect_delay
+        retries = 0
         while generation == self._generation and not self._stopping.is_set():
             try:
                 after = self._ledger.catch_up_from()
@@ -484,11 +482,11 @@ class Realtime:
                     after = page["next_after"]
                     if not page["has_more"]:
                         break
-            except (ServerUnreachable, ApiError) as exc:
+            except (ServerUnreachable, ServerRefused) as exc:
                 log.warning("realtime: catch-up failed (%s); retrying", exc)
-                if self._dropped.wait(delay):
+                if self._dropped.wait(self.backoff.wait(retries)):
                     return  # this connection is gone; the next one catches up
-                delay = min(delay * 2, self.reconnect_delay_max)
+                retries += 1
                 continue
             held, self._held = self._held, []
             for event, data in held:

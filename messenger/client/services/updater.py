@@ -150,7 +150,7 @@ def _fast_patcher():
                 raise ValueError("no patch targets")
             with gzip.open(src_path, mode="rb") as src_file:
                 tar_bytes = src_file.read()
-            for patch_meta, patch_path in sorted(patch_targets.items()):
+            for patch_meta, patch_path in sorted(patch_targets.items()):  # noqa: B007 - the last one checks below
                 tar_bytes = binary_diff.patch(src_bytes=tar_bytes, patch_bytes=patch_path.read_bytes())
             cls._verify_tar_size_and_hash(tar_content=tar_bytes, expected=patch_meta.custom_internal)
             with gzip.open(dst_path, mode="wb", compresslevel=1) as dst_file:

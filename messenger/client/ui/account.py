@@ -10,8 +10,9 @@ the account, this one too (the server's rule): the app then asks for the new pas
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -34,6 +35,7 @@ from messenger.client.i18n import clock, language, short_when, tr
 from messenger.client.services.keys import E2EError
 from messenger.client.ui.models import local_time
 from messenger.client.ui.session import ChatSession
+from messenger.client.ui.models import ITEM_ROLE, RowListModel
 from messenger.core.errors import localized
 from messenger.core.media import IMAGE_EXTENSIONS
 
@@ -43,7 +45,6 @@ STATUS_MESSAGE_CHARS = 100
 ERROR_STYLE = "color: #D93025;"
 INFO_STYLE = "color: #2E7D32;"
 HINT_STYLE = "color: #7A8291;"
-DEVICE_ROLE = Qt.ItemDataRole.UserRole + 1
 PASSPHRASE_MIN_CHARS = 8  # it guards every room key of the account (argon2id slows guessing, not much more)
 
 
@@ -71,41 +72,26 @@ def status_line(style: str, text: str = "") -> QLabel:
     return label
 
 
-class DeviceListModel(QAbstractListModel):
+class DeviceListModel(RowListModel[dict]):
     """The account's device sessions, one row each: name, last seen, and which is this one."""
 
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._devices: list[dict] = []
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._devices)
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        device = self._devices[index.row()]
+    def row_data(self, device: dict, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             line = tr("account.device_line", name=device.get("device_name") or "—",
                       seen=when_text(device.get("last_used_at")))
             return tr("account.this_device", line=line) if device.get("is_current") else line
         if role == Qt.ItemDataRole.ToolTipRole:
             return " · ".join(filter(None, (device.get("ip"), device.get("user_agent"))))
-        if role == DEVICE_ROLE:
-            return device
         return None
 
-    def reset(self, devices: list[dict]) -> None:
-        self.beginResetModel()
-        # This device first, then the most recently used.
+    def ordered(self, devices: list[dict]) -> list[dict]:
+        """This device first, then the most recently used."""
         current = [d for d in devices if d.get("is_current")]
         others = sorted((d for d in devices if not d.get("is_current")), key=lambda d: d.get("last_used_at") or "",
                         reverse=True)
-        self._devices = current + others
-        self.endResetModel()
+        return current + others
 
-    def devices(self) -> list[dict]:
-        return list(self._devices)
+    devices = RowListModel.rows
 
 
 class AccountDialog(QDialog):
@@ -436,7 +422,7 @@ class AccountDialog(QDialog):
 
     def selected_device(self) -> dict | None:
         rows = self.device_view.selectionModel().selectedIndexes()
-        return rows[0].data(DEVICE_ROLE) if rows else None
+        return rows[0].data(ITEM_ROLE) if rows else None
 
     def select_device(self, name: str) -> bool:
         """Select the device called `name`; True if listed."""

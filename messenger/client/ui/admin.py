@@ -35,8 +35,8 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import tr
 from messenger.client.ui.account import ERROR_STYLE, INFO_STYLE, refusal_text, status_line, when_text
 from messenger.client.ui.session import ChatSession
+from messenger.client.ui.models import ITEM_ROLE
 
-ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 AUDIT_PAGE = 100
 MODES = ("hybrid", "desktop-only")
 E2E_POLICIES = ("required", "optional", "off")
@@ -69,7 +69,7 @@ class RowsModel(QAbstractTableModel):
         row = self._rows[index.row()]
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return self.columns[index.column()][1](row)
-        if role == ROW_ROLE:
+        if role == ITEM_ROLE:
             return row
         return None
 
@@ -120,7 +120,7 @@ def table_page(view: QTableView, *buttons: QPushButton) -> QWidget:
 
 def selected_row(view: QTableView) -> dict | None:
     rows = view.selectionModel().selectedRows()
-    return rows[0].data(ROW_ROLE) if rows else None
+    return rows[0].data(ITEM_ROLE) if rows else None
 
 
 def select_row(view: QTableView, model: RowsModel, test: Callable[[dict], bool]) -> bool:

@@ -46,7 +46,7 @@ class Call:
         return self
 
     def fail(self, callback: Callable[[BaseException], None]) -> "Call":
-        """`callback(exception)` when it raises (ApiError, ServerUnreachable, ...)."""
+        """`callback(exception)` when it raises (ServerRefused, ServerUnreachable, ...)."""
         self._on_failure.append(callback)
         return self
 
@@ -121,12 +121,12 @@ class Bridge(QObject):
     def _work(self, call: Call, fn: Callable, args: tuple, kwargs: dict) -> None:
         try:
             result, error = fn(*args, **kwargs), None
-        except BaseException as exc:  # handed to the GUI thread, where it is handled or reported
+        except BaseException as exc:  # noqa: BLE001 - handed to the GUI thread, where it is handled or reported
             result, error = None, exc
         self.post(call.settle, result, error)
 
     def _run_here(self, job: Callable[[], None]) -> None:
         try:
             job()
-        except Exception:
+        except Exception:  # noqa: BLE001 - reported by the one exception hook, and the loop goes on
             sys.excepthook(*sys.exc_info())

@@ -20,7 +20,9 @@ from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOpti
 
 from messenger.client.i18n import clock, language, long_date, short_when, tr
 from messenger.client.ui.icons import muted_icon, pin_icon
-from messenger.client.ui.models import ITEM_ROLE, ChatItem, RoomItem
+from messenger.client.ui.chat_model import ChatItem
+from messenger.client.ui.models import ITEM_ROLE
+from messenger.client.ui.room_list import RoomItem
 from messenger.core import protocol
 from messenger.core.names import clipped
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QEvent, QModelIndex, QObject, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
@@ -33,10 +34,10 @@ from messenger.client.i18n import language, tr
 from messenger.client.services.keys import E2EError
 from messenger.client.services.outbox import NO_ANSWER, OutboxState, OutgoingMessage
 from messenger.client.ui.session import ChatSession
+from messenger.client.ui.models import ITEM_ROLE, RowListModel
 from messenger.core.errors import localized
 from messenger.core.names import save_name
 
-FILE_ROLE = Qt.ItemDataRole.UserRole + 1
 THUMBNAIL_SIZE = 200  # pixels, the longer side of an image in a bubble
 
 
@@ -161,34 +162,16 @@ def save_as(parent: QWidget, session: ChatSession, file: dict, done: Callable[[s
             lambda path: done(str(path)))
 
 
-class FileListModel(QAbstractListModel):
-    """A room's files, newest first."""
+class FileListModel(RowListModel[dict]):
+    """A room's files, newest first (as the server lists them)."""
 
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._files: list[dict] = []
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._files)
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        file = self._files[index.row()]
+    def row_data(self, file: dict, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return tr("files.entry", name=file.get("file_name") or "", size=human_size(file.get("file_size")),
                       who=file.get("uploader_name") or "")
-        if role == FILE_ROLE:
-            return file
         return None
 
-    def reset(self, files: list[dict]) -> None:
-        self.beginResetModel()
-        self._files = list(files)
-        self.endResetModel()
-
-    def files(self) -> list[dict]:
-        return list(self._files)
+    files = RowListModel.rows
 
 
 class RoomFilesDialog(QDialog):
@@ -242,7 +225,7 @@ class RoomFilesDialog(QDialog):
     def save_selected(self) -> None:
         rows = self.view.selectionModel().selectedIndexes()
         if rows:
-            file = rows[0].data(FILE_ROLE)
+            file = rows[0].data(ITEM_ROLE)
             save_as(self, self.session, {"id": file["id"], "name": file.get("file_name"), "key": file.get("file_key")},
                     self._saved)
 

@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.client.i18n import tr
+from messenger.client.ui.models import ITEM_ROLE
 from messenger.client.services.discovery import FoundServer
 from messenger.core.certificates import readable
 
-URL_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class FoundServers(QWidget):
@@ -42,8 +42,8 @@ class FoundServers(QWidget):
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setUniformItemSizes(True)
         self.view.setMaximumHeight(96)
-        self.view.clicked.connect(lambda index: self.picked.emit(index.data(URL_ROLE)))
-        self.view.activated.connect(lambda index: self.picked.emit(index.data(URL_ROLE)))
+        self.view.clicked.connect(lambda index: self.picked.emit(index.data(ITEM_ROLE)))
+        self.view.activated.connect(lambda index: self.picked.emit(index.data(ITEM_ROLE)))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
@@ -55,13 +55,13 @@ class FoundServers(QWidget):
         for server in servers:
             item = QStandardItem(tr("first.found_server", name=server.name, address=server.url,
                                     version=server.version or "?"))
-            item.setData(server.url, URL_ROLE)
+            item.setData(server.url, ITEM_ROLE)
             item.setToolTip(server.url)
             self.model.appendRow(item)
         self.setVisible(bool(servers))
 
     def addresses(self) -> list[str]:
-        return [self.model.item(row).data(URL_ROLE) for row in range(self.model.rowCount())]
+        return [self.model.item(row).data(ITEM_ROLE) for row in range(self.model.rowCount())]
 
 
 def _fingerprint_label(digits: str) -> QLabel:

@@ -9,47 +9,46 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QFont, QGuiApplication, QKeySequence, QTextCursor
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
     QLabel,
-    QListView,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QPushButton,
     QSplitter,
     QStackedWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from messenger.client.i18n import tr
-from messenger.client.services.messages import ContentState
-from messenger.client.services.outbox import OutboxState, OutgoingMessage
+from messenger.client.services.outbox import OutgoingMessage
 from messenger.client.services.settings import ClientSettings
 from messenger.client.ui.account import AccountDialog
 from messenger.client.ui.devices import DeviceBanners
 from messenger.client.ui.admin import AdminDialog, admin_allowed
-from messenger.client.ui.composer import Composer, TypingLine, TypingNotifier
-from messenger.client.ui.delegates import CHAT_BACKGROUND, ChatDelegate, RoomDelegate
-from messenger.client.ui.emoji import REACTIONS, EmojiPicker
-from messenger.client.ui.icons import attach_icon, close_icon, emoji_icon, new_conversation_icon
+from messenger.client.ui.composer import TypingLine, TypingNotifier
+from messenger.client.ui.delegates import CHAT_BACKGROUND
+from messenger.client.ui.emoji import REACTIONS
+from messenger.client.ui.icons import new_conversation_icon
 from messenger.client.ui.message_text import MessageText
-from messenger.client.ui.models import ITEM_ROLE, ChatItem, ChatModel, RoomItem, RoomListModel
+from messenger.client.ui.chat_model import ChatItem, ChatModel
+from messenger.client.ui.chat_view import ChatView
+from messenger.client.ui.models import ITEM_ROLE
+from messenger.client.ui.room_header import RoomHeader
+from messenger.client.ui.room_pane import RoomPane
+from messenger.client.ui.room_list import RoomItem, RoomListModel
+from messenger.client.ui.chat_input import ChatInput
+from messenger.client.ui.live_events import LiveEvents
 from messenger.client.ui.files import (
     ChatFileDrops,
     ImageViewer,
     RoomFilesDialog,
-    Thumbnails,
     Uploads,
-    choose_and_attach,
     save_as,
 )
-from messenger.client.ui.notices import NoticesDialog, pin_message
+from messenger.client.ui.notices import NoticesDialog, post_as_notice
 from messenger.client.ui.polls import PollsDialog
 from messenger.client.ui.room_dialogs import NewRoomDialog, RoomInfoDialog
 from messenger.client.ui.search import SearchDialog
@@ -60,9 +59,6 @@ from messenger.core.errors import localized
 
 log = logging.getLogger(__name__)
 
-NOTIFICATION_CHARS = 200
-KEY_WAIT_FOR_NOTIFICATION_MS = 3000  # a notification waits this long at most for its message's key
-AT_BOTTOM_SLACK = 40  # pixels from the end that still count as "reading the newest"
 CONNECTION_STYLES = {"connected": "#2E7D32", "connecting": "#B26A00", "disconnected": "#B26A00"}
 
 
@@ -85,30 +81,33 @@ class MainWindow(QMainWindow):
         self.chat = ChatModel(session.user, text, self)
         self.typing_line = TypingLine(self)
         self.typing = TypingNotifier(self._send_typing, self)
+        self.events = LiveEvents(session.user_id, self.rooms, self.chat, self.typing_line, in_view=self.room_in_view,
+                                 following=lambda: self.chat_view.following,
+                                 notifications=lambda: settings.notifications,
+                                 parent=self)
         self.connection = "connecting"
         self._was_connected = False
-        self._opening: int | None = None  # the room whose first page is on its way
-        self._held: list[Callable[[], None]] = []  # changes to that room, applied after the page
-        self._loading_older = False
-        self._reply_to: ChatItem | None = None
-        self._editing: ChatItem | None = None  # the own message the composer is rewriting
-        self._unannounced: dict[int, list[dict]] = {}  # room -> new messages whose key is on its way
-        self._following = True  # the view shows the newest messages and keeps showing them
         self._marked: dict[int, int] = {}  # room -> the read mark this window last sent
         self._closing = False
-        self._wanted: tuple[int, int] | None = None  # (room, message) to bring into view once loaded
 
         self.setWindowIcon(app_icon())
         self.resize(980, 680)
         self._build()
         self.retranslate()
 
-        session.event_received.connect(self.on_event)
+        session.event_received.connect(self.events.on_event)
         session.connection_changed.connect(self.on_connection)
-        session.outgoing_changed.connect(self.on_outgoing)
+        session.outgoing_changed.connect(self.events.on_outgoing)
         session.upload_progress.connect(self.chat.set_upload_progress)  # "Uploading 42%" on a file's bubble
         session.problem.connect(self.show_problem)
-        session.room_keys_changed.connect(self._room_keys_changed)
+        session.room_keys_changed.connect(self.events.room_keys_changed)
+        self.events.notify.connect(self.notify)
+        self.events.message_added.connect(self._message_added)
+        self.events.own_message_added.connect(self.chat_view.scroll_to_bottom)
+        self.events.rooms_changed.connect(self._rooms_changed)
+        self.events.room_refresh_needed.connect(self._refresh_room)
+        self.events.room_closed.connect(self._close_room)
+        self.events.chat_opened.connect(lambda _room_id: self.device_banners.room_changed())
         self.rooms.unread_total_changed.connect(self._update_title)
         self.typing_line.changed.connect(self._typing_changed)
 
@@ -145,92 +144,25 @@ class MainWindow(QMainWindow):
         self.main_menu.addAction(self.quit_action)
 
         # Left: who I am, then the rooms.
-        self.me_label = QLabel()
-        bold = QFont(self.font())
-        bold.setBold(True)
-        self.me_label.setFont(bold)
-        self.me_label.setContentsMargins(12, 10, 12, 6)
-        self.new_room_button = QToolButton()
-        self.new_room_button.setDefaultAction(self.new_room_action)
-        self.new_room_button.setAutoRaise(True)
-        self.new_room_button.setIconSize(QSize(22, 22))
-        me_row = QHBoxLayout()
-        me_row.setContentsMargins(0, 0, 8, 0)
-        me_row.addWidget(self.me_label, 1)
-        me_row.addWidget(self.new_room_button)
-        self.room_view = QListView()
-        self.room_view.setModel(self.rooms)
-        self.room_view.setItemDelegate(RoomDelegate(self.room_view))
-        self.room_view.setMouseTracking(True)
-        self.room_view.setFrameShape(QListView.Shape.NoFrame)
-        self.room_view.setUniformItemSizes(True)
-        self.room_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.room_pane = RoomPane(self.rooms, self.new_room_action)
+        self.room_pane.room_picked.connect(self.open_room)
+        self.me_label, self.new_room_button = self.room_pane.me_label, self.room_pane.new_room_button
+        self.room_view, self.no_rooms = self.room_pane.room_view, self.room_pane.no_rooms
         self.room_view.customContextMenuRequested.connect(self._room_menu)
-        self.room_view.selectionModel().currentChanged.connect(self._room_picked)
-        self.no_rooms = QLabel()
-        self.no_rooms.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.no_rooms.setStyleSheet("color: #7A8291;")
-        left = QWidget()
-        left.setObjectName("roomPane")
-        left.setStyleSheet("#roomPane, #roomPane QListView { background: white; }")
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.setSpacing(0)
-        left_layout.addLayout(me_row)
-        left_layout.addWidget(self.no_rooms)
-        left_layout.addWidget(self.room_view, 1)
 
         # Right: the open room.
-        self.room_title = QLabel()
-        title_font = QFont(self.font())
-        title_font.setBold(True)
-        title_font.setPointSizeF(max(title_font.pointSizeF(), 9) * 1.15)
-        self.room_title.setFont(title_font)
-        self.room_subtitle = QLabel()
-        self.room_subtitle.setStyleSheet("color: #7A8291;")
-        header = QWidget()
-        header.setObjectName("roomHeader")
-        header.setStyleSheet("#roomHeader { background: white; border-bottom: 1px solid #E1E5EB; }")
-        header_layout = QHBoxLayout(header)
-        header_layout.setContentsMargins(16, 10, 16, 10)
-        header_layout.addWidget(self.room_title)
-        header_layout.addWidget(self.room_subtitle)
-        header_layout.addStretch(1)
-        self.notices_button = QToolButton()
-        self.notices_button.clicked.connect(lambda: self.notices(self.chat.room_id))
-        self.info_button = QToolButton()
-        self.info_button.clicked.connect(lambda: self.room_info(self.chat.room_id))
-        self.polls_button = QToolButton()
-        self.polls_button.clicked.connect(lambda: self.polls(self.chat.room_id))
-        self.files_button = QToolButton()
-        self.files_button.clicked.connect(lambda: self.room_files(self.chat.room_id))
-        header_layout.addWidget(self.files_button)
-        header_layout.addWidget(self.notices_button)
-        header_layout.addWidget(self.polls_button)
-        header_layout.addWidget(self.info_button)
+        self.header = RoomHeader()
+        self.header.files_requested.connect(lambda: self.room_files(self.chat.room_id))
+        self.header.notices_requested.connect(lambda: self.notices(self.chat.room_id))
+        self.header.polls_requested.connect(lambda: self.polls(self.chat.room_id))
+        self.header.info_requested.connect(lambda: self.room_info(self.chat.room_id))
+        self.room_subtitle = self.header.subtitle  # what the tests read
 
-        self.chat_view = QListView()
-        self.chat_view.setModel(self.chat)
-        self.chat_delegate = ChatDelegate(self.chat_view)
-        self.chat_view.setItemDelegate(self.chat_delegate)
-        self.thumbnails = Thumbnails(self.session, self)
-        self.chat_delegate.thumbnails = self.thumbnails
-        self.thumbnails.ready.connect(self._thumbnail_ready)
-        self.chat_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.chat_view.verticalScrollBar().setSingleStep(24)
-        self.chat_view.setUniformItemSizes(False)
-        self.chat_view.setResizeMode(QListView.ResizeMode.Adjust)
-        self.chat_view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        self.chat_view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.chat_view.setFrameShape(QListView.Shape.NoFrame)
-        self.chat_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.chat_view.setStyleSheet(f"QListView {{ background: {CHAT_BACKGROUND.name()}; }}")
+        self.chat_view = ChatView(self.chat, self.session, lambda: self.events.opening is not None)
         self.chat_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.chat_view.customContextMenuRequested.connect(self._message_menu)
-        self.chat_view.verticalScrollBar().valueChanged.connect(self._scrolled)
-        self.chat_view.verticalScrollBar().rangeChanged.connect(self._range_changed)
-        # A bubble's height can change (reactions, state): have the view measure it again.
-        self.chat.dataChanged.connect(lambda top, bottom, roles=(): self.chat_delegate.sizeHintChanged.emit(top))
+        self.chat_view.loading_older.connect(lambda loading: self.older_label.setVisible(loading))
+        self.chat_delegate, self.thumbnails = self.chat_view.delegate, self.chat_view.thumbnails
         self.older_label = QLabel()
         self.older_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.older_label.setStyleSheet("color: #7A8291; padding: 4px;")
@@ -239,82 +171,34 @@ class MainWindow(QMainWindow):
         self.typing_label = QLabel()
         self.typing_label.setStyleSheet("color: #7A8291; padding: 2px 16px;")
         self.typing_label.setMinimumHeight(self.typing_label.fontMetrics().height() + 4)
-        self.reply_label = QLabel()
-        self.reply_label.setStyleSheet("color: #4A5260;")
-        self.cancel_reply = QToolButton()
-        self.cancel_reply.setIcon(close_icon())
-        self.cancel_reply.setAutoRaise(True)
-        self.cancel_reply.clicked.connect(self.clear_reply)
-        self.reply_bar = QWidget()
-        self.reply_bar.setObjectName("replyBar")
-        self.reply_bar.setStyleSheet("#replyBar { background: #EEF2FA; }")
-        reply_layout = QHBoxLayout(self.reply_bar)
-        reply_layout.setContentsMargins(16, 4, 8, 4)
-        reply_layout.addWidget(self.reply_label, 1)
-        reply_layout.addWidget(self.cancel_reply)
-        self.reply_bar.hide()
-        self.edit_label = QLabel()
-        self.edit_label.setStyleSheet("color: #4A5260;")
-        self.cancel_edit = QToolButton()
-        self.cancel_edit.setIcon(close_icon())
-        self.cancel_edit.setAutoRaise(True)
-        self.cancel_edit.clicked.connect(self.stop_editing)
-        self.edit_bar = QWidget()
-        self.edit_bar.setObjectName("editBar")
-        self.edit_bar.setStyleSheet("#editBar { background: #FFF4CC; }")
-        edit_layout = QHBoxLayout(self.edit_bar)
-        edit_layout.setContentsMargins(16, 4, 8, 4)
-        edit_layout.addWidget(self.edit_label, 1)
-        edit_layout.addWidget(self.cancel_edit)
-        self.edit_bar.hide()
-        self.composer = Composer()
-        self.composer.setFixedHeight(76)
-        self.composer.submitted.connect(self.send)
-        self.composer.escaped.connect(self.stop_editing)
-        self.composer.textChanged.connect(self._composer_edited)
-        self.send_button = QPushButton()
-        self.send_button.setMinimumHeight(36)
-        self.send_button.clicked.connect(lambda: self.send(self.composer.toPlainText().strip()))
-        composer_row = QWidget()
-        composer_row.setObjectName("composerRow")
-        composer_row.setStyleSheet("#composerRow { background: white; }")
-        composer_layout = QHBoxLayout(composer_row)
-        composer_layout.setContentsMargins(12, 8, 12, 10)
         self.uploads = Uploads(self.session, self)
         self.uploads.status.connect(lambda text: self.statusBar().showMessage(text, 5000))
-        self.attach_button = QToolButton()
-        self.attach_button.setIcon(attach_icon())
-        self.attach_button.setIconSize(QSize(22, 22))
-        self.attach_button.clicked.connect(lambda: choose_and_attach(self, self.uploads, self.chat.room_id))
+        self.input = ChatInput(self.uploads, lambda: self.chat.room_id, self)
+        self.input.submitted.connect(self.send)
+        # Its parts, by the names the rest of the window (and its tests) use.
+        self.composer, self.send_button = self.input.composer, self.input.send_button
+        self.attach_button, self.emoji_button, self.emoji_picker = (
+            self.input.attach_button, self.input.emoji_button, self.input.emoji_picker)
+        self.reply_bar, self.cancel_reply = self.input.reply_bar, self.input.cancel_reply
+        self.edit_bar, self.cancel_edit = self.input.edit_bar, self.input.cancel_edit
+        self.composer.textChanged.connect(self._composer_edited)
         # Files dropped on the chat, an image pasted into the composer: uploads to the open room.
         self.file_drops = ChatFileDrops(self.uploads, lambda: self.chat.room_id, self)
         self.chat_view.setAcceptDrops(True)
         self.chat_view.viewport().setAcceptDrops(True)
         self.chat_view.viewport().installEventFilter(self.file_drops)
         self.composer.installEventFilter(self.file_drops)
-        self.emoji_picker = EmojiPicker(self)
-        self.emoji_picker.picked.connect(self.insert_emoji)
-        self.emoji_button = QToolButton()
-        self.emoji_button.setIcon(emoji_icon())
-        self.emoji_button.setIconSize(QSize(22, 22))
-        self.emoji_button.clicked.connect(lambda: self.emoji_picker.show_above(self.emoji_button))
-        composer_layout.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignBottom)
-        composer_layout.addWidget(self.emoji_button, 0, Qt.AlignmentFlag.AlignBottom)
-        composer_layout.addWidget(self.composer, 1)
-        composer_layout.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
 
         chat_page = QWidget()
         chat_layout = QVBoxLayout(chat_page)
         chat_layout.setContentsMargins(0, 0, 0, 0)
         chat_layout.setSpacing(0)
-        chat_layout.addWidget(header)
+        chat_layout.addWidget(self.header)
         chat_layout.addWidget(self.device_banners.identity)
         chat_layout.addWidget(self.older_label)
         chat_layout.addWidget(self.chat_view, 1)
         chat_layout.addWidget(self.typing_label)
-        chat_layout.addWidget(self.reply_bar)
-        chat_layout.addWidget(self.edit_bar)
-        chat_layout.addWidget(composer_row)
+        chat_layout.addWidget(self.input)
         self.placeholder = QLabel()
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setStyleSheet(f"background: {CHAT_BACKGROUND.name()}; color: #7A8291;")
@@ -323,7 +207,7 @@ class MainWindow(QMainWindow):
         self.right.addWidget(chat_page)
 
         splitter = QSplitter()
-        splitter.addWidget(left)
+        splitter.addWidget(self.room_pane)
         splitter.addWidget(self.right)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([300, 680])
@@ -351,13 +235,7 @@ class MainWindow(QMainWindow):
         self.search_action.setText(tr("search.open"))
         self.account_action.setText(tr("account.open"))
         self.admin_action.setText(tr("admin.open"))
-        self.notices_button.setText(tr("notices.open"))
-        self.files_button.setText(tr("files.open"))
-        self.attach_button.setToolTip(tr("files.attach"))
-        self.emoji_button.setToolTip(tr("chat.emoji"))
-        self.cancel_edit.setToolTip(tr("chat.cancel_edit"))
-        self.polls_button.setText(tr("polls.open"))
-        self.info_button.setText(tr("rooms.info"))
+        self.header.retranslate()
         self.sign_out_action.setText(tr("main.sign_out"))
         self.quit_action.setText(tr("main.quit"))
         user = self.session.user
@@ -366,14 +244,10 @@ class MainWindow(QMainWindow):
         self.no_rooms.setText(tr("main.no_rooms"))
         self.placeholder.setText(tr("main.pick_room"))
         self.older_label.setText(tr("main.loading_older"))
-        self.composer.setPlaceholderText(tr("main.composer_hint"))
-        self.send_button.setText(tr("main.send"))
-        self.cancel_reply.setToolTip(tr("main.cancel_reply"))
+        self.input.retranslate()
         self._show_connection()
         self._update_title()
         self._update_header()
-        self._show_reply()
-        self._show_editing()
         self._typing_changed(self.chat.room_id or 0)
         self.room_view.viewport().update()
         self.chat_view.viewport().update()
@@ -386,11 +260,11 @@ class MainWindow(QMainWindow):
 
     def room_shown(self, room_id: int) -> bool:
         """Whether `room_id` is open with its first page loaded."""
-        return self.chat.room_id == room_id and self._opening is None
+        return self.chat.room_id == room_id and self.events.opening is None
 
     def room_in_view(self, room_id: int) -> bool:
         """Whether the user is looking at `room_id` right now (it is open in the active window)."""
-        return (self.chat.room_id == room_id and self._opening is None and self.isVisible()
+        return (self.chat.room_id == room_id and self.events.opening is None and self.isVisible()
                 and not self.isMinimized() and self.isActiveWindow())
 
     def load_rooms(self) -> None:
@@ -398,7 +272,7 @@ class MainWindow(QMainWindow):
 
     def _rooms_arrived(self, summaries: list[dict]) -> None:
         self.rooms.reset(summaries)
-        self._select_quietly(self.chat.room_id)
+        self.room_pane.select_quietly(self.chat.room_id)
         self.no_rooms.setVisible(self.rooms.rowCount() == 0)
         self._update_header()
         if self.chat.room_id is not None and self.rooms.room(self.chat.room_id) is None:
@@ -406,68 +280,42 @@ class MainWindow(QMainWindow):
 
     def open_room(self, room_id: int) -> None:
         """Show a room: its newest messages, our undelivered ones, scrolled to the end."""
-        if room_id == self.chat.room_id or room_id == self._opening:
-            self._select_quietly(room_id)
+        if room_id == self.chat.room_id or room_id == self.events.opening:
+            self.room_pane.select_quietly(room_id)
             return
-        if self._wanted is not None and self._wanted[0] != room_id:
-            self._wanted = None
+        self.chat_view.room_changing(room_id)
         self.typing.stop()
-        self.clear_reply()
-        self.stop_editing()
+        self.input.clear_reply()
+        self.input.stop_editing()
         self.composer.clear()
-        self._select_quietly(room_id)
-        self._opening, self._held = room_id, []
+        self.room_pane.select_quietly(room_id)
+        self.events.open(room_id)
         self.session.room_page(room_id, self.chat.text.read_page, owner=self).then(lambda answer: self._page_arrived(room_id, *answer)).fail(
             lambda exc: self._page_failed(room_id, exc))
 
     def _page_arrived(self, room_id: int, page: dict, outgoing: list[OutgoingMessage]) -> None:
-        if room_id != self._opening:
+        if room_id != self.events.opening:
             return  # another room was picked meanwhile
-        self._opening = None
-        self._loading_older = False
-        self.older_label.hide()
-        self.chat.open(room_id, page, outgoing)
-        self.device_banners.room_changed()
-        held, self._held = self._held, []
-        for change in held:
-            change()
+        self.chat_view.stop_loading_older()
+        self.events.page_arrived(room_id, page, outgoing)
         self.right.setCurrentIndex(1)
         self._update_header()
         self._typing_changed(room_id)
-        self._scroll_to_bottom()
-        divider = self.chat.new_divider_row()
-        if divider is not None:
-            # Start reading where the unread messages begin.
-            self.chat_view.scrollTo(self.chat.index(divider), QAbstractItemView.ScrollHint.PositionAtTop)
+        self.chat_view.first_page_shown()
         self.composer.setFocus()
         self._mark_read()
-        self._seek_wanted()
+        self.chat_view.seek_wanted()
 
     def show_message(self, room_id: int, message_id: int) -> None:
         """Open a room at one of its messages (a search hit): older pages load until it is there."""
-        self._wanted = (room_id, message_id)
-        if room_id == self.chat.room_id and self._opening is None:
-            self._seek_wanted()
+        self.chat_view.want(room_id, message_id)
+        if room_id == self.chat.room_id and self.events.opening is None:
+            self.chat_view.seek_wanted()
         else:
             self.open_room(room_id)
 
-    def _seek_wanted(self) -> None:
-        if self._wanted is None or self._wanted[0] != self.chat.room_id:
-            return
-        message_id = self._wanted[1]
-        row = self.chat.row_of_message(message_id)
-        if row is not None:
-            self._wanted = None
-            self._following = False
-            self.chat_view.scrollTo(self.chat.index(row), QAbstractItemView.ScrollHint.PositionAtCenter)
-        elif self.chat.has_more and (self.chat.oldest_id() or 0) > message_id:
-            self.load_older()  # its page arrives in _older_done, which seeks again
-        else:
-            self._wanted = None  # deleted since it was found
-
     def _page_failed(self, room_id: int, exc: BaseException) -> None:
-        if room_id == self._opening:
-            self._opening, self._held = None, []
+        self.events.page_failed(room_id)
         self.session.failed(exc)
 
     def _close_room(self) -> None:
@@ -477,85 +325,11 @@ class MainWindow(QMainWindow):
         self._update_header()
 
     def _update_header(self) -> None:
-        room = self.rooms.room(self.chat.room_id) if self.chat.room_id is not None else None
-        self.room_title.setText(room.title if room else "")
-        if room is None:
-            self.room_subtitle.setText("")
-        elif room.type == "group":
-            self.room_subtitle.setText(tr("main.members", count=room.member_count))
-        else:
-            self.room_subtitle.setText(tr("chat.online") if room.online else tr("chat.offline"))
+        self.header.show_room(self.rooms.room(self.chat.room_id) if self.chat.room_id is not None else None)
 
     def _update_title(self, *_) -> None:
         total = self.rooms.unread_total
         self.setWindowTitle(f"({total}) {tr('app.name')}" if total else tr("app.name"))
-
-    def _select_quietly(self, room_id: int | None) -> None:
-        """Highlight a room in the list without that counting as a click."""
-        row = self.rooms.row_of(room_id) if room_id is not None else None
-        selection = self.room_view.selectionModel()
-        blocked = selection.blockSignals(True)
-        if row is None:
-            selection.clearCurrentIndex()
-            selection.clearSelection()
-        else:
-            selection.setCurrentIndex(self.rooms.index(row), QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        selection.blockSignals(blocked)
-        self.room_view.viewport().update()
-
-    def _room_picked(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        room: RoomItem | None = current.data(ITEM_ROLE)
-        if room is not None:
-            self.open_room(room.room_id)
-
-    def _scroll_to_bottom(self) -> None:
-        self._following = True
-        self.chat_view.doItemsLayout()
-        self.chat_view.scrollToBottom()
-        QTimer.singleShot(0, self._fill_viewport)
-
-    def _range_changed(self, _minimum: int, maximum: int) -> None:
-        # Rows grew or the view shrank: whoever was reading the newest still is.
-        if self._following:
-            self.chat_view.verticalScrollBar().setValue(maximum)
-
-    def _fill_viewport(self) -> None:
-        """A first page shorter than the window shows no scroll bar to pull: load more now."""
-        if self.chat.room_id is not None and self.chat_view.verticalScrollBar().maximum() == 0:
-            self.load_older()
-
-    # -- history ------------------------------------------------------------------------------------
-
-    def _scrolled(self, value: int) -> None:
-        bar = self.chat_view.verticalScrollBar()
-        self._following = value >= bar.maximum() - AT_BOTTOM_SLACK
-        if value == bar.minimum():
-            self.load_older()
-
-    def load_older(self) -> None:
-        room_id, before = self.chat.room_id, self.chat.oldest_id()
-        if self._loading_older or self._opening is not None or room_id is None or not self.chat.has_more \
-                or before is None:
-            return
-        self._loading_older = True
-        self.older_label.show()
-        self.session.older(room_id, before, self.chat.text.read_page, owner=self).then(
-            lambda page: self._older_arrived(room_id, page)).always(self._older_done)
-
-    def _older_arrived(self, room_id: int, page: dict) -> None:
-        if room_id != self.chat.room_id:
-            return
-        added = self.chat.prepend(page)
-        if added:
-            # Keep what the user was reading where it was: the old first row stays on top.
-            self.chat_view.doItemsLayout()
-            self.chat_view.scrollTo(self.chat.index(added), QAbstractItemView.ScrollHint.PositionAtTop)
-        QTimer.singleShot(0, self._fill_viewport)
-
-    def _older_done(self) -> None:
-        self._loading_older = False
-        self.older_label.hide()
-        self._seek_wanted()
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -591,214 +365,40 @@ class MainWindow(QMainWindow):
         if len(text) > protocol.MAX_PLAINTEXT_CHARS:
             self.show_problem(localized("MESSAGE_TOO_LONG", self.session.api.language))
             return
-        if self._editing is not None:
-            if text != self._editing.text:
-                self.session.edit_message(room_id, self._editing.message_id, text)
-            self.stop_editing()
+        editing = self.input.editing
+        if editing is not None:
+            if text != editing.text:
+                self.session.edit_message(room_id, editing.message_id, text)
+            self.input.stop_editing()
             return
-        reply_to = self._reply_to.message_id if self._reply_to else None
+        reply_to = self.input.replying_to.message_id if self.input.replying_to else None
         self.typing.stop()
         self.composer.clear()
-        self.clear_reply()
+        self.input.clear_reply()
         self.session.send_text(room_id, text, reply_to)
 
     def _composer_edited(self) -> None:
-        if self.chat.room_id is not None and self._editing is None:
+        if self.chat.room_id is not None and self.input.editing is None:
             self.typing.edited(self.chat.room_id, self.composer.toPlainText())
 
     def _send_typing(self, room_id: int, is_typing: bool) -> None:
         self.session.set_typing(room_id, is_typing)
 
-    def reply_to(self, item: ChatItem) -> None:
-        self.stop_editing()
-        self._reply_to = item
-        self._show_reply()
-        self.composer.setFocus()
-
-    def clear_reply(self) -> None:
-        self._reply_to = None
-        self._show_reply()
-
     def start_editing(self, item: ChatItem) -> None:
         """The composer rewrites one of my messages: Enter saves, Esc or ✕ cancels."""
         self.typing.stop()
-        self.clear_reply()
-        self._editing = item
-        self._show_editing()
-        self.composer.setPlainText(item.text)
-        self.composer.moveCursor(QTextCursor.MoveOperation.End)
-        self.composer.setFocus()
+        self.input.start_editing(item)
 
-    def stop_editing(self) -> None:
-        if self._editing is not None:
-            self._editing = None
-            self.composer.clear()
-            self._show_editing()
+    # -- live events (routed by LiveEvents) ----------------------------------------------------------
 
-    def _show_editing(self) -> None:
-        item = self._editing
-        self.edit_bar.setVisible(item is not None)
-        if item is not None:
-            self.edit_label.setText(tr("chat.editing", text=item.text.replace("\n", " ")[:80]))
-
-    def insert_emoji(self, emoji: str) -> None:
-        self.composer.insertPlainText(emoji)
-        self.composer.setFocus()
-
-    def _show_reply(self) -> None:
-        item = self._reply_to
-        self.reply_bar.setVisible(item is not None)
-        if item is not None:
-            self.reply_label.setText(tr("main.replying_to", name=item.sender_name,
-                                        text=item.text.replace("\n", " ")[:80]))
-
-    def on_outgoing(self, out: OutgoingMessage) -> None:
-        """The outbox changed one of our messages."""
-        if out.room_id == self._opening:
-            self._held.append(lambda: self.chat.apply_outgoing(out))
-            return
-        if out.room_id != self.chat.room_id:
-            return
-        self.chat.apply_outgoing(out)
-        if out.state is OutboxState.PENDING and out.attempts == 0:
-            self._scroll_to_bottom()  # our own new message: show it
-
-    # -- live events ------------------------------------------------------------------------------------
-
-    def on_event(self, name: str, data: dict) -> None:
-        if name == protocol.USER_STATUS and isinstance(data.get("user_id"), int):
-            self._on_user_status(data)
-            return
-        handler = {
-            protocol.NEW_MESSAGE: self._on_new_message,
-            protocol.MESSAGE_EDITED: self._on_message_edited,
-            protocol.MESSAGE_DELETED: self._on_message_deleted,
-            protocol.REACTION_UPDATED: self._on_reaction_updated,
-            protocol.READ_UPDATED: self._on_read_updated,
-            protocol.USER_TYPING: self._on_user_typing,
-            protocol.ROOM_UPDATED: self._on_room_updated,
-            protocol.ROOM_NAME_UPDATED: self._on_room_name_updated,
-            protocol.ROOM_MEMBERS_UPDATED: self._on_room_members_updated,
-        }.get(name)
-        if handler is not None and isinstance(data.get("room_id"), int):
-            handler(data)
-
-    def _in_chat(self, room_id: int, change: Callable[[], None]) -> None:
-        """Apply a change to the chat if it shows `room_id` (or hold it while it loads)."""
-        if room_id == self._opening:
-            self._held.append(change)
-        elif room_id == self.chat.room_id:
-            change()
-
-    def _on_new_message(self, message: dict) -> None:
-        room_id = message["room_id"]
-        in_view = self.room_in_view(room_id)
-        room = self.rooms.on_new_message(message, unread=not in_view)
-        if room is None:
-            self._refresh_room(room_id)
-        self.typing_line.stopped(room_id, message.get("sender_id"))
-        self._in_chat(room_id, lambda: self._show_new_message(message))
-        own = message.get("sender_id") == self.session.user_id
-        if not own and not in_view and room is not None and not room.muted and self.settings.notifications:
-            if self.chat.text.read(room_id, message).state is ContentState.WAITING_FOR_KEYS:
-                # Its key is usually a moment behind: say it with its text once that is here.
-                self._unannounced.setdefault(room_id, []).append(message)
-                # With the window as context: a timer left when the window is deleted is dropped.
-                QTimer.singleShot(KEY_WAIT_FOR_NOTIFICATION_MS, self, lambda: self._announce(room_id))
-            else:
-                self._announce_message(room, message)
-
-    def _announce(self, room_id: int) -> None:
-        """Notify the messages of `room_id` that waited for its key (read as they are now)."""
-        room = self.rooms.room(room_id)
-        for message in self._unannounced.pop(room_id, ()):
-            if room is not None:
-                self._announce_message(room, message)
-
-    def _announce_message(self, room: RoomItem, message: dict) -> None:
-        text = self.chat.text.of(room.room_id, message)[:NOTIFICATION_CHARS]
-        sender = message.get("sender_name") or ""
-        if room.type == "direct":
-            self.notify.emit(room.room_id, sender, text)
-        else:
-            self.notify.emit(room.room_id, room.title, f"{sender}: {text}")
-
-    def _show_new_message(self, message: dict) -> None:
-        following = self._following or message.get("sender_id") == self.session.user_id
-        self.chat.add_message(message)
-        if following:
-            self._scroll_to_bottom()
-        self._mark_read()
-
-    def _on_message_edited(self, data: dict) -> None:
-        room_id, message_id = data["room_id"], data.get("message_id")
-        self.rooms.on_message_edited(room_id, message_id, data.get("content") or "", bool(data.get("encrypted")))
-        self._in_chat(room_id, lambda: self.chat.edit(message_id, data.get("content") or "",
-                                                      bool(data.get("encrypted"))))
-
-    def _on_message_deleted(self, data: dict) -> None:
-        room_id, message_id = data["room_id"], data.get("message_id")
-        self.rooms.on_message_deleted(room_id, message_id)
-        self._in_chat(room_id, lambda: self.chat.delete(message_id))
-
-    def _on_reaction_updated(self, data: dict) -> None:
-        self._in_chat(data["room_id"], lambda: self.chat.set_reactions(data.get("message_id"),
-                                                                       data.get("reactions") or []))
-
-    def _on_read_updated(self, data: dict) -> None:
-        room_id, user_id, message_id = data["room_id"], data.get("user_id"), data.get("message_id") or 0
-        if user_id == self.session.user_id:
-            room = self.rooms.room(room_id)
-            if room is not None and message_id >= room.last_message_id:
-                self.rooms.set_read(room_id)  # read on another device
-            elif room is not None and room.unread:
-                self._refresh_room(room_id)  # read partly elsewhere: the server counts the rest
-        self._in_chat(room_id, lambda: self.chat.set_read_mark(user_id, message_id))
-
-    def _on_user_status(self, data: dict) -> None:
-        self.rooms.set_online(data["user_id"], data.get("status") == "online")
-        self._update_header()
-
-    def _room_keys_changed(self, room_id: int) -> None:
-        """A room key arrived (or the waiting state changed): read what waited for it again."""
-        self.chat.text.keys_changed(room_id)
-        self.rooms.reread(room_id)
-        self.chat.reread(room_id)
-        held = self._unannounced.get(room_id, ())
-        if held and all(self.chat.text.read(room_id, m).state is not ContentState.WAITING_FOR_KEYS for m in held):
-            self._announce(room_id)
-
-    def _on_user_typing(self, data: dict) -> None:
-        if data.get("user_id") != self.session.user_id:
-            self.typing_line.update(data)
-
-    def _on_room_updated(self, data: dict) -> None:
-        room_id = data["room_id"]
-        if data.get("action") == "removed":
-            self.rooms.remove(room_id)
-            if room_id in (self.chat.room_id, self._opening):
-                self._opening = None
-                self._close_room()
-        elif isinstance(data.get("room"), dict):
-            room = data["room"]
-            self.rooms.upsert(room)
-            if room.get("type") == "group" and not room.get("name") and "members" not in room:
-                self._refresh_room(room_id)  # an unnamed group is titled by its members
+    def _rooms_changed(self) -> None:
         self.no_rooms.setVisible(self.rooms.rowCount() == 0)
         self._update_header()
 
-    def _on_room_name_updated(self, data: dict) -> None:
-        self.rooms.rename(data["room_id"], data.get("name") or "")
-        self._update_header()
-
-    def _on_room_members_updated(self, data: dict) -> None:
-        room_id, members = data["room_id"], data.get("members") or []
-        room = self.rooms.room(room_id)
-        if room is not None and room.type == "group":
-            self._refresh_room(room_id)  # an unnamed group is titled by its members
-        self.rooms.set_member_count(room_id, len(members))
-        self._in_chat(room_id, lambda: self.chat.set_members(members))
-        self._update_header()
+    def _message_added(self, follow: bool) -> None:
+        if follow:
+            self.chat_view.scroll_to_bottom()
+        self._mark_read()
 
     def _refresh_room(self, room_id: int) -> None:
         self.session.room_info(room_id, owner=self).then(self._room_refreshed)
@@ -859,7 +459,7 @@ class MainWindow(QMainWindow):
             menu.addAction(tr("message.discard"), lambda: self.session.discard(item.outbox_id))
             menu.addSeparator()
         if item.message_id is not None and not item.deleted:
-            menu.addAction(tr("message.reply"), lambda: self.reply_to(item))
+            menu.addAction(tr("message.reply"), lambda: self.input.reply_to(item))
             react = menu.addMenu(tr("message.react"))
             for emoji in REACTIONS:
                 react.addAction(emoji, lambda e=emoji: self.session.toggle_reaction(item.message_id, e))
@@ -867,7 +467,7 @@ class MainWindow(QMainWindow):
             menu.addAction(tr("message.copy"), lambda: QGuiApplication.clipboard().setText(item.text))
         if item.message_id is not None and not item.deleted and self.chat.room_id is not None:
             room_id = self.chat.room_id
-            menu.addAction(tr("notices.pin_message"), lambda: pin_message(self.session, room_id, item.message_id))
+            menu.addAction(tr("notices.post_message"), lambda: post_as_notice(self.session, room_id, item.message_id))
         if item.file is not None:
             menu.addAction(tr("files.save"), lambda: save_as(self, self.session, item.file, self._file_saved))
             if item.message_type == "image":
@@ -949,12 +549,6 @@ class MainWindow(QMainWindow):
         if room_id is None:
             return None
         return self._show_dialog(RoomFilesDialog(self.session, room_id, self))
-
-    def _thumbnail_ready(self, file_id: int) -> None:
-        """An image arrived for a bubble: have the view measure and paint its row again."""
-        for row, item in enumerate(self.chat.items()):
-            if item.file is not None and item.file["id"] == file_id:
-                self.chat.dataChanged.emit(self.chat.index(row), self.chat.index(row))
 
     def _file_saved(self, path: str) -> None:
         self.statusBar().showMessage(tr("files.saved", path=path), 5000)

@@ -1,13 +1,15 @@
 """Room notices: the list of a room's notices, adding one as free text, removing one.
 
-A message is pinned as a notice from its context menu in the main window (`pin_message`);
+A message is posted as a notice from its context menu in the main window (`post_as_notice`);
 its notice shows the message as this device reads it (decrypted, like its bubble). The list
 follows the server's pin_updated events, so a notice added on another desk shows up here too.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
+from typing import Any
+
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -22,9 +24,9 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import tr
 from messenger.client.ui.message_text import MessageText
 from messenger.client.ui.session import ChatSession
+from messenger.client.ui.models import ITEM_ROLE, RowListModel
 from messenger.core import protocol
 
-NOTICE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def notice_text(notice: dict, text: MessageText) -> str:
@@ -37,55 +39,44 @@ def notice_text(notice: dict, text: MessageText) -> str:
     return text.of(notice["room_id"], message) if message else ""
 
 
-class NoticeListModel(QAbstractListModel):
+class NoticeListModel(RowListModel[dict]):
     """A room's notices, newest first."""
 
     def __init__(self, text: MessageText, parent=None):
         super().__init__(parent)
         self.text = text
-        self._notices: list[dict] = []
         self._shown: dict[int, str] = {}  # notice id -> what it says, read once (not at each paint)
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._notices)
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        notice = self._notices[index.row()]
+    def row_data(self, notice: dict, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return tr("notices.by", text=self._shown[notice["id"]], name=notice.get("pinned_by_name") or "")
-        if role == NOTICE_ROLE:
-            return notice
         return None
 
-    def reset(self, notices: list[dict]) -> None:
-        self.beginResetModel()
-        self._notices = sorted(notices, key=lambda n: n["id"], reverse=True)
+    def ordered(self, notices: list[dict]) -> list[dict]:
+        ordered = sorted(notices, key=lambda n: n["id"], reverse=True)
         self._shown = {notice["id"]: self._shown.get(notice["id"]) or notice_text(notice, self.text)
-                       for notice in self._notices}
-        self.endResetModel()
+                       for notice in ordered}
+        return ordered
 
     def apply(self, action: str, notice: dict) -> None:
         """A pin_updated event: add or remove one notice."""
-        rest = [n for n in self._notices if n["id"] != notice.get("id")]
+        rest = [n for n in self._rows if n["id"] != notice.get("id")]
         self.reset(rest + [notice] if action == "added" else rest)
 
-    def notices(self) -> list[dict]:
-        return list(self._notices)
+    notices = RowListModel.rows
 
     def shown(self) -> list[str]:
         """What each notice says, as listed."""
-        return [self._shown[notice["id"]] for notice in self._notices]
+        return [self._shown[notice["id"]] for notice in self._rows]
 
     def reread(self) -> None:
         """The room's keys changed here: a pinned message not shown may read now."""
-        self._shown = {notice["id"]: notice_text(notice, self.text) for notice in self._notices}
-        if self._notices:
-            self.dataChanged.emit(self.index(0), self.index(len(self._notices) - 1))
+        self._shown = {notice["id"]: notice_text(notice, self.text) for notice in self._rows}
+        if self._rows:
+            self.dataChanged.emit(self.index(0), self.index(len(self._rows) - 1))
 
 
-def pin_message(session: ChatSession, room_id: int, message_id: int) -> None:
+def post_as_notice(session: ChatSession, room_id: int, message_id: int) -> None:
     """Make a message of the room a notice (from the message's context menu)."""
     session.add_notice(room_id, message_id=message_id)
 
@@ -176,5 +167,5 @@ class NoticesDialog(QDialog):
         rows = self.view.selectionModel().selectedIndexes()
         if rows:
             self.error.clear()
-            notice = rows[0].data(NOTICE_ROLE)
+            notice = rows[0].data(ITEM_ROLE)
             self.session.remove_notice(self.room_id, notice["id"], owner=self).fail(self._refused)

@@ -8,8 +8,9 @@ no `my_votes` (it has no single viewer): our own choice is kept from our last an
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QDateTime, QModelIndex, Qt, Signal
+from PySide6.QtCore import QDateTime, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractButton,
     QButtonGroup,
@@ -30,55 +31,40 @@ from PySide6.QtWidgets import (
 
 from messenger.client.i18n import tr
 from messenger.client.ui.session import ChatSession
+from messenger.client.ui.models import ITEM_ROLE, RowListModel
 from messenger.core import protocol
 
-POLL_ROLE = Qt.ItemDataRole.UserRole + 1
 MIN_OPTIONS, MAX_OPTIONS = 2, 10  # the server's limits (contract section 6)
 
 
-class PollListModel(QAbstractListModel):
+class PollListModel(RowListModel[dict]):
     """A room's polls, newest first."""
 
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self._polls: list[dict] = []
-
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._polls)
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        poll = self._polls[index.row()]
+    def row_data(self, poll: dict, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             text = tr("polls.summary", question=poll["question"], voters=poll.get("total_voters", 0))
             return f"{text} · {tr('polls.closed')}" if poll.get("closed") else text
-        if role == POLL_ROLE:
-            return poll
         return None
 
-    def reset(self, polls: list[dict]) -> None:
-        self.beginResetModel()
-        self._polls = sorted(polls, key=lambda p: p["id"], reverse=True)
-        self.endResetModel()
+    def ordered(self, polls: list[dict]) -> list[dict]:
+        return sorted(polls, key=lambda p: p["id"], reverse=True)
 
     def apply(self, poll: dict) -> None:
         """A poll as the server now shows it (an event or an answer); keeps our own
         `my_votes` when the new one has none."""
-        for row, known in enumerate(self._polls):
+        for row, known in enumerate(self._rows):
             if known["id"] == poll["id"]:
                 if poll.get("my_votes") is None:
                     poll = {**poll, "my_votes": known.get("my_votes")}
-                self._polls[row] = poll
-                self.dataChanged.emit(self.index(row), self.index(row))
+                self._rows[row] = poll
+                self.changed(row)
                 return
-        self.reset(self._polls + [poll])
+        self.reset(self._rows + [poll])
 
     def poll(self, poll_id: int) -> dict | None:
-        return next((p for p in self._polls if p["id"] == poll_id), None)
+        return next((p for p in self._rows if p["id"] == poll_id), None)
 
-    def polls(self) -> list[dict]:
-        return list(self._polls)
+    polls = RowListModel.rows
 
 
 class NewPollDialog(QDialog):
@@ -306,7 +292,7 @@ class PollsDialog(QDialog):
         return False
 
     def _show_current(self) -> None:
-        poll = self.view.currentIndex().data(POLL_ROLE)
+        poll = self.view.currentIndex().data(ITEM_ROLE)
         if poll is not None and self.card.poll is not None and self.card.poll["id"] == poll["id"] \
                 and poll == self.card.poll:
             return  # unchanged: keep what the user is ticking

@@ -7,8 +7,9 @@ Every change goes through the ChatSession; what the server broadcasts back
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import (
-    QAbstractListModel,
     QEvent,
     QModelIndex,
     QSortFilterProxyModel,
@@ -30,9 +31,9 @@ from PySide6.QtWidgets import (
 
 from messenger.client.i18n import tr
 from messenger.client.ui.session import ChatSession
+from messenger.client.ui.models import ITEM_ROLE, RowListModel
 from messenger.core import protocol
 
-USER_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def display_name(user: dict) -> str:
@@ -41,7 +42,7 @@ def display_name(user: dict) -> str:
     return f"{nickname} (@{user['username']})" if nickname else f"@{user['username']}"
 
 
-class UserListModel(QAbstractListModel):
+class UserListModel(RowListModel[dict]):
     """People (user or member dicts from the server), one row each; with `checkable`, each
     row has a check box and the model keeps who is checked (whatever a filter hides)."""
 
@@ -50,23 +51,14 @@ class UserListModel(QAbstractListModel):
     def __init__(self, parent=None, *, checkable: bool = False):
         super().__init__(parent)
         self.checkable = checkable
-        self._users: list[dict] = []
         self._picked: set[int] = set()
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._users)
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        user = self._users[index.row()]
+    def row_data(self, user: dict, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             name = display_name(user)
             return tr("rooms.admin_mark", name=name) if user.get("role") == "admin" else name
         if role == Qt.ItemDataRole.ToolTipRole:
             return user.get("status_message") or None
-        if role == USER_ROLE:
-            return user
         if role == Qt.ItemDataRole.CheckStateRole and self.checkable:
             return Qt.CheckState.Checked if user["id"] in self._picked else Qt.CheckState.Unchecked
         return None
@@ -78,7 +70,7 @@ class UserListModel(QAbstractListModel):
     def setData(self, index: QModelIndex, value, role: int = Qt.ItemDataRole.EditRole) -> bool:
         if not (index.isValid() and self.checkable and role == Qt.ItemDataRole.CheckStateRole):
             return False
-        self.set_picked(self._users[index.row()]["id"], Qt.CheckState(value) == Qt.CheckState.Checked)
+        self.set_picked(self._rows[index.row()]["id"], Qt.CheckState(value) == Qt.CheckState.Checked)
         return True
 
     def set_picked(self, user_id: int, picked: bool) -> None:
@@ -86,7 +78,7 @@ class UserListModel(QAbstractListModel):
             self._picked.add(user_id)
         else:
             self._picked.discard(user_id)
-        for row, user in enumerate(self._users):
+        for row, user in enumerate(self._rows):
             if user["id"] == user_id:
                 self.dataChanged.emit(self.index(row), self.index(row), [Qt.ItemDataRole.CheckStateRole])
         self.picked_changed.emit()
@@ -94,14 +86,12 @@ class UserListModel(QAbstractListModel):
     def picked_ids(self) -> list[int]:
         return sorted(self._picked)
 
-    def reset(self, users: list[dict]) -> None:
-        self.beginResetModel()
-        self._users = sorted(users, key=lambda u: ((u.get("nickname") or u["username"]).casefold(), u["id"]))
-        self._picked &= {u["id"] for u in self._users}
-        self.endResetModel()
+    def ordered(self, users: list[dict]) -> list[dict]:
+        ordered = sorted(users, key=lambda u: ((u.get("nickname") or u["username"]).casefold(), u["id"]))
+        self._picked &= {u["id"] for u in ordered}  # before the views ask again
+        return ordered
 
-    def users(self) -> list[dict]:
-        return list(self._users)
+    users = RowListModel.rows
 
 
 class UserPicker(QWidget):
@@ -141,7 +131,7 @@ class UserPicker(QWidget):
         self.model.reset([u for u in users if u["id"] not in leave_out])
 
     def _toggle(self, index: QModelIndex) -> None:
-        user = index.data(USER_ROLE)
+        user = index.data(ITEM_ROLE)
         self.model.set_picked(user["id"], user["id"] not in self.model.picked_ids())
 
     def _searched(self, text: str) -> None:
@@ -193,7 +183,7 @@ class UserPicker(QWidget):
             return
         current = self.view.currentIndex()
         index = current if current.isValid() else self.filtered.index(0, 0)
-        self.model.set_picked(index.data(USER_ROLE)["id"], True)
+        self.model.set_picked(index.data(ITEM_ROLE)["id"], True)
         self.search.clear()
 
     def _submit(self) -> None:
@@ -204,7 +194,7 @@ class UserPicker(QWidget):
         """The view's index of `user_id`, invalid if the search hides it (or it is not listed)."""
         for row in range(self.filtered.rowCount()):
             index = self.filtered.index(row, 0)
-            if index.data(USER_ROLE)["id"] == user_id:
+            if index.data(ITEM_ROLE)["id"] == user_id:
                 return index
         return QModelIndex()
 
@@ -382,7 +372,7 @@ class RoomInfoDialog(QDialog):
 
     def selected(self) -> dict | None:
         rows = self.member_view.selectionModel().selectedIndexes()
-        return rows[0].data(USER_ROLE) if rows else None
+        return rows[0].data(ITEM_ROLE) if rows else None
 
     def select(self, user_id: int) -> bool:
         """Select the member `user_id`; True if listed."""

@@ -6,9 +6,9 @@ and the words found highlighted. Choosing one asks to open its room at that mess
 from __future__ import annotations
 
 import html
-from typing import Callable
+from typing import Any, Callable
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QTextDocument
 from PySide6.QtWidgets import (
     QDialog,
@@ -26,8 +26,8 @@ from messenger.client.i18n import tr
 from messenger.client.services.search_index import SearchHit
 from messenger.client.ui.account import when_text
 from messenger.client.ui.session import ChatSession
+from messenger.client.ui.models import ITEM_ROLE, RowListModel
 
-HIT_ROLE = Qt.ItemDataRole.UserRole + 1
 TYPING_PAUSE_MS = 250  # search once the user stops typing
 HIT_BACKGROUND = "#FFE082"
 META_COLOUR = "#7A8291"
@@ -43,32 +43,18 @@ def hit_html(hit: SearchHit, room_title: str) -> str:
     return f'<div style="color:{META_COLOUR}">{meta}</div><div>{snippet}</div>'
 
 
-class SearchResultsModel(QAbstractListModel):
+class SearchResultsModel(RowListModel[SearchHit]):
     def __init__(self, room_title: Callable[[int], str], parent=None):
         super().__init__(parent)
         self.room_title = room_title
-        self._hits: list[SearchHit] = []
 
-    def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._hits)
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid():
-            return None
-        hit = self._hits[index.row()]
+    def row_data(self, hit: SearchHit, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return hit_html(hit, self.room_title(hit.room_id))
-        if role == HIT_ROLE:
-            return hit
         return None
 
-    def reset(self, hits: list[SearchHit]) -> None:
-        self.beginResetModel()
-        self._hits = list(hits)
-        self.endResetModel()
+    hits = RowListModel.rows
 
-    def hits(self) -> list[SearchHit]:
-        return list(self._hits)
 
 
 class RichTextDelegate(QStyledItemDelegate):
@@ -158,7 +144,7 @@ class SearchDialog(QDialog):
             self.view.setCurrentIndex(self.results.index(0))
 
     def _chosen(self, index: QModelIndex) -> None:
-        hit: SearchHit | None = index.data(HIT_ROLE)
+        hit: SearchHit | None = index.data(ITEM_ROLE)
         if hit is not None:
             self.open_room.emit(hit.room_id, hit.message_id)
             self.accept()

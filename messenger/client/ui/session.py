@@ -23,17 +23,18 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from messenger.client.services.api import ApiClient, ApiError, ServerUnreachable
+from messenger.client.services.admin_api import AdminApi
+from messenger.client.services.api import ApiClient, ServerRefused, ServerUnreachable
 from messenger.client.services.dirs import ClientDirs
 from messenger.client.services.keys import E2EError, E2EKeys
 from messenger.client.services.local_db import forget_local_data_key, local_data_key
 from messenger.client.services.messages import (
+    download_file,
     encrypt_text,
     file_message_type,
-    open_blob,
-    read_message,
-    seal_file,
-    upload_blob,
+    read_file_entry,
+    seal_and_upload_outgoing_file,
+    seal_outgoing_text,
 )
 from messenger.client.services.outbox import FILE_TYPES, Outbox, OutgoingMessage, outbox_path
 from messenger.client.services.realtime import ConnectionState, Realtime
@@ -42,7 +43,6 @@ from messenger.client.services.session_store import SessionStore
 from messenger.client.ui.bridge import Bridge, Call
 from messenger.core import protocol
 from messenger.core.errors import localized
-from messenger.core.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,12 @@ class ChatSession(QObject):
         self.keys.attach(self.realtime)
         self.outbox = Outbox(outbox_path(dirs.data, api.server_url, self.user["username"]), self.realtime,
                              **(outbox_options or {}))
-        self.outbox.register_type("text", self._seal_text)
+        self.outbox.register_type("text", lambda message: seal_outgoing_text(
+            self.keys, message, timeout=SEAL_TIMEOUT_SECONDS))
         for file_type in FILE_TYPES:
-            self.outbox.register_type(file_type, self._seal_and_upload_file)
+            self.outbox.register_type(file_type, lambda message: seal_and_upload_outgoing_file(
+                self.keys, self.api, message, timeout=SEAL_TIMEOUT_SECONDS,
+                progress=lambda percent: bridge.post(self.upload_progress.emit, message, percent)))
         self._keys_started = threading.Event()
         self._keys_starting = False
         self._life = threading.Lock()  # closing and starting the outbox never cross
@@ -127,7 +130,7 @@ class ChatSession(QObject):
                 self.outbox.start()
             try:
                 self.keys.sync_all()  # the catch-up at connection time may have come before the keys
-            except Exception as exc:  # closed or cut off meanwhile: the next connection catches up
+            except Exception as exc:  # noqa: BLE001 - closed or cut off meanwhile: the next connection catches up
                 log.info("e2e: catching up on keys after start failed (%s)", exc)
 
         def done() -> None:
@@ -152,36 +155,6 @@ class ChatSession(QObject):
         self.realtime.stop()
         self.keys.close()
         self.search_index.close()
-
-    def _seal_text(self, message: OutgoingMessage) -> dict:
-        """The outbox's preparer for texts: the plaintext it keeps, sealed for the room (the
-        outbox starts only once the keys are loaded)."""
-        if not message.encrypted:
-            return {}
-        return {"content": encrypt_text(self.keys, message.room_id, message.content, reply_to=message.reply_to,
-                                        timeout=SEAL_TIMEOUT_SECONDS), "encrypted": True}
-
-    def _seal_and_upload_file(self, message: OutgoingMessage) -> dict:
-        """The outbox's preparer for files: its copy encrypted for the room and uploaded
-        (again at each attempt: an upload token is spent by one send and expires soon)."""
-        copy = message.attachment
-        try:
-            data = Path(copy["path"]).read_bytes()
-        except FileNotFoundError:
-            raise E2EError("FILE_NOT_FOUND", "the outbox's copy of the file is gone") from None
-        content, blob = seal_file(self.keys, message.room_id, data, copy["name"], message_type=message.message_type,
-                                  reply_to=message.reply_to, timeout=SEAL_TIMEOUT_SECONDS)
-        shown = -1
-
-        def report(sent: int, total: int) -> None:
-            nonlocal shown
-            percent = sent * 100 // total if total else 100
-            if percent != shown:  # a line per percent, not per chunk
-                shown = percent
-                self.bridge.post(self.upload_progress.emit, message, min(percent, 100))
-
-        token = upload_blob(self.api, message.room_id, blob, message.message_type, report)
-        return {"content": content, "encrypted": True, "upload_token": token}
 
     # -- calls (each runs on a worker thread) -------------------------------------------------
 
@@ -353,19 +326,10 @@ class ChatSession(QObject):
         `file_key` its message holds (the server knows none of them)."""
 
         def work() -> list[dict]:
-            return [self._read_file_entry(room_id, entry) if entry.get("encrypted") else entry
+            return [read_file_entry(self.keys, self.api, room_id, entry) if entry.get("encrypted") else entry
                     for entry in self.api.room_files(room_id)]
 
         return self.call(work, owner=owner)
-
-    def _read_file_entry(self, room_id: int, entry: dict) -> dict:
-        found = self.api.messages(room_id, after_id=entry["message_id"] - 1, limit=1)["messages"]
-        message = found[0] if found and found[0]["id"] == entry["message_id"] else {"room_id": room_id}
-        readable = read_message(self.keys, message)
-        if not readable.shown or readable.file is None:
-            return {**entry, "file_name": readable.display(self.api.language), "file_key": None}
-        return {**entry, "file_name": readable.file.name, "file_size": readable.file.size,
-                "file_key": readable.file.file_key}
 
     def download(self, file_id: int, destination: str, *, file_key: str | None = None,
                  progress: Callable[[int, int], None] | None = None, owner: QObject | None = None,
@@ -377,19 +341,7 @@ class ChatSession(QObject):
             if progress is not None:
                 self.bridge.post(progress, done, total)
 
-        def work() -> Path:
-            if file_key is None:
-                return self.api.download(file_id, destination, report)
-            # The blob lands beside the destination; only the decrypted file takes its name.
-            blob = Path(destination).with_name(f".{Path(destination).name}.e2e")
-            try:
-                data, _ = open_blob(self.api.download(file_id, blob, report).read_bytes(), file_key)
-                write_atomic(destination, data)
-            finally:
-                blob.unlink(missing_ok=True)
-            return Path(destination)
-
-        return self.call(work, owner=owner, quiet=quiet)
+        return self.call(download_file, self.api, file_id, destination, file_key, report, owner=owner, quiet=quiet)
 
     def sign_out(self) -> Call:
         """Stop the services, revoke this device on the server and forget its token."""
@@ -422,17 +374,17 @@ class ChatSession(QObject):
 
     def failed(self, exc: BaseException, quiet: bool = False) -> None:
         """What a failed call means for the session (callers with their own `fail` call it too)."""
-        if isinstance(exc, ApiError) and exc.session_ended:
+        if isinstance(exc, ServerRefused) and exc.session_ended:
             self.api.session_over()
             self._end()
         elif isinstance(exc, E2EError):
             log.info("an end-to-end step failed: %s", exc.code)
             if not quiet:
                 self.problem.emit(localized(exc.code, self.api.language))
-        elif isinstance(exc, (ApiError, ServerUnreachable)):
+        elif isinstance(exc, (ServerRefused, ServerUnreachable)):
             log.info("a call failed: %s", exc)
             if not quiet:
-                self.problem.emit(exc.message_localized if isinstance(exc, ApiError) else "")
+                self.problem.emit(exc.message_localized if isinstance(exc, ServerRefused) else "")
         else:
             sys.excepthook(type(exc), exc, exc.__traceback__)
 
@@ -552,7 +504,7 @@ class ChatSession(QObject):
             for session_id in others:
                 try:
                     self.api.revoke_device_session(session_id)
-                except ApiError as exc:
+                except ServerRefused as exc:
                     if exc.code != "DEVICE_SESSION_NOT_FOUND":  # signed out meanwhile: as good
                         raise
             return len(others)
@@ -560,8 +512,8 @@ class ChatSession(QObject):
         return self.call(work, owner=owner)
 
     def admin(self, action: str, *args, owner: QObject | None = None, **kwargs) -> Call:
-        """A platform-admin call: `admin("disable_user", user_id)` runs `api.admin_disable_user`."""
-        call = self.call(getattr(self.api, f"admin_{action}"), *args, owner=owner, **kwargs)
+        """A platform-admin call: `admin("disable_user", user_id)` runs `AdminApi.disable_user`."""
+        call = self.call(getattr(AdminApi(self.api), action), *args, owner=owner, **kwargs)
         return call.then(self._end_if_current) if action == "revoke_device_session" else call
 
     def _end_if_current(self, current: bool) -> None:

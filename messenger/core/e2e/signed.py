@@ -75,11 +75,11 @@ class SignedBody:
     edit_of: int | None
     text: str
 
-    def check_against(self, sender: SenderDevice, message: dict) -> None:
+    def check_against(self, sender: SenderDevice, message: dict[str, object]) -> None:
         """MessageMisplaced E2E_MISATTRIBUTED unless every field the server gives for `message`
         (`sender_id`, `message_type`, `reply_to`, `id`) agrees with what was signed. A field the
         server did not give (a preview) is not compared."""
-        def differs(field: str, signed) -> bool:
+        def differs(field: str, signed: object) -> bool:
             return field in message and message[field] != signed
 
         if differs("sender_id", sender.user_id):
@@ -113,7 +113,8 @@ def seal_message(keyring: RoomKeyring, room_id: int, sender: SenderDevice, signi
     head = f"{V5_PREFIX}{key_id}:{encode_b64(keyring.commitment(key_id))}:{sender.text}"
     nonce, ciphertext = keyring.seal(key_id, body.encode("utf-8"), head.encode())
     nonce_text, ciphertext_text = encode_b64(nonce), encode_b64(ciphertext)
-    signature = signing.sign(_statement(room_id, *head.split(":")[1:], nonce_text, ciphertext_text))
+    _prefix, key_part, commitment, sender_part = head.split(":", 3)
+    signature = signing.sign(_statement(room_id, key_part, commitment, sender_part, nonce_text, ciphertext_text))
     return f"{head}:{nonce_text}:{ciphertext_text}:{encode_b64(signature)}"
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timezone
+from pathlib import Path
 
+from flask import current_app
 from sqlalchemy import delete, func, select, update
 
 from messenger.core import protocol
 from messenger.server.actions.audit import record_audit
 from messenger.server.actions.device_sessions import disconnect_user, revoke_all_device_sessions
 from messenger.server.actions.events import Pending, commit_and_emit, rename_user_sockets, unsubscribe_user_from_room
+from messenger.server.actions.keys import delete_key_backup
+from messenger.server.actions.rooms import remove_membership
 from messenger.server.db.models import PollVote, Reaction, Room, RoomFile, RoomMember, User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
@@ -18,6 +22,19 @@ from messenger.server.passwords import hash_password
 from messenger.server import serialize
 
 USERNAME_PATTERN = r"[A-Za-z0-9_]{3,20}"
+
+
+def profile_dir() -> Path:
+    """DATA_DIR/profile_images, where profile pictures are kept under server-made names."""
+    folder = Path(current_app.config["MESSENGER"].data_dir) / "profile_images"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def remove_profile_file(name: str | None) -> None:
+    """Delete a profile picture that an action has let go of (after its commit)."""
+    if name:
+        (profile_dir() / name).unlink(missing_ok=True)
 
 
 def username_taken(username: str) -> bool:
@@ -89,9 +106,6 @@ def do_delete_account(user: User, ip: str, user_agent: str) -> str | None:
 
     Returns the profile image file name for the caller to delete from disk.
     """
-    from messenger.server.actions.keys import delete_key_backup
-    from messenger.server.actions.rooms import remove_membership
-
     pending = Pending()
     room_ids = list(database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == user.id)))
     for room_id in room_ids:

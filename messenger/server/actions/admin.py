@@ -47,7 +47,7 @@ class Actor:
     def command_line(cls) -> "Actor":
         try:
             who = getpass.getuser()
-        except Exception:  # no login name (some service accounts)
+        except Exception:  # noqa: BLE001 - no login name (some service accounts)
             who = "unknown"
         return cls(None, None, f"messenger admin (cli, os user {who})")
 

@@ -9,13 +9,33 @@ from sqlalchemy import update
 
 from messenger.server.actions.audit import record_audit
 from messenger.server.actions.events import close_sockets
-from messenger.server.auth import hash_token, new_token
 from messenger.server.db.models import DeviceSession, User
 from messenger.server.extensions import database
 from messenger.server.presence import presence
+from messenger.server.tokens import hash_token, new_token
 
 TTL_REMEMBER_DAYS = 30
 TTL_SESSION_DAYS = 1
+# last_used_at is refreshed at most this often, so reads don't turn into writes.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def do_note_device_use(device: DeviceSession, now: datetime) -> None:
+    """A request came with this device's token: remember when (to the minute)."""
+    if now - device.last_used_at > LAST_USED_RESOLUTION:
+        device.last_used_at = now
+        database.session.commit()
+
+
+def do_record_failed_sign_in(user: User | None, username: str, ip: str, user_agent: str) -> None:
+    """A wrong password (or an unknown user): kept in the audit log, also when the answer is an error."""
+    record_audit("login_failed", user.id if user else None, ip, user_agent, username=username[:64])
+    database.session.commit()
+
+
+def do_record_browser_sign_out(user: User, ip: str, user_agent: str) -> None:
+    record_audit("logout", user.id, ip, user_agent, browser=True)
+    database.session.commit()
 
 
 def do_create_device_session(user: User, device_name: str, remember: bool, ip: str, user_agent: str,

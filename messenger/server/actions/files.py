@@ -1,4 +1,5 @@
-"""Files sent in rooms (contract section 5): uploads, upload tokens, deletion and clean-up.
+"""Files sent in rooms (contract section 5): uploads, upload tokens and clean-up (a room's file
+list and deleting a file from it: actions/room_files.py).
 
 An upload is stored at once under a server-made name in DATA_DIR/uploads (a folder no
 route serves as such: every download goes through the room's access check) and answered
@@ -20,12 +21,11 @@ from typing import BinaryIO
 from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
-from messenger.server.auth import hash_token, new_token
 from messenger.server.db.models import Message, Room, RoomFile, UploadToken, User, utcnow
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.offload import offload
-from messenger.server.serialize import file_url, iso
+from messenger.server.tokens import hash_token, new_token
 
 FILE_TYPES = ("file", "image")
 
@@ -137,41 +137,6 @@ def attach_upload(sender: User, room_id: int, message_type: str, upload_token, m
     database.session.add(room_file)
     database.session.flush()
     return room_file
-
-
-def file_payload(room_file: RoomFile, uploader: User | None) -> dict:
-    return {"id": room_file.id, "room_id": room_file.room_id, "message_id": room_file.message_id,
-            "file_name": room_file.file_name, "file_size": room_file.file_size, "file_type": room_file.file_type,
-            "encrypted": bool(room_file.encrypted), "uploaded_by": room_file.uploaded_by,
-            "uploader_name": uploader.nickname if uploader else None, "uploaded_at": iso(room_file.uploaded_at),
-            "url": file_url(room_file.id)}
-
-
-def room_files(room_id: int, file_type: str | None, before_id: int | None, limit: int) -> list[dict]:
-    """A room's live files, newest first."""
-    query = (select(RoomFile, User).join(Message, Message.id == RoomFile.message_id)
-             .outerjoin(User, User.id == RoomFile.uploaded_by)
-             .where(RoomFile.room_id == room_id, RoomFile.deleted_at.is_(None), Message.deleted_at.is_(None)))
-    if file_type is not None:
-        query = query.where(RoomFile.file_type == file_type)
-    if before_id is not None:
-        query = query.where(RoomFile.id < before_id)
-    rows = database.session.execute(query.order_by(RoomFile.id.desc()).limit(limit))
-    return [file_payload(room_file, uploader) for room_file, uploader in rows]
-
-
-def do_delete_room_file(room_file: RoomFile, message: Message) -> dict:
-    """Delete a file from its room: its message becomes a deleted message (the room gets
-    `message_deleted`, so clients show a deleted file) and its bytes are removed."""
-    # Imported here because the messages module imports this one (for `attach_upload`).
-    from messenger.server.actions.messages import do_delete_message
-
-    room_file.deleted_at = utcnow()
-    path = stored_path(room_file.file_path)
-    # The file row's change commits with the message's deletion, in one transaction.
-    payload = do_delete_message(message)
-    path.unlink(missing_ok=True)
-    return {**payload, "file_id": room_file.id}
 
 
 # --- maintenance jobs: `job(now) -> int`, run by messenger/server/jobs.py ---------------------

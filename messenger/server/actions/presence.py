@@ -12,7 +12,8 @@ from messenger.core import protocol
 from messenger.server.actions.events import emit_now
 from messenger.server.db.models import RoomMember
 from messenger.server.extensions import database
-from messenger.server.presence import SocketCaller, presence
+from messenger.server.presence import presence
+from messenger.server.socket_access import SocketCaller
 
 
 def member_room_ids(user_id: int) -> list[int]:

@@ -28,12 +28,9 @@ from messenger.server.actions.events import (
     unsubscribe_user_from_room,
 )
 from messenger.server.actions.keys import mark_rotation_required
-from messenger.server.db.models import Message, Notice, Room, RoomMember, User, utcnow
+from messenger.server.db.models import ROOM_ADMIN, ROOM_MEMBER, Message, Notice, Room, RoomMember, User, utcnow
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
-
-ADMIN = "admin"
-MEMBER = "member"
 
 
 # --- reading -----------------------------------------------------------------------------
@@ -133,7 +130,7 @@ def room_members(room_id: int) -> list[dict]:
 
 
 def room_admins(room_id: int) -> list[dict]:
-    return [m for m in room_members(room_id) if m["role"] == ADMIN]
+    return [m for m in room_members(room_id) if m["role"] == ROOM_ADMIN]
 
 
 def membership_of(room: Room, user_id: int) -> RoomMember:
@@ -254,12 +251,12 @@ def do_create_room(creator: User, others: list[User], name: str | None) -> tuple
                 # else is staged yet, so a rollback loses nothing).
                 database.session.rollback()
                 room, created = _find_direct_room(key), False
-        joined = _add_members(room, [creator.id, others[0].id], ADMIN)
+        joined = _add_members(room, [creator.id, others[0].id], ROOM_ADMIN)
     else:
         room, created = Room(name=name, type="group", created_by=creator.id), True
         database.session.add(room)
         database.session.flush()
-        joined = _add_members(room, [creator.id], ADMIN) + _add_members(room, [u.id for u in others], MEMBER)
+        joined = _add_members(room, [creator.id], ROOM_ADMIN) + _add_members(room, [u.id for u in others], ROOM_MEMBER)
     pending = Pending()
     if joined:
         _room_arrived(pending, room, joined, "created" if created else "added")
@@ -271,7 +268,7 @@ def do_create_room(creator: User, others: list[User], name: str | None) -> tuple
 
 def do_invite_members(room: Room, users: list[User]) -> list[int]:
     """Add users to a group (those already in are skipped); returns who was added."""
-    added = _add_members(room, [u.id for u in users], MEMBER)
+    added = _add_members(room, [u.id for u in users], ROOM_MEMBER)
     pending = Pending()
     if added:
         _members_updated(pending, room.id, "added", added, "invited")
@@ -298,13 +295,13 @@ def remove_membership(pending: Pending, room: Room, user_id: int, reason: str) -
     _members_updated(pending, room.id, "removed", [user_id], reason)
     pending.add(protocol.ROOM_UPDATED, {"room_id": room.id, "action": "removed", "reason": reason},
                 user_id=user_id)
-    if member.role != ADMIN:
+    if member.role != ROOM_ADMIN:
         return
     remaining = list(database.session.scalars(select(RoomMember).where(RoomMember.room_id == room.id)
                                               .order_by(RoomMember.joined_at, RoomMember.user_id)))
-    if remaining and not any(m.role == ADMIN for m in remaining):
+    if remaining and not any(m.role == ROOM_ADMIN for m in remaining):
         successor = remaining[0]
-        successor.role = ADMIN
+        successor.role = ROOM_ADMIN
         database.session.flush()
         pending.add(protocol.ADMIN_UPDATED, {"room_id": room.id, "user_id": successor.user_id, "is_admin": True,
                                              "reason": "last_admin_left"}, room_id=room.id)
@@ -358,14 +355,14 @@ def do_set_room_flag(user: User, membership: RoomMember, flag: str, value: bool)
 
 def admin_count(room_id: int) -> int:
     return database.session.scalar(select(func.count()).select_from(RoomMember).where(
-        RoomMember.room_id == room_id, RoomMember.role == ADMIN))
+        RoomMember.room_id == room_id, RoomMember.role == ROOM_ADMIN))
 
 
 def do_set_room_admin(room: Room, target: RoomMember, is_admin: bool) -> bool:
     """Grant or take back a member's admin role; returns whether anything changed."""
-    if (target.role == ADMIN) == is_admin:
+    if (target.role == ROOM_ADMIN) == is_admin:
         return False
-    target.role = ADMIN if is_admin else MEMBER
+    target.role = ROOM_ADMIN if is_admin else ROOM_MEMBER
     pending = Pending()
     pending.add(protocol.ADMIN_UPDATED, {"room_id": room.id, "user_id": target.user_id, "is_admin": is_admin},
                 room_id=room.id)

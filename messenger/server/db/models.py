@@ -94,12 +94,17 @@ class Room(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# A member's role in a room (RoomMember.role).
+ROOM_ADMIN = "admin"
+ROOM_MEMBER = "member"
+
+
 class RoomMember(Base):
     __tablename__ = "room_members"
 
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
-    role: Mapped[str] = mapped_column(String(10), default="member")  # member | admin
+    role: Mapped[str] = mapped_column(String(10), default=ROOM_MEMBER)  # ROOM_MEMBER | ROOM_ADMIN
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_read_message_id: Mapped[int] = mapped_column(Integer, default=0)
     pinned: Mapped[bool] = mapped_column(Boolean, default=False)

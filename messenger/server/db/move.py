@@ -66,7 +66,7 @@ def move_to_postgresql(data_dir: Path, sqlite_file: Path, url: str) -> MoveSumma
         try:
             tables = inspect(target).get_table_names()
         except SQLAlchemyError as exc:
-            raise MoveRefused("MOVE_TARGET_UNREACHABLE", f"could not reach {shown}: {exc.orig or exc}") from None
+            raise MoveRefused("MOVE_TARGET_UNREACHABLE", f"could not reach {shown}: {getattr(exc, 'orig', None) or exc}") from None
         if tables:
             raise MoveRefused("MOVE_TARGET_NOT_EMPTY", f"{shown} already holds {len(tables)} tables: move into a new, "
                                                        "empty database (createdb)")
@@ -84,7 +84,7 @@ def move_to_postgresql(data_dir: Path, sqlite_file: Path, url: str) -> MoveSumma
                 try:
                     summary.rows[table.name] = _copy(reading, writing, table)
                 except SQLAlchemyError as exc:
-                    raise MoveRefused("MOVE_FAILED", f"{table.name}: {exc.orig or exc}; nothing was committed") \
+                    raise MoveRefused("MOVE_FAILED", f"{table.name}: {getattr(exc, 'orig', None) or exc}; nothing was committed") \
                         from None
             for table in Base.metadata.sorted_tables:
                 _set_sequence(writing, table)

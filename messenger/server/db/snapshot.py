@@ -67,7 +67,7 @@ def postgres_restore(dump: Path, url: str) -> None:
     try:
         tables = inspect(engine).get_table_names()
     except SQLAlchemyError as exc:
-        raise SnapshotError(f"could not reach the database: {exc.orig or exc}") from None
+        raise SnapshotError(f"could not reach the database: {getattr(exc, 'orig', None) or exc}") from None
     finally:
         engine.dispose()
     if tables:
@@ -83,7 +83,7 @@ def postgres_revision(url: str) -> str:
         with engine.connect() as connection:
             return connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     except SQLAlchemyError as exc:
-        raise SnapshotError(f"could not read the database's schema revision: {exc.orig or exc}") from None
+        raise SnapshotError(f"could not read the database's schema revision: {getattr(exc, 'orig', None) or exc}") from None
     finally:
         engine.dispose()
 

@@ -61,14 +61,14 @@ class GroupWriter:
             items = [item for item, _ in batch]
             try:
                 results = offload(self._commit, items)
-            except Exception as exc:  # noqa: BLE001 - every waiter hears of it, whatever it is
+            except Exception as exc:  # every waiter hears of it, whatever it is
                 log.exception("a group commit of %d items failed", len(items))
                 for _, done in batch:
                     done.set_exception(exc)
                 continue
             try:
                 self.published(items, results)
-            except Exception:  # noqa: BLE001 - committed is committed: the results stay true
+            except Exception:  # committed is committed: the results stay true
                 log.exception("publishing a group commit failed")
             for (_, done), result in zip(batch, results):
                 done.set_result(result)

@@ -10,7 +10,7 @@ def register_blueprints(app: Flask) -> None:
         accounts, admin, client_update, device_sessions, events, files, keys, messages, polls, rooms, search, system,
         updates, users,
     )
-    from messenger.server.http.params import IdConverter
+    from messenger.server.params import IdConverter
     from messenger.server import web
 
     app.url_map.converters["int"] = IdConverter

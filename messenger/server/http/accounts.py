@@ -9,25 +9,27 @@ from flask import Blueprint, current_app, g, session
 from sqlalchemy import func, select
 
 from messenger.server import serialize, settings
-from messenger.server.actions.accounts import USERNAME_PATTERN, do_change_password, do_create_user, do_delete_account
-from messenger.server.actions.audit import record_audit
-from messenger.server.actions.device_sessions import do_create_device_session, do_revoke_device_session
-from messenger.server.auth import (
-    browser_device_session,
-    client_address,
-    cookie_user,
-    login_required,
-    new_token,
-    user_agent,
+from messenger.server.actions.accounts import (
+    USERNAME_PATTERN,
+    do_change_password,
+    do_create_user,
+    do_delete_account,
+    remove_profile_file,
 )
+from messenger.server.actions.device_sessions import (
+    do_create_device_session,
+    do_record_browser_sign_out,
+    do_revoke_device_session,
+)
+from messenger.server.auth import browser_device_session, client_address, cookie_user, login_required, user_agent
 from messenger.server.bootstrap import PASSWORD_FILE
 from messenger.server.db.models import AuditEvent, DeviceSession
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.http.device_sessions import check_password_login, read_credentials
-from messenger.server.http.params import json_body, take, take_text
-from messenger.server.http.users import remove_profile_file
+from messenger.server.params import json_body, take, take_text
 from messenger.server.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, verify_password
+from messenger.server.tokens import new_token
 
 bp = Blueprint("accounts", __name__)
 
@@ -76,8 +78,7 @@ def browser_logout():
     if device is not None:
         do_revoke_device_session(device, user.id, client_address(), user_agent())
     elif user is not None:
-        record_audit("logout", user.id, client_address(), user_agent(), browser=True)
-        database.session.commit()
+        do_record_browser_sign_out(user, client_address(), user_agent())
     session.clear()
     return {"success": True}
 

@@ -10,12 +10,11 @@ from flask import Blueprint, g, request
 
 from messenger.server import settings
 from messenger.server.actions import admin
-from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user
+from messenger.server.actions.accounts import USERNAME_PATTERN, do_create_user, remove_profile_file
 from messenger.server.auth import client_address, platform_admin_required, user_agent
 from messenger.server.errors import ApiError
 from messenger.server.http.accounts import take_new_password
-from messenger.server.http.params import invalid, json_body, query_flag, query_int, take, take_text
-from messenger.server.http.users import remove_profile_file
+from messenger.server.params import invalid, json_body, query_flag, query_int, take, take_text
 
 bp = Blueprint("admin", __name__)
 

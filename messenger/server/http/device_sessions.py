@@ -9,9 +9,9 @@ from sqlalchemy import func, select
 
 from messenger.server import serialize
 from messenger.server.actions.accounts import do_upgrade_password_hash
-from messenger.server.actions.audit import record_audit
 from messenger.server.actions.device_sessions import (
     do_create_device_session,
+    do_record_failed_sign_in,
     do_revoke_device_session,
     do_rotate_device_token,
 )
@@ -20,15 +20,15 @@ from messenger.server.auth import (
     client_address,
     live_device_session,
     login_required,
-    new_token,
     user_agent,
 )
 from messenger.server.bootstrap import is_first_run_password
 from messenger.server.db.models import DeviceSession, User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
-from messenger.server.http.params import json_body, query_flag, take, take_text
+from messenger.server.params import json_body, query_flag, take, take_text
 from messenger.server.passwords import MAX_PASSWORD_LENGTH, needs_rehash, verify_password
+from messenger.server.tokens import new_token
 
 bp = Blueprint("device_sessions", __name__)
 
@@ -47,8 +47,7 @@ def check_password_login(username: str, password: str) -> User:
                                                       User.deleted_at.is_(None)))
     if not verify_password(user.password_hash if user else None, password):
         throttle.failed(username, address)
-        record_audit("login_failed", user.id if user else None, address, user_agent(), username=username[:64])
-        database.session.commit()
+        do_record_failed_sign_in(user, username, address, user_agent())
         raise ApiError("AUTH_INVALID_CREDENTIALS")
     throttle.succeeded(username, address)
     if user.disabled_at:

@@ -16,7 +16,7 @@ from messenger.server import serialize
 from messenger.server.auth import login_required
 from messenger.server.db.models import Message, RoomEvent, RoomMember
 from messenger.server.extensions import database
-from messenger.server.http.params import MAX_ID, invalid, query_int
+from messenger.server.params import MAX_ID, invalid, query_int
 
 bp = Blueprint("events", __name__)
 

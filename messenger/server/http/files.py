@@ -20,11 +20,12 @@ from messenger.core.media import (
 )
 from messenger.core.names import display_name
 from messenger.server import settings
-from messenger.server.access import access_room, access_room_file
+from messenger.server.access import access_as_owner_or_room_admin, access_room, access_room_file
 from messenger.server.actions import files
+from messenger.server.actions.room_files import do_delete_room_file, room_files
 from messenger.server.auth import login_required
 from messenger.server.errors import ApiError
-from messenger.server.http.params import MAX_ID, invalid, query_int
+from messenger.server.params import MAX_ID, invalid, query_int
 from messenger.server.serialize import iso
 
 bp = Blueprint("files", __name__)
@@ -164,7 +165,7 @@ def list_room_files(room_id: int):
         raise invalid("type", "must be file or image")
     before_id = query_int("before_id", None, 1, MAX_ID)
     limit = query_int("limit", 50, 1, 200)
-    return {"files": files.room_files(room.id, file_type, before_id, limit)}
+    return {"files": room_files(room.id, file_type, before_id, limit)}
 
 
 @bp.delete("/api/rooms/<int:room_id>/files/<int:file_id>")
@@ -175,6 +176,5 @@ def delete_room_file(room_id: int, file_id: int):
     room_file, message, membership = access_room_file(g.user, file_id=file_id)
     if room_file.room_id != room_id:
         raise ApiError("FILE_NOT_FOUND")
-    if room_file.uploaded_by != g.user.id and membership.role != "admin":
-        raise ApiError("FILE_DELETE_NOT_ALLOWED")
-    return {"success": True, **files.do_delete_room_file(room_file, message)}
+    access_as_owner_or_room_admin(g.user, room_file.uploaded_by, membership, "FILE_DELETE_NOT_ALLOWED")
+    return {"success": True, **do_delete_room_file(room_file, message)}

@@ -18,7 +18,7 @@ from messenger.server.actions import keys
 from messenger.server.auth import client_address, login_required, user_agent
 from messenger.server.db.models import DeviceKey, DeviceSession
 from messenger.server.errors import ApiError
-from messenger.server.http.params import invalid, json_body, take, take_id_list, take_text
+from messenger.server.params import invalid, json_body, take, take_id_list, take_text
 
 bp = Blueprint("keys", __name__)
 

@@ -20,7 +20,7 @@ from messenger.server.actions.messages import (
 from messenger.server.auth import login_required
 from messenger.server.db.models import Message, RoomMember, User
 from messenger.server.extensions import database
-from messenger.server.http.params import MAX_ID, invalid, json_body, query_flag, query_int, take, take_text
+from messenger.server.params import MAX_ID, invalid, json_body, query_flag, query_int, take, take_text
 
 bp = Blueprint("messages", __name__)
 

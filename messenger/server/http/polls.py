@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, g
 
-from messenger.server.access import access_room, access_poll
+from messenger.server.access import access_as_owner_or_room_admin, access_poll, access_room
 from messenger.server.actions import polls
 from messenger.server.actions.admin import parse_time
 from messenger.server.auth import login_required
 from messenger.server.db.models import utcnow
 from messenger.server.errors import ApiError
-from messenger.server.http.params import MAX_ID, invalid, json_body, query_int, take, take_id_list, take_text
+from messenger.server.params import MAX_ID, invalid, json_body, query_int, take, take_id_list, take_text
 
 bp = Blueprint("polls", __name__)
 
@@ -98,6 +98,5 @@ def vote(poll_id: int):
 def close_poll(poll_id: int):
     """The poll's creator or a room admin closes it."""
     poll, membership = access_poll(g.user, poll_id)
-    if poll.created_by != g.user.id and membership.role != "admin":
-        raise ApiError("POLL_CLOSE_NOT_ALLOWED")
+    access_as_owner_or_room_admin(g.user, poll.created_by, membership, "POLL_CLOSE_NOT_ALLOWED")
     return {"success": True, "poll": polls.do_close_poll(poll, g.user)}

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from flask import Blueprint, g
 
-from messenger.server.access import access_room, access_room_as_admin
+from messenger.server.access import access_as_owner_or_room_admin, access_room, access_room_as_admin
 from messenger.server.actions import rooms
 from messenger.server.auth import login_required
+from messenger.server.db.models import ROOM_ADMIN
 from messenger.server.errors import ApiError
-from messenger.server.http.params import invalid, json_body, query_flag, take, take_id_list, take_text
+from messenger.server.params import invalid, json_body, query_flag, take, take_id_list, take_text
 
 bp = Blueprint("rooms", __name__)
 
@@ -84,7 +85,7 @@ def kick_member(room_id: int, user_id: int):
     if room.type == "direct":
         raise ApiError("ROOM_DIRECT_FIXED")
     target = rooms.membership_of(room, user_id)
-    if target.role == rooms.ADMIN:
+    if target.role == ROOM_ADMIN:
         raise ApiError("ROOM_CANNOT_KICK_ADMIN")
     rooms.do_kick_member(room, target)
     return {"success": True}
@@ -137,7 +138,7 @@ def set_admin(room_id: int):
     if room.type == "direct":
         raise ApiError("ROOM_DIRECT_FIXED")
     target = rooms.membership_of(room, user_id)
-    if not is_admin and target.role == rooms.ADMIN and rooms.admin_count(room.id) <= 1:
+    if not is_admin and target.role == ROOM_ADMIN and rooms.admin_count(room.id) <= 1:
         raise ApiError("ROOM_LAST_ADMIN")
     changed = rooms.do_set_room_admin(room, target, is_admin)
     return {"success": True, "user_id": user_id, "is_admin": is_admin, "changed": changed}
@@ -147,7 +148,7 @@ def set_admin(room_id: int):
 @login_required
 def admin_check(room_id: int):
     _, membership = access_room(g.user, room_id)
-    return {"is_admin": membership.role == rooms.ADMIN}
+    return {"is_admin": membership.role == ROOM_ADMIN}
 
 
 @bp.get("/api/rooms/<int:room_id>/pins")
@@ -182,7 +183,6 @@ def remove_notice(room_id: int, pin_id: int):
     """The notice's pinner or a room admin may take it down."""
     room, membership = access_room(g.user, room_id)
     notice = rooms.notice_in_room(room, pin_id)
-    if notice.pinned_by != g.user.id and membership.role != rooms.ADMIN:
-        raise ApiError("ROOM_ADMIN_REQUIRED")
+    access_as_owner_or_room_admin(g.user, notice.pinned_by, membership, "ROOM_ADMIN_REQUIRED")
     rooms.do_remove_notice(notice)
     return {"success": True}

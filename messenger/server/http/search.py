@@ -18,7 +18,7 @@ from messenger.server.db.models import RoomMember, User
 from messenger.server.db.search import search_messages
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
-from messenger.server.http.params import MAX_ID, invalid, query_flag, query_int
+from messenger.server.params import MAX_ID, invalid, query_flag, query_int
 from messenger.server.serialize import iso
 from messenger.server.throttle import RateLimit
 

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 from flask import Blueprint, current_app, g, request, send_file
 from sqlalchemy import select
 
 from messenger.core.media import IMAGE_EXTENSIONS, IMAGE_MIME_TYPES, sniff_image
 from messenger.server import serialize
-from messenger.server.actions.accounts import do_set_profile_image, do_update_profile
+from messenger.server.actions.accounts import do_set_profile_image, do_update_profile, profile_dir, remove_profile_file
 from messenger.server.auth import login_required
 from messenger.server.db.models import User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.presence import presence
-from messenger.server.http.params import json_body, take_text
+from messenger.server.params import json_body, take_text
 
 bp = Blueprint("users", __name__)
-
-
-def profile_dir() -> Path:
-    folder = Path(current_app.config["MESSENGER"].data_dir) / "profile_images"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
-def remove_profile_file(name: str | None) -> None:
-    if name:
-        (profile_dir() / name).unlink(missing_ok=True)
 
 
 def active_users():

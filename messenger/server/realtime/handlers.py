@@ -22,7 +22,7 @@ from messenger.server.auth import browser_device_session, cookie_user, live_devi
 from messenger.server.db.models import RoomMember
 from messenger.server.errors import ApiError, error_body
 from messenger.server.extensions import database, socketio
-from messenger.server.http.params import fits_64_bits, take
+from messenger.server.params import fits_64_bits, take
 from messenger.server.presence import presence
 from messenger.server.socket_access import SocketCaller
 

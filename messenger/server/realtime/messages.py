@@ -26,7 +26,7 @@ from messenger.server.actions.messages import (
 from messenger.server.db.models import User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
-from messenger.server.http.params import take, take_text
+from messenger.server.params import take, take_text
 from messenger.server.realtime.handlers import in_room, socket_event
 from messenger.server.socket_access import SocketCaller
 

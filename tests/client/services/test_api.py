@@ -7,7 +7,7 @@ import pytest
 from client_kit import new_account
 
 from harness import PASSWORD
-from messenger.client.services.api import ApiClient, ApiError, ServerUnreachable, local_server
+from messenger.client.services.api import ApiClient, ServerRefused as ApiError, ServerUnreachable, local_server
 
 
 def server_sees(server, token: str) -> int:

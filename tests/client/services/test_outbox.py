@@ -11,7 +11,7 @@ import pytest
 from client_kit import Recorder
 
 from harness import PASSWORD
-from messenger.client.services.api import ApiError
+from messenger.client.services.api import ServerRefused as ApiError
 from messenger.client.services.keys import E2EError
 from messenger.client.services.outbox import Outbox, OutboxState, outbox_path
 from messenger.client.services.realtime import AckTimeout, ConnectionState, NotConnected

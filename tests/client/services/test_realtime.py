@@ -5,7 +5,7 @@ import uuid
 import pytest
 from client_kit import Recorder
 
-from messenger.client.services.api import ApiError
+from messenger.client.services.api import ServerRefused as ApiError
 from messenger.client.services.realtime import ConnectionState, NotConnected, Realtime
 
 

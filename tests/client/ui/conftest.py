@@ -11,9 +11,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The client services' test kit (MemoryKeyring, Relay) lives beside this folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "services"))
 
-import pytest  # noqa: E402
-from client_kit import Relay  # noqa: E402
-from desk_kit import Desks  # noqa: E402
+import pytest
+from client_kit import Relay
+from desk_kit import Desks
 
 
 @pytest.fixture(autouse=True)

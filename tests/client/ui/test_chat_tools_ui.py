@@ -19,7 +19,8 @@ from messenger.client.i18n import language
 from messenger.client.services.outbox import OutboxState, OutgoingMessage
 from messenger.client.ui.emoji import COMMON_EMOJI, REACTIONS
 from messenger.client.ui.message_text import MessageText
-from messenger.client.ui.models import ChatModel, mentions
+from messenger.client.ui.chat_model import ChatModel
+from messenger.client.ui.models import mentions
 from messenger.core.errors import localized
 
 

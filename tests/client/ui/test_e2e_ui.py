@@ -18,7 +18,7 @@ from test_chat import (
 )
 
 from messenger.client.ui.message_text import MessageText
-from messenger.client.ui.models import ChatModel
+from messenger.client.ui.chat_model import ChatModel
 
 
 def test_a_text_and_a_pasted_image_cross_two_desks_sealed(server, users, desks, qtbot):

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QListView, QStyleOptionViewItem
 from messenger.client.ui.delegates import RoomDelegate
 from messenger.client.ui.icons import attach_icon, emoji_icon, muted_icon, new_conversation_icon, pin_icon
 from messenger.client.ui.message_text import MessageText
-from messenger.client.ui.models import RoomListModel
+from messenger.client.ui.room_list import RoomListModel
 
 
 def opaque_pixels(icon, size: int = 24) -> int:

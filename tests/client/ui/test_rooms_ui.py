@@ -8,7 +8,8 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from test_chat import bubble, group_room, say
 
-from messenger.client.ui.room_dialogs import USER_ROLE, NewRoomDialog
+from messenger.client.ui.models import ITEM_ROLE as USER_ROLE
+from messenger.client.ui.room_dialogs import NewRoomDialog
 
 
 def click_user(picker, user_id: int) -> None:

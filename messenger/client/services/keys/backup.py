@@ -9,7 +9,7 @@ import logging
 import os
 import threading
 
-from messenger.client.services.api import ApiError
+from messenger.client.services.api import ServerRefused
 from messenger.client.services.keys.records import (
     BACKUP_DEBOUNCE_SECONDS,
     BACKUP_PURPOSE,
@@ -117,7 +117,7 @@ class KeyBackup:
                 blob = encrypt_key_backup(payload, passphrase, self.backup_cost)
             try:
                 return self.directory.store_backup(blob, version + 1)["version"]
-            except ApiError as exc:
+            except ServerRefused as exc:
                 if exc.code != "KEY_BACKUP_VERSION_CONFLICT":
                     raise
                 log.info("e2e: another device wrote the key backup first; merging again")
@@ -134,7 +134,7 @@ class KeyBackup:
         for room_id in gained:
             try:
                 self.sync_room(room_id)
-            except ApiError as exc:
+            except ServerRefused as exc:
                 log.info("e2e: room %s: restored keys not registered (%s)", room_id, exc.code)
         return sum(gained.values())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from messenger.client.services.api import ApiClient, ApiError
+from messenger.client.services.api import ApiClient, ServerRefused
 
 
 class KeyDirectory:
@@ -68,7 +68,7 @@ class KeyDirectory:
     def _get_or_none(self, path: str, missing_code: str) -> dict | None:
         try:
             return self._call("GET", path)
-        except ApiError as exc:
+        except ServerRefused as exc:
             if exc.code == missing_code:
                 return None
             raise

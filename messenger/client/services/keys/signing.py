@@ -27,7 +27,7 @@ class MessageSigning:
         its next sequence number, naming its type and its reply or edit target; makes (and seals
         to every member device) a new version first when the room needs one. Raises E2EError
         (E2E_DEVICE_UNVERIFIED, E2E_ROOM_KEY_UNAVAILABLE after `timeout`, ROOM_NOT_FOUND),
-        ApiError, ServerUnreachable."""
+        ServerRefused, ServerUnreachable."""
         room_key = self._sending_key(room_id, timeout)
         device = self._require_device()
         sender = SenderDevice(self.user_id, self.device_session_id, device.public_key, device.signing_public_key,

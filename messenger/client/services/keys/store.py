@@ -9,7 +9,7 @@ import json
 import logging
 from pathlib import Path
 
-from messenger.client.services.api import ApiError
+from messenger.client.services.api import ServerRefused
 from messenger.client.services.session_store import normalize_server_url
 from messenger.client.services.keys.records import (
     KEY_CACHE_DIR,
@@ -69,7 +69,7 @@ class KeyStore:
                 raise E2EError("E2E_DEVICE_KEYS_LOST", "the stored device keys are unreadable") from None
         try:
             self.directory.publish_device_keys(device.public_key, device.signing_public_key)
-        except ApiError as exc:
+        except ServerRefused as exc:
             if exc.code != "DEVICE_KEYS_ALREADY_PUBLISHED":
                 raise
             if made:
@@ -101,7 +101,7 @@ class KeyStore:
             held = self._make_identity()
             try:
                 self.directory.publish_identity(held.public_key, self._seal_identity(held))
-            except ApiError as exc:
+            except ServerRefused as exc:
                 if exc.code != "IDENTITY_KEY_ALREADY_PUBLISHED":
                     raise
                 # Another device of this user made one at the same moment: that one counts.

@@ -10,7 +10,7 @@ import random
 import threading
 import time
 
-from messenger.client.services.api import ApiError
+from messenger.client.services.api import ServerRefused
 from messenger.client.services.realtime import ConnectionState
 from messenger.client.services.keys.records import (
     CURRENT_KEY_WAIT_SECONDS,
@@ -53,7 +53,7 @@ class KeySync:
                 # are stored in one step), so a version made meanwhile cannot look unentitled.
                 state = self.directory.key_state(room_id)
                 mine = self.directory.my_keys(room_id)
-            except ApiError as exc:
+            except ServerRefused as exc:
                 if exc.code != "ROOM_NOT_FOUND":
                     raise
                 with self._lock:
@@ -146,7 +146,7 @@ class KeySync:
             return
         try:
             self.directory.request(room_id, missing)
-        except ApiError as exc:
+        except ServerRefused as exc:
             log.info("e2e: room %s: asking for keys was refused (%s)", room_id, exc.code)
             return
         with self._lock:
@@ -159,7 +159,7 @@ class KeySync:
                     for device_id, encryption_key in targets]
         try:
             self.directory.share(room_id, key_version, key_id, packages)
-        except ApiError as exc:
+        except ServerRefused as exc:
             log.info("e2e: room %s: sharing version %s was refused (%s)", room_id, key_version, exc.code)
             return False
         return True
@@ -171,7 +171,7 @@ class KeySync:
                 self.sync_room(room["id"])
                 for request in self.directory.open_requests(room["id"]):
                     self._consider_request(room["id"], request)
-            except ApiError as exc:
+            except ServerRefused as exc:
                 log.info("e2e: room %s: cannot bring its keys up to date (%s)", room["id"], exc.code)
 
     def _queue_sync(self, room_id: int) -> None:
@@ -242,7 +242,7 @@ class KeySync:
         (packages too) before use if that shows a version this device does not hold."""
         try:
             state = self.directory.key_state(room_id)
-        except ApiError as exc:
+        except ServerRefused as exc:
             if exc.code != "ROOM_NOT_FOUND":
                 raise
             with self._lock:
@@ -306,7 +306,7 @@ class KeySync:
             self.directory.share(room_id, version, key_id, packages[:MAX_PACKAGES_PER_POST])
             for start in range(MAX_PACKAGES_PER_POST, len(packages), MAX_PACKAGES_PER_POST):
                 self.directory.share(room_id, version, key_id, packages[start:start + MAX_PACKAGES_PER_POST])
-        except ApiError as exc:
+        except ServerRefused as exc:
             with self._lock:
                 room = self._room(room_id)
                 if room.versions.get(version) != key_id:

@@ -1,7 +1,7 @@
 """server core schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-29 05:31:36.169918
 """
 
