@@ -219,6 +219,6 @@ def main(argv: list[str] | None = None) -> int:
         from messenger.server.windows_service import run_service
 
         return run_service(args)
-    from messenger.client.app import run
+    from messenger.client.launch import run
 
     return run()

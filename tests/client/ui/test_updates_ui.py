@@ -12,7 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from messenger import __version__
-from messenger.client.app import ClientApp, apply_staged_update, installed_program
+from messenger.client.app import ClientApp
+from messenger.client.launch import apply_staged_update, installed_program
 from messenger.client.services import updater as updater_module
 from messenger.client.services.settings import ClientSettings
 from messenger.client.services.updater import installed_version
