@@ -335,6 +335,11 @@ TEXTS: dict[str, tuple[str, str]] = {
                                  "{name}'s safety number changed. Their devices get no new keys until "
                                  "you compare it."),
     "devices.compare": ("안전 번호 비교", "Compare safety numbers"),
+    "devices.unvouched": ("{names}: 어떤 구성원의 기기도 추가하지 않은 사람입니다(서버가 추가했을 수 있습니다). "
+                          "키를 받지 못해 메시지를 읽을 수 없습니다.",
+                          "{names}: added without any member's device (the server may have): they get no "
+                          "keys and cannot read."),
+    "devices.vouch": ("내가 추가한 사람입니다", "I added them"),
     "devices.safety_title": ("{name}님과의 안전 번호", "Safety number with {name}"),
     "devices.safety_hint": ("{name}님의 화면에 보이는 번호와 같은지 직접 만나거나 전화로 확인한 뒤 신뢰하세요.",
                             "Check in person or by phone that {name} sees the same number, then trust."),

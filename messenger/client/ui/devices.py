@@ -5,7 +5,9 @@ desk not signed by the identity yet says so in the main window with its code to 
 takes the recovery key (`RecoverDialog`). A verified desk shows the user's desks waiting for
 approval, and approves one after the code it shows is typed (`ApproveDialog`). A contact
 shown with another identity than the one pinned is a warning until the safety numbers are
-compared and the new identity trusted (`SafetyNumberDialog`).
+compared and the new identity trusted (`SafetyNumberDialog`). Members the server lists in the
+open room whom no member's device added (ghosts: they get no keys) are named in a warning until a
+member's desk vouches for them (spec/e2e-keys.md §3c).
 
 `DeviceBanners` reads the state through the session (on a worker) whenever it may have
 changed, and keeps the banners true; every dialog calls the session, never a service.
@@ -83,19 +85,24 @@ class Banner(QFrame):
 
 
 class DeviceBanners(QObject):
-    """The main window's banners about this user's devices (`device`) and contacts' changed
-    identities (`identity`), kept up to date from `session.verification`."""
+    """The main window's banners about this user's devices (`device`), contacts' changed
+    identities (`identity`) and the open room's unvouched members (`unvouched`), kept up to
+    date from `session.verification`."""
 
     state_changed = Signal(dict)
 
-    def __init__(self, session: ChatSession, parent: QWidget, room_members: Callable[[], set[int]]):
-        """`room_members()`: the open room's members; a changed identity is warned of in their rooms."""
+    def __init__(self, session: ChatSession, parent: QWidget, room_members: Callable[[], set[int]],
+                 open_room: Callable[[], int | None]):
+        """`room_members()`: the open room's members; a changed identity is warned of in their rooms.
+        `open_room()`: the open room's id, whose unvouched members are warned of."""
         super().__init__(parent)
         self.session = session
         self.window = parent
         self.room_members = room_members
+        self.open_room = open_room
         self.device = Banner(parent)
         self.identity = Banner(parent)
+        self.unvouched = Banner(parent)
         self.state: dict | None = None
         self._recovery_key: str | None = None  # made here, not yet confirmed written down
         self._reading = self._again = False
@@ -163,8 +170,8 @@ class DeviceBanners(QObject):
         self.room_changed()
 
     def room_changed(self) -> None:
-        """Warn of the changed identities of the open room's members (the window calls this
-        when another room opens)."""
+        """Warn of the changed identities of the open room's members, and of its unvouched
+        members (the window calls this when another room opens)."""
         if self.state is None:
             return
         members = self.room_members()
@@ -175,6 +182,18 @@ class DeviceBanners(QObject):
                               lambda: self.compare(user_id, name))
         else:
             self.identity.say(None)
+        room_id = self.open_room()
+        ghosts = self.state["unvouched"].get(room_id, {})
+        if ghosts:
+            self.unvouched.say(tr("devices.unvouched", names=", ".join(ghosts.values())), tr("devices.vouch"),
+                               lambda: self.vouch(room_id, list(ghosts)))
+        else:
+            self.unvouched.say(None)
+
+    def vouch(self, room_id: int, user_ids: list[int]) -> None:
+        """The user says they added them: invited from this desk (already members: the server
+        adds no one), this desk vouches for them and its next key version tells the others."""
+        self.session.invite(room_id, user_ids, owner=self)
 
     # -- the dialogs (each returned, for tests and for the account dialog) --
 

@@ -114,8 +114,9 @@ class MainWindow(QMainWindow):
     # -- building ---------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        # This user's desks; contacts' changed identities, in the rooms they are in.
-        self.device_banners = DeviceBanners(self.session, self, self.chat.member_ids)
+        # This user's desks; contacts' changed identities, in the rooms they are in; the open
+        # room's members no member's desk added.
+        self.device_banners = DeviceBanners(self.session, self, self.chat.member_ids, lambda: self.chat.room_id)
         menu = self.menuBar()
         self.main_menu = QMenu(self)
         menu.addMenu(self.main_menu)
@@ -195,6 +196,7 @@ class MainWindow(QMainWindow):
         chat_layout.setSpacing(0)
         chat_layout.addWidget(self.header)
         chat_layout.addWidget(self.device_banners.identity)
+        chat_layout.addWidget(self.device_banners.unvouched)
         chat_layout.addWidget(self.older_label)
         chat_layout.addWidget(self.chat_view, 1)
         chat_layout.addWidget(self.typing_label)

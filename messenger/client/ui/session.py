@@ -437,15 +437,20 @@ class ChatSession(QObject):
         """This desk's verified-device state (devices.py): `verified`; `code`, this desk's code
         to compare while it is not; `devices`, the user's devices (E2EKeys.own_devices);
         `changes`, {user id: name} of contacts shown with another identity than the pinned one;
-        `recovery_key`, the one made with the user's identity here, once."""
+        `unvouched`, {room id: {user id: name}} of members the server lists that no member's
+        device added (they get no keys); `recovery_key`, the one made with the user's identity
+        here, once."""
 
         def work() -> dict:
             verified = self.keys.refresh_verified()
             changed = self.keys.identity_changes()
-            names = {u["id"]: u["nickname"] for u in self.api.users()} if changed else {}
+            unvouched = self.keys.unvouched_members()
+            names = {u["id"]: u["nickname"] for u in self.api.users()} if changed or unvouched else {}
             return {"verified": verified, "code": None if verified else self.keys.verification_code(),
                     "devices": self.keys.own_devices(), "recovery_key": self.keys.take_new_recovery_key(),
-                    "changes": {uid: names.get(uid, str(uid)) for uid in changed if uid != self.user_id}}
+                    "changes": {uid: names.get(uid, str(uid)) for uid in changed if uid != self.user_id},
+                    "unvouched": {room_id: {uid: names.get(uid, str(uid)) for uid in ids}
+                                  for room_id, ids in unvouched.items()}}
 
         return self.call(work, owner=owner, quiet=True)
 

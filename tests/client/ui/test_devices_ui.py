@@ -215,3 +215,49 @@ def test_a_plaintext_message_carries_a_not_encrypted_mark(server, users, sockets
     item.not_encrypted = False
     plain = delegate.geometry(row, window.chat_view.viewport().width()).meta_rect
     assert marked.height() > plain.height() and marked.width() > plain.width()
+
+
+def sent(qtbot, window, text: str) -> None:
+    type_and_press_enter(window, text)
+    qtbot.waitUntil(lambda: getattr(bubble(window, text), "state", None) == "sent", timeout=WAIT_MS)
+
+
+def invite(api, room_id: int, other) -> None:
+    api.post(f"/api/rooms/{room_id}/members", json={"user_ids": [other.user["id"]]}).raise_for_status()
+
+
+def test_a_member_no_desk_added_is_warned_of_until_a_member_vouches_for_them(server, users, desks, qtbot):
+    kim, lee, ghost = users(3)
+    room_id = group_room(kim, [], "Budget")  # with one other person it would be a direct room
+    invite(kim, room_id, lee)  # before any desk met the room: its members then are vouched for
+    kim_window, lee_window, ghost_window = signed_in_desks(
+        qtbot, desks, ("kim", server.url, kim), ("lee", server.url, lee), ("ghost", server.url, ghost))
+    open_room(qtbot, kim_window, room_id)
+    open_room(qtbot, lee_window, room_id)
+    sent(qtbot, kim_window, "before")
+    kim_warning, lee_warning = kim_window.device_banners.unvouched, lee_window.device_banners.unvouched
+    assert not kim_warning.isVisible()
+
+    # Added through the HTTP API with Kim's session but from no desk of a member (as an operator would).
+    invite(kim, room_id, ghost)
+    sent(qtbot, kim_window, "the budget is 120")  # sealing looks at the room's members
+    sent(qtbot, lee_window, "lee's view")
+    name = ghost.user["nickname"]
+    for warning in (kim_warning, lee_warning):
+        qtbot.waitUntil(lambda warning=warning: warning.isVisible(), timeout=WAIT_MS)
+        assert warning.label.text() == (f"{name}: added without any member's device (the server may have): "
+                                        "they get no keys and cannot read.")
+    open_room(qtbot, kim_window, group_room(kim, [], "Kim alone"))
+    assert not kim_warning.isVisible()  # only in the room they are in
+    open_room(qtbot, kim_window, room_id)
+    assert kim_warning.isVisible()
+    open_room(qtbot, ghost_window, room_id)
+    assert bubble(ghost_window, "the budget is 120") is None and bubble(ghost_window, "lee's view") is None
+
+    # Kim says she added them: her desk vouches, and her next key version tells Lee's.
+    click(kim_warning.button)
+    qtbot.waitUntil(lambda: not kim_warning.isVisible(), timeout=WAIT_MS)
+    sent(qtbot, kim_window, "welcome")
+    qtbot.waitUntil(lambda: not lee_warning.isVisible(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: bubble(ghost_window, "welcome") is not None, timeout=WAIT_MS)
+    assert kim_window.session.keys.unvouched_members(room_id) == {}
