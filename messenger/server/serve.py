@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
 
     from flask import Flask
-    from flask_socketio import SocketIO
 
 log = logging.getLogger("messenger.server")
 
@@ -161,7 +160,7 @@ def gevent_server(address: tuple[str, int], app: WSGIApplication, **server_args:
     return Server(address, app, handler_class=Handler, log=None, **server_args)
 
 
-def _serve_threading(app: Flask, socketio: SocketIO, config: ServerConfig) -> int:
+def _serve_threading(app: Flask, socketio: Any, config: ServerConfig) -> int:
     """The threading mode (Werkzeug, one OS thread per connection), kept for measurement only."""
     import threading
 
