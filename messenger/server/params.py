@@ -89,6 +89,10 @@ def take_id_list(data: dict[str, Any], name: str, max_items: int = 500) -> list[
     return list(dict.fromkeys(values))
 
 
+@overload
+def query_int(name: str, default: int, low: int, high: int) -> int: ...
+@overload
+def query_int(name: str, default: None, low: int, high: int) -> int | None: ...
 def query_int(name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
