@@ -11,12 +11,14 @@ on stdout) and exits 1.
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import json
 import re
 import sys
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 from messenger.core.certificates import readable
 from messenger.core.errors import localized
@@ -27,6 +29,7 @@ from messenger.server.actions.legacy_keys import do_purge_legacy_keys, do_releas
 from messenger.server.app import command_app
 from messenger.server.backup import BackupError, create_backup, restore_backup
 from messenger.server.config import DATABASE_FILE, ServerConfig
+from messenger.server.db.models import User
 from messenger.server.db.move import move_to_postgresql, moved_note
 from messenger.server.errors import ApiError, Refused
 from messenger.server.import_v4 import import_v4, read_escrow_file
@@ -46,7 +49,7 @@ def read_password(from_stdin: bool) -> str:
     return first
 
 
-def run_admin(args, config: ServerConfig) -> int:
+def run_admin(args: argparse.Namespace, config: ServerConfig) -> int:
     try:
         data, text = _run(args, config)
     except ApiError as exc:
@@ -60,14 +63,14 @@ def run_admin(args, config: ServerConfig) -> int:
     return 0
 
 
-def _fail(args, code: str, text: str) -> int:
+def _fail(args: argparse.Namespace, code: str, text: str) -> int:
     if getattr(args, "json", False):
         print(json.dumps({"ok": False, "error_code": code, "error": text}, ensure_ascii=False))
     print(f"error: {code}: {text}", file=sys.stderr)
     return 1
 
 
-def _run(args, config: ServerConfig) -> tuple[object, str]:
+def _run(args: argparse.Namespace, config: ServerConfig) -> tuple[object, str]:
     command = args.admin_command
     try:
         if command == "restore":
@@ -96,7 +99,7 @@ def _run(args, config: ServerConfig) -> tuple[object, str]:
 
 # --- backup and restore: no app, so nothing touches the live database's schema ------------
 
-def _backup(args, config: ServerConfig):
+def _backup(args: argparse.Namespace, config: ServerConfig) -> tuple[object, str]:
     manifest = create_backup(config, args.file)
     size = Path(args.file).stat().st_size
     return ({"file": str(Path(args.file).resolve()), "size": size, **manifest},
@@ -104,7 +107,7 @@ def _backup(args, config: ServerConfig):
             f"schema {manifest['schema_revision']})")
 
 
-def _restore(args, config: ServerConfig):
+def _restore(args: argparse.Namespace, config: ServerConfig) -> tuple[object, str]:
     target = getattr(args, "admin_data_dir", None)
     if target is None:
         raise CommandFailed("RESTORE_REFUSED", "say where to restore: restore FILE --data-dir DIR")
@@ -118,7 +121,7 @@ def _restore(args, config: ServerConfig):
             f"--data-dir {target}{database}")
 
 
-def _import_v4(args, config: ServerConfig):
+def _import_v4(args: argparse.Namespace, config: ServerConfig) -> tuple[object, str]:
     summary = import_v4(config, args.db, args.uploads, args.master_key, args.escrow_key_file,
                         tuple(args.admin), args.v4_timezone)
     lines = [f"imported into {config.data_dir} in {summary.seconds:.1f} s:"]
@@ -130,7 +133,7 @@ def _import_v4(args, config: ServerConfig):
     if not args.admin:
         lines.append("v4 had no platform administrators: make one with create-user --admin (or import with --admin)")
     return summary.as_dict(), "\n".join(lines)
-def _move_to(args, config: ServerConfig):
+def _move_to(args: argparse.Namespace, config: ServerConfig) -> tuple[object, str]:
     if config.database_url is not None:
         raise CommandFailed("MOVE_REFUSED", "this server already runs on a database URL, not its SQLite file")
     summary = move_to_postgresql(Path(config.data_dir), Path(config.data_dir) / DATABASE_FILE, args.database_url)
@@ -143,7 +146,7 @@ def _move_to(args, config: ServerConfig):
 
 # --- the server's certificate: files only ---------------------------------------------------
 
-def show_fingerprint(args, config: ServerConfig):
+def show_fingerprint(args: argparse.Namespace, config: ServerConfig) -> tuple[object, str]:
     cert = tls.presented_certificate(config)
     digits = tls.certificate_fingerprint(cert)
     text = f"SHA-256 {readable(digits)}"
@@ -152,7 +155,7 @@ def show_fingerprint(args, config: ServerConfig):
     return {"fingerprint": digits, "readable": readable(digits), "certificate": str(cert), "https": config.https}, text
 
 
-def prepare_certificate_renewal(args, config: ServerConfig):
+def prepare_certificate_renewal(args: argparse.Namespace, config: ServerConfig) -> tuple[object, str]:
     if config.cert_file:
         raise CommandFailed("OWN_CERTIFICATE", f"the server presents {config.cert_file}, not a certificate it made: "
                                                "renew that one where it came from")
@@ -172,15 +175,15 @@ CERTIFICATE_COMMANDS = {"show-fingerprint": show_fingerprint,
 
 # --- commands that run in an app context --------------------------------------------------
 
-def _actor():
+def _actor() -> admin.Actor:
     return admin.Actor.command_line()
 
 
-def _user(name_or_id: str):
+def _user(name_or_id: str) -> User:
     return admin.find_user(admin.find_user_by_name_or_id(name_or_id).id)
 
 
-def _table(rows: list[dict], columns: list[str]) -> str:
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     if not rows:
         return "(none)"
     cells = [[("" if row.get(c) is None else str(row.get(c))) for c in columns] for row in rows]
@@ -199,7 +202,7 @@ def display_width(text: str) -> int:
                for ch in text)
 
 
-def create_user(args):
+def create_user(args: argparse.Namespace) -> tuple[object, str]:
     if not re.fullmatch(USERNAME_PATTERN, args.username):
         raise ApiError("VALIDATION_ERROR", detail="username: 3-20 letters, digits or _")
     password = read_password(args.password_stdin)
@@ -210,32 +213,32 @@ def create_user(args):
             f"created user {user.username} (id {user.id}{', platform admin' if user.is_admin else ''})")
 
 
-def list_users(args):
+def list_users(args: argparse.Namespace) -> tuple[object, str]:
     rows = admin.list_users(args.status)
     for row in rows:
         row["admin"] = "yes" if row["is_admin"] else ""
     return rows, _table(rows, ["id", "username", "nickname", "status", "admin", "last_login", "live_devices"])
 
 
-def disable(args):
+def disable(args: argparse.Namespace) -> tuple[object, str]:
     user = _user(args.user)
     changed = admin.do_disable_user(user, _actor())
     return ({"success": True, "changed": changed, "user_id": user.id},
             f"{user.username} (id {user.id}) is disabled" + ("" if changed else " (it already was)"))
 
 
-def enable(args):
+def enable(args: argparse.Namespace) -> tuple[object, str]:
     user = _user(args.user)
     changed = admin.do_enable_user(user, _actor())
     return ({"success": True, "changed": changed, "user_id": user.id},
             f"{user.username} (id {user.id}) is enabled" + ("" if changed else " (it already was)"))
 
 
-def reset_password(args):
+def reset_password(args: argparse.Namespace) -> tuple[object, str]:
     user = _user(args.user)
     password = read_password(True) if args.password_stdin else None
     generated = admin.do_reset_password(user, password, _actor())
-    data = {"success": True, "user_id": user.id}
+    data: dict[str, Any] = {"success": True, "user_id": user.id}
     text = f"password of {user.username} (id {user.id}) changed; its devices are signed out"
     if generated:
         data["generated_password"] = generated
@@ -243,7 +246,7 @@ def reset_password(args):
     return data, text
 
 
-def delete_user(args):
+def delete_user(args: argparse.Namespace) -> tuple[object, str]:
     if not args.yes:
         raise ApiError("VALIDATION_ERROR", detail="deleting an account cannot be undone: add --yes to confirm")
     user = _user(args.user)
@@ -252,20 +255,20 @@ def delete_user(args):
     return {"success": True, "user_id": user.id}, f"{name} (id {user.id}) is deleted"
 
 
-def list_devices(args):
+def list_devices(args: argparse.Namespace) -> tuple[object, str]:
     user_id = _user(args.user).id if args.user else None
     rows = admin.list_device_sessions(user_id, args.include_expired)
     return rows, _table(rows, ["id", "user_id", "username", "device_name", "last_used_at", "expires_at", "ip"])
 
 
-def revoke_device(args):
+def revoke_device(args: argparse.Namespace) -> tuple[object, str]:
     device = admin.find_live_device_session(args.session_id)
     admin.do_revoke_device(device, _actor())
     return ({"success": True, "revoked": True, "session_id": device.id},
             f"device session {device.id} ({device.device_name}) is revoked")
 
 
-def list_rooms(args):
+def list_rooms(args: argparse.Namespace) -> tuple[object, str]:
     if not 1 <= args.limit <= 1000 or args.offset < 0:
         raise ApiError("VALIDATION_ERROR", detail="limit: 1-1000, offset: 0 or more")
     data = admin.list_rooms(args.limit, args.offset)
@@ -273,7 +276,7 @@ def list_rooms(args):
     return data, f"{text}\n({len(data['rooms'])} of {data['total']} rooms)"
 
 
-def _store_settings(changes: dict):
+def _store_settings(changes: dict[str, Any]) -> dict[str, Any]:
     try:
         checked = {key: settings.validate(key, value) for key, value in changes.items()}
     except settings.SettingInvalid as exc:
@@ -281,14 +284,14 @@ def _store_settings(changes: dict):
     return admin.do_update_settings(checked, _actor())
 
 
-def _settings_text(view: dict) -> str:
+def _settings_text(view: dict[str, Any]) -> str:
     lines = [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in view["settings"].items()]
     forced = " (forced by DESKTOP_ONLY_MODE)" if view["mode_forced_by_environment"] else ""
     lines.append(f"mode in force: {'desktop-only' if view['desktop_only_mode'] else 'hybrid'}{forced}")
     return "\n".join(lines)
 
 
-def settings_command(args):
+def settings_command(args: argparse.Namespace) -> tuple[object, str]:
     if args.settings_command == "show":
         view = admin.settings_view()
         return view, _settings_text(view)
@@ -300,12 +303,12 @@ def settings_command(args):
     return view, _settings_text(view)
 
 
-def set_mode(args):
+def set_mode(args: argparse.Namespace) -> tuple[object, str]:
     view = _store_settings({"mode": args.mode})
     return view, _settings_text(view)
 
 
-def set_release(args):
+def set_release(args: argparse.Namespace) -> tuple[object, str]:
     policy = settings.get("release_policy")
     policy[args.channel] = {"minimum_version": args.minimum, "latest_version": args.latest,
                             "download_url": args.download_url, "release_notes_url": args.notes_url}
@@ -313,7 +316,7 @@ def set_release(args):
     return view, _settings_text(view)
 
 
-def audit(args):
+def audit(args: argparse.Namespace) -> tuple[object, str]:
     try:
         since = admin.parse_time("since", args.since) if args.since else None
         until = admin.parse_time("until", args.until) if args.until else None
@@ -333,7 +336,7 @@ def _user_any(name_or_id: str) -> int:
     return admin.find_user_by_name_or_id(name_or_id).id
 
 
-def run_maintenance(args):
+def run_maintenance(args: argparse.Namespace) -> tuple[object, str]:
     results = jobs.run_maintenance()
     failed = [name for name, count in results.items() if count is None]
     text = "\n".join(f"{name}: {'FAILED (see the log)' if count is None else count}" for name, count in results.items())
@@ -342,7 +345,7 @@ def run_maintenance(args):
     return results, text
 
 
-def release_legacy_keys(args):
+def release_legacy_keys(args: argparse.Namespace) -> tuple[object, str]:
     release = do_release_legacy_keys(read_escrow_file(args.escrow_key_file))
     lines = [f"legacy keys of {release.rooms} rooms sealed in {release.packages} packages to members' devices"]
     if release.escrow_purged:
@@ -355,7 +358,7 @@ def release_legacy_keys(args):
     return release.as_dict(), "\n".join(lines)
 
 
-def purge_legacy_keys(args):
+def purge_legacy_keys(args: argparse.Namespace) -> tuple[object, str]:
     if not args.yes:
         waiting = escrow_rooms()
         raise ApiError("VALIDATION_ERROR", detail=f"the legacy keys of {len(waiting)} rooms are still escrowed; "

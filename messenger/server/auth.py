@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from datetime import datetime, timezone
 from functools import wraps
+from typing import Callable, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from flask import current_app, g, request, session
@@ -21,6 +22,9 @@ from messenger.server.extensions import database
 from messenger.server.db.models import DeviceSession, User
 from messenger.server import settings
 from messenger.server.tokens import hash_token
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -102,7 +106,7 @@ def authenticate() -> User:
             raise ApiError("AUTH_TOKEN_INVALID_OR_EXPIRED")
         g.device_session, g.user = found
         g.browser = False
-        return g.user
+        return found[1]
     if "user_id" in session:
         check_browser_request()
         user = cookie_user()
@@ -116,18 +120,18 @@ def authenticate() -> User:
     raise ApiError("AUTH_REQUIRED")
 
 
-def login_required(view):
+def login_required(view: Callable[P, R]) -> Callable[P, R]:
     @wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         authenticate()
         return view(*args, **kwargs)
 
     return wrapper
 
 
-def platform_admin_required(view):
+def platform_admin_required(view: Callable[P, R]) -> Callable[P, R]:
     @wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         if not authenticate().is_admin:
             raise ApiError("PLATFORM_ADMIN_REQUIRED")
         return view(*args, **kwargs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from messenger.core.errors import ERRORS, localized, pick_locale
@@ -31,7 +31,8 @@ class Refused(Exception):
 class ApiError(Exception):
     """A refusal with a stable code; `status` defaults to the code's own."""
 
-    def __init__(self, code: str, status: int | None = None, detail: str | None = None, headers=None):
+    def __init__(self, code: str, status: int | None = None, detail: str | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(code)
         self.code = code
         self.status = status or ERRORS[code][0]
@@ -43,7 +44,7 @@ def request_locale() -> str:
     return pick_locale(request.headers.get("X-App-Language"), request.headers.get("Accept-Language"))
 
 
-def error_body(code: str, locale: str, detail: str | None = None) -> dict:
+def error_body(code: str, locale: str, detail: str | None = None) -> dict[str, str]:
     """The one error shape (`Error` in spec/openapi.yaml): HTTP answers it as is, sockets add to it."""
     return {
         "error": detail or localized(code, "en-US"),
@@ -53,7 +54,8 @@ def error_body(code: str, locale: str, detail: str | None = None) -> dict:
     }
 
 
-def error_response(code: str, status: int | None = None, detail: str | None = None, headers=None):
+def error_response(code: str, status: int | None = None, detail: str | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
     response = jsonify(error_body(code, request_locale(), detail))
     response.status_code = status or ERRORS[code][0]
     response.headers.update(headers or {})
@@ -62,14 +64,14 @@ def error_response(code: str, status: int | None = None, detail: str | None = No
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
+    def _api_error(exc: ApiError) -> Response:
         return error_response(exc.code, exc.status, exc.detail, exc.headers)
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
+    def _http_error(exc: HTTPException) -> Response:
         return error_response(HTTP_CODES.get(exc.code or 500, "INTERNAL_ERROR"), exc.code)
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
+    def _unexpected(exc: Exception) -> Response:
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         return error_response("INTERNAL_ERROR", 500)

@@ -11,10 +11,13 @@ holds the database's single writer lock for long.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any, Callable, cast
 
 import gevent
-from sqlalchemy import delete, or_, select, update
+from flask import Flask
+from sqlalchemy import CursorResult, delete, or_, select, update
 
 from messenger.core import protocol
 from messenger.server import settings
@@ -58,7 +61,7 @@ def _pause() -> None:
     gevent.sleep(0)
 
 
-def _leading_older(rows, cutoff: datetime) -> list[int]:
+def _leading_older(rows: Iterable[tuple[int, datetime]], cutoff: datetime) -> list[int]:
     """The ids of `(id, created_at)` rows, in id order, up to the first one not older than
     `cutoff`: ids follow time, so this needs no index on `created_at` and never takes a
     row newer than the cutoff even if the clock once stepped back."""
@@ -75,8 +78,9 @@ def _leading_older(rows, cutoff: datetime) -> list[int]:
 def purge_ended_device_sessions(now: datetime) -> int:
     """Forget device sessions that expired or were revoked more than 30 days ago."""
     cutoff = now - timedelta(days=ENDED_DEVICE_SESSION_DAYS)
-    removed = database.session.execute(delete(DeviceSession).where(
-        or_(DeviceSession.expires_at < cutoff, DeviceSession.revoked_at < cutoff))).rowcount
+    # A DELETE answers a CursorResult, which has the row count.
+    removed = cast(CursorResult[Any], database.session.execute(delete(DeviceSession).where(
+        or_(DeviceSession.expires_at < cutoff, DeviceSession.revoked_at < cutoff)))).rowcount
     database.session.commit()
     return removed
 
@@ -196,7 +200,7 @@ def run_maintenance(now: datetime | None = None) -> dict[str, int | None]:
     return results
 
 
-def every(app, interval: float, name: str, work) -> None:
+def every(app: Flask, interval: float, name: str, work: Callable[[], object]) -> None:
     """Call `work()` in an app context every `interval` seconds, for ever; a failure is
     logged and the next round comes all the same."""
     while True:
@@ -208,7 +212,7 @@ def every(app, interval: float, name: str, work) -> None:
             log.exception("%s failed", name)
 
 
-def start(app) -> list[gevent.Greenlet]:
+def start(app: Flask) -> list[gevent.Greenlet]:
     config = app.config["MESSENGER"]
     with app.app_context():
         start_announcing()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 
 def _gevent_patched() -> bool:
@@ -10,20 +12,22 @@ def _gevent_patched() -> bool:
         from gevent.monkey import is_module_patched
     except ImportError:  # pragma: no cover - gevent ships with the server
         return False
-    return is_module_patched("threading")
+    patched: bool = is_module_patched("threading")
+    return patched
 
 
-def offload(fn, *args):
+def offload(fn: Callable[..., T], *args: Any) -> T:
     """Call `fn(*args)` where it cannot stall other connections; returns its result."""
     if not _gevent_patched():
         return fn(*args)
     from gevent import get_hub
 
     # argon2-cffi releases the GIL, so the loop keeps serving while a hash runs.
-    return get_hub().threadpool.apply(fn, args)
+    result: T = get_hub().threadpool.apply(fn, args)
+    return result
 
 
-def own_thread() -> Callable:
+def own_thread() -> Callable[..., Any]:
     """An `offload` with one OS thread of its own, for work that must never queue behind the
     shared pool's password hashes (the group writer: a login storm must not hold up acks)."""
     if not _gevent_patched():

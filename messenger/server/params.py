@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, overload
 
 from flask import request
 from werkzeug.exceptions import BadRequest
@@ -25,13 +25,13 @@ class IdConverter(IntegerConverter):
     """`<int:...>` in a route: an id too big for the database is a 400, not a crash in the driver."""
 
     def to_python(self, value: str) -> int:
-        number = super().to_python(value)
+        number: int = super().to_python(value)
         if not fits_64_bits(number):
             raise BadRequest()  # routing keeps it: answered as VALIDATION_ERROR by the error handlers
         return number
 
 
-def json_body() -> dict:
+def json_body() -> dict[str, Any]:
     """The request's JSON object; anything else is refused."""
     data = request.get_json(silent=True)
     if data is None and request.get_data(cache=True):
@@ -47,7 +47,7 @@ def invalid(name: str, why: str) -> ApiError:
     return ApiError("VALIDATION_ERROR", detail=f"{name}: {why}")
 
 
-def take(data: dict, name: str, kind: type, default: Any = _MISSING) -> Any:
+def take(data: dict[str, Any], name: str, kind: type, default: Any = _MISSING) -> Any:
     """`data[name]` if it has type `kind` (bool is never an int); the default when absent."""
     if name not in data or data[name] is None:
         if default is _MISSING:
@@ -63,10 +63,16 @@ def take(data: dict, name: str, kind: type, default: Any = _MISSING) -> Any:
     return value
 
 
-def take_text(data: dict, name: str, min_len: int = 0, max_len: int = 10_000, default: Any = _MISSING,
-              pattern: str | None = None) -> str:
-    value = take(data, name, str, default)
-    if value is default and default is not _MISSING:
+@overload
+def take_text(data: dict[str, Any], name: str, min_len: int = ..., max_len: int = ..., default: str = ...,
+              pattern: str | None = ...) -> str: ...
+@overload
+def take_text(data: dict[str, Any], name: str, min_len: int = ..., max_len: int = ..., default: None = ...,
+              pattern: str | None = ...) -> str | None: ...
+def take_text(data: dict[str, Any], name: str, min_len: int = 0, max_len: int = 10_000, default: object = _MISSING,
+              pattern: str | None = None) -> str | None:
+    value: str | None = take(data, name, str, default)
+    if value is None or (value is default and default is not _MISSING):  # None only ever as the default
         return value
     if not min_len <= len(value) <= max_len:
         raise invalid(name, f"must be {min_len}-{max_len} characters")
@@ -75,14 +81,18 @@ def take_text(data: dict, name: str, min_len: int = 0, max_len: int = 10_000, de
     return value
 
 
-def take_id_list(data: dict, name: str, max_items: int = 500) -> list[int]:
-    values = take(data, name, list)
+def take_id_list(data: dict[str, Any], name: str, max_items: int = 500) -> list[int]:
+    values: list[int] = take(data, name, list)
     if len(values) > max_items or any(isinstance(v, bool) or not isinstance(v, int) or not fits_64_bits(v)
                                       for v in values):
         raise invalid(name, f"must be a list of at most {max_items} integers")
     return list(dict.fromkeys(values))
 
 
+@overload
+def query_int(name: str, default: int, low: int, high: int) -> int: ...
+@overload
+def query_int(name: str, default: None, low: int, high: int) -> int | None: ...
 def query_int(name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any, Callable, TypeVar
 
 import bcrypt
 from argon2 import PasswordHasher
@@ -15,6 +16,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from werkzeug.security import check_password_hash
 
 from messenger.server.offload import offload
+
+T = TypeVar("T")
 
 # OWASP Password Storage Cheat Sheet: argon2id, m=19 MiB, t=2, p=1.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
@@ -31,7 +34,7 @@ BCRYPT_MAX_BYTES = 72  # bcrypt reads no further; v4's library cut longer passwo
 _hashing = threading.BoundedSemaphore(os.cpu_count() or 2)
 
 
-def _bounded(fn, *args):
+def _bounded(fn: Callable[..., T], *args: Any) -> T:
     with _hashing:
         return offload(fn, *args)
 

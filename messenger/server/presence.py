@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from threading import Lock
+from typing import Any
 
 from flask import current_app, g, has_app_context
 
@@ -25,7 +26,7 @@ class LocalPresence:
     # A process whose heartbeat is this old is taken for dead (several processes only).
     HEARTBEAT_SECONDS = 10
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.local: dict[str, SocketCaller] = {}  # sid -> caller, this process's sockets
         self._by_user: dict[int, set[str]] = {}
         self._lock = Lock()
@@ -118,7 +119,8 @@ return gone
 class RedisPresence(LocalPresence):
     """Sockets of every process of the office, in Redis (see the module docstring)."""
 
-    def __init__(self, client, prefix: str = "messenger:"):
+    # `client` is a redis.Redis; Any, since its stubs type every reply as bytes | str.
+    def __init__(self, client: Any, prefix: str = "messenger:") -> None:
         super().__init__()
         self.redis = client
         self.prefix = prefix
@@ -156,7 +158,8 @@ class RedisPresence(LocalPresence):
     def online_user_ids(self) -> set[int]:
         # Once per request or socket event: a list of users asks for each user's status.
         if has_app_context() and "online_user_ids" in g:
-            return g.online_user_ids
+            cached: set[int] = g.online_user_ids
+            return cached
         pipe = self.redis.pipeline(transaction=False)
         for process in self.live_processes():
             pipe.hkeys(self._key("process", process, "users"))
@@ -196,4 +199,5 @@ class RedisPresence(LocalPresence):
 
 def presence() -> LocalPresence:
     """The app's presence (bound in `create_app`)."""
-    return current_app.extensions["presence"]
+    found: LocalPresence = current_app.extensions["presence"]
+    return found

@@ -12,8 +12,14 @@ import signal
 import socket
 import sys
 import time
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from messenger.server.config import ServerConfig
+
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
+
+    from flask import Flask
 
 log = logging.getLogger("messenger.server")
 
@@ -107,14 +113,15 @@ def print_greenlet_count() -> None:
     print(f"diagnostics: greenlets {count} ({(time.perf_counter() - start) * 1000:.0f} ms)", flush=True)
 
 
-def gevent_server(address, app, **server_args):
+def gevent_server(address: tuple[str, int], app: WSGIApplication, **server_args: Any) -> Any:
     """gevent's WSGI server as `messenger --serve` runs it (the benchmark's bare relay too): Nagle
     off on every connection, and a WebSocket's connection closed with it."""
     from gevent import pywsgi
     from gevent import socket as gsocket
 
-    class Handler(pywsgi.WSGIHandler):
-        def handle_one_response(self):
+    # gevent has no type hints, so its classes are Any to mypy.
+    class Handler(pywsgi.WSGIHandler):  # type: ignore[misc]
+        def handle_one_response(self) -> None:
             websocket = self.environ.get("HTTP_UPGRADE", "").lower() == "websocket"
             if not websocket:
                 self.server.requests_in_flight.add(self)
@@ -127,7 +134,7 @@ def gevent_server(address, app, **server_args):
                 # client's close frame for a request and make every close wait for a timeout.
                 self.close_connection = True
 
-    class OneDescriptorSocket(gsocket.socket):
+    class OneDescriptorSocket(gsocket.socket):  # type: ignore[misc]
         """simple-websocket dups the connection's socket under gevent, so every WebSocket
         held two descriptors (10,000 sockets hit a 20,000 limit). The request's greenlet
         keeps the connection for the WebSocket's whole life, so the copy buys nothing; a
@@ -135,15 +142,15 @@ def gevent_server(address, app, **server_args):
 
         __slots__ = ()
 
-        def dup(self):
+        def dup(self) -> NoReturn:
             raise NotImplementedError("one descriptor per connection")
 
-    class Server(pywsgi.WSGIServer):
-        def __init__(self, *args, **kwargs):
+    class Server(pywsgi.WSGIServer):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.requests_in_flight: set = set()  # HTTP requests being answered (not WebSockets)
+            self.requests_in_flight: set[Handler] = set()  # HTTP requests being answered (not WebSockets)
 
-        def handle(self, sock, address):
+        def handle(self, sock: Any, address: tuple[str, int]) -> None:
             # Small frames (acks, events) must not wait for Nagle's algorithm.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if type(sock) is gsocket.socket:
@@ -153,7 +160,7 @@ def gevent_server(address, app, **server_args):
     return Server(address, app, handler_class=Handler, log=None, **server_args)
 
 
-def _serve_threading(app, socketio, config: ServerConfig) -> int:
+def _serve_threading(app: Flask, socketio: Any, config: ServerConfig) -> int:
     """The threading mode (Werkzeug, one OS thread per connection), kept for measurement only."""
     import threading
 

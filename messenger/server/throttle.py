@@ -12,6 +12,10 @@ import time
 import uuid
 from collections import defaultdict, deque
 from threading import Lock
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import redis
 
 
 def _wait(times: deque[float], limit: int, window: float, now: float) -> float:
@@ -23,7 +27,7 @@ def _wait(times: deque[float], limit: int, window: float, now: float) -> float:
 
 
 class LoginThrottle:
-    def __init__(self, per_account: int, per_address: int, window_seconds: int, clock=time.monotonic):
+    def __init__(self, per_account: int, per_address: int, window_seconds: int, clock: Callable[[], float] = time.monotonic):
         self.limits = {"account": per_account, "address": per_address}
         self.window = window_seconds
         self.clock = clock
@@ -58,14 +62,14 @@ class LoginThrottle:
 class RateLimit:
     """At most `limit` requests per key (a user id) in any `window_seconds`."""
 
-    def __init__(self, limit: int, window_seconds: float, clock=time.monotonic):
+    def __init__(self, limit: int, window_seconds: float, clock: Callable[[], float] = time.monotonic):
         self.limit = limit
         self.window = window_seconds
         self.clock = clock
         self.requests: dict[object, deque[float]] = defaultdict(deque)
         self.lock = Lock()
 
-    def take(self, key) -> int:
+    def take(self, key: object) -> int:
         """Count a request and return 0, or, if the key is over its limit, count nothing
         and return the seconds to wait."""
         now = self.clock()
@@ -87,7 +91,7 @@ class TypingThrottle:
 
     MAX_ENTRIES = 10_000
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
         self.last_sent: dict[tuple[int, int], float] = {}
         self.lock = Lock()
@@ -142,7 +146,7 @@ class RedisWindows:
     """Sliding windows in Redis: `check(key, limit, window, add)` is `_wait` over every process's
     times, adding now when `add` says so."""
 
-    def __init__(self, client, prefix: str):
+    def __init__(self, client: redis.Redis, prefix: str):
         self.redis = client
         self.prefix = prefix
         self._window = client.register_script(_WINDOW)
@@ -183,7 +187,7 @@ class RedisRateLimit(RateLimit):
         self.windows = windows
         self.name = name
 
-    def take(self, key) -> int:
+    def take(self, key: object) -> int:
         wait = self.windows.check(f"{self.name}:{key}", self.limit, self.window, "if_free")
         return max(1, math.ceil(wait)) if wait > 0 else 0
 

@@ -9,6 +9,7 @@ WinSW stops the service with Ctrl+C, which `--serve` takes as a clean stop.
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -54,7 +55,7 @@ def firewall_commands(install_dir: Path, port: int = 5000) -> list[str]:
     ]
 
 
-def add_service_commands(commands) -> None:
+def add_service_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     service = commands.add_parser("service", help="print what runs the server as a Windows service (WinSW) "
                                                   "and its firewall rule")
     kinds = service.add_subparsers(dest="service_command", required=True)
@@ -70,7 +71,7 @@ def add_service_commands(commands) -> None:
                               help="the server's data folder (default: the platform's)")
 
 
-def run_service(args) -> int:
+def run_service(args: argparse.Namespace) -> int:
     install_dir = args.install_dir or Path(sys.executable).parent
     if args.service_command == "firewall":
         print("\n".join(firewall_commands(install_dir, args.service_port)))

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import orjson
 
 
-def dumps(value, **_options) -> str:
+def dumps(value: Any, **_options: Any) -> str:
     try:
         # python-socketio asks for compact separators; orjson writes nothing else.
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
@@ -29,9 +30,12 @@ _LONG_NUMBER = re.compile(r"\d{20}")
 _LONG_NUMBER_BYTES = re.compile(rb"\d{20}")
 
 
-def loads(text):
-    pattern = _LONG_NUMBER_BYTES if isinstance(text, (bytes, bytearray)) else _LONG_NUMBER
-    if pattern.search(text):
+def loads(text: str | bytes | bytearray) -> Any:
+    if isinstance(text, str):
+        long_number = _LONG_NUMBER.search(text) is not None
+    else:
+        long_number = _LONG_NUMBER_BYTES.search(text) is not None
+    if long_number:
         return json.loads(text)
     try:
         return orjson.loads(text)

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from messenger.programs import console_command
 from messenger.server.app import command_app
@@ -38,7 +39,7 @@ def check_shared(config: ServerConfig) -> None:
                              "set MESSENGER_DATABASE_URL=postgresql+psycopg://... (README, \"Office grows\")")
 
 
-def worker_command(config: ServerConfig, port: int, config_file) -> list[str]:
+def worker_command(config: ServerConfig, port: int, config_file: Path | None) -> list[str]:
     command = [*console_command(), "--serve", "--host", config.host, "--port", str(port),
                "--data-dir", str(config.data_dir)]
     return command + (["--config", str(config_file)] if config_file else [])
@@ -53,7 +54,7 @@ def prepare(config: ServerConfig) -> None:
     database.close()
 
 
-def run_workers(config: ServerConfig, count: int, config_file=None) -> int:
+def run_workers(config: ServerConfig, count: int, config_file: Path | None = None) -> int:
     check_shared(config)
     prepare(config)
     ports = [0 if config.port == 0 else config.port + i for i in range(count)]

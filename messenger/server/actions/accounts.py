@@ -38,8 +38,8 @@ def remove_profile_file(name: str | None) -> None:
 
 
 def username_taken(username: str) -> bool:
-    return database.session.scalar(select(func.count()).select_from(User).where(
-        func.lower(User.username) == username.lower())) > 0
+    return database.session.execute(select(func.count()).select_from(User).where(
+        func.lower(User.username) == username.lower())).scalar_one() > 0
 
 
 def do_create_user(username: str, password: str, nickname: str, is_admin: bool = False,
@@ -109,7 +109,7 @@ def do_delete_account(user: User, ip: str, user_agent: str) -> str | None:
     pending = Pending()
     room_ids = list(database.session.scalars(select(RoomMember.room_id).where(RoomMember.user_id == user.id)))
     for room_id in room_ids:
-        remove_membership(pending, database.session.get(Room, room_id), user.id, reason="account_deleted")
+        remove_membership(pending, database.session.get_one(Room, room_id), user.id, reason="account_deleted")
     database.session.execute(delete(Reaction).where(Reaction.user_id == user.id))
     database.session.execute(delete(PollVote).where(PollVote.user_id == user.id))
     # The files' bytes go with the next orphan sweep (jobs); their messages stay, anonymised.

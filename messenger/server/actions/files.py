@@ -16,10 +16,10 @@ import secrets
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import CursorResult, delete, func, or_, select, update
 
 from messenger.server.db.models import Message, Room, RoomFile, UploadToken, User, utcnow
 from messenger.server.errors import ApiError
@@ -57,10 +57,10 @@ def token_life() -> timedelta:
 def bytes_stored(user_id: int) -> int:
     """What counts against a user's quota: their files still in rooms and their uploads
     still waiting to be sent."""
-    in_rooms = database.session.scalar(select(func.coalesce(func.sum(RoomFile.file_size), 0)).where(
-        RoomFile.uploaded_by == user_id, RoomFile.deleted_at.is_(None)))
-    waiting = database.session.scalar(select(func.coalesce(func.sum(UploadToken.file_size), 0)).where(
-        UploadToken.user_id == user_id, UploadToken.consumed_at.is_(None), UploadToken.expires_at > utcnow()))
+    in_rooms = database.session.execute(select(func.coalesce(func.sum(RoomFile.file_size), 0)).where(
+        RoomFile.uploaded_by == user_id, RoomFile.deleted_at.is_(None))).scalar_one()
+    waiting = database.session.execute(select(func.coalesce(func.sum(UploadToken.file_size), 0)).where(
+        UploadToken.user_id == user_id, UploadToken.consumed_at.is_(None), UploadToken.expires_at > utcnow())).scalar_one()
     return in_rooms + waiting
 
 
@@ -104,7 +104,7 @@ def do_upload(user: User, room: Room, stream: BinaryIO, *, file_name: str, file_
     return token, row
 
 
-def attach_upload(sender: User, room_id: int, message_type: str, upload_token, message: Message) -> RoomFile:
+def attach_upload(sender: User, room_id: int, message_type: str, upload_token: object, message: Message) -> RoomFile:
     """Inside the caller's transaction (the message is flushed, not committed): consume the
     upload token and attach its file to `message`, which takes the file's name and size.
 
@@ -147,8 +147,9 @@ def purge_upload_tokens(now: datetime) -> int:
     An expired upload's bytes are then referenced by nothing, and `delete_orphan_uploads`
     removes them.
     """
-    removed = database.session.execute(delete(UploadToken).where(
-        or_(UploadToken.consumed_at.is_not(None), UploadToken.expires_at <= now))).rowcount
+    # A DELETE answers a CursorResult, which has the row count.
+    removed = cast(CursorResult[Any], database.session.execute(delete(UploadToken).where(
+        or_(UploadToken.consumed_at.is_not(None), UploadToken.expires_at <= now)))).rowcount
     database.session.commit()
     return removed
 

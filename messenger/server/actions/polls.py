@@ -11,6 +11,7 @@ carries voters, not even for the poll's creator or a room admin.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 
@@ -33,7 +34,7 @@ def option_ids(poll: Poll) -> set[int]:
     return set(database.session.scalars(select(PollOption.id).where(PollOption.poll_id == poll.id)))
 
 
-def poll_payloads(polls: list[Poll], viewer_id: int | None) -> list[dict]:
+def poll_payloads(polls: list[Poll], viewer_id: int | None) -> list[dict[str, Any]]:
     """Polls as the contract shapes them, in three queries whatever their number.
 
     `my_votes` is the viewer's choice; a room broadcast has no single viewer, so it
@@ -57,7 +58,7 @@ def poll_payloads(polls: list[Poll], viewer_id: int | None) -> list[dict]:
 
 
 def _payload(poll: Poll, options: list[PollOption], votes: list[PollVote], creator: User | None,
-             viewer_id: int | None, now: datetime) -> dict:
+             viewer_id: int | None, now: datetime) -> dict[str, Any]:
     voters: dict[int, list[int]] = {option.id: [] for option in options}
     for vote in votes:
         voters.setdefault(vote.option_id, []).append(vote.user_id)
@@ -84,11 +85,11 @@ def _payload(poll: Poll, options: list[PollOption], votes: list[PollVote], creat
     }
 
 
-def poll_payload(poll: Poll, viewer_id: int | None) -> dict:
+def poll_payload(poll: Poll, viewer_id: int | None) -> dict[str, Any]:
     return poll_payloads([poll], viewer_id)[0]
 
 
-def room_polls(room_id: int, viewer_id: int, before_id: int | None, limit: int) -> list[dict]:
+def room_polls(room_id: int, viewer_id: int, before_id: int | None, limit: int) -> list[dict[str, Any]]:
     """A room's polls, newest first."""
     query = select(Poll).where(Poll.room_id == room_id)
     if before_id is not None:
@@ -101,7 +102,7 @@ def _poll_event(pending: Pending, name: str, poll: Poll) -> None:
 
 
 def do_create_poll(creator: User, room: Room, question: str, options: list[str], multiple_choice: bool,
-                   anonymous: bool, ends_at: datetime | None) -> dict:
+                   anonymous: bool, ends_at: datetime | None) -> dict[str, Any]:
     """Create a poll and broadcast `poll_created` to the room; returns it as the creator sees it."""
     poll = Poll(room_id=room.id, created_by=creator.id, question=question, multiple_choice=multiple_choice,
                 anonymous=anonymous, closed=False, ends_at=ends_at, created_at=utcnow())
@@ -115,7 +116,7 @@ def do_create_poll(creator: User, room: Room, question: str, options: list[str],
     return poll_payload(poll, creator.id)
 
 
-def do_vote(voter: User, poll: Poll, option_ids: list[int]) -> dict:
+def do_vote(voter: User, poll: Poll, option_ids: list[int]) -> dict[str, Any]:
     """Replace the voter's choice with `option_ids` (checked by the caller) and broadcast
     `poll_updated`; returns the poll as the voter sees it."""
     database.session.execute(delete(PollVote).where(PollVote.poll_id == poll.id, PollVote.user_id == voter.id))
@@ -129,7 +130,7 @@ def do_vote(voter: User, poll: Poll, option_ids: list[int]) -> dict:
     return poll_payload(poll, voter.id)
 
 
-def do_close_poll(poll: Poll, closer: User) -> dict:
+def do_close_poll(poll: Poll, closer: User) -> dict[str, Any]:
     """Close a poll and broadcast `poll_updated`; a poll already closed stays as it is and
     nothing is broadcast. Returns the poll as the closer sees it."""
     if not poll.closed:

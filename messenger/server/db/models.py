@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
 
 
@@ -24,20 +26,20 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC, always hands back timezone-aware UTC (SQLite keeps no offset)."""
 
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(timezone.utc).replace(tzinfo=None)
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
@@ -168,7 +170,7 @@ class RoomEvent(Base):
     name: Mapped[str] = mapped_column(String(40))
     room_id: Mapped[int | None] = mapped_column(Integer)  # for the room's members
     user_id: Mapped[int | None] = mapped_column(Integer)  # for one user's devices
-    payload: Mapped[dict] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -183,7 +185,7 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(40))
     ip_address: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(255))
-    details: Mapped[dict | None] = mapped_column(JSON)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
@@ -193,7 +195,7 @@ class ServerSetting(Base):
     __tablename__ = "server_settings"
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[dict | list | str | int | bool | None] = mapped_column(JSON)
+    value: Mapped[dict[str, Any] | list[Any] | str | int | bool | None] = mapped_column(JSON)
 
 
 # --- end-to-end keys: public keys and opaque sealed packages only (spec/e2e-keys.md) -------------
@@ -293,7 +295,7 @@ class RoomKeyRequest(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
     device_session_id: Mapped[int] = mapped_column(ForeignKey("device_sessions.id", ondelete="CASCADE"))
-    versions: Mapped[list] = mapped_column(JSON)  # still wanted
+    versions: Mapped[list[int]] = mapped_column(JSON)  # still wanted
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fulfilled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

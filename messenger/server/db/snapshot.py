@@ -48,7 +48,8 @@ def sqlite_revision_checked(db_file: Path) -> str:
         raise SnapshotError(f"it failed its integrity check: {check}")
     if row is None:
         raise SnapshotError("it has no schema revision (alembic_version is empty)")
-    return row[0]
+    revision: str = row[0]
+    return revision
 
 
 # --- PostgreSQL: its own tools (pg_dump, pg_restore), from the server's package ------------
@@ -81,7 +82,8 @@ def postgres_revision(url: str) -> str:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+            revision: str = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+            return revision
     except SQLAlchemyError as exc:
         raise SnapshotError(f"could not read the database's schema revision: {getattr(exc, 'orig', None) or exc}") from None
     finally:

@@ -12,16 +12,19 @@ import logging
 import queue
 import threading
 from concurrent.futures import Future
-from typing import Callable
+from typing import Callable, Generic, TypeVar
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from messenger.server.offload import own_thread
 
 log = logging.getLogger("messenger.server")
 
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
-class GroupWriter:
+
+class GroupWriter(Generic[Item, Result]):
     """`write(connection, items) -> results` stores a batch in one transaction (off the loop);
     `published(items, results)` runs on the loop after its commit, in batch order, before any
     `submit` returns. A batch whose transaction fails raises in every `submit` of it: nothing of
@@ -29,18 +32,18 @@ class GroupWriter:
 
     MAX_BATCH = 500
 
-    def __init__(self, engine_of: Callable, write: Callable[[Connection, list], list],
-                 published: Callable[[list, list], None]):
+    def __init__(self, engine_of: Callable[[], Engine], write: Callable[[Connection, list[Item]], list[Result]],
+                 published: Callable[[list[Item], list[Result]], None]):
         self.engine_of = engine_of
         self.write = write
         self.published = published
-        self.queue: queue.Queue = queue.Queue()  # gevent's under the monkey-patch
+        self.queue: queue.Queue[tuple[Item, Future[Result]]] = queue.Queue()  # gevent's under the monkey-patch
         self.lock = threading.Lock()
         self.running = False
 
-    def submit(self, item):
+    def submit(self, item: Item) -> Result:
         """Queue `item` and wait for the commit that holds it; its result, or the commit's error."""
-        done: Future = Future()
+        done: Future[Result] = Future()
         self.queue.put((item, done))
         with self.lock:
             if not self.running:
@@ -60,7 +63,7 @@ class GroupWriter:
                     break
             items = [item for item, _ in batch]
             try:
-                results = offload(self._commit, items)
+                results: list[Result] = offload(self._commit, items)
             except Exception as exc:  # every waiter hears of it, whatever it is
                 log.exception("a group commit of %d items failed", len(items))
                 for _, done in batch:
@@ -73,6 +76,6 @@ class GroupWriter:
             for (_, done), result in zip(batch, results):
                 done.set_result(result)
 
-    def _commit(self, items: list) -> list:
+    def _commit(self, items: list[Item]) -> list[Result]:
         with self.engine_of().begin() as connection:
             return self.write(connection, items)

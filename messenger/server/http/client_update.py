@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, request
 from packaging.version import InvalidVersion, Version
 
@@ -13,7 +15,7 @@ from messenger.server.http.updates import latest_versions, repository_dir
 bp = Blueprint("client_update", __name__)
 
 
-def current_release(channel: str) -> dict:
+def current_release(channel: str) -> dict[str, Any]:
     """What the admin publishes for `channel`: `{minimum_version, latest_version,
     download_url, release_notes_url}`, versions as `Version`.
 
@@ -23,7 +25,7 @@ def current_release(channel: str) -> dict:
     """
     policy = settings.get("release_policy")
 
-    def release(name: str) -> dict:
+    def release(name: str) -> dict[str, Any]:
         chosen = policy[name]
         minimum = Version(chosen["minimum_version"])
         latest = Version(chosen["latest_version"] or __version__)
@@ -42,14 +44,14 @@ def current_release(channel: str) -> dict:
     return answer
 
 
-def _published_latest() -> dict:
+def _published_latest() -> dict[str, Version]:
     """The newest version per channel in the update repository the server serves; {} without one."""
     metadata = repository_dir() / "metadata"
     return latest_versions(metadata) if (metadata / "targets.json").exists() else {}
 
 
 @bp.get("/api/client/update")
-def client_update():
+def client_update() -> dict[str, Any]:
     """`?client_version&channel=stable|canary`: whether an update exists and whether it is forced
     (the client is older than the channel's minimum version). Versions follow PEP 440."""
     channel = request.args.get("channel") or "stable"

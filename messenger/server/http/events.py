@@ -8,6 +8,8 @@ commit order (SQLite lets one writer at a time), so nothing can commit behind a 
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, g
 from sqlalchemy import func, or_, select
 
@@ -26,7 +28,7 @@ CONTENT_EVENTS = {protocol.NEW_MESSAGE: "id", protocol.MESSAGE_EDITED: "message_
 
 @bp.get("/api/events")
 @login_required
-def events_after():
+def events_after() -> dict[str, Any]:
     """The events after `after`, in order: those of the rooms the caller is in now and
     those addressed to the caller. Content of messages deleted since is blanked."""
     after = query_int("after", None, 0, MAX_ID)
@@ -64,6 +66,6 @@ def _deleted_message_ids(rows: list[RoomEvent]) -> set[int]:
 
 @bp.get("/api/events/cursor")
 @login_required
-def current_cursor():
+def current_cursor() -> dict[str, Any]:
     """The newest event id: a fresh client starts here instead of replaying history."""
     return {"cursor": database.session.scalar(select(func.max(RoomEvent.id))) or 0}

@@ -8,6 +8,8 @@ for any signed-in caller. Rooms are reached through `access_room` only.
 
 from __future__ import annotations
 
+from typing import Any
+
 import base64
 import binascii
 
@@ -32,7 +34,7 @@ def calling_device_keys() -> tuple[DeviceSession, DeviceKey]:
     return device, published
 
 
-def take_public_key(data: dict, name: str, size: int = keys.PUBLIC_KEY_BYTES) -> str:
+def take_public_key(data: dict[str, Any], name: str, size: int = keys.PUBLIC_KEY_BYTES) -> str:
     """A `size`-byte public key (or signature) in standard base64, handed back in canonical form."""
     value = take_text(data, name, 1, 4 * ((size + 2) // 3))
     try:
@@ -44,7 +46,7 @@ def take_public_key(data: dict, name: str, size: int = keys.PUBLIC_KEY_BYTES) ->
     return base64.b64encode(raw).decode()
 
 
-def take_packages(data: dict) -> list[tuple[int, str]]:
+def take_packages(data: dict[str, Any]) -> list[tuple[int, str]]:
     """`packages: [{device_session_id, sealed}]`, at most one per device."""
     items = take(data, "packages", list)
     if len(items) > keys.MAX_PACKAGES_PER_POST:
@@ -72,7 +74,7 @@ def take_packages(data: dict) -> list[tuple[int, str]]:
 
 @bp.put("/api/keys/device")
 @login_required
-def publish_device_keys():
+def publish_device_keys() -> dict[str, Any] | tuple[dict[str, Any], int]:
     """Publish the calling device's public keys, once. The same keys again answer 200; other
     keys are refused: a device that needs new keys signs in again and is a new device."""
     data = json_body()
@@ -92,7 +94,7 @@ def publish_device_keys():
 
 @bp.get("/api/keys/users/<int:user_id>")
 @login_required
-def user_device_keys(user_id: int):
+def user_device_keys(user_id: int) -> dict[str, Any]:
     """The identity key and the live devices' public keys of the caller or of someone they share
     a room with."""
     if user_id != g.user.id and not keys.shares_a_room(g.user.id, user_id):
@@ -105,7 +107,7 @@ def user_device_keys(user_id: int):
 
 @bp.get("/api/keys/identity")
 @login_required
-def get_identity():
+def get_identity() -> dict[str, Any]:
     """The caller's identity public key and recovery blob (404 IDENTITY_KEY_NOT_FOUND if none)."""
     identity = keys.identity_key(g.user.id)
     if identity is None:
@@ -115,7 +117,7 @@ def get_identity():
 
 @bp.put("/api/keys/identity")
 @login_required
-def publish_identity():
+def publish_identity() -> dict[str, Any] | tuple[dict[str, Any], int]:
     """Publish the caller's identity public key, once; the same key again answers 200 (and may
     set the recovery blob). Another key needs `replace: true` (every device and the recovery key
     lost): it voids the old identity's signatures, and everyone's client warns about it."""
@@ -142,7 +144,7 @@ def publish_identity():
 
 @bp.put("/api/keys/devices/<int:device_session_id>/signature")
 @login_required
-def sign_device(device_session_id: int):
+def sign_device(device_session_id: int) -> dict[str, Any]:
     """Store the identity's signature of one of the caller's own devices (opaque: the server
     cannot check it means anything; clients do)."""
     signature = take_public_key(json_body(), "signature", keys.SIGNATURE_BYTES)
@@ -155,7 +157,7 @@ def sign_device(device_session_id: int):
 
 @bp.get("/api/rooms/<int:room_id>/devices")
 @login_required
-def room_devices(room_id: int):
+def room_devices(room_id: int) -> dict[str, Any]:
     room, _ = access_room(g.user, room_id)
     return {"room_id": room.id, "devices": keys.room_devices(room.id)}
 
@@ -164,14 +166,14 @@ def room_devices(room_id: int):
 
 @bp.get("/api/rooms/<int:room_id>/keys/state")
 @login_required
-def room_key_state(room_id: int):
+def room_key_state(room_id: int) -> dict[str, Any]:
     room, _ = access_room(g.user, room_id)
     return keys.key_state(room)
 
 
 @bp.put("/api/rooms/<int:room_id>/keys/policy")
 @login_required
-def set_room_key_policy(room_id: int):
+def set_room_key_policy(room_id: int) -> dict[str, Any]:
     """Room admins decide whether new members get the keys of earlier versions."""
     room, _ = access_room_as_admin(g.user, room_id)
     visible = take(json_body(), "history_visible_to_new_members", bool)
@@ -183,14 +185,14 @@ def set_room_key_policy(room_id: int):
 
 @bp.get("/api/rooms/<int:room_id>/keys/mine")
 @login_required
-def my_room_keys(room_id: int):
+def my_room_keys(room_id: int) -> dict[str, Any]:
     _, membership = access_room(g.user, room_id)
     return keys.my_room_keys(membership, g.device_session)
 
 
 @bp.post("/api/rooms/<int:room_id>/keys")
 @login_required
-def share_room_key(room_id: int):
+def share_room_key(room_id: int) -> dict[str, Any] | tuple[dict[str, Any], int]:
     """Post sealed packages of one key version: the next version (a new room key, 201) or an
     existing one for devices that lack it (200)."""
     data = json_body()
@@ -212,14 +214,14 @@ def share_room_key(room_id: int):
 
 @bp.get("/api/rooms/<int:room_id>/keys/requests")
 @login_required
-def list_key_requests(room_id: int):
+def list_key_requests(room_id: int) -> dict[str, Any]:
     room, _ = access_room(g.user, room_id)
     return {"room_id": room.id, "requests": keys.open_requests(room.id)}
 
 
 @bp.post("/api/rooms/<int:room_id>/keys/requests")
 @login_required
-def request_room_keys(room_id: int):
+def request_room_keys(room_id: int) -> tuple[dict[str, Any], int]:
     """Ask the room's devices for key versions this device lacks."""
     versions = take_id_list(json_body(), "versions", keys.MAX_REQUESTED_VERSIONS)
     if not versions:
@@ -234,7 +236,7 @@ def request_room_keys(room_id: int):
 
 @bp.get("/api/keys/backup")
 @login_required
-def get_key_backup():
+def get_key_backup() -> dict[str, Any]:
     backup = keys.key_backup(g.user.id)
     if backup is None:
         raise ApiError("KEY_BACKUP_NOT_FOUND")
@@ -243,7 +245,7 @@ def get_key_backup():
 
 @bp.put("/api/keys/backup")
 @login_required
-def put_key_backup():
+def put_key_backup() -> dict[str, Any]:
     """Replace the caller's encrypted key backup; `version` must be the stored one + 1 (1 first)."""
     data = json_body()
     blob = take(data, "blob", str)

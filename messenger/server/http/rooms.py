@@ -6,6 +6,8 @@ or `access_room_as_admin` (403 for a member without the role).
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, g
 
 from messenger.server.access import access_as_owner_or_room_admin, access_room, access_room_as_admin
@@ -21,7 +23,7 @@ ROOM_NAME_CHARS = 100
 NOTICE_CHARS = 1_000
 
 
-def take_new_room_name(data: dict) -> str:
+def take_new_room_name(data: dict[str, Any]) -> str:
     """A room name of 1-100 characters, trimmed; blank is refused."""
     name = take_text(data, "name", 1, ROOM_NAME_CHARS).strip()
     if not name:
@@ -31,14 +33,14 @@ def take_new_room_name(data: dict) -> str:
 
 @bp.get("/api/rooms")
 @login_required
-def list_rooms():
+def list_rooms() -> dict[str, Any]:
     summaries = rooms.room_summaries([g.user.id], include_members=query_flag("include_members"))
     return {"rooms": [summary for _, summary in summaries]}
 
 
 @bp.post("/api/rooms")
 @login_required
-def create_room():
+def create_room() -> tuple[dict[str, Any], int]:
     """Two people (the caller and one other) make a direct room, reused if it exists
     (200, `created: false`); anything else a group (201). A name is kept for groups only."""
     data = json_body()
@@ -53,14 +55,14 @@ def create_room():
 
 @bp.get("/api/rooms/<int:room_id>/info")
 @login_required
-def room_info(room_id: int):
+def room_info(room_id: int) -> dict[str, Any]:
     access_room(g.user, room_id)
     return {"room": rooms.room_summary(g.user.id, room_id, include_members=True)}
 
 
 @bp.post("/api/rooms/<int:room_id>/members")
 @login_required
-def invite_members(room_id: int):
+def invite_members(room_id: int) -> dict[str, Any]:
     """Any member may invite into a group; people already in are skipped."""
     room, _ = access_room(g.user, room_id)
     user_ids = take_id_list(json_body(), "user_ids")
@@ -72,7 +74,7 @@ def invite_members(room_id: int):
 
 @bp.post("/api/rooms/<int:room_id>/leave")
 @login_required
-def leave_room(room_id: int):
+def leave_room(room_id: int) -> dict[str, Any]:
     room, _ = access_room(g.user, room_id)
     rooms.do_leave_room(g.user, room)
     return {"success": True}
@@ -80,7 +82,7 @@ def leave_room(room_id: int):
 
 @bp.delete("/api/rooms/<int:room_id>/members/<int:user_id>")
 @login_required
-def kick_member(room_id: int, user_id: int):
+def kick_member(room_id: int, user_id: int) -> dict[str, Any]:
     room, _ = access_room_as_admin(g.user, room_id)
     if room.type == "direct":
         raise ApiError("ROOM_DIRECT_FIXED")
@@ -93,14 +95,14 @@ def kick_member(room_id: int, user_id: int):
 
 @bp.put("/api/rooms/<int:room_id>/name")
 @login_required
-def rename_room(room_id: int):
+def rename_room(room_id: int) -> dict[str, Any]:
     room, _ = access_room_as_admin(g.user, room_id)
     name = take_new_room_name(json_body())
     rooms.do_rename_room(room, name)
     return {"success": True, "room_id": room.id, "name": name}
 
 
-def set_room_flag(room_id: int, flag: str):
+def set_room_flag(room_id: int, flag: str) -> dict[str, Any]:
     _, membership = access_room(g.user, room_id)
     value = take(json_body(), flag, bool)
     return {"success": True, flag: value, "room": rooms.do_set_room_flag(g.user, membership, flag, value)}
@@ -108,27 +110,27 @@ def set_room_flag(room_id: int, flag: str):
 
 @bp.post("/api/rooms/<int:room_id>/pin")
 @login_required
-def pin_room(room_id: int):
+def pin_room(room_id: int) -> dict[str, Any]:
     """Pin the room to the top of the caller's own list."""
     return set_room_flag(room_id, "pinned")
 
 
 @bp.post("/api/rooms/<int:room_id>/mute")
 @login_required
-def mute_room(room_id: int):
+def mute_room(room_id: int) -> dict[str, Any]:
     return set_room_flag(room_id, "muted")
 
 
 @bp.get("/api/rooms/<int:room_id>/admins")
 @login_required
-def list_admins(room_id: int):
+def list_admins(room_id: int) -> dict[str, Any]:
     access_room(g.user, room_id)
     return {"admins": rooms.room_admins(room_id)}
 
 
 @bp.post("/api/rooms/<int:room_id>/admins")
 @login_required
-def set_admin(room_id: int):
+def set_admin(room_id: int) -> dict[str, Any]:
     """Grant or take back the admin role. A direct room's roles are fixed; the last
     admin cannot be taken back (ROOM_LAST_ADMIN)."""
     room, _ = access_room_as_admin(g.user, room_id)
@@ -146,21 +148,21 @@ def set_admin(room_id: int):
 
 @bp.get("/api/rooms/<int:room_id>/admin-check")
 @login_required
-def admin_check(room_id: int):
+def admin_check(room_id: int) -> dict[str, Any]:
     _, membership = access_room(g.user, room_id)
     return {"is_admin": membership.role == ROOM_ADMIN}
 
 
 @bp.get("/api/rooms/<int:room_id>/pins")
 @login_required
-def list_notices(room_id: int):
+def list_notices(room_id: int) -> dict[str, Any]:
     access_room(g.user, room_id)
     return {"pins": rooms.room_notices(room_id)}
 
 
 @bp.post("/api/rooms/<int:room_id>/pins")
 @login_required
-def add_notice(room_id: int):
+def add_notice(room_id: int) -> tuple[dict[str, Any], int]:
     """Any member may post a notice: a message of this room or a text of 1-1,000 characters.
     Pinning a message that is already pinned answers the existing notice (200)."""
     room, _ = access_room(g.user, room_id)
@@ -179,7 +181,7 @@ def add_notice(room_id: int):
 
 @bp.delete("/api/rooms/<int:room_id>/pins/<int:pin_id>")
 @login_required
-def remove_notice(room_id: int, pin_id: int):
+def remove_notice(room_id: int, pin_id: int) -> dict[str, Any]:
     """The notice's pinner or a room admin may take it down."""
     room, membership = access_room(g.user, room_id)
     notice = rooms.notice_in_room(room, pin_id)

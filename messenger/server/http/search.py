@@ -7,6 +7,7 @@ unencrypted text and system messages and the names of plaintext uploads.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Blueprint, current_app, g, request
 from sqlalchemy import select
@@ -32,7 +33,8 @@ MAX_OFFSET = 10_000
 
 def search_rate() -> RateLimit:
     """The per-user search limit (made in `create_app`)."""
-    return current_app.extensions["search_rate"]
+    rate: RateLimit = current_app.extensions["search_rate"]
+    return rate
 
 
 def _query_time(name: str, whole_day_included: bool) -> datetime | None:
@@ -50,7 +52,7 @@ def _query_time(name: str, whole_day_included: bool) -> datetime | None:
 
 @bp.get("/api/search")
 @login_required
-def search():
+def search() -> dict[str, Any]:
     """Messages matching every word of `q` (as word beginnings), newest first; `file_only`
     searches file names only. Answers 429 with Retry-After past the per-user rate."""
     wait = search_rate().take(g.user.id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, send_from_directory
+from flask import Blueprint, Response, abort, current_app, send_from_directory
 from packaging.version import Version
 
 bp = Blueprint("updates", __name__)
@@ -41,7 +41,7 @@ def latest_versions(metadata_dir: Path) -> dict[str, Version]:
     return found
 
 
-def _serve(folder: str, name: str):
+def _serve(folder: str, name: str) -> Response:
     mimetype = CONTENT_TYPES.get(Path(name).suffix)
     if mimetype is None or "/" in name:
         abort(404)
@@ -50,12 +50,12 @@ def _serve(folder: str, name: str):
 
 
 @bp.get("/updates/metadata/<name>")
-def metadata(name: str):
+def metadata(name: str) -> Response:
     """A TUF metadata file (root.json, N.root.json, timestamp.json, snapshot.json, targets.json)."""
     return _serve("metadata", name)
 
 
 @bp.get("/updates/targets/<name>")
-def targets(name: str):
+def targets(name: str) -> Response:
     """An update archive (.tar.gz) or binary patch (.patch)."""
     return _serve("targets", name)

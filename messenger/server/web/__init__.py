@@ -39,14 +39,14 @@ def _page_headers(response: Response) -> Response:
 
 
 @bp.get("/")
-def index():
+def index() -> Response:
     if settings.desktop_only():
         return _desktop_only_page()
     return send_from_directory(STATIC_DIR, "index.html")
 
 
 @bp.get("/web/<path:name>")
-def static_file(name: str):
+def static_file(name: str) -> Response:
     if settings.desktop_only():
         raise ApiError("BROWSER_ACCESS_DISABLED")
     return send_from_directory(STATIC_DIR, name)
