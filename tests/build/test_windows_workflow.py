@@ -75,7 +75,7 @@ def test_python_one_liners_compile_and_expected_outputs_match_the_program(job):
     for code in re.findall(r'python -c "([^"\n]+)"', text):
         compile(code, "<workflow>", "exec")
     assert f'"{UpdateState("waiting", "99.0.0").message}"' in text
-    assert "client started" in (ROOT / "messenger" / "client" / "app.py").read_text(encoding="utf-8")
+    assert "client started" in (ROOT / "messenger" / "client" / "launch.py").read_text(encoding="utf-8")
     assert "--sign-pfx" in text and "--timestamp-url" in text, "the workflow signs when it has a certificate"
     assert "wix msi validate" in text
     assert f'-ne "{" ".join(map(str, ICON_SIZES))}"' in text, "the icon check expects every size build/app_icon.py writes"
