@@ -330,9 +330,15 @@ async def close_all(clients: list[Client], concurrency: int = 200) -> None:
     await asyncio.gather(*(one(c) for c in clients))
 
 
+GOLDEN_RATIO = (5 ** 0.5 - 1) / 2
+
+
 async def send_for(client: Client, seconds: float, rate: float, burst: int, ack_timeout: float) -> None:
     """Send for `seconds`: `rate` times a second a burst of `burst` messages emitted back to back
-    (acks awaited concurrently), or with `rate` 0, each message once the previous one is acked."""
+    (acks awaited concurrently), or with `rate` 0, each message once the previous one is acked.
+    Clients start spread over one interval by the golden ratio: evenly for any number of clients
+    (no two ticking together) and with the rooms interleaved, so a steady rate reaches the server
+    even when the interval is longer than the step."""
     start = time.perf_counter()
     end = start + seconds
     if rate <= 0:
@@ -341,7 +347,7 @@ async def send_for(client: Client, seconds: float, rate: float, burst: int, ack_
             await client.send(client.seq, ack_timeout)
         return
     interval = 1 / rate
-    due = start + interval * (client.index % 97) / 97  # spread the clients over one interval
+    due = start + interval * (client.index * GOLDEN_RATIO % 1)
     pending = set()
     while due < end and client.sio.connected:
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
