@@ -93,8 +93,8 @@ def release_order(version: str) -> int:
 
 
 def file_version(version: str) -> str:
-    """The four numbers of the setup EXE's version resource, in release order (1.2.0a1 ->
-    1.2.0.101, 1.2.0 -> 1.2.0.400)."""
+    """The four numbers of the version resource of the programs (spec/messenger.spec) and the setup
+    EXE, in release order (1.2.0a1 -> 1.2.0.101, 1.2.0 -> 1.2.0.400)."""
     return ".".join(msi_version(version).split(".")[:3] + [str(release_order(version))])
 
 

@@ -21,6 +21,8 @@ ${StrLoc}
 !define REG_KEY "Software\Messenger"
 !define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Messenger"
 !define RUN_KEY "Software\Microsoft\Windows\CurrentVersion\Run"
+; The toasts' room links, registered by the client at its start (windows_shell.py).
+!define ROOM_LINKS_KEY "Software\Classes\office-messenger"
 ; Outside REG_KEY, which the uninstaller removes: a user who removed the program keeps it removed.
 !define BOOTSTRAP_KEY "Software\Messenger Bootstrap"
 ; The hidden window of a running client (messenger/client/services/windows_shell.py QUIT_WINDOW_CLASS).
@@ -254,6 +256,7 @@ Section "Uninstall"
     DeleteRegValue HKCU "${RUN_KEY}" "Messenger"
     DeleteRegKey HKCU "${UNINSTALL_KEY}"
     DeleteRegKey HKCU "${REG_KEY}"
+    DeleteRegKey HKCU "${ROOM_LINKS_KEY}"
     RMDir /r "$INSTDIR.update"
     RMDir /r "$INSTDIR.previous"
     RMDir /r "$INSTDIR"

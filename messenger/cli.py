@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from messenger import __version__, build_signature
+from messenger.client.services.windows_shell import linked_room
 from messenger.programs import is_windowed, refuse_console_command
 
 
@@ -146,7 +147,8 @@ def server_config(args):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and is_windowed():
+    room_link = linked_room(argv) is not None  # a toast's click (Windows): for the tray client
+    if argv and is_windowed() and not room_link:
         # messenger.exe has no console to print to or serve from: messenger-cli.exe does that.
         return refuse_console_command()
     if getattr(sys, "frozen", False):
@@ -159,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         from gevent import monkey
 
         monkey.patch_all()
+    if room_link:
+        from messenger.client.launch import run
+
+        return run(argv)
     args = build_parser().parse_args(argv)
     if os.name == "posix" and (args.serve or args.command == "admin"):
         # The server's files (the database with its -wal/-shm, secrets, uploads, backups) are

@@ -291,6 +291,23 @@ def _password_hashing() -> str:
     return "argon2id, bcrypt"
 
 
+def _windows_toasts() -> str:
+    if sys.platform != "win32":
+        return "not Windows"
+    from messenger.client.services.desktop_notifications import DesktopNotifications
+    from messenger.client.services.notification_doctor import SystemDesktop
+
+    # By name: the WinRT projections are loaded from C, where PyInstaller cannot see them.
+    importlib.import_module("windows_toasts")
+    if not SystemDesktop(tray_available=True).shortcut_has_app_id():
+        return "windows-toasts loads; none shown: no Start-menu shortcut carries the AppUserModelID (not installed)"
+    notifications = DesktopNotifications(lambda room_id: None, lambda room_id: None)
+    notifications.start()
+    if not notifications.show(0, "Messenger", "Self-test"):
+        raise CheckFailed(f"Windows took no toast ({notifications.service or 'windows-toasts unusable'})")
+    return "a toast shown, its link the test notification's room"
+
+
 CHECKS: list[tuple[str, Callable[[], str]]] = [
     ("build", _build),
     ("qt platform plugins", _qt_platform_plugins),
@@ -306,4 +323,5 @@ CHECKS: list[tuple[str, Callable[[], str]]] = [
     ("api description", _api_description),
     ("e2e primitives", _e2e),
     ("password hashing", _password_hashing),
+    ("windows toasts", _windows_toasts),
 ]

@@ -46,6 +46,22 @@ def test_the_windowed_program_refuses_a_command_and_names_messenger_cli(monkeypa
     assert len(shown) == 5
 
 
+def test_the_windowed_program_takes_a_toasts_room_link_to_the_tray_client(monkeypatch):
+    """Windows starts `messenger.exe office-messenger:room/42` for a click on a toast."""
+    from messenger.client import launch
+    from messenger.client.services.windows_shell import linked_room, room_link
+
+    started = []
+    monkeypatch.setattr(cli, "is_windowed", lambda: True)
+    monkeypatch.setattr(launch, "run", lambda argv=None: started.append(argv) or 0)
+    assert cli.main([room_link(42)]) == 0 and started == [["office-messenger:room/42"]]
+    assert linked_room(["OFFICE-MESSENGER:room/42/"]) == 42
+    for argv in (["office-messenger:room/x"], ["office-messenger:user/4"], ["https:room/4"], [room_link(4), "--serve"], []):
+        assert linked_room(argv) is None, argv
+    monkeypatch.setattr(programs, "_message_box", lambda text: None)
+    assert cli.main(["office-messenger:room/x"]) == programs.EXIT_CONSOLE_ONLY, "nothing else gets past"
+
+
 def test_the_console_program_runs_commands():
     done = subprocess.run([sys.executable, "-m", "messenger", "--version"], capture_output=True, text=True,
                           timeout=60)

@@ -24,7 +24,12 @@ from messenger.client.services.autostart import Autostart, program_command
 from messenger.client.services.discovery import browse
 from messenger.client.services.dirs import APP_NAME, ClientDirs, client_dirs
 from messenger.client.services.updater import Updater
-from messenger.client.services.windows_shell import claim_app_user_model_id, listen_for_quit, record_installed_version
+from messenger.client.services.windows_shell import (
+    claim_app_user_model_id,
+    linked_room,
+    listen_for_quit,
+    record_installed_version,
+)
 from messenger.client.ui.crash import install_exception_hook
 from messenger.client.ui.single_instance import SingleInstance, instance_name
 from messenger.client.ui.tray import app_icon
@@ -75,7 +80,8 @@ def run(argv: list[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)  # the tray keeps it running
     app.setWindowIcon(app_icon())
     instance = SingleInstance(instance_name(dirs.data))
-    if not instance.claim():
+    # Started by a click on a toast (Windows: `messenger.exe office-messenger:room/42`): the running client opens it.
+    if not instance.claim(argv[0] if argv and linked_room(argv) is not None else ""):
         log.info("another instance is running; it was asked to come forward")
         return 0
     install_exception_hook(log_path)
@@ -88,6 +94,7 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     client = ClientApp(dirs, install_dir=install_dir, autostart=Autostart(), discover=browse)
     instance.activated.connect(client.show_front)
+    instance.asked.connect(client.desktop_notifications.open_link)
     app.aboutToQuit.connect(client.shutdown)
     # Ctrl+C in a terminal: Python only sees signals between Qt events, so wake it now and then.
     signal.signal(signal.SIGINT, lambda *_: client.quit())

@@ -1,6 +1,7 @@
 """What a Windows program carries in its resources, read from the PE file itself (no Windows call,
 so the same check runs here on the setup EXE and on the Windows runner on messenger.exe):
-`python tests/build/pe_resources.py PROGRAM.exe` prints its icon sizes."""
+`python tests/build/pe_resources.py PROGRAM.exe` prints its icon sizes, `... --version PROGRAM.exe`
+the four numbers of its version resource."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import struct
 import sys
 from pathlib import Path
 
-RT_ICON, RT_GROUP_ICON = 3, 14
+RT_ICON, RT_GROUP_ICON, RT_VERSION = 3, 14, 16
+FIXED_FILE_INFO_SIGNATURE = 0xFEEF04BD
 
 
 def resources(program: Path) -> dict[int, list[bytes]]:
@@ -69,5 +71,18 @@ def icon_sizes(program: Path) -> list[int]:
     return sizes
 
 
+def file_version(program: Path) -> str:
+    """The file version of its version resource (VS_FIXEDFILEINFO), as four numbers: "1.2.0.101"."""
+    [version_info] = resources(program).get(RT_VERSION, [b""])
+    start = version_info.find(struct.pack("<I", FIXED_FILE_INFO_SIGNATURE))
+    if start < 0:
+        raise ValueError(f"{program} has no version resource")
+    high, low = struct.unpack_from("<II", version_info, start + 8)
+    return f"{high >> 16}.{high & 0xFFFF}.{low >> 16}.{low & 0xFFFF}"
+
+
 if __name__ == "__main__":
-    print(" ".join(map(str, icon_sizes(Path(sys.argv[1])))))
+    if sys.argv[1] == "--version":
+        print(file_version(Path(sys.argv[2])))
+    else:
+        print(" ".join(map(str, icon_sizes(Path(sys.argv[1])))))

@@ -88,7 +88,7 @@ def test_self_test_passes_every_check(program):
     assert set(report) == {
         "build", "qt platform plugins", "qt gui", "keyring", "async driver", "websocket-client", "mdns",
         "update trust root", "database driver", "message queue", "migrations", "api description", "e2e primitives",
-        "password hashing",
+        "password hashing", "windows toasts",
     }, result.stdout
     assert all(line.startswith("ok ") for line in lines), result.stdout
     assert "frozen at" in report["build"], "the self-test ran from the sources, not from the bundle"

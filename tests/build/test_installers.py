@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 from conftest import SIGNING_PASSWORD
-from pe_resources import icon_sizes
+from pe_resources import file_version, icon_sizes
 
 from messenger import __version__
-from messenger.client.services.windows_shell import APP_USER_MODEL_ID
+from messenger.client.services.windows_shell import APP_USER_MODEL_ID, PROTOCOLS_KEY, ROOM_LINK_SCHEME
 from messenger.client.ui.tray import ICON_SIZES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,6 +316,16 @@ def test_msi_keeps_a_final_release_over_its_pre_release_and_removes_the_updaters
     assert wine.values(MESSENGER_KEY) is None
 
 
+def test_a_pre_releases_version_resource_comes_before_its_final_release(tmp_path):
+    """The fourth number of a version resource, laid down by makensis and read back from the PE
+    file: the programs' (spec/messenger.spec) come from the same installers.file_version."""
+    build(stand_in_program(tmp_path / "program", "1.2.0a1", "new-only.txt"), "1.2.0a1", tmp_path / "out",
+          "--only", "exe")
+    assert file_version(tmp_path / "out" / "messenger-1.2.0a1-setup.exe") == "1.2.0.101"
+    spec = (ROOT / "spec" / "messenger.spec").read_text(encoding="utf-8")
+    assert "from installers import file_version" in spec and "file_version(release)" in spec
+
+
 def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine, tmp_path):
     archive = tmp_path / "messenger-1.1.0.tar.gz"
     archive.write_bytes(b"stand-in update archive")
@@ -324,6 +334,7 @@ def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine,
     setup = tmp_path / "out" / "messenger-1.1.0-setup.exe"
     assert setup.read_bytes()[:2] == b"MZ"
     assert icon_sizes(setup) == list(ICON_SIZES), "the program's icon, every size"
+    assert file_version(setup) == "1.1.0.400", "a final release is the last of its three fields"
     # RequestExecutionLevel user: the manifest asks for no elevation.
     assert b'requestedExecutionLevel level="asInvoker"' in setup.read_bytes()
 
@@ -373,9 +384,13 @@ def test_exe_installs_for_the_user_without_admin_and_uninstalls_under_wine(wine,
     assert waited > 5, f"the setup did not wait for the running program ({waited:.1f} s)"
     assert wine.values(r"HKCU\Software\Messenger")["StartAtLogin"] == "0x1", "the start at login chosen before is kept"
 
+    # What the client registers at its start: the program that opens a toast's room link.
+    links = rf"HKCU\{PROTOCOLS_KEY}\{ROOM_LINK_SCHEME}"
+    wine.run("reg", "add", rf"{links}\shell\open\command", "/ve", "/d", f'"{install_dir}\\messenger.exe" "%1"', "/f")
     wine.run(f"{install_dir}\\uninstall.exe", "/S")
     wine.wait()
     assert not installed.exists()
+    assert wine.values(links) is None
     assert wine.values(rf"HKCU\{UNINSTALL_KEY}\Messenger") is None
     assert wine.values(r"HKCU\Software\Messenger") is None
     assert "Messenger" not in (wine.values(rf"HKCU\{RUN_KEY}") or {})
@@ -419,6 +434,16 @@ def test_per_user_bootstrap_msi_installs_the_program_for_each_user_at_sign_in_un
     wine.wait()
     signs_in()
     assert not installed.exists(), "a user who removed the program keeps it removed"
+
+    # IT deploys the next bootstrap without START_AT_LOGIN: it keeps what the first one was given.
+    build(stand_in_program(tmp_path / "next", "1.3.0", "new-only.txt"), "1.3.0", tmp_path / "out",
+          "--only", "per-user-msi")
+    bootstrap = tmp_path / "out" / "messenger-1.3.0-per-user.msi"
+    log = tmp_path / "upgrade.log"
+    wine.run("msiexec", "/i", str(bootstrap), "/qn", "/l*v", f"Z:{log}")
+    # Read back from the registry, not left behind by Wine (which keeps values Windows would remove).
+    assert "Property(S): START_AT_LOGIN = 1\n" in log.read_text(errors="replace")
+    assert wine.values(rf"HKLM\{RUN_KEY}")["MessengerPerUser"] == sign_in
 
     wine.run("msiexec", "/x", str(bootstrap), "/qn")
     assert "MessengerPerUser" not in (wine.values(rf"HKLM\{RUN_KEY}") or {})

@@ -14,6 +14,7 @@ import yaml
 
 from messenger.cli import build_parser
 from messenger.client.services.updater import UpdateState
+from messenger.client.services.windows_shell import ROOM_LINK_SCHEME
 from messenger.client.ui.tray import ICON_SIZES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +80,10 @@ def test_python_one_liners_compile_and_expected_outputs_match_the_program(job):
     assert "--sign-pfx" in text and "--timestamp-url" in text, "the workflow signs when it has a certificate"
     assert "wix msi validate" in text
     assert f'-ne "{" ".join(map(str, ICON_SIZES))}"' in text, "the icon check expects every size build/app_icon.py writes"
+    # The toast step: the self-test's words when it showed one, and the protocol key of room links.
+    assert "a toast shown" in (ROOT / "messenger" / "selftest.py").read_text(encoding="utf-8")
+    assert rf"HKCU:\Software\Classes\{ROOM_LINK_SCHEME}\shell\open\command" in text
+    assert 'Select-String "windows toasts:"' in text
 
 
 def test_the_uploaded_installers_say_they_are_for_testing_only(job):

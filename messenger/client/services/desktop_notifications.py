@@ -1,15 +1,17 @@
-"""Desktop notifications through the freedesktop notification service on Linux
-(org.freedesktop.Notifications on the session bus), so that a click on any of them, the newest or
-one left in the notification centre, opens the room it is about: the id each Notify returns is
-kept with its room, and the service's ActionInvoked signal names the id. Qt's tray messages
-cannot do that (they carry no id; Qt reports any click as "the message was clicked"), so the tray
-shows a notification only where this service is not there (`show` returns False): Windows, a
-desktop without a notification service.
+"""Desktop notifications that know their room, so that a click on any of them, the newest or one
+left in the notification centre, opens the room it is about. Qt's tray messages cannot do that
+(they carry no id; Qt reports any click as "the message was clicked"), so the tray shows a
+notification only where neither of these is there (`show` returns False):
 
-The service also says when it holds notifications back (its `Inhibited` property: do not disturb
-on KDE Plasma and others); the client then asks for attention on the taskbar as well.
-
-Everything runs on one thread of this service's own; the callbacks are called there.
+- Linux: the freedesktop notification service (org.freedesktop.Notifications on the session bus).
+  The id each Notify returns is kept with its room, and the service's ActionInvoked signal names
+  the id. The service also says when it holds notifications back (its `Inhibited` property: do not
+  disturb on KDE Plasma and others); the client then asks for attention on the taskbar as well.
+  Everything runs on one thread of this service's own; the callbacks are called there.
+- Windows: toasts (the windows-toasts library over WinRT), under the AppUserModelID of the
+  Start-menu shortcut. Each toast's launch argument is its room's link (windows_shell.room_link),
+  opened by protocol activation: Windows starts `messenger.exe <link>`, which hands it to the
+  running client (`open_link`). Focus Assist is read by notification_doctor (the taskbar flash).
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ import queue
 import sys
 import threading
 from typing import Callable
+
+from messenger.client.services.windows_shell import APP_USER_MODEL_ID, linked_room, register_room_links, room_link
+from messenger.programs import desktop_command
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +40,14 @@ class DesktopNotifications:
     """The notification service of a Linux desktop; unavailable elsewhere."""
 
     def __init__(self, on_clicked: Callable[[int], None], on_held_back: Callable[[int], None], *,
-                 app_name: str = "Messenger", open_label: str = "Open", platform: str = sys.platform):
+                 app_name: str = "Messenger", open_label: str = "Open", platform: str = sys.platform,
+                 toasts=None, registry=None):
+        """`toasts` and `registry`: the windows_toasts module and the HKCU registry on Windows
+        (default: the real ones; tests give fakes)."""
         self._on_clicked, self._on_held_back = on_clicked, on_held_back
         self._app_name, self._open_label, self._platform = app_name, open_label, platform
+        self._toasts, self._registry = toasts, registry
+        self._toaster = None  # Windows: the toast notifier, once started
         self._queue: queue.Queue = queue.Queue()  # notifications to show; None stops
         self._rooms: collections.OrderedDict[int, int] = collections.OrderedDict()  # notification id -> room
         self._thread: threading.Thread | None = None
@@ -47,6 +57,9 @@ class DesktopNotifications:
 
     def start(self) -> None:
         """Look for the service on a thread of its own; `show` works once it answered."""
+        if self._platform == "win32":
+            self._start_toasts()
+            return
         if not self._platform.startswith("linux"):
             self.ready.set()
             return
@@ -62,7 +75,42 @@ class DesktopNotifications:
         """Hand a notification to the service; False when there is none (the caller shows it)."""
         if not self.available:
             return False
+        if self._toaster is not None:
+            return self._toast(room_id, title, text)
         self._queue.put((room_id, title, text))
+        return True
+
+    def open_link(self, link: str) -> bool:
+        """A room link a toast was clicked by (Windows hands it to a new launch, which hands it
+        here): its room is opened. False for anything else."""
+        room_id = linked_room([link])
+        if room_id is None:
+            return False
+        self._on_clicked(room_id)
+        return True
+
+    def _start_toasts(self) -> None:
+        try:
+            if self._toasts is None:
+                import windows_toasts
+
+                self._toasts = windows_toasts
+            register_room_links(desktop_command(), self._registry)
+            self._toaster = self._toasts.InteractableWindowsToaster(self._app_name, notifierAUMID=APP_USER_MODEL_ID)
+        except (ImportError, OSError) as exc:  # no WinRT (Windows before 10), or the registry refused
+            log.info("no Windows toasts: %s", exc)
+        else:
+            self.available = True
+            self.service = "Windows toasts"
+        self.ready.set()
+
+    def _toast(self, room_id: int, title: str, text: str) -> bool:
+        toast = self._toasts.Toast(text_fields=[title, text], launch_action=room_link(room_id))
+        try:
+            self._toaster.show_toast(toast)
+        except OSError as exc:  # WinRT's errors (no shortcut with our AppUserModelID, ...)
+            log.warning("Windows did not take a toast: %s", exc)
+            return False
         return True
 
     def _run(self) -> None:

@@ -90,6 +90,42 @@ def listen_for_quit(on_quit):
 UNINSTALL_KEY = r"Software\Microsoft\Windows\CurrentVersion\Uninstall\Messenger"
 
 
+# A toast names its room by a link of this scheme (its launch argument, protocol activation):
+# Windows opens it with the program registered for the scheme, `messenger.exe office-messenger:room/42`,
+# for a click on the toast on screen or on an old one in the notification centre, whether the
+# client runs (that second launch hands the link to it: ui/single_instance.py) or not. Clicks
+# through the toast's Activated event would reach only a running client, and not from the centre.
+ROOM_LINK_SCHEME = "office-messenger"
+PROTOCOLS_KEY = r"Software\Classes"
+
+
+def room_link(room_id: int) -> str:
+    return f"{ROOM_LINK_SCHEME}:room/{room_id}"
+
+
+def linked_room(argv: list[str]) -> int | None:
+    """The room of a command line that is only a room link (as Windows passes it), else None."""
+    if len(argv) != 1:
+        return None
+    scheme, _, rest = argv[0].partition(":")
+    kind, _, number = rest.strip("/").partition("/")
+    if scheme.lower() != ROOM_LINK_SCHEME or kind != "room" or not number.isdecimal():
+        return None
+    return int(number)
+
+
+def register_room_links(command: list[str], registry=None) -> None:
+    """Make `command` (the desktop program) open room links for this user (HKCU: no admin rights;
+    written at every start, so it follows the program when it moves or updates)."""
+    import subprocess
+
+    registry = CurrentUserRegistry() if registry is None else registry
+    key = rf"{PROTOCOLS_KEY}\{ROOM_LINK_SCHEME}"
+    registry.set(key, "", "URL:Messenger room")
+    registry.set(key, "URL Protocol", "")
+    registry.set(rf"{key}\shell\open\command", "", subprocess.list2cmdline(command) + ' "%1"')
+
+
 class CurrentUserRegistry:
     """HKCU values through winreg: the boundary tests replace with a dict."""
 
@@ -105,7 +141,7 @@ class CurrentUserRegistry:
     def set(self, key: str, name: str, value: str) -> None:
         import winreg  # Windows only
 
-        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, key, 0, winreg.KEY_SET_VALUE) as handle:
+        with winreg.CreateKeyEx(winreg.HKEY_CURRENT_USER, key, 0, winreg.KEY_SET_VALUE) as handle:
             winreg.SetValueEx(handle, name, 0, winreg.REG_SZ, value)
 
 
@@ -116,7 +152,7 @@ def record_installed_version(install_dir, version: str, *, platform: str = sys.p
         return False
     import os
 
-    registry = registry or CurrentUserRegistry()
+    registry = CurrentUserRegistry() if registry is None else registry
     location = registry.get(UNINSTALL_KEY, "InstallLocation")
     if location is None or os.path.normcase(os.path.abspath(location)) != os.path.normcase(os.path.abspath(install_dir)):
         return False

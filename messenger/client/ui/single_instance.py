@@ -2,7 +2,7 @@
 
 The first instance listens on a local socket (a named pipe on Windows) named after the
 user and the client's data folder; a later launch finds it there, asks it to show its
-window, and exits.
+window (and hands over what it was started for: a toast's room link), and exits.
 """
 
 from __future__ import annotations
@@ -32,18 +32,22 @@ def instance_name(data_dir: Path) -> str:
 
 class SingleInstance(QObject):
     activated = Signal()  # another launch asked this one to come forward
+    asked = Signal(str)  # then what it was started for, if anything (one line: a room link)
 
     def __init__(self, name: str, parent: QObject | None = None):
         super().__init__(parent)
         self.name = name
         self.server: QLocalServer | None = None
 
-    def claim(self) -> bool:
+    def claim(self, request: str = "") -> bool:
         """True: this is the first instance (and now listens). False: another one runs and
-        has been asked to show itself."""
+        has been asked to show itself and given `request`."""
         probe = QLocalSocket()
         probe.connectToServer(self.name)
         if probe.waitForConnected(CONNECT_TIMEOUT_MS):
+            if request:
+                probe.write(request.encode() + b"\n")
+                probe.waitForBytesWritten(CONNECT_TIMEOUT_MS)
             probe.disconnectFromServer()
             return False
         server = QLocalServer(self)
@@ -65,9 +69,14 @@ class SingleInstance(QObject):
             self.server = None
 
     def _on_connection(self) -> None:
-        # Whoever connects is a later launch of the same client: a connection is the request.
+        # Whoever connects is a later launch of the same client: a connection is the request to
+        # come forward; what it wrote before it disconnected (at once) says what for.
         while self.server is not None and self.server.hasPendingConnections():
             socket = self.server.nextPendingConnection()
-            socket.disconnectFromServer()
+            if socket.state() != QLocalSocket.LocalSocketState.UnconnectedState:
+                socket.waitForDisconnected(CONNECT_TIMEOUT_MS)
+            request = bytes(socket.readAll().data()).decode(errors="replace").strip()
             socket.deleteLater()
             self.activated.emit()
+            if request:
+                self.asked.emit(request)

@@ -1,6 +1,6 @@
 """Helpers for the client services tests: a keyring in memory, a TCP relay that can cut
-or refuse connections, an event recorder, accounts on the real test server, and a private D-Bus
-session bus with a desktop notification service on it."""
+or refuse connections, an event recorder, accounts on the real test server, a private D-Bus
+session bus with a desktop notification service on it, and HKCU as a dict."""
 
 from __future__ import annotations
 
@@ -166,6 +166,16 @@ def wait_until(condition, timeout: float = 15.0, step: float = 0.02):
         if time.monotonic() > deadline:
             raise TimeoutError(f"condition not met within {timeout}s")
         time.sleep(step)
+
+
+class FakeRegistry(dict):
+    """windows_shell.CurrentUserRegistry's values in a dict: {(key, value name): value}."""
+
+    def get(self, key, name):
+        return super().get((key, name))
+
+    def set(self, key, name, value):
+        self[(key, name)] = value
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Desktop notifications through the freedesktop service, for real over a private session bus: a
-click on any notification, the newest or an older one, names its own room; do not disturb is seen."""
+click on any notification, the newest or an older one, names its own room; do not disturb is seen.
+(Windows toasts: tests/client/ui/test_windows_toasts.py.)"""
 
 from __future__ import annotations
 
@@ -71,4 +72,4 @@ def test_without_a_service_the_tray_shows_them(session_bus, events, monkeypatch,
     assert not started(events).available
     with NotificationService(session_bus):
         monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session_bus)
-        assert not started(events, platform="win32").available, "Windows: the tray's toasts"
+        assert not started(events, platform="win32").available, "Windows without windows-toasts: the tray shows them"

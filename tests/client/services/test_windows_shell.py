@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from client_kit import FakeRegistry
+
 from messenger.client.services import windows_shell
 from messenger.client.services.windows_shell import (
     WM_CLOSE,
@@ -37,14 +39,6 @@ def test_other_messages_go_to_the_default_procedure_and_nothing_is_created_off_w
     assert listen_for_quit(lambda: None) is None
     nsi = Path(__file__).resolve().parents[3] / "installer" / "messenger.nsi"
     assert f'"{windows_shell.QUIT_WINDOW_CLASS}"' in nsi.read_text(encoding="utf-8")  # the class the installer finds
-
-
-class FakeRegistry(dict):
-    def get(self, key, name):
-        return super().get((key, name))
-
-    def set(self, key, name, value):
-        self[(key, name)] = value
 
 
 def test_apps_and_features_shows_the_version_the_client_updated_itself_to():
