@@ -99,6 +99,7 @@ class ClientApp(QObject):
         self.restart_requested = False  # quit, then start the program again (a staged update)
         self.session: ChatSession | None = None
         self.main_window: MainWindow | None = None
+        self._room_asked: int | None = None  # clicked before signing in: opened at sign-in
         self.login_window: LoginWindow | None = None
         self.register_dialog: RegisterDialog | None = None  # the last one opened
         self._restore_retries = 0
@@ -357,6 +358,9 @@ class ClientApp(QObject):
         session.start()
         self._cursor_timer.start()
         window.load_rooms()
+        if self._room_asked is not None:
+            window.open_room(self._room_asked)
+            self._room_asked = None
         window.show()
         window.activateWindow()
         if self.login_window is not None:
@@ -428,8 +432,12 @@ class ClientApp(QObject):
 
     def _notification_clicked(self, room_id: int) -> None:
         self.show_front()
-        if room_id and self.main_window is not None:  # 0: the settings' test notification
+        if not room_id:  # the settings' test notification
+            return
+        if self.main_window is not None:
             self.main_window.open_room(room_id)
+        else:  # a toast's click started the client (Windows): its room opens once signed in
+            self._room_asked = room_id
 
     def _connection_shown(self, text: str) -> None:
         if self.session is not None:

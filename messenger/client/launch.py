@@ -95,6 +95,8 @@ def run(argv: list[str] | None = None) -> int:
     client = ClientApp(dirs, install_dir=install_dir, autostart=Autostart(), discover=browse)
     instance.activated.connect(client.show_front)
     instance.asked.connect(client.desktop_notifications.open_link)
+    if argv and linked_room(argv) is not None:  # a toast's click started us: its room opens after sign-in
+        client.desktop_notifications.open_link(argv[0])
     app.aboutToQuit.connect(client.shutdown)
     # Ctrl+C in a terminal: Python only sees signals between Qt events, so wake it now and then.
     signal.signal(signal.SIGINT, lambda *_: client.quit())

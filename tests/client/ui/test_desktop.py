@@ -15,6 +15,7 @@ from test_chat import bubble, direct_room, group_room, say, stored_sealed, type_
 from messenger.client.i18n import set_language
 from messenger.client.services.autostart import Autostart
 from messenger.client.services.keys import KeyAvailability
+from messenger.client.services.windows_shell import room_link
 from messenger.client.ui.message_text import MessageText
 from messenger.core.e2e import RoomKeyring, encrypt_envelope
 from messenger.core.errors import localized
@@ -52,6 +53,20 @@ def test_clicking_a_notification_opens_its_room(server, users, sockets, desks, q
     qtbot.waitUntil(lambda: window.room_shown(dm), timeout=WAIT_MS)
     assert bubble(window, "잠깐 통화 가능?") is not None
     qtbot.waitUntil(lambda: window.rooms.room(dm).unread == 0, timeout=WAIT_MS)
+
+
+def test_a_room_link_given_before_signing_in_opens_its_room_once_signed_in(server, users, desks, qtbot):
+    # Windows starts `messenger.exe office-messenger:room/N` for a toast clicked while no client runs.
+    kim, lee = users(2)
+    dm = direct_room(kim, lee)
+    group_room(kim, [lee], "Team")
+    app = desks.start("kim")
+    qtbot.waitUntil(lambda: app.login_window is not None, timeout=WAIT_MS)
+
+    assert app.desktop_notifications.open_link(room_link(dm))
+    window = sign_in(qtbot, app, server.url, kim.user["username"])
+
+    qtbot.waitUntil(lambda: window.room_shown(dm), timeout=WAIT_MS)
 
 
 @pytest.fixture
