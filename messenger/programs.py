@@ -13,6 +13,7 @@ has nowhere to print, so it refuses any command and says to use messenger-cli.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 DESKTOP = "messenger"
@@ -51,7 +52,7 @@ def is_windowed(executable: str = sys.executable, frozen: bool | None = None, pl
     return frozen and platform == "win32" and Path(executable).name.lower() == file_name(DESKTOP, platform)
 
 
-def refuse_console_command(show=None) -> int:
+def refuse_console_command(show: Callable[[str], object] | None = None) -> int:
     """The windowed program was given a command: say where it runs (a message box, since there is
     no console to print to) and return the exit status for it."""
     (show or _message_box)(CONSOLE_ONLY)
@@ -59,6 +60,8 @@ def refuse_console_command(show=None) -> int:
 
 
 def _message_box(text: str) -> None:
+    if sys.platform != "win32":  # windll is Windows' only (and mypy reads what follows for Windows only)
+        raise OSError("a message box is shown on Windows only")
     import ctypes
 
     MB_ICONINFORMATION = 0x40

@@ -6,9 +6,11 @@ import logging
 import secrets
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import socketio as socketio_manager
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from messenger.core.files import make_private, write_atomic
@@ -75,14 +77,14 @@ def create_app(config: ServerConfig, *, serving: bool = True) -> tuple[Flask, ob
         JSON_SORT_KEYS=False,
         TESTING=config.testing,
     )
-    app.json.ensure_ascii = False
+    cast(DefaultJSONProvider, app.json).ensure_ascii = False  # Flask's own provider, made by Flask()
     share_state(app, config)
 
     database.open(config.sqlalchemy_url, config.sqlite_synchronous)
     database.migrate()
 
     @app.teardown_appcontext
-    def _end_session(_exc):
+    def _end_session(_exc: BaseException | None) -> None:
         database.session.remove()
 
     register_error_handlers(app)
@@ -91,7 +93,8 @@ def create_app(config: ServerConfig, *, serving: bool = True) -> tuple[Flask, ob
     register_blueprints(app)
     if config.trusted_proxies:
         # Behind a front: the address the sign-in throttle counts is the desk's, not the front's.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's documented way to wrap it
+            app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
 
     socketio.init_app(
         app,

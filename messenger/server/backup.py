@@ -26,6 +26,7 @@ import zipfile
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from alembic.script import ScriptDirectory
 
@@ -58,12 +59,13 @@ def known_revisions() -> set[str]:
 
 
 def head_revision() -> str:
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    [head] = ScriptDirectory(str(MIGRATIONS)).get_heads()  # the migrations are one line
+    return head
 
 
 # --- backup --------------------------------------------------------------------------------
 
-def create_backup(config: ServerConfig, target: Path) -> dict:
+def create_backup(config: ServerConfig, target: Path) -> dict[str, Any]:
     """Write the backup of `config`'s data dir to `target` (atomically, owner-only) and
     return its manifest."""
     data_dir = Path(config.data_dir)
@@ -112,7 +114,7 @@ def _data_files(data_dir: Path) -> list[tuple[str, Path]]:
     return found
 
 
-def _write_archive(tmp: Path, entries: list[tuple[str, Path]], revision: str, database: str) -> dict:
+def _write_archive(tmp: Path, entries: list[tuple[str, Path]], revision: str, database: str) -> dict[str, Any]:
     files = []
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds the server's keys
     with os.fdopen(fd, "wb") as fh:
@@ -136,7 +138,7 @@ def _write_archive(tmp: Path, entries: list[tuple[str, Path]], revision: str, da
     return manifest
 
 
-def _add_file(archive: zipfile.ZipFile, name: str, path: Path) -> dict | None:
+def _add_file(archive: zipfile.ZipFile, name: str, path: Path) -> dict[str, Any] | None:
     """Stream one file into the archive; returns its manifest entry, or None if it went
     away meanwhile (an upload deleted during the backup)."""
     stored = name.split("/", 1)[0] in STORED_FOLDERS
@@ -159,7 +161,7 @@ def _add_file(archive: zipfile.ZipFile, name: str, path: Path) -> dict | None:
 
 # --- restore -------------------------------------------------------------------------------
 
-def restore_backup(archive_path: Path, data_dir: Path, database_url: str | None = None) -> dict:
+def restore_backup(archive_path: Path, data_dir: Path, database_url: str | None = None) -> dict[str, Any]:
     """Restore a backup into `data_dir`, which must be empty or not exist yet; a PostgreSQL
     backup's database goes into the (empty) database at `database_url`.
 
@@ -189,7 +191,7 @@ def restore_backup(archive_path: Path, data_dir: Path, database_url: str | None 
         try:
             for entry in manifest["files"]:
                 _extract(archive, entry, staging)
-            if dumped:
+            if database_url:  # a dump (a URL comes with a dump only, checked above)
                 manifest["restored_schema_revision"] = _restore_postgresql(staging / PG_DUMP, database_url)
             else:
                 manifest["restored_schema_revision"] = _upgrade(staging / DATABASE)
@@ -203,9 +205,9 @@ def restore_backup(archive_path: Path, data_dir: Path, database_url: str | None 
     return manifest
 
 
-def _read_manifest(archive: zipfile.ZipFile) -> dict:
+def _read_manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
     try:
-        manifest = json.loads(archive.read(MANIFEST))
+        manifest: dict[str, Any] = json.loads(archive.read(MANIFEST))
         files = manifest["files"]
         paths = [entry["path"] for entry in files]
         if manifest["format"] != FORMAT or not all(isinstance(e["sha256"], str) for e in files):
@@ -229,7 +231,7 @@ def _read_manifest(archive: zipfile.ZipFile) -> dict:
     return manifest
 
 
-def _safe_member(path) -> bool:
+def _safe_member(path: object) -> bool:
     """A relative path inside one of the places a backup writes to, nothing else."""
     if not isinstance(path, str) or "\\" in path or not path:
         return False
@@ -239,7 +241,7 @@ def _safe_member(path) -> bool:
     return path in (DATABASE, PG_DUMP, *KEPT_FILES) or (len(parts) > 1 and parts[0] in KEPT_FOLDERS)
 
 
-def _extract(archive: zipfile.ZipFile, entry: dict, staging: Path) -> None:
+def _extract(archive: zipfile.ZipFile, entry: dict[str, Any], staging: Path) -> None:
     path = staging / entry["path"]
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     digest = hashlib.sha256()

@@ -19,6 +19,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Protocol
 
 SYSTEM, ADMINISTRATORS = "S-1-5-18", "S-1-5-32-544"
 # Who must never write: the local Users group, every signed-in account, everyone.
@@ -37,6 +38,12 @@ def icacls_restrict(folder: Path, account_sid: str) -> list[str]:
     return ["icacls", str(folder), "/inheritance:r", "/grant:r", *grants]
 
 
+class Acl(Protocol):
+    def account_sid(self) -> str: ...
+    def restrict(self, folder: Path, account_sid: str) -> None: ...
+    def can_write(self, folder: Path, sid: str) -> bool: ...
+
+
 class WindowsAcl:
     """The Win32 boundary (icacls, whoami and advapi32 through ctypes); tests pass a fake."""
 
@@ -50,6 +57,8 @@ class WindowsAcl:
 
     def can_write(self, folder: Path, sid: str) -> bool:
         """Whether the folder's DACL lets `sid` add files, add folders or change the ACL."""
+        if sys.platform != "win32":  # WinDLL is Windows' only (and mypy reads what follows for Windows only)
+            raise OSError("folder ACLs are read on Windows only")
         import ctypes
         from ctypes import wintypes
 
@@ -83,7 +92,7 @@ class WindowsAcl:
             kernel32.LocalFree(descriptor)
 
 
-def secure_data_dir(folder: Path, *, platform: str = sys.platform, acl=None) -> None:
+def secure_data_dir(folder: Path, *, platform: str = sys.platform, acl: Acl | None = None) -> None:
     """Create the data folder for the server's account only, or refuse one others can write to
     (InsecureDataDir, whose message says how to fix it)."""
     folder = Path(folder)

@@ -19,9 +19,16 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+from typing import TYPE_CHECKING
+
+from flask import Flask
 
 from messenger import __version__
 from messenger.server import settings
+from messenger.server.config import ServerConfig
+
+if TYPE_CHECKING:  # imported where used: zeroconf loads only where the server announces itself
+    from zeroconf import ServiceInfo, Zeroconf
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +37,7 @@ SERVICE_TYPE = "_messenger._tcp.local."
 REFRESH_SECONDS = 5.0
 
 
-def enabled_by_config(config) -> bool:
+def enabled_by_config(config: ServerConfig) -> bool:
     return config.discovery if config.discovery is not None else config.env != "dev"
 
 
@@ -60,13 +67,13 @@ def txt_record(*, https: bool, fingerprint: str | None, registration_open: bool)
 class Announcement:
     """The server's DNS-SD record, kept in step with the settings by `run()` (a greenlet)."""
 
-    def __init__(self, app, port: int, fingerprint: str | None):
+    def __init__(self, app: Flask, port: int, fingerprint: str | None):
         self.app = app
-        self.config = app.config["MESSENGER"]
+        self.config: ServerConfig = app.config["MESSENGER"]
         self.port = port
         self.fingerprint = fingerprint
-        self._zeroconf = None
-        self._info = None
+        self._zeroconf: Zeroconf | None = None
+        self._info: ServiceInfo | None = None
         self._label = ""
 
     def run(self) -> None:
@@ -92,17 +99,17 @@ class Announcement:
             self.stop()
             return
         label = _label(name)
-        same_name = self._info is not None and self._label == label
+        kept = self._info if self._info is not None and self._label == label else None
         # Keep a name the network made unique ("Office (2)") while the office name stays.
-        service_name = self._info.name if same_name else f"{label}.{SERVICE_TYPE}"
+        service_name = kept.name if kept is not None else f"{label}.{SERVICE_TYPE}"
         info = self._service_info(service_name, addresses, registration_open)
-        if same_name and self._info.properties == info.properties:
+        if kept is not None and kept.properties == info.properties:
             return
         if self._zeroconf is None:
             from zeroconf import Zeroconf
 
             self._zeroconf = Zeroconf(interfaces=addresses)
-        if same_name:
+        if kept is not None:
             self._zeroconf.update_service(info)
         else:
             if self._info is not None:
@@ -132,7 +139,7 @@ class Announcement:
             finally:
                 logging.getLogger("zeroconf").removeFilter(_skipped_goodbyes)
 
-    def _service_info(self, service_name: str, addresses: list[str], registration_open: bool):
+    def _service_info(self, service_name: str, addresses: list[str], registration_open: bool) -> ServiceInfo:
         from zeroconf import ServiceInfo
 
         return ServiceInfo(

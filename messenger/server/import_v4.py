@@ -29,13 +29,14 @@ import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
+from typing import Any
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Connection, func, insert, select, text
 
 from messenger.core.e2e import (
     DeviceKeys,
@@ -54,6 +55,7 @@ from messenger.server.config import ServerConfig
 from messenger.server.db import Database
 from messenger.server.db.models import (
     OCTET_STREAM,
+    Base,
     DeviceKey,
     DeviceSession,
     Message,
@@ -117,7 +119,7 @@ class ImportSummary:
         self.last_file_id += 1
         return self.last_file_id
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"counts": self.counts, "missing_files": self.missing_files, "escrow_key_file": self.escrow_key_file,
                 "seconds": round(self.seconds, 3)}
 
@@ -216,7 +218,7 @@ def check_escrow_file(path: Path, data_dir: Path) -> None:
         raise ImportRefused("ESCROW_FILE_REFUSED", f"the folder of {path} does not exist")
 
 
-def parse_v4_time(value, zone) -> datetime | None:
+def parse_v4_time(value: object, zone: tzinfo) -> datetime | None:
     """A v4 timestamp (naive text in `zone`) as aware UTC."""
     if value in (None, ""):
         return None
@@ -226,7 +228,7 @@ def parse_v4_time(value, zone) -> datetime | None:
     return moment.astimezone(timezone.utc)
 
 
-def server_zone(name: str):
+def server_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -266,7 +268,7 @@ def import_v4(config: ServerConfig, v4_db: Path, uploads: Path, master_key_file:
 
 
 def _write(config: ServerConfig, data_dir: Path, v4: sqlite3.Connection, uploads: Path, keys: dict[int, str],
-           escrow_file: Path, admins: set[str], zone) -> ImportSummary:
+           escrow_file: Path, admins: set[str], zone: tzinfo) -> ImportSummary:
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.importing-", dir=data_dir.parent))
     database = Database()
@@ -304,7 +306,8 @@ def _write(config: ServerConfig, data_dir: Path, v4: sqlite3.Connection, uploads
         raise
 
 
-def _copy(db, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[str], zone) -> ImportSummary:
+def _copy(db: Connection, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[str],
+          zone: tzinfo) -> ImportSummary:
     """Every v4 row into `db`, ids kept, files copied into `staging`. v4 checked few lengths:
     texts are cut to the suite's column sizes, which PostgreSQL enforces."""
     summary = ImportSummary()
@@ -339,7 +342,7 @@ def _copy(db, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[
     by_room: dict[int, list[int]] = {}
     for row in member_rows:
         by_room.setdefault(row["room_id"], []).append(row["user_id"])
-    direct_keys: set[str] = set()
+    direct_keys: set[str | None] = set()
     for row in v4.execute("SELECT * FROM rooms ORDER BY id"):
         pair = by_room.get(row["id"], [])
         key = direct_key(*pair) if row["type"] == "direct" and len(pair) == 2 else None
@@ -431,10 +434,10 @@ def _copy(db, v4: sqlite3.Connection, uploads: Path, staging: Path, admins: set[
     return summary
 
 
-def _insert(db, model, rows: list[dict]) -> None:
+def _insert(db: Connection, model: type[Base], rows: list[dict[str, Any]]) -> None:
     """Rows of one table in one executemany: every row must have the same keys."""
     if rows:
-        db.execute(insert(model.__table__), rows)
+        db.execute(insert(model), rows)
 
 
 def _copy_file(source: Path, staging: Path, folder: str) -> str:
@@ -455,7 +458,8 @@ def _v4_file(uploads: Path, stored_name: str | None) -> Path | None:
     return path if path.is_relative_to(uploads.resolve()) and path.is_file() else None
 
 
-def _copy_upload(message, room_file, uploads: Path, staging: Path, summary: ImportSummary) -> dict | None:
+def _copy_upload(message: sqlite3.Row, room_file: sqlite3.Row | None, uploads: Path, staging: Path,
+                 summary: ImportSummary) -> dict[str, Any] | None:
     """The room_files row for a v4 file message, its bytes copied as a plaintext legacy file;
     None (reported) if the bytes are missing."""
     stored_name = room_file["file_path"] if room_file is not None else message["file_path"]
@@ -489,7 +493,7 @@ def _copy_profile_image(stored_name: str | None, uploads: Path, staging: Path, s
     return _copy_file(source, staging, "profile_images")
 
 
-def _escrow_legacy_keys(db, keys: dict[int, str], escrow: DeviceKeys, v4: sqlite3.Connection) -> int:
+def _escrow_legacy_keys(db: Connection, keys: dict[int, str], escrow: DeviceKeys, v4: sqlite3.Connection) -> int:
     """Each room's legacy key becomes the room's key version 1, sealed to the escrow device only.
 
     The escrow account is disabled and its device token thrown away: nobody signs in as it.
@@ -498,17 +502,17 @@ def _escrow_legacy_keys(db, keys: dict[int, str], escrow: DeviceKeys, v4: sqlite
     if not keys:
         return 0
     now = datetime.now(timezone.utc)
-    user_id = db.scalar(select(func.max(User.id))) + 1
-    db.execute(insert(User.__table__), [{"id": user_id, "username": ESCROW_USERNAME, "password_hash": "!",
-                                          "nickname": ESCROW_DEVICE_NAME, "status_message": "", "is_admin": False,
-                                          "disabled_at": now, "created_at": now}])
-    device_id = db.execute(insert(DeviceSession.__table__).values(
+    user_id = db.execute(select(func.coalesce(func.max(User.id), 0))).scalar_one() + 1
+    db.execute(insert(User), [{"id": user_id, "username": ESCROW_USERNAME, "password_hash": "!",
+                               "nickname": ESCROW_DEVICE_NAME, "status_message": "", "is_admin": False,
+                               "disabled_at": now, "created_at": now}])
+    device_id = db.execute(insert(DeviceSession).values(
         user_id=user_id, device_id=secrets.token_hex(16), token_hash=hash_token(new_token()),
         device_name=ESCROW_DEVICE_NAME, created_at=now, last_used_at=now, expires_at=NEVER, remember=True,
-        ttl_days=0)).inserted_primary_key[0]
-    db.execute(insert(DeviceKey.__table__), [{"device_session_id": device_id, "user_id": user_id,
-                                               "encryption_key": escrow.public_key,
-                                               "signing_key": escrow.signing_public_key, "published_at": now}])
+        ttl_days=0).returning(DeviceSession.id)).scalar_one()
+    db.execute(insert(DeviceKey), [{"device_session_id": device_id, "user_id": user_id,
+                                    "encryption_key": escrow.public_key,
+                                    "signing_key": escrow.signing_public_key, "published_at": now}])
     created = {row["id"]: parse_v4_time(row["created_at"], timezone.utc) or now
                for row in v4.execute("SELECT id, created_at FROM rooms")}
     versions, states, packages = [], [], []
@@ -548,7 +552,7 @@ def read_escrow_file(path: Path) -> DeviceKeys:
         raise ImportRefused("ESCROW_KEY_INVALID", f"{path} is not the escrow key file that import-v4 wrote") from None
 
 
-def _advance_sequences(db) -> None:
+def _advance_sequences(db: Connection) -> None:
     """PostgreSQL: ids were given explicitly, so each id sequence moves past the highest one."""
     for table in ("users", "rooms", "messages", "message_reactions", "pinned_messages", "polls", "poll_options",
                   "poll_votes", "room_files", "device_sessions", "room_keys", "room_key_packages"):

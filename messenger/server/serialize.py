@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from messenger.server.presence import presence
 from messenger.server.db.models import DeviceSession, Message, Notice, Reaction, Room, RoomMember, User
@@ -14,7 +15,7 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def user_public(user: User) -> dict:
+def user_public(user: User) -> dict[str, Any]:
     return {
         "id": user.id,
         "username": user.username,
@@ -27,11 +28,11 @@ def user_public(user: User) -> dict:
     }
 
 
-def user_self(user: User) -> dict:
+def user_self(user: User) -> dict[str, Any]:
     return {**user_public(user), "created_at": iso(user.created_at)}
 
 
-def device_session(row: DeviceSession, current_id: int | None, now: datetime) -> dict:
+def device_session(row: DeviceSession, current_id: int | None, now: datetime) -> dict[str, Any]:
     return {
         "id": row.id,
         "device_id": row.device_id,
@@ -49,7 +50,7 @@ def device_session(row: DeviceSession, current_id: int | None, now: datetime) ->
     }
 
 
-def reply_preview(reply: Message | None, sender: User | None) -> dict | None:
+def reply_preview(reply: Message | None, sender: User | None) -> dict[str, Any] | None:
     if reply is None:
         return None
     return {
@@ -63,7 +64,7 @@ def reply_preview(reply: Message | None, sender: User | None) -> dict | None:
     }
 
 
-def reactions(rows: list[Reaction], viewer_id: int | None = None) -> list[dict]:
+def reactions(rows: list[Reaction], viewer_id: int | None = None) -> list[dict[str, Any]]:
     """Reactions grouped by emoji, in the order each emoji was first used.
 
     With a `viewer_id` each group says whether the viewer is in it (`me`); a room
@@ -72,7 +73,8 @@ def reactions(rows: list[Reaction], viewer_id: int | None = None) -> list[dict]:
     groups: dict[str, list[int]] = {}
     for row in rows:
         groups.setdefault(row.emoji, []).append(row.user_id)
-    answer = [{"emoji": emoji, "count": len(user_ids), "user_ids": user_ids} for emoji, user_ids in groups.items()]
+    answer: list[dict[str, Any]] = [{"emoji": emoji, "count": len(user_ids), "user_ids": user_ids}
+                                    for emoji, user_ids in groups.items()]
     if viewer_id is not None:
         for group in answer:
             group["me"] = viewer_id in group["user_ids"]
@@ -85,7 +87,7 @@ def file_url(file_id: int) -> str:
 
 
 def message(row: Message, sender: User | None, reply: Message | None = None, reply_sender: User | None = None,
-            reactions: list[dict] | None = None) -> dict:
+            reactions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     deleted = row.deleted_at is not None
     # Loaded only for file and image messages (one lookup each).
     room_file = row.room_file if row.message_type in ("file", "image") and not deleted else None
@@ -111,18 +113,18 @@ def message(row: Message, sender: User | None, reply: Message | None = None, rep
     }
 
 
-def membership(member: RoomMember, user: User) -> dict:
+def membership(member: RoomMember, user: User) -> dict[str, Any]:
     return {**user_public(user), "role": member.role, "joined_at": iso(member.joined_at),
             "last_read_message_id": member.last_read_message_id}
 
 
-def room_basic(room: Room) -> dict:
+def room_basic(room: Room) -> dict[str, Any]:
     return {"id": room.id, "name": room.name, "type": room.type, "created_by": room.created_by,
             "created_at": iso(room.created_at)}
 
 
 def room_summary(room: Room, member: RoomMember, member_count: int, last: Message | None, last_sender: User | None,
-                 unread_count: int, partner: User | None) -> dict:
+                 unread_count: int, partner: User | None) -> dict[str, Any]:
     """A room as one member sees it in the room list. The last live message's preview keeps
     ciphertext as it is (clients decrypt); `last_message` adds its type and sender."""
     last_message = reply_preview(last, last_sender)
@@ -133,7 +135,7 @@ def room_summary(room: Room, member: RoomMember, member_count: int, last: Messag
             "muted": bool(member.muted), "role": member.role, "partner": user_public(partner) if partner else None}
 
 
-def notice(row: Notice, pinner: User | None, target: Message | None, target_sender: User | None) -> dict:
+def notice(row: Notice, pinner: User | None, target: Message | None, target_sender: User | None) -> dict[str, Any]:
     """A room notice: a pinned message (`message` is its preview) or a free text (`content`)."""
     return {"id": row.id, "room_id": row.room_id, "message_id": row.message_id, "content": row.content,
             "pinned_by": row.pinned_by, "pinned_by_name": pinner.nickname if pinner else None,

@@ -8,12 +8,15 @@ and normalised, or raises `SettingInvalid` naming the (sub)key. The admin API an
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 
+from messenger.server.config import ServerConfig
 from messenger.server.db.models import Room, ServerSetting
 from messenger.server.extensions import database
 
@@ -24,7 +27,8 @@ MAX_DAYS = 36_500
 MAX_URL_CHARS = 500
 MAX_OFFICE_NAME_BYTES = 63  # a DNS-SD instance name is one DNS label
 
-DEFAULTS = {
+# A setting's value is JSON, whose shape its validator alone knows: Any.
+DEFAULTS: dict[str, Any] = {
     "mode": "hybrid",  # hybrid | desktop-only
     "self_registration": True,
     "e2e_policy": "required",  # required | optional | off
@@ -45,11 +49,14 @@ DEFAULTS = {
 }
 
 
+Validator = Callable[[str, Any], Any]
+
+
 class SettingInvalid(ValueError):
     """A value refused by a validator; `str()` names the key, e.g. `retention.days: ...`."""
 
 
-def get(key: str):
+def get(key: str) -> Any:
     row = database.session.get(ServerSetting, key)
     return copy.deepcopy(DEFAULTS[key]) if row is None else row.value
 
@@ -57,17 +64,17 @@ def get(key: str):
 _VALUE = select(ServerSetting.value).where(ServerSetting.key == bindparam("key"))
 
 
-def read(connection, key: str):
+def read(connection: Connection, key: str) -> Any:
     """`get` on a Core connection (the group writer's transaction), without the ORM session."""
     value = connection.scalar(_VALUE, {"key": key})
     return copy.deepcopy(DEFAULTS[key]) if value is None else value
 
 
-def get_all() -> dict:
+def get_all() -> dict[str, Any]:
     return {key: get(key) for key in DEFAULTS}
 
 
-def put(key: str, value) -> None:
+def put(key: str, value: Any) -> None:
     """Stage a change in the current transaction; the caller commits."""
     if key not in DEFAULTS:
         raise KeyError(key)
@@ -80,7 +87,8 @@ def put(key: str, value) -> None:
 
 def mode_forced() -> bool | None:
     """The DESKTOP_ONLY_MODE environment override, or None when the stored mode decides."""
-    return current_app.config["MESSENGER"].desktop_only_mode
+    config: ServerConfig = current_app.config["MESSENGER"]
+    return config.desktop_only_mode
 
 
 def desktop_only() -> bool:
@@ -91,28 +99,28 @@ def desktop_only() -> bool:
 
 # --- validation ----------------------------------------------------------------------------
 
-def validate(key: str, value):
+def validate(key: str, value: Any) -> Any:
     """The value to store for `key`, or SettingInvalid naming what is wrong."""
     if key not in VALIDATORS:
         raise SettingInvalid(f"{key}: unknown setting (known: {', '.join(DEFAULTS)})")
     return VALIDATORS[key](key, value)
 
 
-def _choice(choices):
-    def check(name, value):
-        if value not in choices:
+def _choice(choices: Sequence[str]) -> Validator:
+    def check(name: str, value: Any) -> str:
+        if not isinstance(value, str) or value not in choices:
             raise SettingInvalid(f"{name}: must be one of {', '.join(choices)}")
         return value
     return check
 
 
-def _bool(name, value):
+def _bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise SettingInvalid(f"{name}: must be true or false")
     return value
 
 
-def _days(name, value, low: int = 1, nullable: bool = False):
+def _days(name: str, value: Any, low: int = 1, nullable: bool = False) -> int | None:
     if value is None and nullable:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_DAYS:
@@ -121,7 +129,7 @@ def _days(name, value, low: int = 1, nullable: bool = False):
     return value
 
 
-def _object(name, value, known: set[str]) -> dict:
+def _object(name: str, value: Any, known: set[str]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise SettingInvalid(f"{name}: must be an object")
     unknown = sorted(set(value) - known)
@@ -130,12 +138,12 @@ def _object(name, value, known: set[str]) -> dict:
     return value
 
 
-def _retention(name, value):
+def _retention(name: str, value: Any) -> dict[str, Any]:
     value = _object(name, value, {"days", "rooms"})
     rooms = value.get("rooms") or {}
     if not isinstance(rooms, dict):
         raise SettingInvalid(f"{name}.rooms: must be an object of room id -> days")
-    checked = {}
+    checked: dict[str, int | None] = {}
     for room_key, days in rooms.items():
         label = f"{name}.rooms.{room_key}"
         room_id = str(room_key).strip()
@@ -145,7 +153,7 @@ def _retention(name, value):
     return {"days": _days(f"{name}.days", value.get("days"), nullable=True), "rooms": checked}
 
 
-def parse_version(name: str, value) -> Version:
+def parse_version(name: str, value: Any) -> Version:
     """A PEP 440 version, or SettingInvalid naming `name`."""
     if not isinstance(value, str):
         raise SettingInvalid(f"{name}: must be a version string like 1.2.0")
@@ -155,16 +163,17 @@ def parse_version(name: str, value) -> Version:
         raise SettingInvalid(f"{name}: {value!r} is not a version (PEP 440, e.g. 1.2.0 or 1.3.0a1)") from None
 
 
-def _url(name, value):
+def _url(name: str, value: Any) -> str | None:
     if value is None:
         return None
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or len(value) > MAX_URL_CHARS:
-        raise SettingInvalid(f"{name}: must be an http(s) URL of at most {MAX_URL_CHARS} characters")
-    return value
+    if isinstance(value, str) and len(value) <= MAX_URL_CHARS:
+        parts = urlsplit(value)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return value
+    raise SettingInvalid(f"{name}: must be an http(s) URL of at most {MAX_URL_CHARS} characters")
 
 
-def _channel_policy(name: str, channel: str, value) -> dict:
+def _channel_policy(name: str, channel: str, value: Any) -> dict[str, str | None]:
     value = _object(name, value, set(DEFAULTS["release_policy"][channel]))
     minimum = parse_version(f"{name}.minimum_version", value.get("minimum_version", "0.0.0"))
     latest = value.get("latest_version")
@@ -184,7 +193,7 @@ def _channel_policy(name: str, channel: str, value) -> dict:
     }
 
 
-def _release_policy(name, value):
+def _release_policy(name: str, value: Any) -> dict[str, dict[str, str | None]]:
     """Both channels, complete; a channel left out gets its default."""
     value = _object(name, value, set(CHANNELS))
     return {channel: _channel_policy(f"{name}.{channel}", channel,
@@ -192,16 +201,16 @@ def _release_policy(name, value):
             for channel in CHANNELS}
 
 
-def _office_name(name, value):
+def _office_name(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise SettingInvalid(f"{name}: must be text")
-    value = value.strip()
-    if len(value.encode("utf-8")) > MAX_OFFICE_NAME_BYTES or any(not ch.isprintable() for ch in value):
+    text = value.strip()
+    if len(text.encode("utf-8")) > MAX_OFFICE_NAME_BYTES or any(not ch.isprintable() for ch in text):
         raise SettingInvalid(f"{name}: at most {MAX_OFFICE_NAME_BYTES} bytes of printable text")
-    return value
+    return text
 
 
-VALIDATORS = {
+VALIDATORS: dict[str, Validator] = {
     "mode": _choice(MODES),
     "self_registration": _bool,
     "e2e_policy": _choice(E2E_POLICIES),

@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 
 from messenger.core.certificates import fingerprint, renewal_statement
 from messenger.core.files import write_atomic
+from messenger.server.config import ServerConfig
 
 VALID_DAYS = 825
 CERT, KEY = "server.crt", "server.key"
@@ -38,7 +39,7 @@ def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def presented_certificate(config) -> Path:
+def presented_certificate(config: ServerConfig) -> Path:
     """The certificate file the server presents with this config (made now if it is the
     self-signed one and does not exist yet)."""
     return Path(config.cert_file) if config.cert_file else ensure_certificate(Path(config.data_dir))[0]
@@ -49,7 +50,7 @@ def certificate_fingerprint(cert_path: Path) -> str:
     return fingerprint(cert.public_bytes(serialization.Encoding.DER))
 
 
-def prepare_renewal(data_dir: Path, switch_after_days: int) -> dict:
+def prepare_renewal(data_dir: Path, switch_after_days: int) -> dict[str, str]:
     """Make the next certificate; the server switches to it at its first start at least
     `switch_after_days` from now (time for desks to learn it). Replaces an earlier plan."""
     folder = Path(data_dir) / "tls"
@@ -72,7 +73,7 @@ def switch_if_due(data_dir: Path) -> bool:
     return True
 
 
-def next_certificate(config) -> dict | None:
+def next_certificate(config: ServerConfig) -> dict[str, str] | None:
     """The next certificate's fingerprint, signed by the key of the one presented now, or
     None when no renewal is prepared (or the office's own certificate is in use)."""
     folder = Path(config.data_dir) / "tls"
@@ -81,6 +82,8 @@ def next_certificate(config) -> dict | None:
         return None
     next_digits = certificate_fingerprint(folder / NEXT_CERT)
     key = serialization.load_pem_private_key((folder / KEY).read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):  # the server makes EC keys (_write_certificate)
+        raise ValueError(f"{folder / KEY} is not an EC private key")
     signature = key.sign(renewal_statement(next_digits), ec.ECDSA(hashes.SHA256()))
     return {"fingerprint": next_digits, "signature": base64.b64encode(signature).decode("ascii"),
             "switch_at": plan.isoformat()}

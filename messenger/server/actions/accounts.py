@@ -101,7 +101,7 @@ def _profile_events(user: User) -> Pending:
     return pending
 
 
-def do_delete_account(user: User, ip: str, user_agent: str) -> str | None:
+def do_delete_account(user: User, ip: str | None, user_agent: str | None) -> str | None:
     """Anonymise the account: messages stay (as a deleted user's), everything personal goes.
 
     Returns the profile image file name for the caller to delete from disk.

@@ -13,6 +13,7 @@ import getpass
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import case, func, or_, select, update
 
@@ -83,7 +84,7 @@ def find_user_by_name_or_id(name_or_id: str) -> User:
     return user
 
 
-def list_users(status: str | None = None, user_id: int | None = None) -> list[dict]:
+def list_users(status: str | None = None, user_id: int | None = None) -> list[dict[str, Any]]:
     """Every account (or one) with its status, role, last login and live device count."""
     now = datetime.now(timezone.utc)
     last_login = (select(AuditEvent.created_at)
@@ -107,7 +108,8 @@ def list_users(status: str | None = None, user_id: int | None = None) -> list[di
             for user, login, seen, devices in database.session.execute(query)]
 
 
-def _admin_user(user: User, last_login, last_seen, live_devices: int) -> dict:
+def _admin_user(user: User, last_login: datetime | None, last_seen: datetime | None,
+                live_devices: int | None) -> dict[str, Any]:
     return {
         **serialize.user_public(user),
         "status": user_status(user),
@@ -120,14 +122,14 @@ def _admin_user(user: User, last_login, last_seen, live_devices: int) -> dict:
     }
 
 
-def admin_user(user: User) -> dict:
+def admin_user(user: User) -> dict[str, Any]:
     """One account as `list_users` shows it."""
     [row] = list_users(user_id=user.id)
     return row
 
 
 def list_device_sessions(user_id: int | None = None, include_expired: bool = False,
-                         current_id: int | None = None) -> list[dict]:
+                         current_id: int | None = None) -> list[dict[str, Any]]:
     """Live device sessions of everyone (or one user); expired ones too if asked."""
     now = datetime.now(timezone.utc)
     query = (select(DeviceSession, User).join(User, User.id == DeviceSession.user_id)
@@ -147,7 +149,7 @@ def find_live_device_session(session_id: int) -> DeviceSession:
     return device
 
 
-def list_rooms(limit: int, offset: int) -> dict:
+def list_rooms(limit: int, offset: int) -> dict[str, Any]:
     """Every room with its member count, message count and last message time."""
     members = (select(RoomMember.room_id, func.count().label("n"))
                .group_by(RoomMember.room_id).subquery("member_counts"))
@@ -179,7 +181,7 @@ def parse_time(name: str, raw: str) -> datetime:
 
 
 def audit_entries(user_id: int | None = None, actions: list[str] | None = None, since: datetime | None = None,
-                  until: datetime | None = None, limit: int = 100, offset: int = 0) -> dict:
+                  until: datetime | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
     """The security log, newest first, filtered; `actor_id` is lifted out of the details."""
     query = select(AuditEvent, User.username).outerjoin(User, User.id == AuditEvent.user_id)
     if user_id is not None:
@@ -200,7 +202,7 @@ def audit_entries(user_id: int | None = None, actions: list[str] | None = None, 
     return {"entries": entries, "limit": limit, "offset": offset}
 
 
-def settings_view() -> dict:
+def settings_view() -> dict[str, Any]:
     """The stored settings (defaults filled in) and the mode actually in force."""
     return {"settings": settings.get_all(), "desktop_only_mode": settings.desktop_only(),
             "mode_forced_by_environment": settings.mode_forced() is not None}
@@ -280,7 +282,7 @@ def do_revoke_device(device: DeviceSession, actor: Actor) -> None:
     do_revoke_device_session(device, actor.user_id, actor.ip, actor.user_agent, reason="revoked_by_admin")
 
 
-def do_update_settings(changes: dict, actor: Actor) -> dict:
+def do_update_settings(changes: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """Store already validated settings in one transaction; returns `settings_view()`.
 
     Switching to desktop-only signs every browser out (their device sessions are revoked, so
@@ -323,10 +325,10 @@ def close_ended_sockets() -> int:
         return 0
     now = datetime.now(timezone.utc)
     since = now - ENDED_LOOK_BACK
-    ended_users = dict(database.session.execute(
+    ended_users: dict[int, str] = dict(database.session.execute(
         select(User.id, case((User.deleted_at.is_not(None), "account_deleted"), else_="account_disabled"))
         .where(or_(User.disabled_at > since, User.deleted_at > since))).all())
-    ended_devices = dict(database.session.execute(
+    ended_devices: dict[int, str] = dict(database.session.execute(
         select(DeviceSession.id, case((DeviceSession.revoked_at.is_not(None), "revoked"), else_="expired"))
         .where(or_(DeviceSession.revoked_at > since,
                    (DeviceSession.expires_at > since) & (DeviceSession.expires_at <= now)))).all())
@@ -339,6 +341,7 @@ def close_ended_sockets() -> int:
     ended: dict[int, list[str]] = {}  # a device session -> its sockets here
     reasons: dict[int, str] = {}
     for sid, caller in list(local.items()):
+        reason: str | None
         if caller.user_id in ended_users:
             reason = ended_users[caller.user_id]
         elif caller.browser and browsers_refused:

@@ -71,7 +71,7 @@ def do_rotate_device_token(device: DeviceSession, ip: str, user_agent: str) -> s
     return token
 
 
-def do_revoke_device_session(device: DeviceSession, actor_id: int, ip: str | None, user_agent: str | None,
+def do_revoke_device_session(device: DeviceSession, actor_id: int | None, ip: str | None, user_agent: str | None,
                              reason: str = "logout") -> None:
     device.revoked_at = datetime.now(timezone.utc)
     record_audit("token_revoke", device.user_id, ip, user_agent, device_session_id=device.id, reason=reason,

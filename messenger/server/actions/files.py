@@ -16,7 +16,7 @@ import secrets
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import IO, Any, cast
 
 from flask import current_app
 from sqlalchemy import CursorResult, delete, func, or_, select, update
@@ -64,7 +64,7 @@ def bytes_stored(user_id: int) -> int:
     return in_rooms + waiting
 
 
-def _write_file(path: Path, stream: BinaryIO) -> None:
+def _write_file(path: Path, stream: IO[bytes]) -> None:
     """Copy the upload to `path` (owner-only), on disk before the token is handed out."""
     tmp = path.with_name(path.name + ".part")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -80,7 +80,7 @@ def _write_file(path: Path, stream: BinaryIO) -> None:
         raise
 
 
-def do_upload(user: User, room: Room, stream: BinaryIO, *, file_name: str, file_type: str, file_size: int,
+def do_upload(user: User, room: Room, stream: IO[bytes], *, file_name: str, file_type: str, file_size: int,
               encrypted: bool, mime_type: str) -> tuple[str, UploadToken]:
     """Store checked bytes under a new server-made name and issue an upload token for them.
 

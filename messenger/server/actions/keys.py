@@ -10,9 +10,11 @@ new version and which versions they are still waiting for.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, exists, select, true, update
+from sqlalchemy import ColumnElement, CursorResult, Select, and_, delete, exists, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -61,7 +63,7 @@ KEY_ID_PATTERN = r"[0-9a-f]{16}"  # a v3 key id: a hash of the room key (spec/e2
 
 # --- device keys ---------------------------------------------------------------------------
 
-def live_device(now: datetime):
+def live_device(now: datetime) -> ColumnElement[bool]:
     """The condition for a device session that can still sign in: not revoked, not expired, and
     not a browser while the server is desktop-only (DESKTOP_ONLY_MODE=1 refuses browsers
     without revoking them: they must not be listed, sealed to or answered meanwhile)."""
@@ -69,7 +71,7 @@ def live_device(now: datetime):
     return and_(condition, DeviceSession.kind != "browser") if settings.desktop_only() else condition
 
 
-def device_keys_payload(keys: DeviceKey, device: DeviceSession) -> dict:
+def device_keys_payload(keys: DeviceKey, device: DeviceSession) -> dict[str, Any]:
     """A device's public keys, with its user's identity key and the identity's signature of
     the device as stored: the server vouches for neither, clients check the signature."""
     return {"device_session_id": keys.device_session_id, "user_id": keys.user_id,
@@ -87,7 +89,7 @@ def identity_public_key(user_id: int) -> str | None:
     return identity.public_key if identity else None
 
 
-def identity_payload(identity: IdentityKey, with_recovery_blob: bool) -> dict:
+def identity_payload(identity: IdentityKey, with_recovery_blob: bool) -> dict[str, Any]:
     answer = {"user_id": identity.user_id, "identity_key": identity.public_key,
               "published_at": serialize.iso(identity.published_at)}
     if with_recovery_blob:
@@ -124,14 +126,14 @@ def do_publish_identity(user: User, device: DeviceSession, public_key: str, reco
 
 
 def do_sign_device(user: User, signer: DeviceSession, target: DeviceKey, signature: str, ip: str,
-                   user_agent: str) -> dict:
+                   user_agent: str) -> dict[str, Any]:
     """Store the identity's signature of one of the user's devices (opaque: clients check it).
     The user's devices hear `device_signed`: the approved one asks for its keys again."""
     target.identity_signature = signature
     database.session.flush()
     record_audit("device_signed", user.id, ip, user_agent, device_session_id=signer.id,
                  target_device_session_id=target.device_session_id)
-    payload = device_keys_payload(target, database.session.get(DeviceSession, target.device_session_id))
+    payload = device_keys_payload(target, database.session.get_one(DeviceSession, target.device_session_id))
     pending = Pending()
     pending.add(DEVICE_SIGNED, payload, user_id=user.id)
     commit_and_emit(pending)
@@ -142,7 +144,7 @@ def published_keys(device_session_id: int) -> DeviceKey | None:
     return database.session.get(DeviceKey, device_session_id)
 
 
-def live_devices_of(user_ids) -> list[dict]:
+def live_devices_of(user_ids: Iterable[int] | Select[int]) -> list[dict[str, Any]]:
     """The public keys of every live device of these users that published keys."""
     rows = database.session.execute(
         select(DeviceKey, DeviceSession).join(DeviceSession, DeviceSession.id == DeviceKey.device_session_id)
@@ -151,15 +153,15 @@ def live_devices_of(user_ids) -> list[dict]:
     return [device_keys_payload(keys, device) for keys, device in rows]
 
 
-def room_devices(room_id: int) -> list[dict]:
+def room_devices(room_id: int) -> list[dict[str, Any]]:
     """The live, keyed devices of the room's current members: whom a new key version is sealed to."""
     return live_devices_of(select(RoomMember.user_id).where(RoomMember.room_id == room_id))
 
 
 def shares_a_room(user_id: int, other_id: int) -> bool:
     mine = select(RoomMember.room_id).where(RoomMember.user_id == user_id)
-    return database.session.scalar(select(exists().where(RoomMember.user_id == other_id,
-                                                         RoomMember.room_id.in_(mine))))
+    return bool(database.session.scalar(select(exists().where(RoomMember.user_id == other_id,
+                                                              RoomMember.room_id.in_(mine)))))
 
 
 def do_publish_device_keys(user: User, device: DeviceSession, encryption_key: str, signing_key: str,
@@ -196,7 +198,7 @@ def _stored_room_key_state(room_id: int) -> RoomKeyState:
             database.session.add(state)
     except IntegrityError:
         # Another request made the row first.
-        state = database.session.get(RoomKeyState, room_id)
+        state = database.session.get_one(RoomKeyState, room_id)
     return state
 
 
@@ -211,7 +213,7 @@ def is_entitled(state: RoomKeyState, key: RoomKey, joined_at: datetime) -> bool:
     return state.history_visible_to_new_members or key.created_at >= joined_at
 
 
-def _entitled_versions(state: RoomKeyState, membership: RoomMember):
+def _entitled_versions(state: RoomKeyState, membership: RoomMember) -> Select[int]:
     """The query of the version numbers `membership` is entitled to (same rule as `is_entitled`)."""
     rule = true() if state.history_visible_to_new_members else RoomKey.created_at >= membership.joined_at
     return select(RoomKey.version).where(RoomKey.room_id == membership.room_id, rule)
@@ -224,8 +226,8 @@ def needs_rotation(room_id: int, state: RoomKeyState, current: RoomKey | None) -
         return True
     if state.history_visible_to_new_members:
         return False
-    return database.session.scalar(select(exists().where(RoomMember.room_id == room_id,
-                                                         RoomMember.joined_at > current.created_at)))
+    return bool(database.session.scalar(select(exists().where(RoomMember.room_id == room_id,
+                                                              RoomMember.joined_at > current.created_at))))
 
 
 def mark_rotation_required(room_id: int) -> None:
@@ -238,20 +240,20 @@ def mark_rotation_required(room_id: int) -> None:
     database.session.flush()
 
 
-def key_version_payload(key: RoomKey) -> dict:
+def key_version_payload(key: RoomKey) -> dict[str, Any]:
     return {"key_version": key.version, "key_id": key.key_id, "created_by": key.created_by,
             "created_by_device_session_id": key.created_by_device_session_id,
             "created_at": serialize.iso(key.created_at)}
 
 
-def _state_summary(room_id: int, state: RoomKeyState, current: RoomKey | None) -> dict:
+def _state_summary(room_id: int, state: RoomKeyState, current: RoomKey | None) -> dict[str, Any]:
     return {"room_id": room_id, "current_version": current.version if current else 0,
             "current_key_id": current.key_id if current else None,
             "rotation_required": needs_rotation(room_id, state, current),
             "history_visible_to_new_members": state.history_visible_to_new_members}
 
 
-def key_state(room: Room) -> dict:
+def key_state(room: Room) -> dict[str, Any]:
     """What every member sees: the current version, whether it must rotate, the policy, and
     every version's number and id (never a key)."""
     state, current = room_key_state(room.id), current_key(room.id)
@@ -259,7 +261,7 @@ def key_state(room: Room) -> dict:
     return {**_state_summary(room.id, state, current), "versions": [key_version_payload(k) for k in versions]}
 
 
-def my_room_keys(membership: RoomMember, device: DeviceSession) -> dict:
+def my_room_keys(membership: RoomMember, device: DeviceSession) -> dict[str, Any]:
     """The packages sealed to `device` in the room, and `missing_versions`: versions its user is
     entitled to that the device neither received nor made itself ("waiting for keys")."""
     room_id = membership.room_id
@@ -321,8 +323,8 @@ def check_room_key_share(room: Room, sender: RoomMember, key_version: int, key_i
         if database.session.scalar(select(exists().where(RoomKey.room_id == room.id, RoomKey.key_id == key_id))):
             raise ApiError("ROOM_KEY_VERSION_CONFLICT", detail=f"key_id {key_id} is already a version of this room")
     elif 1 <= key_version < next_version:
-        existing = database.session.scalar(select(RoomKey).where(RoomKey.room_id == room.id,
-                                                                 RoomKey.version == key_version))
+        existing = database.session.scalars(select(RoomKey).where(RoomKey.room_id == room.id,
+                                                                  RoomKey.version == key_version)).one()
         if existing.key_id != key_id:
             raise ApiError("ROOM_KEY_VERSION_CONFLICT", detail=f"version {key_version} has another key_id")
     else:
@@ -427,13 +429,13 @@ def check_requested_versions(membership: RoomMember, versions: list[int]) -> Non
         raise ApiError("ROOM_KEY_NOT_ENTITLED", detail=f"versions {refused} were made before you joined")
 
 
-def request_payload(request: RoomKeyRequest, keys: DeviceKey, device: DeviceSession) -> dict:
+def request_payload(request: RoomKeyRequest, keys: DeviceKey, device: DeviceSession) -> dict[str, Any]:
     return {"request_id": request.id, "room_id": request.room_id, **device_keys_payload(keys, device),
             "versions": list(request.versions), "created_at": serialize.iso(request.created_at),
             "updated_at": serialize.iso(request.updated_at)}
 
 
-def open_requests(room_id: int) -> list[dict]:
+def open_requests(room_id: int) -> list[dict[str, Any]]:
     """Open requests of live devices of current members: what a device that holds keys can answer."""
     rows = database.session.execute(
         select(RoomKeyRequest, DeviceKey, DeviceSession)
@@ -445,7 +447,7 @@ def open_requests(room_id: int) -> list[dict]:
     return [request_payload(*row) for row in rows]
 
 
-def do_request_room_keys(room: Room, device: DeviceSession, keys: DeviceKey, versions: list[int]) -> dict:
+def do_request_room_keys(room: Room, device: DeviceSession, keys: DeviceKey, versions: list[int]) -> dict[str, Any]:
     """Open (or widen) the device's request for these versions and ask the room: every member's
     device, the user's own other devices included, hears `room_key_requested` and may answer by
     posting packages. Returns the request as listed."""
@@ -471,7 +473,7 @@ def key_backup(user_id: int) -> KeyBackup | None:
     return database.session.get(KeyBackup, user_id)
 
 
-def key_backup_payload(backup: KeyBackup, with_blob: bool = True) -> dict:
+def key_backup_payload(backup: KeyBackup, with_blob: bool = True) -> dict[str, Any]:
     answer = {"version": backup.version, "updated_at": serialize.iso(backup.updated_at),
               "device_session_id": backup.device_session_id}
     if with_blob:
@@ -495,14 +497,15 @@ def do_store_key_backup(user: User, device: DeviceSession | None, blob: str, ver
             raise ApiError("KEY_BACKUP_VERSION_CONFLICT") from None
     else:
         # Compare-and-set in one statement, so a concurrent writer cannot slip in between.
-        swapped = database.session.execute(
+        # An UPDATE answers a CursorResult, which has the row count.
+        swapped = cast(CursorResult[Any], database.session.execute(
             update(KeyBackup).where(KeyBackup.user_id == user.id, KeyBackup.version == version - 1)
             .values(version=version, blob=blob, updated_at=now, device_session_id=device_id)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False))).rowcount
         if swapped != 1:
             database.session.rollback()
             raise ApiError("KEY_BACKUP_VERSION_CONFLICT")
-    backup = key_backup(user.id)
+    backup = database.session.get_one(KeyBackup, user.id)
     database.session.refresh(backup)
     record_audit("key_backup_updated", user.id, ip, user_agent, version=version, device_session_id=device_id)
     pending = Pending()

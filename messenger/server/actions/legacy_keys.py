@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, func, select, text
+from sqlalchemy import CursorResult, delete, exists, func, select, text
 
 from messenger.core.e2e import DeviceKeys, EnvelopeError, open_sealed, room_key_id, seal_to_device
 from messenger.server.actions.events import emit_now
@@ -46,7 +48,7 @@ class Release:
     escrow_purged: list[int] = field(default_factory=list)  # rooms whose every member now holds the key
     waiting: dict[int, list[str]] = field(default_factory=dict)  # room -> members without a keyed device yet
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"rooms": self.rooms, "packages": self.packages, "escrow_purged_rooms": self.escrow_purged,
                 "members_without_key": {str(room): names for room, names in self.waiting.items()}}
 
@@ -56,7 +58,7 @@ def _escrow() -> tuple[User, DeviceSession, DeviceKey] | None:
         select(User, DeviceSession, DeviceKey).join(DeviceSession, DeviceSession.user_id == User.id)
         .join(DeviceKey, DeviceKey.device_session_id == DeviceSession.id)
         .where(User.username == ESCROW_USERNAME)).first()
-    return None if row is None else tuple(row)
+    return None if row is None else row.tuple()
 
 
 def escrow_device() -> tuple[User, DeviceSession, DeviceKey]:
@@ -86,9 +88,9 @@ def do_release_legacy_keys(escrow: DeviceKeys) -> Release:
             room_key = json.loads(payload)["room_key"]
         except (EnvelopeError, ValueError, KeyError) as exc:
             raise ImportRefused("ESCROW_KEY_WRONG", f"room {package.room_id}: the escrow does not open") from exc
-        room = database.session.get(Room, package.room_id)
-        version = database.session.scalar(select(RoomKey).where(RoomKey.room_id == room.id,
-                                                                RoomKey.version == LEGACY_KEY_VERSION))
+        room = database.session.get_one(Room, package.room_id)
+        version = database.session.scalars(select(RoomKey).where(RoomKey.room_id == room.id,
+                                                                 RoomKey.version == LEGACY_KEY_VERSION)).one()
         if version.key_id != room_key_id(room_key):
             raise ImportRefused("ESCROW_KEY_WRONG", f"room {room.id}: the escrowed key is not version 1's")
         targets = _devices_lacking(room.id, version)
@@ -142,10 +144,11 @@ def _delete_escrow(device_id: int, room_id: int | None = None) -> int:
     query = delete(RoomKeyPackage).where(RoomKeyPackage.device_session_id == device_id)
     if room_id is not None:
         query = query.where(RoomKeyPackage.room_id == room_id)
-    return database.session.execute(query).rowcount
+    # A DELETE answers a CursorResult, which has the row count.
+    return cast(CursorResult[Any], database.session.execute(query)).rowcount
 
 
-def purge_held_escrows(now=None) -> int:
+def purge_held_escrows(now: datetime | None = None) -> int:
     """Maintenance: delete the escrow of every room whose every member holds the legacy key on
     some device (also when members' devices passed it on by themselves, without a release);
     returns how many rooms' escrow went."""

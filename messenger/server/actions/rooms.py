@@ -13,8 +13,9 @@ sockets see nothing more of the room.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -50,7 +51,7 @@ def direct_partner_id(room: Room, viewer_id: int) -> int | None:
 
 
 def room_summaries(user_ids: Iterable[int], room_id: int | None = None,
-                   include_members: bool = False) -> list[tuple[int, dict]]:
+                   include_members: bool = False) -> list[tuple[int, dict[str, Any]]]:
     """`(viewer id, room summary)` for each room the viewers are members of (only `room_id`
     if given), pinned rooms first, then by last activity, newest first.
 
@@ -59,8 +60,8 @@ def room_summaries(user_ids: Iterable[int], room_id: int | None = None,
     """
     user_ids = list(user_ids)
 
-    def viewers(alias):
-        conditions = [alias.user_id.in_(user_ids)]
+    def viewers(alias: type[RoomMember]) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = [alias.user_id.in_(user_ids)]
         if room_id is not None:
             conditions.append(alias.room_id == room_id)
         return conditions
@@ -96,9 +97,10 @@ def room_summaries(user_ids: Iterable[int], room_id: int | None = None,
     ).all()
 
     partner_ids = {direct_partner_id(room, member.user_id) for member, room, *_ in rows} - {None}
-    partners = ({u.id: u for u in database.session.scalars(select(User).where(User.id.in_(partner_ids)))}
-                if partner_ids else {})
-    members: dict[int, list[dict]] = {}
+    partners: dict[int | None, User] = (
+        {u.id: u for u in database.session.scalars(select(User).where(User.id.in_(partner_ids)))}
+        if partner_ids else {})
+    members: dict[int, list[dict[str, Any]]] = {}
     if include_members and rows:
         for member, user in database.session.execute(
                 select(RoomMember, User).join(User, User.id == RoomMember.user_id)
@@ -116,20 +118,20 @@ def room_summaries(user_ids: Iterable[int], room_id: int | None = None,
     return answer
 
 
-def room_summary(user_id: int, room_id: int, include_members: bool = False) -> dict:
+def room_summary(user_id: int, room_id: int, include_members: bool = False) -> dict[str, Any]:
     """One room as `user_id` (a member) sees it in the room list."""
     [(_, summary)] = room_summaries([user_id], room_id, include_members)
     return summary
 
 
-def room_members(room_id: int) -> list[dict]:
+def room_members(room_id: int) -> list[dict[str, Any]]:
     rows = database.session.execute(
         select(RoomMember, User).join(User, User.id == RoomMember.user_id)
         .where(RoomMember.room_id == room_id).order_by(RoomMember.joined_at, RoomMember.user_id))
     return [serialize.membership(member, user) for member, user in rows]
 
 
-def room_admins(room_id: int) -> list[dict]:
+def room_admins(room_id: int) -> list[dict[str, Any]]:
     return [m for m in room_members(room_id) if m["role"] == ROOM_ADMIN]
 
 
@@ -153,7 +155,7 @@ def active_users(user_ids: Iterable[int]) -> list[User]:
     return found
 
 
-def room_notices(room_id: int) -> list[dict]:
+def room_notices(room_id: int) -> list[dict[str, Any]]:
     pinner = aliased(User)
     target = aliased(Message)
     target_sender = aliased(User)
@@ -186,7 +188,8 @@ def notice_in_room(room: Room, notice_id: int) -> Notice:
 # --- membership ----------------------------------------------------------------------------
 
 def _last_message_id(room_id: int) -> int:
-    return database.session.scalar(select(func.coalesce(func.max(Message.id), 0)).where(Message.room_id == room_id))
+    return database.session.execute(select(func.coalesce(func.max(Message.id), 0))
+                                    .where(Message.room_id == room_id)).scalar_one()
 
 
 def _add_members(room: Room, user_ids: Iterable[int], role: str) -> list[int]:
@@ -251,6 +254,8 @@ def do_create_room(creator: User, others: list[User], name: str | None) -> tuple
                 # else is staged yet, so a rollback loses nothing).
                 database.session.rollback()
                 room, created = _find_direct_room(key), False
+                if room is None:
+                    raise  # not that race: some other conflict
         joined = _add_members(room, [creator.id, others[0].id], ROOM_ADMIN)
     else:
         room, created = Room(name=name, type="group", created_by=creator.id), True
@@ -340,7 +345,7 @@ def do_rename_room(room: Room, name: str) -> None:
     commit_and_emit(pending)
 
 
-def do_set_room_flag(user: User, membership: RoomMember, flag: str, value: bool) -> dict:
+def do_set_room_flag(user: User, membership: RoomMember, flag: str, value: bool) -> dict[str, Any]:
     """Set the caller's own `pinned` or `muted` for a room; only the caller's devices hear of it.
     Returns the room as the caller now sees it."""
     setattr(membership, flag, value)
@@ -354,8 +359,8 @@ def do_set_room_flag(user: User, membership: RoomMember, flag: str, value: bool)
 
 
 def admin_count(room_id: int) -> int:
-    return database.session.scalar(select(func.count()).select_from(RoomMember).where(
-        RoomMember.room_id == room_id, RoomMember.role == ROOM_ADMIN))
+    return database.session.execute(select(func.count()).select_from(RoomMember).where(
+        RoomMember.room_id == room_id, RoomMember.role == ROOM_ADMIN)).scalar_one()
 
 
 def do_set_room_admin(room: Room, target: RoomMember, is_admin: bool) -> bool:
@@ -372,17 +377,17 @@ def do_set_room_admin(room: Room, target: RoomMember, is_admin: bool) -> bool:
 
 # --- notices -------------------------------------------------------------------------------
 
-def notice_payload(notice: Notice) -> dict:
+def notice_payload(notice: Notice) -> dict[str, Any]:
     target = database.session.get(Message, notice.message_id) if notice.message_id else None
     return serialize.notice(notice, database.session.get(User, notice.pinned_by), target,
                             database.session.get(User, target.sender_id) if target else None)
 
 
-def _pin_updated(pending: Pending, room_id: int, action: str, pin: dict) -> None:
+def _pin_updated(pending: Pending, room_id: int, action: str, pin: dict[str, Any]) -> None:
     pending.add(protocol.PIN_UPDATED, {"room_id": room_id, "action": action, "pin": pin}, room_id=room_id)
 
 
-def do_add_notice(user: User, room: Room, message_id: int | None, content: str | None) -> tuple[dict, bool]:
+def do_add_notice(user: User, room: Room, message_id: int | None, content: str | None) -> tuple[dict[str, Any], bool]:
     """Pin a message of this room (checked by `notice_target`), or a free text, as a room
     notice. Any member may.
 

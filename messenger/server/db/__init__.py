@@ -13,6 +13,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from messenger.server import wirejson
@@ -24,28 +25,35 @@ class Database:
     """One engine and a scoped session per thread/greenlet, bound by `open()`."""
 
     def __init__(self) -> None:
-        self.engine: Engine | None = None
+        self._engine: Engine | None = None
         self.session: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))
 
     @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the database is not open: Database.open(url) comes first")
+        return self._engine
+
+    @property
     def is_sqlite(self) -> bool:
-        return self.engine is not None and self.engine.dialect.name == "sqlite"
+        return self._engine is not None and self._engine.dialect.name == "sqlite"
 
     def open(self, url: str, sqlite_synchronous: str = "FULL") -> None:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, connect_args={"timeout": 30}, pool_size=20, max_overflow=40,
-                                        json_serializer=wirejson.dumps, json_deserializer=wirejson.loads)
-            _tune_sqlite(self.engine, sqlite_synchronous)
+            engine = create_engine(url, connect_args={"timeout": 30}, pool_size=20, max_overflow=40,
+                                   json_serializer=wirejson.dumps, json_deserializer=wirejson.loads)
+            _tune_sqlite(engine, sqlite_synchronous)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40,
-                                        json_serializer=wirejson.dumps, json_deserializer=wirejson.loads)
-            if self.engine.dialect.name == "postgresql":
+            engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=40,
+                                   json_serializer=wirejson.dumps, json_deserializer=wirejson.loads)
+            if engine.dialect.name == "postgresql":
                 # SQLAlchemy casts integer parameters to the column's INTEGER for psycopg, so an id
                 # past 32 bits named in a request fails ("out of range") instead of finding no row.
                 # Uncast, psycopg sends it as the bigint it is, and the comparison is just false.
-                self.engine.dialect.colspecs = {**self.engine.dialect.colspecs, sqltypes.Integer: sqltypes.Integer}
-        self.session.configure(bind=self.engine)
+                engine.dialect.colspecs = {**engine.dialect.colspecs, sqltypes.Integer: sqltypes.Integer}
+        self._engine = engine
+        self.session.configure(bind=engine)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (run at every start)."""
@@ -60,8 +68,8 @@ class Database:
 
     def close(self) -> None:
         self.session.remove()
-        if self.engine is not None:
-            self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
 
 
 def migrate_connection(connection: Connection) -> None:
@@ -87,7 +95,7 @@ def _tune_sqlite(engine: Engine, synchronous: str) -> None:
         raise ValueError(f"sqlite_synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: object) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")

@@ -19,7 +19,7 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
@@ -134,6 +134,9 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # Loaded only when a file or image message is serialized.
+    room_file: Mapped[RoomFile | None] = relationship(back_populates="message")
 
 
 class Reaction(Base):
@@ -363,8 +366,7 @@ class RoomFile(Base):
     mime_type: Mapped[str] = mapped_column(String(100), default=OCTET_STREAM, server_default=OCTET_STREAM)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the bytes are gone
 
-    # `message.room_file`: loaded only when a file or image message is serialized.
-    message: Mapped[Message | None] = relationship(backref=backref("room_file", uselist=False))
+    message: Mapped[Message | None] = relationship(back_populates="room_file")
 
 
 class Poll(Base):

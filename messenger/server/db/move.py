@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, inspect, make_url, select, text
+from sqlalchemy import Connection, Table, create_engine, func, inspect, make_url, select, text
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from messenger.server.db import Database, migrate_connection
@@ -100,7 +100,7 @@ def move_to_postgresql(data_dir: Path, sqlite_file: Path, url: str) -> MoveSumma
     return summary
 
 
-def _copy(reading, writing, table) -> int:
+def _copy(reading: Connection, writing: Connection, table: Table) -> int:
     """Every row of `table`, in batches; the count is checked against the source's."""
     copied = 0
     rows = reading.execute(select(table).order_by(*table.primary_key.columns))
@@ -113,7 +113,7 @@ def _copy(reading, writing, table) -> int:
     return copied
 
 
-def _set_sequence(writing, table) -> None:
+def _set_sequence(writing: Connection, table: Table) -> None:
     """Past the highest id, so the next row PostgreSQL numbers does not collide with a copied one."""
     if "id" not in table.primary_key.columns:
         return

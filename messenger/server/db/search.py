@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, column, false, func, literal_column, or_, select, table
-from sqlalchemy.orm import aliased
+from sqlalchemy import ColumnElement, and_, column, false, func, literal_column, or_, select, table
+from sqlalchemy.orm import QueryableAttribute, aliased
 from sqlalchemy.sql import Select
 
 from messenger.server.db import database
@@ -44,14 +44,14 @@ class SearchHit:
     file_name: str | None
 
 
-def search_messages(terms: list[str], room_ids: Select, *, room_id: int | None = None,
+def search_messages(terms: list[str], room_ids: Select[int], *, room_id: int | None = None,
                     date_from: datetime | None = None, date_to: datetime | None = None,
                     file_only: bool = False, offset: int = 0, limit: int = 20) -> list[SearchHit]:
     """Live messages in `room_ids` (a select of room ids) whose readable text or plaintext
     file name holds every term (as a word beginning), newest first. `file_only`: file names
     only. `date_to` is exclusive."""
     search = _search_fts5 if database.is_sqlite else _search_trigram
-    conditions = [Message.room_id.in_(room_ids), Message.deleted_at.is_(None)]
+    conditions: list[ColumnElement[bool]] = [Message.room_id.in_(room_ids), Message.deleted_at.is_(None)]
     if room_id is not None:
         conditions.append(Message.room_id == room_id)
     if date_from is not None:
@@ -63,7 +63,7 @@ def search_messages(terms: list[str], room_ids: Select, *, room_id: int | None =
     return search(terms, conditions, file_only, offset, limit)
 
 
-def _plain_file_join():
+def _plain_file_join() -> ColumnElement[bool]:
     return and_(RoomFile.message_id == Message.id, RoomFile.encrypted.is_(False), RoomFile.deleted_at.is_(None))
 
 
@@ -73,9 +73,10 @@ def _fts5_query(terms: list[str], file_only: bool) -> str:
     return f"file_name : ({phrases})" if file_only else phrases
 
 
-def _search_fts5(terms, conditions, file_only, offset, limit) -> list[SearchHit]:
+def _search_fts5(terms: list[str], conditions: list[ColumnElement[bool]], file_only: bool, offset: int,
+                 limit: int) -> list[SearchHit]:
     fts = table("messages_fts", column("rowid"))
-    index = literal_column("messages_fts")
+    index: ColumnElement[str] = literal_column("messages_fts")
     statement = (
         select(Message.id, Message.room_id, Message.sender_id, Message.message_type, Message.created_at,
                func.snippet(index, -1, "", "", ELLIPSIS, SNIPPET_TOKENS), RoomFile.id, RoomFile.file_name)
@@ -96,13 +97,14 @@ def _word_beginning(words: list[str]) -> str:
     return "(^|[^[:alnum:]])" + "[^[:alnum:]]+".join(words)
 
 
-def _matches(column, words: list[str]):
+def _matches(column: QueryableAttribute[str], words: list[str]) -> ColumnElement[bool]:
     """The trigram index finds candidates (ILIKE); the expression keeps word beginnings."""
     return and_(*(column.ilike(f"%{word}%") for word in words),
                 column.collate(UNICODE_COLLATION).op("~*")(_word_beginning(words)))
 
 
-def _search_trigram(terms, conditions, file_only, offset, limit) -> list[SearchHit]:
+def _search_trigram(terms: list[str], conditions: list[ColumnElement[bool]], file_only: bool, offset: int,
+                    limit: int) -> list[SearchHit]:
     # Each term's matches as subqueries of their own, each able to use its trigram index, with
     # `= false` as in the partial indexes' predicates.
     texts, names = aliased(Message), aliased(RoomFile)

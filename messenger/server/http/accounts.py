@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, current_app, g, session
 from sqlalchemy import func, select
@@ -34,7 +35,7 @@ from messenger.server.tokens import new_token
 bp = Blueprint("accounts", __name__)
 
 
-def take_new_password(data: dict, name: str) -> str:
+def take_new_password(data: dict[str, Any], name: str) -> str:
     password = take_text(data, name, 1, MAX_PASSWORD_LENGTH)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ApiError("PASSWORD_TOO_WEAK")
@@ -42,7 +43,7 @@ def take_new_password(data: dict, name: str) -> str:
 
 
 @bp.post("/api/register")
-def register():
+def register() -> tuple[dict[str, Any], int]:
     if not settings.get("self_registration"):
         raise ApiError("REGISTRATION_DISABLED")
     data = json_body()
@@ -54,7 +55,7 @@ def register():
 
 
 @bp.post("/api/login")
-def browser_login():
+def browser_login() -> dict[str, Any]:
     """Hybrid mode only: a cookie session for the browser UI."""
     if settings.desktop_only():
         raise ApiError("BROWSER_ACCESS_DISABLED")
@@ -72,11 +73,11 @@ def browser_login():
 
 
 @bp.post("/api/logout")
-def browser_logout():
+def browser_logout() -> dict[str, Any]:
     user = cookie_user()
     device = browser_device_session(user) if user is not None else None
     if device is not None:
-        do_revoke_device_session(device, user.id, client_address(), user_agent())
+        do_revoke_device_session(device, device.user_id, client_address(), user_agent())
     elif user is not None:
         do_record_browser_sign_out(user, client_address(), user_agent())
     session.clear()
@@ -85,8 +86,8 @@ def browser_logout():
 
 @bp.get("/api/me")
 @login_required
-def me():
-    body = {"user": serialize.user_self(g.user)}
+def me() -> dict[str, Any]:
+    body: dict[str, Any] = {"user": serialize.user_self(g.user)}
     if g.browser:
         body["csrf_token"] = session.get("csrf")
         body["device_session_id"] = g.device_session.id
@@ -95,7 +96,7 @@ def me():
 
 @bp.put("/api/me/password")
 @login_required
-def change_password():
+def change_password() -> dict[str, Any]:
     data = json_body()
     current = take_text(data, "current_password", 1, MAX_PASSWORD_LENGTH)
     new = take_new_password(data, "new_password")
@@ -111,7 +112,7 @@ def change_password():
 
 @bp.delete("/api/me")
 @login_required
-def delete_me():
+def delete_me() -> dict[str, Any]:
     password = take_text(json_body(), "password", 1, MAX_PASSWORD_LENGTH)
     if not verify_password(g.user.password_hash, password):
         raise ApiError("AUTH_WRONG_PASSWORD")
@@ -122,7 +123,7 @@ def delete_me():
 
 @bp.get("/api/security/audit")
 @login_required
-def my_audit():
+def my_audit() -> dict[str, Any]:
     """The caller's own access log, with counts and live devices."""
     rows = database.session.scalars(
         select(AuditEvent).where(AuditEvent.user_id == g.user.id).order_by(AuditEvent.id.desc()).limit(100)

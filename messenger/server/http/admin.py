@@ -6,6 +6,8 @@ functions in `actions.admin`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, g, request
 
 from messenger.server import settings
@@ -29,7 +31,7 @@ def actor() -> admin.Actor:
 
 @bp.get("/api/admin/users")
 @platform_admin_required
-def list_users():
+def list_users() -> dict[str, Any]:
     status = request.args.get("status") or None
     if status is not None and status not in USER_STATUSES:
         raise invalid("status", f"must be one of {', '.join(USER_STATUSES)}")
@@ -38,7 +40,7 @@ def list_users():
 
 @bp.post("/api/admin/users")
 @platform_admin_required
-def create_user():
+def create_user() -> tuple[dict[str, Any], int]:
     """A new account; without a password one is generated and answered once."""
     data = json_body()
     username = take_text(data, "username", 3, 20, pattern=USERNAME_PATTERN)
@@ -57,7 +59,7 @@ def create_user():
 
 @bp.post("/api/admin/users/<int:user_id>/disable")
 @platform_admin_required
-def disable_user(user_id: int):
+def disable_user(user_id: int) -> dict[str, Any]:
     target = admin.find_user(user_id)
     changed = admin.do_disable_user(target, actor())
     return {"success": True, "changed": changed, "user": admin.admin_user(target)}
@@ -65,7 +67,7 @@ def disable_user(user_id: int):
 
 @bp.post("/api/admin/users/<int:user_id>/enable")
 @platform_admin_required
-def enable_user(user_id: int):
+def enable_user(user_id: int) -> dict[str, Any]:
     target = admin.find_user(user_id)
     changed = admin.do_enable_user(target, actor())
     return {"success": True, "changed": changed, "user": admin.admin_user(target)}
@@ -73,7 +75,7 @@ def enable_user(user_id: int):
 
 @bp.post("/api/admin/users/<int:user_id>/reset-password")
 @platform_admin_required
-def reset_password(user_id: int):
+def reset_password(user_id: int) -> dict[str, Any]:
     """`{new_password}` sets it; an empty body generates one, answered once."""
     data = json_body()
     new_password = take_new_password(data, "new_password") if data.get("new_password") is not None else None
@@ -87,7 +89,7 @@ def reset_password(user_id: int):
 
 @bp.delete("/api/admin/users/<int:user_id>")
 @platform_admin_required
-def delete_user(user_id: int):
+def delete_user(user_id: int) -> dict[str, Any]:
     target = admin.find_user(user_id)
     remove_profile_file(admin.do_delete_user(target, actor()))
     return {"success": True, "user": admin.admin_user(target)}
@@ -95,7 +97,7 @@ def delete_user(user_id: int):
 
 @bp.get("/api/admin/device-sessions")
 @platform_admin_required
-def list_device_sessions():
+def list_device_sessions() -> dict[str, Any]:
     user_id = query_int("user_id", None, 1, 2**63 - 1)
     current_id = g.device_session.id if g.device_session else None
     return {"sessions": admin.list_device_sessions(user_id, query_flag("include_expired"), current_id)}
@@ -103,7 +105,7 @@ def list_device_sessions():
 
 @bp.delete("/api/admin/device-sessions/<int:session_id>")
 @platform_admin_required
-def revoke_device_session(session_id: int):
+def revoke_device_session(session_id: int) -> dict[str, Any]:
     device = admin.find_live_device_session(session_id)
     current = g.device_session is not None and g.device_session.id == device.id
     admin.do_revoke_device(device, actor())
@@ -112,19 +114,19 @@ def revoke_device_session(session_id: int):
 
 @bp.get("/api/admin/rooms")
 @platform_admin_required
-def list_rooms():
+def list_rooms() -> dict[str, Any]:
     return admin.list_rooms(query_int("limit", 200, 1, ROOMS_MAX_LIMIT), query_int("offset", 0, 0, 2**31))
 
 
 @bp.get("/api/admin/settings")
 @platform_admin_required
-def get_settings():
+def get_settings() -> dict[str, Any]:
     return admin.settings_view()
 
 
 @bp.put("/api/admin/settings")
 @platform_admin_required
-def put_settings():
+def put_settings() -> dict[str, Any]:
     """Replace the settings named in the body (others stay); all are checked before any
     is stored, and the first bad one is answered with 400 naming its key."""
     data = json_body()
@@ -139,7 +141,7 @@ def put_settings():
 
 @bp.get("/api/admin/audit")
 @platform_admin_required
-def audit():
+def audit() -> dict[str, Any]:
     """Filters: `user_id`, `action` (comma-separated), `since`/`until` (ISO times), `limit`, `offset`."""
     times = {}
     for name in ("since", "until"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from flask import Blueprint, current_app, g, request
 from sqlalchemy import func, select
@@ -45,7 +46,7 @@ def check_password_login(username: str, password: str) -> User:
         raise ApiError("RATE_LIMITED", headers={"Retry-After": str(wait)})
     user = database.session.scalar(select(User).where(func.lower(User.username) == username.lower(),
                                                       User.deleted_at.is_(None)))
-    if not verify_password(user.password_hash if user else None, password):
+    if not verify_password(user.password_hash if user else None, password) or user is None:
         throttle.failed(username, address)
         do_record_failed_sign_in(user, username, address, user_agent())
         raise ApiError("AUTH_INVALID_CREDENTIALS")
@@ -57,12 +58,12 @@ def check_password_login(username: str, password: str) -> User:
     return user
 
 
-def read_credentials(data: dict) -> tuple[str, str]:
+def read_credentials(data: dict[str, Any]) -> tuple[str, str]:
     return (take_text(data, "username", 1, 64), take_text(data, "password", 1, MAX_PASSWORD_LENGTH))
 
 
 @bp.post("/api/device-sessions")
-def create():
+def create() -> tuple[dict[str, Any], int]:
     data = json_body()
     username, password = read_credentials(data)
     device_name = take_text(data, "device_name", 0, 100, default="") or "desktop"
@@ -91,7 +92,7 @@ def presented_token() -> str | None:
 
 
 @bp.post("/api/device-sessions/refresh")
-def refresh():
+def refresh() -> dict[str, Any]:
     found = live_device_session(presented_token())
     if found is None:
         raise ApiError("AUTH_TOKEN_INVALID_OR_EXPIRED")
@@ -110,7 +111,7 @@ def refresh():
 
 @bp.delete("/api/device-sessions/current")
 @login_required
-def revoke_current():
+def revoke_current() -> dict[str, Any]:
     if g.device_session is None:
         raise ApiError("AUTH_REQUIRED", detail="This call needs a device token.")
     do_revoke_device_session(g.device_session, g.user.id, client_address(), user_agent())
@@ -119,7 +120,7 @@ def revoke_current():
 
 @bp.get("/api/device-sessions")
 @login_required
-def list_sessions():
+def list_sessions() -> dict[str, Any]:
     now = datetime.now(timezone.utc)
     query = select(DeviceSession).where(DeviceSession.user_id == g.user.id, DeviceSession.revoked_at.is_(None))
     if not query_flag("include_expired"):
@@ -131,7 +132,7 @@ def list_sessions():
 
 @bp.delete("/api/device-sessions/<int:session_id>")
 @login_required
-def revoke_one(session_id: int):
+def revoke_one(session_id: int) -> dict[str, Any]:
     device = database.session.get(DeviceSession, session_id)
     if device is None or device.user_id != g.user.id or device.revoked_at is not None:
         raise ApiError("NOT_FOUND")

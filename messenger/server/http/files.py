@@ -8,7 +8,10 @@ plaintext in, a plaintext file must have an allowed extension and content that m
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request, send_file
+from collections.abc import Mapping
+from typing import IO, Any
+
+from flask import Blueprint, Response, current_app, g, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from messenger.core.media import (
@@ -24,6 +27,7 @@ from messenger.server.access import access_as_owner_or_room_admin, access_room, 
 from messenger.server.actions import files
 from messenger.server.actions.room_files import do_delete_room_file, room_files
 from messenger.server.auth import login_required
+from messenger.server.db.models import RoomFile
 from messenger.server.errors import ApiError
 from messenger.server.params import MAX_ID, invalid, query_int
 from messenger.server.serialize import iso
@@ -49,28 +53,28 @@ def _refuse_oversize_before_reading(limit: int, quota: int) -> None:
     request.max_content_length = limit + FORM_OVERHEAD_BYTES
 
 
-def _size(stream) -> int:
+def _size(stream: IO[bytes]) -> int:
     stream.seek(0, 2)
     size = stream.tell()
     stream.seek(0)
     return size
 
 
-def _form_room_id(form) -> int:
+def _form_room_id(form: Mapping[str, str]) -> int:
     raw = form.get("room_id", "")
     if not raw.isdigit() or len(raw) > 18:
         raise invalid("room_id", "must be a room id")
     return int(raw)
 
 
-def _requested_type(form) -> str | None:
+def _requested_type(form: Mapping[str, str]) -> str | None:
     wanted = form.get("type") or None
     if wanted is not None and wanted not in files.FILE_TYPES:
         raise invalid("type", "must be file or image")
     return wanted
 
 
-def _plaintext_kind(file_name: str, stream, wanted: str | None) -> tuple[str, str]:
+def _plaintext_kind(file_name: str, stream: IO[bytes], wanted: str | None) -> tuple[str, str]:
     """(file type, MIME type) of a plaintext upload whose extension is allowed and whose
     content matches it; refused otherwise."""
     if settings.get("e2e_policy") == "required":
@@ -91,7 +95,7 @@ def _plaintext_kind(file_name: str, stream, wanted: str | None) -> tuple[str, st
 
 @bp.post("/api/upload")
 @login_required
-def upload():
+def upload() -> dict[str, Any]:
     """Store a file for the caller to send in a room; answers the upload token to send it with."""
     config = current_app.config["MESSENGER"]
     limit = config.max_upload_bytes
@@ -124,7 +128,7 @@ def upload():
             "encrypted": row.encrypted, "upload_token": token, "expires_at": iso(row.expires_at)}
 
 
-def _send_room_file(room_file):
+def _send_room_file(room_file: RoomFile) -> Response:
     path = files.stored_path(room_file.file_path)
     if not path.is_file():
         raise ApiError("FILE_NOT_FOUND")
@@ -141,7 +145,7 @@ def _send_room_file(room_file):
 
 @bp.get("/uploads/<int:file_id>")
 @login_required
-def download(file_id: int):
+def download(file_id: int) -> Response:
     """A file of one of the caller's rooms (404 for anyone else)."""
     room_file, _, _ = access_room_file(g.user, file_id=file_id)
     return _send_room_file(room_file)
@@ -149,7 +153,7 @@ def download(file_id: int):
 
 @bp.get("/uploads/<path:file_path>")
 @login_required
-def download_by_stored_name(file_path: str):
+def download_by_stored_name(file_path: str) -> Response:
     """The v4 download path: the file's stored name."""
     room_file, _, _ = access_room_file(g.user, file_path=file_path)
     return _send_room_file(room_file)
@@ -157,7 +161,7 @@ def download_by_stored_name(file_path: str):
 
 @bp.get("/api/rooms/<int:room_id>/files")
 @login_required
-def list_room_files(room_id: int):
+def list_room_files(room_id: int) -> dict[str, Any]:
     """The room's files, newest first; `type=image|file`, paged by `before_id`."""
     room, _ = access_room(g.user, room_id)
     file_type = request.args.get("type") or None
@@ -170,7 +174,7 @@ def list_room_files(room_id: int):
 
 @bp.delete("/api/rooms/<int:room_id>/files/<int:file_id>")
 @login_required
-def delete_room_file(room_id: int, file_id: int):
+def delete_room_file(room_id: int, file_id: int) -> dict[str, Any]:
     """The uploader or a room admin deletes a file; its message shows as a deleted file."""
     access_room(g.user, room_id)
     room_file, message, membership = access_room_file(g.user, file_id=file_id)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from bisect import bisect_left
+from typing import Any
 
 from flask import Blueprint, g
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from messenger.core import protocol
 from messenger.server import serialize
@@ -18,7 +19,7 @@ from messenger.server.actions.messages import (
     reaction_rows,
 )
 from messenger.server.auth import login_required
-from messenger.server.db.models import Message, RoomMember, User
+from messenger.server.db.models import Message, Reaction, RoomMember, User
 from messenger.server.extensions import database
 from messenger.server.params import MAX_ID, invalid, json_body, query_flag, query_int, take, take_text
 
@@ -27,7 +28,7 @@ bp = Blueprint("messages", __name__)
 
 @bp.get("/api/rooms/<int:room_id>/messages")
 @login_required
-def room_history(room_id: int):
+def room_history(room_id: int) -> dict[str, Any]:
     """A page of a room's messages, oldest first, with `has_more`.
 
     Without a cursor: the newest page. `before_id`: the page before it (scrolling back;
@@ -60,7 +61,7 @@ def room_history(room_id: int):
     return answer
 
 
-def history_page(rows: list[Message], members: list, viewer_id: int) -> list[dict]:
+def history_page(rows: list[Message], members: list[Row[RoomMember, User]], viewer_id: int) -> list[dict[str, Any]]:
     """Serialize a page with reply previews, reactions and read counts in a fixed number of
     queries, whatever the page's size.
 
@@ -74,7 +75,7 @@ def history_page(rows: list[Message], members: list, viewer_id: int) -> list[dic
         replies.update((m.id, m) for m in database.session.scalars(select(Message).where(Message.id.in_(reply_ids))))
     user_ids = {m.sender_id for m in replies.values()} | {m.sender_id for m in rows}
     users = {u.id: u for u in database.session.scalars(select(User).where(User.id.in_(user_ids)))} if user_ids else {}
-    reactions: dict[int, list] = {}
+    reactions: dict[int, list[Reaction]] = {}
     for reaction in reaction_rows(sorted(page_ids)):
         reactions.setdefault(reaction.message_id, []).append(reaction)
     marks = {member.user_id: member.last_read_message_id for member, _ in members}
@@ -98,7 +99,7 @@ def history_page(rows: list[Message], members: list, viewer_id: int) -> list[dic
 
 @bp.put("/api/messages/<int:message_id>")
 @login_required
-def edit_message(message_id: int):
+def edit_message(message_id: int) -> dict[str, Any]:
     """The REST twin of `edit_message`."""
     data = json_body()
     message = access_own_message(g.user, message_id)
@@ -109,21 +110,21 @@ def edit_message(message_id: int):
 
 @bp.delete("/api/messages/<int:message_id>")
 @login_required
-def delete_message(message_id: int):
+def delete_message(message_id: int) -> dict[str, Any]:
     """The REST twin of `delete_message`."""
     return {"success": True, **do_delete_message(access_own_message(g.user, message_id))}
 
 
 @bp.get("/api/messages/<int:message_id>/reactions")
 @login_required
-def list_reactions(message_id: int):
+def list_reactions(message_id: int) -> dict[str, Any]:
     message, _ = access_message(g.user, message_id)
     return {"message_id": message.id, "reactions": serialize.reactions(reaction_rows([message.id]), g.user.id)}
 
 
 @bp.post("/api/messages/<int:message_id>/reactions")
 @login_required
-def toggle_reaction(message_id: int):
+def toggle_reaction(message_id: int) -> dict[str, Any]:
     """Add the caller's emoji to the message, or take it back if it was there."""
     emoji = take_text(json_body(), "emoji", 1, 32)
     if not emoji.strip():

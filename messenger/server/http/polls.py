@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from flask import Blueprint, g
 
 from messenger.server.access import access_as_owner_or_room_admin, access_poll, access_room
@@ -15,7 +18,7 @@ from messenger.server.params import MAX_ID, invalid, json_body, query_int, take,
 bp = Blueprint("polls", __name__)
 
 
-def _take_options(data: dict) -> list[str]:
+def _take_options(data: dict[str, Any]) -> list[str]:
     raw = take(data, "options", list)
     if not polls.MIN_OPTIONS <= len(raw) <= polls.MAX_OPTIONS:
         raise invalid("options", f"must be {polls.MIN_OPTIONS}-{polls.MAX_OPTIONS} choices")
@@ -29,7 +32,7 @@ def _take_options(data: dict) -> list[str]:
     return options
 
 
-def _take_ends_at(data: dict):
+def _take_ends_at(data: dict[str, Any]) -> datetime | None:
     raw = take_text(data, "ends_at", 1, 64, default=None)
     if raw is None:
         return None
@@ -44,7 +47,7 @@ def _take_ends_at(data: dict):
 
 @bp.get("/api/rooms/<int:room_id>/polls")
 @login_required
-def list_polls(room_id: int):
+def list_polls(room_id: int) -> dict[str, Any]:
     """The room's polls, newest first, paged by `before_id`."""
     room, _ = access_room(g.user, room_id)
     before_id = query_int("before_id", None, 1, MAX_ID)
@@ -54,7 +57,7 @@ def list_polls(room_id: int):
 
 @bp.post("/api/rooms/<int:room_id>/polls")
 @login_required
-def create_poll(room_id: int):
+def create_poll(room_id: int) -> tuple[dict[str, Any], int]:
     data = json_body()
     room, _ = access_room(g.user, room_id)
     question = take_text(data, "question", 1, polls.QUESTION_CHARS).strip()
@@ -70,14 +73,14 @@ def create_poll(room_id: int):
 
 @bp.get("/api/polls/<int:poll_id>")
 @login_required
-def get_poll(poll_id: int):
+def get_poll(poll_id: int) -> dict[str, Any]:
     poll, _ = access_poll(g.user, poll_id)
     return {"poll": polls.poll_payload(poll, g.user.id)}
 
 
 @bp.post("/api/polls/<int:poll_id>/vote")
 @login_required
-def vote(poll_id: int):
+def vote(poll_id: int) -> dict[str, Any]:
     """Replace the caller's vote: exactly one option in a single-choice poll, one or more
     otherwise, all of this poll. A closed poll (or one past `ends_at`) refuses at once."""
     data = json_body()
@@ -95,7 +98,7 @@ def vote(poll_id: int):
 
 @bp.post("/api/polls/<int:poll_id>/close")
 @login_required
-def close_poll(poll_id: int):
+def close_poll(poll_id: int) -> dict[str, Any]:
     """The poll's creator or a room admin closes it."""
     poll, membership = access_poll(g.user, poll_id)
     access_as_owner_or_room_admin(g.user, poll.created_by, membership, "POLL_CLOSE_NOT_ALLOWED")
