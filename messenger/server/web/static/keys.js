@@ -34,6 +34,7 @@ export class Device {
     this.verified = false;
     this.recoveryKeyToShow = null;
     this.locks = new Map();
+    this.settling = new Map(); // room id -> wake-ups of those waiting for its next key sync (keysSettled)
   }
 
   // -- start ------------------------------------------------------------------------------------
@@ -290,6 +291,22 @@ export class Device {
     }
     await this.savePins();
     if (added) { await this.saveRooms(); this.onChange(roomId); }
+    this.settle(roomId);
+  }
+
+  // Resolves true when a key sync of `roomId` ends or its keys change here, false after `ms`.
+  keysSettled(roomId, ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      if (!this.settling.has(roomId)) this.settling.set(roomId, []);
+      this.settling.get(roomId).push(() => { clearTimeout(timer); resolve(true); });
+    });
+  }
+
+  settle(roomId) {
+    const waiting = this.settling.get(roomId) || [];
+    this.settling.delete(roomId);
+    for (const wake of waiting) wake();
   }
 
   // -- reading ---------------------------------------------------------------------------------------
@@ -478,6 +495,7 @@ export class Device {
     room.sending = { keyId, count: 0, devices: devices.map((d) => d.device_session_id) };
     await this.saveRooms();
     this.onChange(roomId);
+    this.settle(roomId);
     return roomKey;
   }
 

@@ -183,10 +183,22 @@ export async function newMessage(message) {
   if (!mine) notify(room, message);
 }
 
+// A room's first message can arrive before its key (sealed to this browser at the same moment):
+// its notification waits this long for the key rather than announce "waiting for keys".
+const NOTIFY_KEY_WAIT_MS = 10_000;
+
 async function notify(room, message) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   if (message.room_id === state.roomId && !document.hidden) return;
-  const readable = await readContent(message.room_id, message.content, message.encrypted, message.message_type, message);
+  const session = state;
+  const read = () => readContent(message.room_id, message.content, message.encrypted, message.message_type, message);
+  let readable = await read();
+  const deadline = Date.now() + NOTIFY_KEY_WAIT_MS;
+  while (readable.state === "waiting_for_keys" && Date.now() < deadline) {
+    await session.device.keysSettled(message.room_id, deadline - Date.now());
+    if (state !== session) return; // signed out meanwhile
+    readable = await read();
+  }
   const text = readable.file ? `📎 ${readable.file.name}` : readable.text ?? t(readable.state);
   if (room.muted && !mentionsMe(readable.text)) return;
   const shown = new Notification(message.sender_name || t("notification_new"), { body: text, tag: `room-${room.id}` });
