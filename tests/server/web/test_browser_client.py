@@ -465,6 +465,11 @@ def test_a_contacts_changed_identity_is_warned_of_in_the_room_until_trusted(serv
         expect(page.locator("#identity-banner")).to_be_hidden()
         expect(by_id(page, after)).to_contain_text("after the change")
         expect(by_id(page, after)).to_have_class(re.compile("readable"))
+        # what bob's old desk signed under the identity trusted then still reads as his
+        page.reload()
+        page.locator(f"#rooms li[data-room-id='{room_id}']").click()
+        expect(by_id(page, before)).to_contain_text("before the change")
+        expect(by_id(page, before)).to_have_class(re.compile("readable"))
     finally:
         desk.close()
     assert page.errors == []
