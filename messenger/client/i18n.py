@@ -347,6 +347,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "message.not_encrypted": ("암호화되지 않음", "Not encrypted"),
     "message.not_signed": ("서명 없음", "Not signed"),
     "message.old_format": ("이전 형식", "Old format"),
+    "message.tampered": ("변조됨", "Tampered"),
+    "message.replayed": ("서버가 다시 보냄", "Replayed by the server"),
+    "message.misattributed": ("보낸 사람·대상이 바뀜", "Sender or target changed"),
+    "message.reordered": ("순서가 바뀜", "Out of order"),
+    "message.unverified_sender": ("확인되지 않은 기기", "Unverified device"),
     "account.encryption": ("암호화", "Encryption"),
     "account.fingerprint": ("이 기기의 키 지문", "This device's key fingerprint"),
     "account.backup_hint": ("대화방 키를 암호로 잠가 서버에 보관합니다. 기기를 모두 잃어도 새 기기에서 이 암호로 "

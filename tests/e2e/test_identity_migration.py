@@ -1,7 +1,8 @@
 """Data written before user identities existed (tests/fixtures/e2e-before-identity, made by
 commit bf954a6 with its make_fixture.py) moves to verified devices without losing history: the
 first updated device of each user makes the identity, signs itself and the user's devices it
-already trusted, and everyone still reads what was written before and what comes after."""
+already trusted, and everyone still reads what was written before (v3, marked not signed) and
+what comes after (v5, signed)."""
 
 from __future__ import annotations
 
@@ -67,4 +68,7 @@ def test_devices_and_rooms_from_before_identities_keep_their_history_and_become_
     after = before + [("readable", "after the update"), ("readable", "bob, after the update")]
     for name in clients:
         assert texts(name) == after, name
+    # The history stays v3, read and marked "not signed"; what is sent now is signed (v5).
+    marks = [(m["signed"], m["mark"]) for m in clients["bob"].history(room_id, "--wait-keys", 0)]
+    assert marks == [(False, "E2E_NOT_SIGNED")] * len(before) + [(True, None)] * 2
     assert clients["alice-pc"].ok("safety-number", "@bob") == clients["bob"].ok("safety-number", "@alice")

@@ -49,7 +49,9 @@ class ChatItem:
     unreadable: bool = False  # not shown (waiting for keys, no key here, ...): read again when keys change
     # Shown, but not end-to-end encrypted: the server could have written it (E2E_NOT_ENCRYPTED).
     not_encrypted: bool = False
-    mark: str | None = None  # Readable.mark: also "not signed" (v3) and "old format" (v1/v2)
+    # Readable.mark: also "not signed" (v3) and "old format" (v1/v2); for a message not shown
+    # because it was tampered with, its code (replayed, misattributed, reordered, ...)
+    mark: str | None = None
     mentions_me: bool = False  # someone else's message naming me (@username or @nickname)
     new_divider: bool = False  # the first unread message when the room opened: "New messages" above it
 
@@ -272,7 +274,8 @@ class ChatModel(QAbstractListModel):
         item.text = self.text.words(readable, item.message_type)
         item.unreadable = not readable.shown
         item.not_encrypted = readable.state is ContentState.NOT_ENCRYPTED and item.message_type != "system"
-        item.mark = readable.mark if item.message_type != "system" else None
+        tampered = readable.error_code if readable.state is ContentState.TAMPERED else None
+        item.mark = readable.mark or tampered if item.message_type != "system" else None
         shared = readable.file if readable.shown else None
         file_id = item.source.get("file_id")
         item.file = {"id": file_id, "name": shared.name, "size": shared.size if shared.size is not None

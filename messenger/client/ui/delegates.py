@@ -50,6 +50,11 @@ BADGE = QColor("#F04438")
 BADGE_MUTED = QColor("#A4ABB6")
 # Marks of a readable message whose sender and place are the server's word (Readable.mark).
 FORMAT_MARKS = {"E2E_NOT_SIGNED": "message.not_signed", "E2E_OLD_FORMAT": "message.old_format"}
+# Marks of a message not shown because it was tampered with, one per way (spec/e2e.md §2a):
+# the bubble says why in a sentence, the mark says it at a glance.
+TAMPERED_MARKS = {"E2E_REPLAYED": "message.replayed", "E2E_MISATTRIBUTED": "message.misattributed",
+                  "E2E_REORDERED": "message.reordered", "E2E_UNVERIFIED_SENDER": "message.unverified_sender",
+                  "E2E_SIGNATURE_INVALID": "message.tampered", "E2E_TAMPERED": "message.tampered"}
 AVATAR_COLOURS = ["#F28B82", "#FBBC04", "#34A853", "#4285F4", "#A142F4", "#F06292", "#24C1E0", "#FF7043"]
 
 MARGIN = 12
@@ -298,6 +303,8 @@ class ChatDelegate(QStyledItemDelegate):
             lines.append((f"⚠ {tr('message.not_encrypted')}", FAILED))
         elif item.mark in FORMAT_MARKS:  # readable, but its sender is the server's word
             lines.append((tr(FORMAT_MARKS[item.mark]), SECONDARY))
+        elif item.mark in TAMPERED_MARKS:
+            lines.append((f"⚠ {tr(TAMPERED_MARKS[item.mark])}", FAILED))
         if item.unread_by and item.message_id is not None:
             lines.append((str(item.unread_by), UNREAD_BY))
         time_text = clock(item.created_at)

@@ -3,6 +3,7 @@ shows when the server re-attributes, replays, reorders, re-targets or moves a me
 signs as another, and that a page read again is not verified again."""
 
 import base64
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -115,3 +116,35 @@ def test_the_sequence_keeps_rising_across_a_restart_with_the_clock_set_back(devi
     finally:
         again.close()
     assert after == before + 1
+
+
+def test_what_verified_under_an_identity_trusted_at_the_time_stays_verified_after_it_changes(pair):
+    """Alice resets her identity and bob trusts the new one: what her device signed before still
+    reads as hers, after a restart too (as in Signal); her old certificate signing anything
+    dated after the change (a lost laptop, say) is refused."""
+    alice, bob, room_id = pair
+    before = send(alice, room_id, "바뀌기 전")
+    wait_until(lambda: shown(bob, before)[0] is ContentState.READABLE, timeout=20)
+    device = alice._require_device()
+    old_certificate = SenderDevice(alice.user_id, alice.device_session_id, device.public_key,
+                                   device.signing_public_key, alice._own_identity_signature)
+    alice.reset_identity()
+    bob.look_at_identity(alice.user_id)
+    assert alice.user_id in bob.identity_changes()
+    bob.trust_identity(alice.user_id)
+    after = send(alice, room_id, "바뀐 뒤")
+    wait_until(lambda: shown(bob, after)[0] is ContentState.READABLE, timeout=20)
+    assert shown(bob, before) == (ContentState.READABLE, None, "바뀌기 전")
+    assert shown(bob, after) == (ContentState.READABLE, None, "바뀐 뒤")
+
+    late = seal_message(alice.keyring(room_id), room_id, old_certificate, device.signing, "옛 인증서로",
+                        int(time.time() * 1000) + 60_000)
+    assert shown(bob, {**after, "content": late, "id": after["id"] + 100})[:2] == (
+        ContentState.TAMPERED, "E2E_UNVERIFIED_SENDER")
+
+    restarted = keys_package.E2EKeys(bob.api, bob.store)
+    restarted.start()
+    try:
+        assert shown(restarted, before) == (ContentState.READABLE, None, "바뀌기 전")
+    finally:
+        restarted.close()

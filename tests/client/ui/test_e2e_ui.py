@@ -1,7 +1,9 @@
 """End-to-end encryption on the desktop: what two desks send each other through the UI is
-stored on the server as v3 envelopes only, and each desk reads it on its own (its notices
-too), decrypting history off the GUI thread."""
+stored on the server as v5 envelopes only, and each desk reads it on its own (its notices
+too), decrypting history off the GUI thread; what the server replays or re-attributes is
+marked as such."""
 
+import sqlite3
 import threading
 
 from desk_kit import WAIT_MS, open_room, sign_in
@@ -17,8 +19,10 @@ from test_chat import (
     type_and_press_enter,
 )
 
-from messenger.client.ui.message_text import MessageText
 from messenger.client.ui.chat_model import ChatModel
+from messenger.client.ui.delegates import ChatDelegate
+from messenger.client.ui.message_text import MessageText
+from messenger.core.errors import localized
 
 
 def test_a_text_and_a_pasted_image_cross_two_desks_sealed(server, users, desks, qtbot):
@@ -206,3 +210,42 @@ def test_an_imported_v4_rooms_history_opens_on_a_desk_when_the_admin_releases_th
         assert shown == [m["id"] for m in expected]  # in v4's order
     finally:
         server.stop()
+
+
+def test_a_message_the_server_replays_or_re_attributes_carries_its_own_mark(server, users, desks, qtbot):
+    """The operator writes kim's first message into the room again, later, and shows her second
+    as lee's: lee's desk (in Korean) shows neither text, each with its own mark and reason, and
+    the untouched message as it was."""
+    kim, lee = users(2)
+    room_id = group_room(kim, [lee], "Replays")
+    (kim_window,) = signed_in_desks(qtbot, desks, ("kim", server.url, kim))
+    lee_app = desks.start("lee", language="ko-KR")
+    lee_window = sign_in(qtbot, lee_app, server.url, lee.user["username"])
+    keys_ready(qtbot, lee_app)
+    open_room(qtbot, kim_window, room_id)
+    for text in ("the code is 4417", "lunch at noon"):
+        type_and_press_enter(kim_window, text)
+        qtbot.waitUntil(lambda text=text: getattr(bubble(kim_window, text), "state", None) == "sent", timeout=WAIT_MS)
+    code_id, lunch_id = [m["id"] for m in kim.get(f"/api/rooms/{room_id}/messages").json()["messages"]][-2:]
+    with sqlite3.connect(server.data_dir / "messenger.db") as db:
+        db.execute("UPDATE messages SET sender_id = ? WHERE id = ?", (lee.user["id"], lunch_id))
+        replayed_id = db.execute(
+            "INSERT INTO messages (room_id, sender_id, content, encrypted, message_type, created_at) "
+            "SELECT room_id, sender_id, content, encrypted, message_type, created_at FROM messages WHERE id = ?",
+            (code_id,)).lastrowid
+
+    open_room(qtbot, lee_window, room_id)
+
+    def shown(message_id: int):
+        return next((item for item in lee_window.chat.items() if item.message_id == message_id), None)
+
+    qtbot.waitUntil(lambda: all(shown(i) is not None and shown(i).mark for i in (lunch_id, replayed_id)),
+                    timeout=WAIT_MS)
+    for message_id, code, mark in ((replayed_id, "E2E_REPLAYED", "⚠ 서버가 다시 보냄"),
+                                   (lunch_id, "E2E_MISATTRIBUTED", "⚠ 보낸 사람·대상이 바뀜")):
+        item = shown(message_id)
+        assert (item.mark, item.text) == (code, localized(code, "ko-KR"))
+        assert ChatDelegate.meta_lines(item)[0][0] == mark
+    untouched = shown(code_id)
+    assert (untouched.text, untouched.mark) == ("the code is 4417", None)
+    assert not any(text.startswith("⚠") for text, _ in ChatDelegate.meta_lines(untouched))

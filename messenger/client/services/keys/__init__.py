@@ -102,6 +102,9 @@ class E2EKeys(KeyStore, KeySync, RoomMembers, MessageSigning, KeyBackup):
         self._identity: IdentityKeys | None = None  # the user's identity private key, if held here
         self._identities: dict[int, str] = {}  # user id -> pinned identity public key (own included)
         self._identity_changes: dict[int, str] = {}  # user id -> another identity shown since: refused
+        # user id -> {identity once pinned here: when it stopped being (ms)}: what its devices signed
+        # before then still verifies (spec/e2e.md §4a)
+        self._former_identities: dict[int, dict[str, int]] = {}
         self._signed_devices: set[tuple] = set()  # signatures already checked against a pinned identity
         self.verified = False  # this device carries its user's pinned identity's signature
         self._recovery_key_to_show: str | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from pathlib import Path
 
 from messenger.client.services.api import ServerRefused
@@ -190,8 +191,12 @@ class KeyStore:
     def _signed_by_pinned(self, device: dict) -> bool:
         with self._lock:
             pinned = self._identities.get(device.get("user_id"))
-        check = (pinned, device.get("identity_signature"), device.get("user_id"), device.get("device_session_id"),
-                 device.get("encryption_key"), device.get("signing_key"))
+        return self._signed_by(pinned, device)
+
+    def _signed_by(self, identity_key: str | None, device: dict) -> bool:
+        """Whether `identity_key` signed this device (each device's signature is checked once)."""
+        check = (identity_key, device.get("identity_signature"), device.get("user_id"),
+                 device.get("device_session_id"), device.get("encryption_key"), device.get("signing_key"))
         if check in self._signed_devices:
             return True
         if not device_signed_by(*check):
@@ -317,7 +322,7 @@ class KeyStore:
     def _take_own_identity(self, identity: IdentityKeys) -> None:
         """`identity` is this user's from now on: pinned here, and this device signed with it."""
         with self._lock:
-            self._identities[self.user_id] = identity.public_key
+            self._repin(self.user_id, identity.public_key)
             self._identity_changes.pop(self.user_id, None)
             self._pins_unsaved = True
         self._sign_own_devices(identity, migrate=False)
@@ -362,12 +367,23 @@ class KeyStore:
         if shown is None:
             raise E2EError("IDENTITY_KEY_NOT_FOUND", f"user {user_id}")
         with self._lock:
-            self._identities[user_id] = shown
+            self._repin(user_id, shown)
             self._identity_changes.pop(user_id, None)
             self._pins_unsaved = True
         self._save_pins()
         self.forget_checks()  # messages refused under the old identity are read again
         return shown
+
+    def _repin(self, user_id: int, identity_key: str) -> None:
+        """Pin `identity_key` for `user_id` in place of the one pinned (under the lock). As in
+        Signal, what verified when it was sent stays verified: the replaced identity is kept
+        with the moment it stopped being trusted, and its devices' messages signed (by their
+        sequence number, the sender's clock) before then still read as theirs."""
+        replaced = self._identities.get(user_id)
+        if replaced and replaced != identity_key:
+            self._former_identities.setdefault(user_id, {})[replaced] = int(time.time() * 1000)
+        self._former_identities.get(user_id, {}).pop(identity_key, None)  # trusted again: no end
+        self._identities[user_id] = identity_key
 
     @property
     def fingerprint(self) -> str:
@@ -422,6 +438,8 @@ class KeyStore:
             # A cache written before identities existed has neither.
             identities = {int(user_id): key for user_id, key in saved.get("identities", {}).items()}
             changes = {int(user_id): key for user_id, key in saved.get("identity_changes", {}).items()}
+            former = {int(user_id): {key: int(until) for key, until in keys.items()}
+                      for user_id, keys in saved.get("former_identities", {}).items()}
             sending = {int(room_id): record for room_id, record in saved.get("sending", {}).items()}
             sequence = int(saved.get("sequence", 0))
             login_check = saved.get("login_check")
@@ -434,6 +452,7 @@ class KeyStore:
             self._pins.update(pins)
             self._identities.update(identities)
             self._identity_changes.update(changes)
+            self._former_identities.update(former)
             self._sequence = max(self._sequence, sequence)
             if self._login_check is None and login_check:
                 self._login_check = tuple(login_check)
@@ -455,6 +474,7 @@ class KeyStore:
             held["devices"] = {str(device_id): list(keys) for device_id, keys in self._pins.items()}
             held["identities"] = {str(user_id): key for user_id, key in self._identities.items() if key}
             held["identity_changes"] = {str(user_id): key for user_id, key in self._identity_changes.items()}
+            held["former_identities"] = {str(user_id): keys for user_id, keys in self._former_identities.items() if keys}
             held["sequence"] = self._sequence
             held["login_check"] = self._login_check
             held["sending"] = {str(room_id): {"superseded": sorted(room.superseded), "sending": room.sending,

@@ -34,6 +34,7 @@ export class Device {
     this.verified = false;
     this.recoveryKeyToShow = null;
     this.locks = new Map();
+    this.settling = new Map(); // room id -> wake-ups of those waiting for its next key sync (keysSettled)
   }
 
   // -- start ------------------------------------------------------------------------------------
@@ -54,6 +55,7 @@ export class Device {
     }
     this.pins = (await store.get(`pins:${this.user.id}`)) || { identities: {}, devices: {} };
     this.pins.changes ||= {}; // user id -> another identity shown since the pinned one: refused
+    this.pins.former ||= {}; // user id -> {identity pinned before: when it was replaced (ms)}
     this.sequence = (await store.get(this.sequenceName())) || 0;
     const saved = (await store.get(`rooms:${this.user.id}`)) || {};
     for (const [roomId, room] of Object.entries(saved)) this.rooms.set(Number(roomId), { ...this.emptyRoom(), ...room });
@@ -290,6 +292,22 @@ export class Device {
     }
     await this.savePins();
     if (added) { await this.saveRooms(); this.onChange(roomId); }
+    this.settle(roomId);
+  }
+
+  // Resolves true when a key sync of `roomId` ends or its keys change here, false after `ms`.
+  keysSettled(roomId, ms) {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      if (!this.settling.has(roomId)) this.settling.set(roomId, []);
+      this.settling.get(roomId).push(() => { clearTimeout(timer); resolve(true); });
+    });
+  }
+
+  settle(roomId) {
+    const waiting = this.settling.get(roomId) || [];
+    this.settling.delete(roomId);
+    for (const wake of waiting) wake();
   }
 
   // -- reading ---------------------------------------------------------------------------------------
@@ -330,10 +348,15 @@ export class Device {
     if (!opened) {
       try {
         const signed = await c.readV5(envelope, roomId);
-        if (!await this.senderVerified(roomId, signed.sender)) {
+        const believedUntil = await this.senderBelievedUntil(roomId, signed.sender);
+        if (believedUntil === null) {
           throw new c.EnvelopeError("E2E_UNVERIFIED_SENDER", "the sender's device is not signed by its user's pinned identity");
         }
-        opened = { sender: signed.sender, body: await c.openV5(signed, Object.values(room.keys)) };
+        const body = await c.openV5(signed, Object.values(room.keys));
+        if (body.seq > believedUntil) {
+          throw new c.EnvelopeError("E2E_UNVERIFIED_SENDER", "the sender's device is signed by an identity replaced before this message");
+        }
+        opened = { sender: signed.sender, body };
       } catch (error) {
         if (!(error instanceof c.EnvelopeError) || error.code === "E2E_WRONG_KEY") throw error; // may change: nothing kept
         opened = { error };
@@ -356,16 +379,23 @@ export class Device {
   // Whether the sender's user's pinned identity signed its device. A sender first seen in a
   // message has its identity pinned from the server's answer (trust on first use, as a contact
   // seen in a device list); a failure looks again, to record an identity that changed.
-  async senderVerified(roomId, sender) {
+  // Up to which sequence number the sender's device speaks for its user (spec/e2e.md §4a): any
+  // when the pinned identity signed it, up to when an identity pinned here before was replaced
+  // when that one did (what verified then stays verified, as in Signal), else null.
+  async senderBelievedUntil(roomId, sender) {
     const { userId, deviceId, encryptionKey, signingKey, identitySignature } = sender;
-    const signed = () => c.deviceSignedBy(this.pins.identities[userId], identitySignature, userId, deviceId, encryptionKey, signingKey);
-    if (this.pins.identities[userId] && await signed()) return true;
+    const signedBy = (identity) => c.deviceSignedBy(identity, identitySignature, userId, deviceId, encryptionKey, signingKey);
+    if (this.pins.identities[userId] && await signedBy(this.pins.identities[userId])) return Number.MAX_SAFE_INTEGER;
     const { identity_key: shown } = await api.get(`/api/keys/users/${userId}`);
     const changed = !!this.pins.identities[userId] && shown !== this.pins.identities[userId];
     this.noteIdentity(userId, shown);
     await this.savePins();
     if (changed && this.onIdentityChange) this.onIdentityChange(roomId);
-    return signed();
+    if (await signedBy(this.pins.identities[userId])) return Number.MAX_SAFE_INTEGER;
+    for (const [identity, until] of Object.entries(this.pins.former[userId] || {})) {
+      if (await signedBy(identity)) return until;
+    }
+    return null;
   }
 
   // The safety number of this user and `userId` with the identity shown since the pinned one:
@@ -380,6 +410,10 @@ export class Device {
   trustIdentity(userId) {
     const shown = this.pins.changes[userId];
     if (!shown) return Promise.resolve();
+    const replaced = this.pins.identities[userId];
+    const former = (this.pins.former[userId] ||= {});
+    if (replaced && replaced !== shown) former[replaced] = Date.now(); // when it stopped being trusted
+    delete former[shown];
     this.pins.identities[userId] = shown;
     delete this.pins.changes[userId];
     for (const room of this.rooms.values()) room.opened.clear();
@@ -478,6 +512,7 @@ export class Device {
     room.sending = { keyId, count: 0, devices: devices.map((d) => d.device_session_id) };
     await this.saveRooms();
     this.onChange(roomId);
+    this.settle(roomId);
     return roomKey;
   }
 

@@ -7,6 +7,10 @@ import { t } from "./i18n.js";
 import { loadRooms, openRoom, renderRooms } from "./rooms.js";
 
 const ENVELOPE = /^(v5:|v3:|v2:|U2FsdGVkX1)/;
+// What a message not shown because it was tampered with says, by the way it was (spec/e2e.md §2a).
+const TAMPERED_WORDS = { E2E_REPLAYED: "replayed", E2E_MISATTRIBUTED: "misattributed", E2E_REORDERED: "reordered",
+  E2E_UNVERIFIED_SENDER: "unverified_sender" };
+const words = (readable) => t(readable.state === "tampered" ? TAMPERED_WORDS[readable.code] || "tampered" : readable.state);
 
 // What a content reads as here: {state, text?, file?, legacy?, signed?}. Never throws. `message`:
 // the message as the server gives it, which a signed envelope is checked against (none for a preview).
@@ -69,7 +73,7 @@ export async function renderMessage(message) {
   else if (readable.file) body = fileBody(message, readable.file);
   else if (readable.text !== null && readable.text !== undefined && ["readable", "not_encrypted"].includes(readable.state)) {
     body = element("div", { className: "body" }, ...withMentions(readable.text));
-  } else body = element("div", { className: "body" }, t(readable.state));
+  } else body = element("div", { className: "body" }, words(readable));
   let reply = null;
   if (message.reply_preview) {
     const preview = message.reply_preview;
@@ -183,11 +187,23 @@ export async function newMessage(message) {
   if (!mine) notify(room, message);
 }
 
+// A room's first message can arrive before its key (sealed to this browser at the same moment):
+// its notification waits this long for the key rather than announce "waiting for keys".
+const NOTIFY_KEY_WAIT_MS = 10_000;
+
 async function notify(room, message) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   if (message.room_id === state.roomId && !document.hidden) return;
-  const readable = await readContent(message.room_id, message.content, message.encrypted, message.message_type, message);
-  const text = readable.file ? `📎 ${readable.file.name}` : readable.text ?? t(readable.state);
+  const session = state;
+  const read = () => readContent(message.room_id, message.content, message.encrypted, message.message_type, message);
+  let readable = await read();
+  const deadline = Date.now() + NOTIFY_KEY_WAIT_MS;
+  while (readable.state === "waiting_for_keys" && Date.now() < deadline) {
+    await session.device.keysSettled(message.room_id, deadline - Date.now());
+    if (state !== session) return; // signed out meanwhile
+    readable = await read();
+  }
+  const text = readable.file ? `📎 ${readable.file.name}` : readable.text ?? words(readable);
   if (room.muted && !mentionsMe(readable.text)) return;
   const shown = new Notification(message.sender_name || t("notification_new"), { body: text, tag: `room-${room.id}` });
   shown.onclick = () => { window.focus(); openRoom(room.id); };
