@@ -31,8 +31,10 @@ from messenger.client.services.dirs import ClientDirs
 from messenger.client.services.keys import E2EError, E2EKeys
 from messenger.client.services.local_db import forget_local_data_key, local_data_key
 from messenger.client.services.messages import (
+    download_blob,
     download_file,
     encrypt_text,
+    open_blob,
     file_message_type,
     read_file_entry,
     seal_and_upload_outgoing_file,
@@ -318,12 +320,14 @@ class ChatSession(QObject):
         """Keep a copy of the file in the outbox (it shows as pending at once) and send it
         as an image message (when its bytes are an image) or a file message, encrypted on
         this device; the answer is the OutgoingMessage. Progress comes as `upload_progress`."""
+        return self.call(lambda: self._enqueue_file(room_id, Path(path).name, Path(path).read_bytes()), owner=owner)
 
-        def work() -> OutgoingMessage:
-            data = Path(path).read_bytes()
-            return self.outbox.enqueue_file(room_id, Path(path).name, data, message_type=file_message_type(data))
+    def send_file_data(self, room_id: int, name: str, data: bytes, *, owner: QObject | None = None) -> Call:
+        """As `send_file`, for bytes held in memory (a pasted image): nothing is written in the clear."""
+        return self.call(self._enqueue_file, room_id, name, data, owner=owner)
 
-        return self.call(work, owner=owner)
+    def _enqueue_file(self, room_id: int, name: str, data: bytes) -> OutgoingMessage:
+        return self.outbox.enqueue_file(room_id, name, data, message_type=file_message_type(data))
 
     def room_files(self, room_id: int, owner: QObject | None = None) -> Call:
         """The room's files, newest first; an encrypted one with the name, size and
@@ -336,8 +340,7 @@ class ChatSession(QObject):
         return self.call(work, owner=owner)
 
     def download(self, file_id: int, destination: str, *, file_key: str | None = None,
-                 progress: Callable[[int, int], None] | None = None, owner: QObject | None = None,
-                 quiet: bool = False) -> Call:
+                 progress: Callable[[int, int], None] | None = None, owner: QObject | None = None) -> Call:
         """Save a room file at `destination`, decrypted with `file_key` (its message's; None:
         a plaintext upload); the answer is its path."""
 
@@ -345,7 +348,16 @@ class ChatSession(QObject):
             if progress is not None:
                 self.bridge.post(progress, done, total)
 
-        return self.call(download_file, self.api, file_id, destination, file_key, report, owner=owner, quiet=quiet)
+        return self.call(download_file, self.api, file_id, destination, file_key, report, owner=owner)
+
+    def image(self, file_id: int, *, file_key: str | None = None, owner: QObject | None = None,
+              quiet: bool = False) -> Call:
+        """A room image's bytes to show, decrypted with `file_key` in memory (never on disk)."""
+
+        def work() -> bytes:
+            return open_blob(download_blob(self.api, f"/uploads/{file_id}"), file_key)[0]
+
+        return self.call(work, owner=owner, quiet=quiet)
 
     def sign_out(self) -> Call:
         """Stop the services, revoke this device on the server and forget its token; what this

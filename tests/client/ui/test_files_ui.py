@@ -6,6 +6,7 @@ client restarts, waits as a pending bubble and is delivered once."""
 
 import json
 import os
+import tempfile
 
 import pytest
 from desk_kit import WAIT_MS, open_room, sign_in
@@ -94,7 +95,12 @@ def test_a_file_dropped_on_one_desk_is_saved_on_the_other_with_identical_bytes(p
     assert [p.name for p in target.parent.iterdir()] == ["saved.txt"]  # no temporary file left
 
 
-def test_a_pasted_image_is_sent_as_an_image_and_opens_in_the_viewer(server, users, desks, qtbot):
+def test_a_pasted_image_is_sent_as_an_image_and_opens_in_the_viewer(server, users, desks, qtbot, tmp_path,
+                                                                   monkeypatch):
+    """...and nothing of it is written in the clear on either desk: not the pasted PNG, not the
+    thumbnail, not the viewer's image (the temporary folder stays empty)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temp"))
+    (tmp_path / "temp").mkdir()
     kim, lee = users(2)
     room_id = group_room(kim, [lee], "Pair")
     kim_window = sign_in(qtbot, desks.start("kim"), server.url, kim.user["username"])
@@ -122,6 +128,7 @@ def test_a_pasted_image_is_sent_as_an_image_and_opens_in_the_viewer(server, user
     viewer = lee_window.findChild(ImageViewer)
     qtbot.waitUntil(lambda: viewer.loaded, timeout=WAIT_MS)
     assert viewer.image.pixmap().size().width() == 40
+    assert list((tmp_path / "temp").iterdir()) == []
 
 
 def test_an_empty_file_is_reported_not_sent(server, users, desks, qtbot, tmp_path):
