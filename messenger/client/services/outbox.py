@@ -40,8 +40,8 @@ At rest (spec/e2e.md, "Local data at rest"): each row's content and each file co
 its copy's name, so the file holds no text, file name or file bytes; what stays readable is
 when, to which room, of which type and in which state. A restart while signed in opens them
 with the same key from the keyring; rows that no longer open (the key is gone) are dropped
-when the outbox opens. Rows an older version left in plaintext are sealed then. `forget`
-deletes the outbox, rows and copies (sign-out).
+when the outbox opens. Rows and copies an older version left in plaintext are sealed then.
+`forget` deletes the outbox, rows and copies (sign-out).
 """
 
 from __future__ import annotations
@@ -328,25 +328,35 @@ class Outbox:
 
     def _seal_or_drop_rows(self) -> None:
         """Drop the rows that do not open (sealed under a key forgotten since: nobody can read
-        or send them), and seal the ones an older version kept in plaintext."""
+        or send them), and seal the ones an older version kept in plaintext, in one transaction.
+        A plaintext file copy is sealed into a new copy that the row then names: the old one is
+        left to `_remove_stray_copies`, so a crash halfway never leaves a row and its copy apart."""
         rows = self._conn.execute("SELECT * FROM outgoing_messages").fetchall()
-        for row in rows:
-            if row["sealed"] and self._opened_content(row) is None:
-                log.warning("outbox: message %s does not open with this account's local data key; dropped", row["id"])
-                self._conn.execute("DELETE FROM outgoing_messages WHERE id = ?", (row["id"],))
+        unreadable = [(row["id"],) for row in rows if row["sealed"] and self._opened_content(row) is None]
         plain = [row for row in rows if not row["sealed"]]
-        if not plain:
+        if unreadable:
+            log.warning("outbox: %s messages do not open with this account's local data key; dropped",
+                        len(unreadable))
+        if not unreadable and not plain:
             return
-        self._conn.execute("PRAGMA secure_delete = ON")  # the plaintext's space is overwritten, not only freed
-        for row in plain:
-            self._conn.execute("UPDATE outgoing_messages SET content = ?, sealed = 1 WHERE id = ?",
-                               (self._sealed_content(row["client_msg_id"], row["content"]), row["id"]))
-            copy = OutgoingMessage.from_row(row, row["content"]).attachment
-            if copy and Path(copy["path"]).is_file():
-                path = Path(copy["path"])
-                write_atomic(path, self._seal.seal(path.read_bytes(), _copy_context(path.name)))
-        self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # and none stays in the WAL
-        self._conn.execute("PRAGMA secure_delete = OFF")
+        if plain:
+            self._conn.execute("PRAGMA secure_delete = ON")  # the plaintext's space is overwritten, not only freed
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.executemany("DELETE FROM outgoing_messages WHERE id = ?", unreadable)
+            for row in plain:
+                content = row["content"]
+                copy = OutgoingMessage.from_row(row, content).attachment
+                if copy and Path(copy["path"]).is_file():
+                    sealed = self.files / uuid.uuid4().hex
+                    data = Path(copy["path"]).read_bytes()
+                    write_atomic(sealed, self._seal.seal(data, _copy_context(sealed.name)))
+                    content = json.dumps({**copy, "path": str(sealed)}, ensure_ascii=False)
+                self._conn.execute("UPDATE outgoing_messages SET content = ?, sealed = 1 WHERE id = ?",
+                                   (self._sealed_content(row["client_msg_id"], content), row["id"]))
+        if plain:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # and none stays in the WAL
+            self._conn.execute("PRAGMA secure_delete = OFF")
 
     def _sealed_content(self, client_msg_id: str, content: str) -> str:
         return base64.b64encode(self._seal.seal(content.encode(), _row_context(client_msg_id))).decode("ascii")
