@@ -7,11 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
+from keyring.backends import fail
 
 from file_keyring import PATH_ENV, FileKeyring
 from harness import PASSWORD, Cli, register_and_login
+from messenger.client.chat_cli import EXIT_ERROR
 from messenger.client.services.api import ApiClient
 from messenger.client.services.dirs import platform_dirs
+from messenger.client.services.local_db import local_data_key
+from messenger.client.services.outbox import Outbox, outbox_path
+from messenger.client.services.realtime import Realtime
 from messenger.client.services.session_store import SessionStore
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -126,3 +131,29 @@ def test_the_client_home_is_made_private(server, tmp_path):
     Cli(server, home).login(user.user["username"])
     loose = [str(path) for path in home.rglob("*") if path.stat().st_mode & 0o077]
     assert loose == []
+
+
+def test_a_backup_passphrase_equal_to_the_login_password_is_refused_and_logout_wipes_the_accounts_outbox(
+        server, tmp_path):
+    """The login password's check is in place from the sign-in on; signing out takes the account's
+    outbox (the desktop app's, in a home they share) and its local data key off this computer."""
+    user = register_and_login(server)
+    username = user.user["username"]
+    home = tmp_path / "home"
+    cli = Cli(server, home)
+    cli.login(username)
+
+    refused = cli.run("backup-keys", "--passphrase-stdin", stdin=PASSWORD + "\n")
+    assert refused.returncode == EXIT_ERROR and "error: E2E_BACKUP_PASSPHRASE_IS_PASSWORD:" in refused.stderr
+    assert user.get("/api/keys/backup").status_code == 404  # nothing was written
+
+    store = SessionStore(home / "data", backend=fail.Keyring())  # the CLI's fallback file, as the CLI sees it
+    with ApiClient(server.url) as api:
+        outbox = Outbox(outbox_path(home / "data", server.url, username), Realtime(api),
+                        sealing_key=local_data_key(store, server.url, username))
+    outbox.register_type("file", lambda message: {})
+    outbox.enqueue_file(1, "draft.txt", b"waiting")
+    outbox.stop()
+    cli.ok("logout")
+    assert not outbox.path.exists() and not outbox.files.exists()
+    assert store.load_token(server.url, f"{username}#local-data-key") is None

@@ -45,11 +45,10 @@ def cmd_login(session: CliSession, args) -> int:
     user = session.api.sign_in(username, password, device_name=device_name)
     session.settings.server_url = session.api.server_url
     try:
-        keys = session.start_keys()
+        keys = session.start_keys(login_password=password)
     except (ServerRefused, ServerUnreachable):
         session.api.sign_out()  # a device without keys could read nothing: do not leave it behind
         raise
-    keys.remember_login_password(password)  # a backup passphrase equal to it is refused
     print(f"signed in as {user['username']} on {session.api.server_url} (device {keys.device_session_id})",
           file=sys.stderr)
     print(f"device key fingerprint: {keys.fingerprint}", file=sys.stderr)
@@ -77,9 +76,17 @@ def _sign_out_previous(session: CliSession, username: str) -> None:
 
 
 def cmd_logout(session: CliSession, args) -> int:
-    session.open()
+    from messenger.client.services.local_db import forget_local_data_key
+    from messenger.client.services.outbox import forget_outbox, outbox_path
+
+    api = session.open()
+    username = api.user["username"]
     session.keys.forget(identity=True)
-    told = session.api.sign_out()
+    told = api.sign_out()
+    # What the desktop app keeps of the account, in a home it shares with this one (--home): its
+    # outbox goes, and its local data key, without which its sealed search index opens no more.
+    forget_outbox(outbox_path(session.dirs.data, api.server_url, username))
+    forget_local_data_key(session.store, api.server_url, username)
     print("signed out" if told else "signed out here (the server could not be told)", file=sys.stderr)
     return EXIT_OK
 

@@ -105,10 +105,14 @@ class CliSession:
         self.start_keys(resumed["device_session_id"])
         return self.api
 
-    def start_keys(self, device_session_id: int | None = None):
+    def start_keys(self, device_session_id: int | None = None, *, login_password: str | None = None):
+        """This device's keys, started. `login_password` (at sign-in): its check goes into the
+        key cache with the cache's first write, before anything could accept a backup passphrase."""
         from messenger.client.services.keys import E2EKeys
 
         self.keys = E2EKeys(self.api, self.store, self.dirs.data)
+        if login_password is not None:
+            self.keys.remember_login_password(login_password)  # a backup passphrase equal to it is refused
         self.keys.start(device_session_id)
         recovery_key = self.keys.take_new_recovery_key()
         if recovery_key:

@@ -248,17 +248,12 @@ def seal_outgoing_text(keys: E2EKeys, message: OutgoingMessage, *, timeout: floa
     return {"content": encrypt_text(keys, message.room_id, message.content, reply_to=message.reply_to, timeout=timeout), "encrypted": True}
 
 
-def seal_and_upload_outgoing_file(keys: E2EKeys, api: ApiClient, message: OutgoingMessage, *, timeout: float,
-                                  progress: Callable[[int], None] | None = None) -> dict:
-    """The outbox's copy of a file encrypted for the room and uploaded (again at each attempt:
-    an upload token is spent by one send and expires soon). `progress(percent)` is called once
-    per percent, from this thread."""
-    copy = message.attachment
-    try:
-        data = Path(copy["path"]).read_bytes()
-    except FileNotFoundError:
-        raise E2EError("FILE_NOT_FOUND", "the outbox's copy of the file is gone") from None
-    content, blob = seal_file(keys, message.room_id, data, copy["name"], message_type=message.message_type,
+def seal_and_upload_outgoing_file(keys: E2EKeys, api: ApiClient, message: OutgoingMessage, data: bytes, *,
+                                  timeout: float, progress: Callable[[int], None] | None = None) -> dict:
+    """A file message of the outbox, its copy's bytes `data` (Outbox.read_file), encrypted for the
+    room and uploaded (again at each attempt: an upload token is spent by one send and expires
+    soon). `progress(percent)` is called once per percent, from this thread."""
+    content, blob = seal_file(keys, message.room_id, data, message.attachment["name"], message_type=message.message_type,
                               reply_to=message.reply_to, timeout=timeout)
     shown = -1
 

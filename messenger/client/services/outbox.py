@@ -30,20 +30,30 @@ send: permanent codes fail the message, others are retried.
 Files (`enqueue_file`): the file's bytes are copied (atomically, owner-only) into the
 account's folder beside the outbox file, and the row's content describes the copy
 (`{"name", "size", "path"}`, see `OutgoingMessage.attachment`); it is never sent as it is:
-the type's preparer encrypts and uploads the copy at each attempt (an upload token is spent
-by one send and expires soon, so each attempt uploads again) and supplies the wire content.
-The copy is deleted once the message is sent or discarded; copies no row refers to (a crash
-between the copy and its row) are deleted when the outbox opens.
+the type's preparer encrypts and uploads the copy (`read_file`) at each attempt (an upload
+token is spent by one send and expires soon, so each attempt uploads again) and supplies the
+wire content. The copy is deleted once the message is sent or discarded; copies no row refers
+to (a crash between the copy and its row) are deleted when the outbox opens.
+
+At rest (spec/e2e.md, "Local data at rest"): each row's content and each file copy is sealed
+(local_db.LocalSeal) under the account's local data key, bound to its row's client_msg_id or
+its copy's name, so the file holds no text, file name or file bytes; what stays readable is
+when, to which room, of which type and in which state. A restart while signed in opens them
+with the same key from the keyring; rows that no longer open (the key is gone) are dropped
+when the outbox opens. Rows and copies an older version left in plaintext are sealed then.
+`forget` deletes the outbox, rows and copies (sign-out).
 """
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import dataclasses
 import enum
 import hashlib
 import json
 import logging
+import shutil
 import sqlite3
 import threading
 import time
@@ -51,10 +61,12 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from cryptography.exceptions import InvalidTag
+
 from messenger.client.services.api import ServerRefused, ServerUnreachable
 from messenger.client.services.backoff import Backoff
 from messenger.client.services.keys import E2EError
-from messenger.client.services.local_db import open_local_database
+from messenger.client.services.local_db import LocalSeal, delete_local_database, open_local_database
 from messenger.client.services.realtime import ConnectionState, NotConnected
 from messenger.client.services.session_store import normalize_server_url
 from messenger.core.files import write_atomic
@@ -91,6 +103,8 @@ SCHEMA = [
     );
     CREATE INDEX ix_outgoing_messages_state_room ON outgoing_messages (state, room_id, id);
     """,
+    # Version 2: content sealed at rest (rows from version 1 are sealed when the outbox opens).
+    "ALTER TABLE outgoing_messages ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0",
 ]
 
 
@@ -129,8 +143,9 @@ class OutgoingMessage:
         return described if isinstance(described, dict) and "path" in described else None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "OutgoingMessage":
-        return cls(row["id"], row["client_msg_id"], row["room_id"], row["message_type"], row["content"],
+    def from_row(cls, row: sqlite3.Row, content: str) -> "OutgoingMessage":
+        """The message of a row whose content, once opened, is `content`."""
+        return cls(row["id"], row["client_msg_id"], row["room_id"], row["message_type"], content,
                    bool(row["encrypted"]), row["reply_to"], OutboxState(row["state"]), row["attempts"],
                    row["message_id"], row["error_code"], row["created_at"])
 
@@ -148,12 +163,14 @@ class Transport(Protocol):
 
 
 class Outbox:
-    def __init__(self, path: Path | str, transport: Transport, *, max_attempts: int = 8,
+    def __init__(self, path: Path | str, transport: Transport, *, sealing_key: bytes, max_attempts: int = 8,
                  retry_delay: float = 1.0, retry_delay_max: float = 60.0, keep_sent_seconds: float = 86_400):
         """An outbox in the SQLite file `path` (one per account; the client's local data
-        folder, e.g. `outbox_path(dirs, server, username)`), sending through `transport`."""
+        folder, e.g. `outbox_path(dirs, server, username)`), sending through `transport`;
+        what it keeps is sealed under `sealing_key` (the account's local data key)."""
         self.path = Path(path)
-        self.files = self.path.with_suffix(".files")  # the copies of files waiting to go
+        self.files = outbox_files(self.path)  # the copies of files waiting to go
+        self._seal = LocalSeal(sealing_key)
         self.transport = transport
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
@@ -171,6 +188,7 @@ class Outbox:
         self._stopping = threading.Event()
         self._sender: threading.Thread | None = None
         self._db(self._prune_sent)
+        self._db(self._seal_or_drop_rows)
         self._db(self._remove_stray_copies)
         transport.on_state(self._on_connection_state)
 
@@ -224,13 +242,29 @@ class Outbox:
         if message_type not in FILE_TYPES or message_type not in self._preparers:
             raise ValueError(f"the outbox cannot send {message_type!r} files")
         copy = self.files / uuid.uuid4().hex
-        write_atomic(copy, data)
+        write_atomic(copy, self._seal.seal(data, _copy_context(copy.name)))
         described = json.dumps({"name": name, "size": len(data), "path": str(copy)}, ensure_ascii=False)
         try:
             return self.enqueue(room_id, described, encrypted=True, reply_to=reply_to, message_type=message_type)
         except BaseException:
             copy.unlink(missing_ok=True)
             raise
+
+    def read_file(self, message: OutgoingMessage) -> bytes:
+        """The bytes of a file message's copy (for its preparer). Raises E2EError FILE_NOT_FOUND
+        when the copy is gone or does not open (sealed under a key forgotten since)."""
+        copy = Path(message.attachment["path"])
+        try:
+            return self._seal.open(copy.read_bytes(), _copy_context(copy.name))
+        except FileNotFoundError:
+            raise E2EError("FILE_NOT_FOUND", "the outbox's copy of the file is gone") from None
+        except InvalidTag:
+            raise E2EError("FILE_NOT_FOUND", "the outbox's copy of the file does not open") from None
+
+    def forget(self) -> None:
+        """Stop, and delete the outbox from this computer: its rows and file copies (sign-out)."""
+        self.stop()
+        forget_outbox(self.path)
 
     def retry(self, message_id: int) -> bool:
         """Put a failed message back in its room's queue; False if it is not failed."""
@@ -292,9 +326,53 @@ class Outbox:
         if message.attachment:
             Path(message.attachment["path"]).unlink(missing_ok=True)
 
+    def _seal_or_drop_rows(self) -> None:
+        """Drop the rows that do not open (sealed under a key forgotten since: nobody can read
+        or send them), and seal the ones an older version kept in plaintext, in one transaction.
+        A plaintext file copy is sealed into a new copy that the row then names: the old one is
+        left to `_remove_stray_copies`, so a crash halfway never leaves a row and its copy apart."""
+        rows = self._conn.execute("SELECT * FROM outgoing_messages").fetchall()
+        unreadable = [(row["id"],) for row in rows if row["sealed"] and self._opened_content(row) is None]
+        plain = [row for row in rows if not row["sealed"]]
+        if unreadable:
+            log.warning("outbox: %s messages do not open with this account's local data key; dropped",
+                        len(unreadable))
+        if not unreadable and not plain:
+            return
+        if plain:
+            self._conn.execute("PRAGMA secure_delete = ON")  # the plaintext's space is overwritten, not only freed
+        with self._conn:
+            self._conn.execute("BEGIN")
+            self._conn.executemany("DELETE FROM outgoing_messages WHERE id = ?", unreadable)
+            for row in plain:
+                content = row["content"]
+                copy = OutgoingMessage.from_row(row, content).attachment
+                if copy and Path(copy["path"]).is_file():
+                    sealed = self.files / uuid.uuid4().hex
+                    data = Path(copy["path"]).read_bytes()
+                    write_atomic(sealed, self._seal.seal(data, _copy_context(sealed.name)))
+                    content = json.dumps({**copy, "path": str(sealed)}, ensure_ascii=False)
+                self._conn.execute("UPDATE outgoing_messages SET content = ?, sealed = 1 WHERE id = ?",
+                                   (self._sealed_content(row["client_msg_id"], content), row["id"]))
+        if plain:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # and none stays in the WAL
+            self._conn.execute("PRAGMA secure_delete = OFF")
+
+    def _sealed_content(self, client_msg_id: str, content: str) -> str:
+        return base64.b64encode(self._seal.seal(content.encode(), _row_context(client_msg_id))).decode("ascii")
+
+    def _opened_content(self, row: sqlite3.Row) -> str | None:
+        try:
+            return self._seal.open(base64.b64decode(row["content"]), _row_context(row["client_msg_id"])).decode()
+        except (InvalidTag, ValueError):
+            return None
+
+    def _message(self, row: sqlite3.Row) -> OutgoingMessage:
+        return OutgoingMessage.from_row(row, self._opened_content(row) or "")
+
     def _get(self, message_id: int) -> OutgoingMessage | None:
         row = self._conn.execute("SELECT * FROM outgoing_messages WHERE id = ?", (message_id,)).fetchone()
-        return OutgoingMessage.from_row(row) if row else None
+        return self._message(row) if row else None
 
     def _select(self, room_id: int | None, states: tuple[str, ...]) -> list[OutgoingMessage]:
         query = f"SELECT * FROM outgoing_messages WHERE state IN ({','.join('?' * len(states))})"
@@ -302,15 +380,16 @@ class Outbox:
         if room_id is not None:
             query += " AND room_id = ?"
             args.append(room_id)
-        return [OutgoingMessage.from_row(r) for r in self._conn.execute(query + " ORDER BY id", args)]
+        return [self._message(r) for r in self._conn.execute(query + " ORDER BY id", args)]
 
     def _insert(self, room_id: int, content: str, encrypted: bool, reply_to: int | None,
                 message_type: str) -> OutgoingMessage:
-        now = time.time()
+        now, client_msg_id = time.time(), uuid.uuid4().hex
         cursor = self._conn.execute(
             "INSERT INTO outgoing_messages (client_msg_id, room_id, message_type, content, encrypted, reply_to,"
-            " state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-            (uuid.uuid4().hex, room_id, message_type, content, int(encrypted), reply_to, now, now))
+            " state, created_at, updated_at, sealed) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, 1)",
+            (client_msg_id, room_id, message_type, self._sealed_content(client_msg_id, content), int(encrypted),
+             reply_to, now, now))
         return self._get(cursor.lastrowid)
 
     def _next_due(self, now: float) -> tuple[OutgoingMessage | None, float | None]:
@@ -325,7 +404,7 @@ class Outbox:
             due = self._due.get(row["id"], 0.0)
             if due <= now:
                 self._in_flight = row["id"]
-                return OutgoingMessage.from_row(row), None
+                return self._message(row), None
             earliest = due if earliest is None else min(earliest, due)
         return None, earliest
 
@@ -438,6 +517,25 @@ class Outbox:
                 listener(message)
             except Exception:
                 log.exception("outbox listener failed for message %s", message.id)
+
+
+def _row_context(client_msg_id: str) -> bytes:
+    return f"outbox row {client_msg_id}".encode()
+
+
+def _copy_context(name: str) -> bytes:
+    return f"outbox file {name}".encode()
+
+
+def outbox_files(path: Path) -> Path:
+    """The folder of an outbox's file copies, beside its file."""
+    return path.with_suffix(".files")
+
+
+def forget_outbox(path: Path) -> None:
+    """Delete an outbox (closed) from this computer: its file and its file copies."""
+    delete_local_database(path)
+    shutil.rmtree(outbox_files(path), ignore_errors=True)
 
 
 def outbox_path(data_dir: Path, server_url: str, username: str) -> Path:

@@ -27,16 +27,14 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import logging
-import os
 import sqlite3
 from pathlib import Path
 from typing import Callable
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from messenger.client.services.keys import E2EKeys
-from messenger.client.services.local_db import migrate, open_local_database
+from messenger.client.services.local_db import LocalSeal, delete_local_database, migrate, open_local_database
 from messenger.client.services.messages import ContentState, read_content, read_message
 from messenger.client.services.outbox import outbox_path
 from messenger.core.files import write_atomic
@@ -132,7 +130,7 @@ class SearchIndex:
         gives the E2E keys to read messages with."""
         self.path = Path(path)
         self.keys = keys
-        self._sealing = AESGCM(sealing_key) if sealing_key is not None else None
+        self._sealing = LocalSeal(sealing_key) if sealing_key is not None else None
         self._changes = 0  # since the sealed file was last written
         self._db_thread = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="search-index", initializer=self._open)
@@ -169,7 +167,7 @@ class SearchIndex:
     def forget(self) -> None:
         """Close, and delete the index from this computer (sign-out)."""
         self.close()
-        self._delete_files()
+        delete_local_database(self.path)
 
     def close(self) -> None:
         """Finish the queued writes and close the file (once; later calls do nothing)."""
@@ -220,22 +218,15 @@ class SearchIndex:
         try:
             if not blob.startswith(SEALED_MAGIC):
                 raise InvalidTag  # a plaintext index from before: it must not stay on disk
-            return self._sealing.decrypt(blob[4:16], blob[16:], SEALED_MAGIC)
+            return self._sealing.open(blob[len(SEALED_MAGIC):], SEALED_MAGIC)
         except InvalidTag:
             log.warning("the search index does not open with this account's local data key; starting afresh")
-            self._delete_files()
+            delete_local_database(self.path)
             return None
 
-    def _delete_files(self) -> None:
-        for path in (self.path, self.path.with_name(self.path.name + "-wal"),
-                     self.path.with_name(self.path.name + "-shm")):
-            path.unlink(missing_ok=True)
-
     def _save_sealed(self) -> None:
-        nonce = os.urandom(12)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_atomic(self.path, SEALED_MAGIC + nonce + self._sealing.encrypt(nonce, self._conn.serialize(),
-                                                                            SEALED_MAGIC))
+        write_atomic(self.path, SEALED_MAGIC + self._sealing.seal(self._conn.serialize(), SEALED_MAGIC))
         self._changes = 0
 
     def _close(self) -> None:

@@ -86,7 +86,7 @@ class ChatView(QListView):
         self.following = True
         self.doItemsLayout()
         self.scrollToBottom()
-        QTimer.singleShot(0, self._fill_viewport)
+        QTimer.singleShot(0, self, self._fill_viewport)  # not after the view is gone
 
     def _range_changed(self, _minimum: int, maximum: int) -> None:
         # Rows grew or the view shrank: whoever was reading the newest still is.
@@ -121,7 +121,7 @@ class ChatView(QListView):
             # Keep what the user was reading where it was: the old first row stays on top.
             self.doItemsLayout()
             self.scrollTo(self.chat.index(added), QAbstractItemView.ScrollHint.PositionAtTop)
-        QTimer.singleShot(0, self._fill_viewport)
+        QTimer.singleShot(0, self, self._fill_viewport)  # not after the view is gone
 
     def _older_done(self) -> None:
         self.stop_loading_older()

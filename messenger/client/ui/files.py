@@ -5,17 +5,17 @@ and a simple image viewer.
 Uploads go through `ChatSession.send_file`: the file waits in the outbox (a pending bubble)
 until it is encrypted on this device and uploaded as an opaque blob; a chat file
 (`{"id", "name", "size", "key"}`, from its message) is decrypted with its key as it is
-saved or shown.
+saved or shown. Nothing of a file is written in the clear but where the user saves it: a pasted
+image goes to the outbox from memory, and thumbnails and the viewer decrypt into memory.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QBuffer, QEvent, QIODevice, QObject, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
@@ -69,6 +69,10 @@ class Uploads(QObject):
             self.session.send_file(room_id, path, owner=self).fail(
                 lambda exc, name=Path(path).name: self._failed(name, exc))
 
+    def send_data(self, room_id: int, name: str, data: bytes) -> None:
+        """A file held in memory (a pasted image), sent as `name`."""
+        self.session.send_file_data(room_id, name, data, owner=self).fail(lambda exc: self._failed(name, exc))
+
     def _progress(self, out: OutgoingMessage, percent: int) -> None:
         self.status.emit(tr("files.uploading", name=out.attachment["name"], percent=percent))
 
@@ -99,7 +103,6 @@ class ChatFileDrops(QObject):
         super().__init__(parent)
         self.uploads = uploads
         self.room_id = room_id
-        self._pasted = tempfile.TemporaryDirectory(prefix="messenger-paste-")
         self._count = 0
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
@@ -132,9 +135,10 @@ class ChatFileDrops(QObject):
         if image.isNull():
             return False
         self._count += 1
-        path = Path(self._pasted.name) / f"pasted-{self._count}.png"
-        image.save(str(path), "PNG")
-        self.uploads.send(room_id, [str(path)])
+        png = QBuffer()
+        png.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(png, "PNG")
+        self.uploads.send_data(room_id, f"pasted-{self._count}.png", bytes(png.data()))
         return True
 
 
@@ -241,15 +245,14 @@ class RoomFilesDialog(QDialog):
 
 
 class Thumbnails(QObject):
-    """Small copies of the chat's images for their bubbles: each downloaded once (to a
-    temporary folder), scaled, and kept for this run."""
+    """Small copies of the chat's images for their bubbles: each downloaded once (decrypted in
+    memory), scaled, and kept for this run."""
 
     ready = Signal(int)  # a file id whose thumbnail is now there
 
     def __init__(self, session: ChatSession, parent: QObject | None = None):
         super().__init__(parent)
         self.session = session
-        self._folder = tempfile.TemporaryDirectory(prefix="messenger-thumbs-")
         self._pixmaps: dict[int, QPixmap] = {}
         self._asked: set[int] = set()
 
@@ -258,14 +261,12 @@ class Thumbnails(QObject):
         file_id = file["id"]
         if file_id not in self._pixmaps and file_id not in self._asked:
             self._asked.add(file_id)
-            target = Path(self._folder.name) / f"image-{file_id}"
-            self.session.download(file_id, str(target), file_key=file.get("key"), owner=self, quiet=True).then(
-                lambda path: self._loaded(file_id, str(path)))
+            self.session.image(file_id, file_key=file.get("key"), owner=self, quiet=True).then(
+                lambda data: self._loaded(file_id, data))
         return self._pixmaps.get(file_id)
 
-    def _loaded(self, file_id: int, path: str) -> None:
-        image = QImage(path)
-        Path(path).unlink(missing_ok=True)
+    def _loaded(self, file_id: int, data: bytes) -> None:
+        image = QImage.fromData(data)
         if image.isNull():
             return
         self._pixmaps[file_id] = QPixmap.fromImage(image.scaled(
@@ -276,7 +277,7 @@ class Thumbnails(QObject):
 
 
 class ImageViewer(QDialog):
-    """An image of the chat at full size (downloaded to a temporary file first)."""
+    """An image of the chat at full size (decrypted in memory)."""
 
     def __init__(self, session: ChatSession, file: dict, parent=None):
         super().__init__(parent)
@@ -289,16 +290,9 @@ class ImageViewer(QDialog):
         area.setWidget(self.image)
         layout = QVBoxLayout(self)
         layout.addWidget(area)
-        self._folder = tempfile.TemporaryDirectory(prefix="messenger-view-")
         self.loaded = False
-        target = Path(self._folder.name) / f"image-{file['id']}"
-        session.download(file["id"], str(target), file_key=file.get("key"), owner=self).then(
-            lambda path: self._show(str(path)))
+        session.image(file["id"], file_key=file.get("key"), owner=self).then(self._show)
 
-    def _show(self, path: str) -> None:
-        self.image.setPixmap(QPixmap(path))
+    def _show(self, data: bytes) -> None:
+        self.image.setPixmap(QPixmap.fromImage(QImage.fromData(data)))
         self.loaded = not self.image.pixmap().isNull()
-
-    def done(self, result: int) -> None:
-        super().done(result)
-        self._folder.cleanup()

@@ -7,10 +7,12 @@ no widget touches a service directly.
 
 End-to-end encryption: every text, edit and file goes out sealed under the room's key,
 whatever the server's e2e policy (`required` and `optional` both take encrypted content,
-and the policy is not shown to members). The outbox keeps a text's plaintext in its local
-file and seals it just before each attempt, so a message written offline or before the
+and the policy is not shown to members). The outbox keeps a text in its local file and
+seals it for the room just before each attempt, so a message written offline or before the
 room key arrived goes out encrypted once it can; a file waits there as a local copy, and
-is encrypted and uploaded at each attempt.
+is encrypted and uploaded at each attempt. On disk the outbox and the search index are
+sealed under the account's local data key (in the OS keyring); signing out deletes both and
+forgets the key.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from messenger.client.services.dirs import ClientDirs
 from messenger.client.services.keys import E2EError, E2EKeys
 from messenger.client.services.local_db import forget_local_data_key, local_data_key
 from messenger.client.services.messages import (
+    download_blob,
     download_file,
     encrypt_text,
+    open_blob,
     file_message_type,
     read_file_entry,
     seal_and_upload_outgoing_file,
@@ -75,13 +79,15 @@ class ChatSession(QObject):
         # v1/v2 history (an office moved from v4) costs a PBKDF2 per message: never on the GUI thread.
         self.keys = E2EKeys(api, store, dirs.data, legacy_in_background=True)
         self.keys.attach(self.realtime)
+        # What this desk keeps of the account's messages is sealed at rest under this key.
+        sealing_key = local_data_key(store, api.server_url, self.user["username"])
         self.outbox = Outbox(outbox_path(dirs.data, api.server_url, self.user["username"]), self.realtime,
-                             **(outbox_options or {}))
+                             sealing_key=sealing_key, **(outbox_options or {}))
         self.outbox.register_type("text", lambda message: seal_outgoing_text(
             self.keys, message, timeout=SEAL_TIMEOUT_SECONDS))
         for file_type in FILE_TYPES:
             self.outbox.register_type(file_type, lambda message: seal_and_upload_outgoing_file(
-                self.keys, self.api, message, timeout=SEAL_TIMEOUT_SECONDS,
+                self.keys, self.api, message, self.outbox.read_file(message), timeout=SEAL_TIMEOUT_SECONDS,
                 progress=lambda percent: bridge.post(self.upload_progress.emit, message, percent)))
         self._keys_started = threading.Event()
         self._keys_starting = False
@@ -93,7 +99,7 @@ class ChatSession(QObject):
         self.realtime.on_state(lambda state, reason: bridge.post(self._on_state, state, reason))
         self.outbox.add_listener(lambda message: bridge.post(self._on_outgoing, message))
         self.keys.add_listener(lambda room_id: bridge.post(self.room_keys_changed.emit, room_id))
-        self._start_account_and_search(dirs)
+        self._start_account_and_search(dirs, sealing_key)
 
     @property
     def user_id(self) -> int:
@@ -314,12 +320,14 @@ class ChatSession(QObject):
         """Keep a copy of the file in the outbox (it shows as pending at once) and send it
         as an image message (when its bytes are an image) or a file message, encrypted on
         this device; the answer is the OutgoingMessage. Progress comes as `upload_progress`."""
+        return self.call(lambda: self._enqueue_file(room_id, Path(path).name, Path(path).read_bytes()), owner=owner)
 
-        def work() -> OutgoingMessage:
-            data = Path(path).read_bytes()
-            return self.outbox.enqueue_file(room_id, Path(path).name, data, message_type=file_message_type(data))
+    def send_file_data(self, room_id: int, name: str, data: bytes, *, owner: QObject | None = None) -> Call:
+        """As `send_file`, for bytes held in memory (a pasted image): nothing is written in the clear."""
+        return self.call(self._enqueue_file, room_id, name, data, owner=owner)
 
-        return self.call(work, owner=owner)
+    def _enqueue_file(self, room_id: int, name: str, data: bytes) -> OutgoingMessage:
+        return self.outbox.enqueue_file(room_id, name, data, message_type=file_message_type(data))
 
     def room_files(self, room_id: int, owner: QObject | None = None) -> Call:
         """The room's files, newest first; an encrypted one with the name, size and
@@ -332,8 +340,7 @@ class ChatSession(QObject):
         return self.call(work, owner=owner)
 
     def download(self, file_id: int, destination: str, *, file_key: str | None = None,
-                 progress: Callable[[int, int], None] | None = None, owner: QObject | None = None,
-                 quiet: bool = False) -> Call:
+                 progress: Callable[[int, int], None] | None = None, owner: QObject | None = None) -> Call:
         """Save a room file at `destination`, decrypted with `file_key` (its message's; None:
         a plaintext upload); the answer is its path."""
 
@@ -341,10 +348,20 @@ class ChatSession(QObject):
             if progress is not None:
                 self.bridge.post(progress, done, total)
 
-        return self.call(download_file, self.api, file_id, destination, file_key, report, owner=owner, quiet=quiet)
+        return self.call(download_file, self.api, file_id, destination, file_key, report, owner=owner)
+
+    def image(self, file_id: int, *, file_key: str | None = None, owner: QObject | None = None,
+              quiet: bool = False) -> Call:
+        """A room image's bytes to show, decrypted with `file_key` in memory (never on disk)."""
+
+        def work() -> bytes:
+            return open_blob(download_blob(self.api, f"/uploads/{file_id}"), file_key)[0]
+
+        return self.call(work, owner=owner, quiet=quiet)
 
     def sign_out(self) -> Call:
-        """Stop the services, revoke this device on the server and forget its token."""
+        """Stop the services, revoke this device on the server and forget its token; what this
+        computer kept of the account (keys, outbox, search index) goes with it."""
 
         def work() -> bool:
             self.close()
@@ -352,6 +369,7 @@ class ChatSession(QObject):
                 return self.api.sign_out()
             finally:
                 self.keys.forget()  # the device session is dead, and its keys with it
+                self.outbox.forget()  # messages still waiting are dropped, not left behind
                 self.search_index.forget()
                 forget_local_data_key(self.keys.store, self.api.server_url, self.user["username"])
 
@@ -395,12 +413,10 @@ class ChatSession(QObject):
 
     # -- account, devices, admin, search --
 
-    def _start_account_and_search(self, dirs: ClientDirs) -> None:
-        """The account's local search index, fed with every message this session reads:
-        live events here, history pages through `index_page`."""
+    def _start_account_and_search(self, dirs: ClientDirs, sealing_key: bytes) -> None:
+        """The account's local search index (sealed under `sealing_key`), fed with every message
+        this session reads: live events here, history pages through `index_page`."""
         self.password_changed = False  # why the session ended, for the sign-in window
-        # Plaintext of read messages: sealed at rest under the account's key in the OS keyring.
-        sealing_key = local_data_key(self.keys.store, self.api.server_url, self.user["username"])
         self.search_index = SearchIndex(search_index_path(dirs.data, self.api.server_url, self.user["username"]),
                                         lambda: self.keys, sealing_key=sealing_key)
         self.event_received.connect(self._index_event)

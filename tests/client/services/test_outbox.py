@@ -1,6 +1,9 @@
 """The outbox: durable, in order per room, never duplicated, across outages and crashes."""
 
+import json
+import os
 import queue
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -9,23 +12,34 @@ from pathlib import Path
 
 import pytest
 from client_kit import Recorder
+from file_keyring import FileKeyring
 
 from harness import PASSWORD
 from messenger.client.services.api import ServerRefused as ApiError
 from messenger.client.services.keys import E2EError
-from messenger.client.services.outbox import Outbox, OutboxState, outbox_path
+from messenger.client.services.local_db import local_data_key
+from messenger.client.services.outbox import SCHEMA, Outbox, OutboxState, outbox_files, outbox_path
 from messenger.client.services.realtime import AckTimeout, ConnectionState, NotConnected
+from messenger.client.services.session_store import SessionStore
 
 REPO = Path(__file__).resolve().parents[3]
+ACCOUNT = ("http://outbox.test", "kim")  # whose local data key seals the test's outbox
+
+
+def keyring_store(tmp_path) -> SessionStore:
+    """The session store of the test's client: its keyring a file that a child process sees too."""
+    return SessionStore(tmp_path / "client", backend=FileKeyring(tmp_path / "keyring.json"))
 
 
 @pytest.fixture
 def outboxes(tmp_path):
-    """A factory of started outboxes (default file: one per test); all stopped afterwards."""
+    """A factory of started outboxes (default file: one per test), sealed under the account's
+    local data key from the keyring; all stopped afterwards."""
     made = []
+    key = local_data_key(keyring_store(tmp_path), *ACCOUNT)
 
     def make(transport, path=None, start=True, **kwargs) -> Outbox:
-        options = {"retry_delay": 0.05, "retry_delay_max": 0.5, **kwargs}
+        options = {"retry_delay": 0.05, "retry_delay_max": 0.5, "sealing_key": key, **kwargs}
         box = Outbox(path or tmp_path / "outbox.sqlite3", transport, **options)
         made.append(box)
         if start:
@@ -193,15 +207,20 @@ def test_an_ack_lost_after_the_server_stored_the_message_is_not_sent_twice(clien
 
 CHILD = textwrap.dedent("""
     import sys, threading
+    sys.path.insert(0, "tests")
+    from file_keyring import FileKeyring
     from messenger.client.services.api import ApiClient
+    from messenger.client.services.local_db import local_data_key
     from messenger.client.services.outbox import Outbox, OutboxState
     from messenger.client.services.realtime import Realtime
+    from messenger.client.services.session_store import SessionStore
 
-    url, username, password, path, room_id, count = sys.argv[1:]
+    url, username, password, path, room_id, count, folder, server, account = sys.argv[1:]
     api = ApiClient(url)
     api.sign_in(username, password)
     live = Realtime(api)
-    box = Outbox(path, live)
+    store = SessionStore(f"{folder}/client", backend=FileKeyring(f"{folder}/keyring.json"))
+    box = Outbox(path, live, sealing_key=local_data_key(store, server, account))
     for i in range(int(count)):
         box.enqueue(int(room_id), f"crash test {i}", encrypted=False)
     print("queued", flush=True)
@@ -225,7 +244,8 @@ def test_a_crash_while_sending_loses_nothing_and_duplicates_nothing(server, clie
     path = tmp_path / "outbox.sqlite3"
     count = 50
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, server.url, kim.user["username"], PASSWORD, str(path), str(room_id), str(count)],
+        [sys.executable, "-c", CHILD, server.url, kim.user["username"], PASSWORD, str(path), str(room_id), str(count),
+         str(tmp_path), *ACCOUNT],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in child.stdout], daemon=True).start()
@@ -237,6 +257,8 @@ def test_a_crash_while_sending_loses_nothing_and_duplicates_nothing(server, clie
     finally:
         child.kill()
         child.wait()
+    # What the killed process left on disk (database, WAL) holds no text it queued.
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and b"crash test" in p.read_bytes()] == []
 
     live = realtimes(kim)
     live.start()
@@ -439,7 +461,7 @@ def test_a_file_waits_as_a_private_copy_that_each_attempt_uploads_and_is_gone_on
 
     def upload(message):
         copy = message.attachment
-        data = Path(copy["path"]).read_bytes()
+        data = box.read_file(message)
         uploads.append(data)
         if len(uploads) < 3:
             raise ApiError("SERVER_BUSY", 503, "busy", "try later")
@@ -456,7 +478,8 @@ def test_a_file_waits_as_a_private_copy_that_each_attempt_uploads_and_is_gone_on
 
     copy = Path(queued.attachment["path"])
     assert copy.parent == box.files and copy.parent.parent == tmp_path
-    assert copy.read_bytes() == b"%PDF-1.4 report" and copy.stat().st_mode & 0o777 == 0o600
+    assert b"%PDF" not in copy.read_bytes() and copy.stat().st_mode & 0o777 == 0o600  # sealed
+    assert box.read_file(queued) == b"%PDF-1.4 report"
     assert queued.attachment == {"name": "보고서.pdf", "size": 15, "path": str(copy)}
     transport.come_online()
     sent = settled(heard, [queued.id])[queued.id]
@@ -488,16 +511,10 @@ def test_a_discarded_file_takes_its_copy_with_it_and_stray_copies_go_when_the_ou
 
 
 def test_a_file_whose_copy_is_gone_fails_for_good(outboxes):
-    def upload(message):
-        try:
-            Path(message.attachment["path"]).read_bytes()
-        except FileNotFoundError:
-            raise E2EError("FILE_NOT_FOUND") from None
-        return {"content": "v3:sealed", "encrypted": True}
-
     transport = ScriptedTransport(ack_for, connected=False)
     box = outboxes(transport)
-    box.register_type("file", upload)
+    box.register_type("file", lambda message: {"content": "v3:sealed", "encrypted": True,
+                                               "upload_token": str(len(box.read_file(message)))})
     heard = Recorder()
     box.add_listener(heard)
     queued = box.enqueue_file(4, "gone.txt", b"bytes", message_type="file")
@@ -505,3 +522,69 @@ def test_a_file_whose_copy_is_gone_fails_for_good(outboxes):
     transport.come_online()
     failed = settled(heard, [queued.id], OutboxState.FAILED)[queued.id]
     assert failed.error_code == "FILE_NOT_FOUND" and failed.attempts == 1 and transport.sent.calls == []
+
+
+# -- at rest -----------------------------------------------------------------------------------
+
+
+def on_disk(folder: Path, secrets: list[bytes]) -> list[str]:
+    """The files under `folder` holding any of `secrets`."""
+    return [str(p) for p in folder.rglob("*") if p.is_file() and any(s in p.read_bytes() for s in secrets)]
+
+
+def test_what_waits_is_sealed_on_disk_opens_after_a_restart_and_is_gone_when_forgotten(outboxes, tmp_path):
+    """No text, file name or file bytes in the outbox's files; a new outbox with the account's
+    key from the keyring reads and sends them; `forget` (sign-out) deletes rows and copies."""
+    text, name, data = "급여 인상안 초안", "인사평가 2026.xlsx", b"PK\x03\x04 confidential sheet " * 50
+    transport = ScriptedTransport(ack_for, connected=False)
+    first = outboxes(transport)
+    first.register_type("file", lambda message: {"content": "v5:sealed", "encrypted": True})
+    first.enqueue(3, text, encrypted=True)
+    first.enqueue_file(3, name, data)
+    secrets = [text.encode(), name.encode(), json.dumps(name).encode(), data[:32]]
+    assert on_disk(tmp_path, secrets) == []  # running: database, WAL, copies
+    first.stop()
+    assert on_disk(tmp_path, secrets) == []
+
+    again = outboxes(transport)  # the next start: the same key, from the keyring
+    again.register_type("file", lambda message: {"content": f"v5:{len(again.read_file(message))}",
+                                                 "encrypted": True})
+    heard = Recorder()
+    again.add_listener(heard)
+    waiting = again.messages()
+    assert [(m.content, m.attachment and m.attachment["name"]) for m in waiting] == [(text, None), (json.dumps(
+        {"name": name, "size": len(data), "path": waiting[1].attachment["path"]}, ensure_ascii=False), name)]
+    transport.come_online()
+    settled(heard, [m.id for m in waiting])
+    assert transport.sent.calls == [(text, waiting[0].client_msg_id), (f"v5:{len(data)}", waiting[1].client_msg_id)]
+
+    again.enqueue_file(3, name, data)  # waiting when the user signs out
+    again.forget()
+    assert not (tmp_path / "outbox.sqlite3").exists() and not again.files.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["keyring.json"]  # the key stays until sign-out forgets it
+
+
+def test_rows_under_a_forgotten_key_are_dropped_and_plaintext_rows_of_an_older_version_are_sealed(
+        outboxes, tmp_path):
+    path = tmp_path / "outbox.sqlite3"
+    old = sqlite3.connect(path)  # a version 1 outbox, as the last release left it
+    old.executescript(f"BEGIN; {SCHEMA[0]}; PRAGMA user_version = 1; COMMIT;")
+    copy = outbox_files(path) / "0f"
+    copy.parent.mkdir()
+    copy.write_bytes(b"old plaintext file bytes")
+    for number, (kind, content) in enumerate([("text", "old plaintext draft"), ("file", json.dumps(
+            {"name": "old.txt", "size": 24, "path": str(copy)}))]):
+        old.execute("INSERT INTO outgoing_messages (client_msg_id, room_id, message_type, content, encrypted,"
+                    " state, created_at, updated_at) VALUES (?, 1, ?, ?, 1, 'pending', 0, 0)",
+                    (f"old{number}", kind, content))
+    old.commit()
+    old.close()
+
+    upgraded = outboxes(ScriptedTransport(ack_for, connected=False), start=False)
+    assert [m.content for m in upgraded.messages()][0] == "old plaintext draft"
+    assert upgraded.read_file(upgraded.messages()[1]) == b"old plaintext file bytes"
+    upgraded.stop()
+    assert on_disk(tmp_path, [b"old plaintext", b"old.txt"]) == []
+
+    stranger = outboxes(ScriptedTransport(ack_for, connected=False), start=False, sealing_key=os.urandom(32))
+    assert stranger.messages() == [] and list(stranger.files.iterdir()) == []  # nothing opens: nothing stays

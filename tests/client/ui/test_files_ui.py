@@ -4,7 +4,9 @@ there with identical bytes; a pasted image is sent as an image and opens in the 
 file goes through the outbox, so one attached while the server is down, or before the
 client restarts, waits as a pending bubble and is delivered once."""
 
+import json
 import os
+import tempfile
 
 import pytest
 from desk_kit import WAIT_MS, open_room, sign_in
@@ -12,7 +14,7 @@ from harness import ServerProcess, login, register_and_login
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDropEvent, QGuiApplication, QImage, QKeySequence
 from PySide6.QtTest import QTest
-from test_chat import group_room, keys_ready
+from test_chat import group_room, keys_ready, type_and_press_enter
 
 from messenger.client.services.outbox import OutboxState
 from messenger.client.ui.delegates import ChatDelegate
@@ -93,7 +95,12 @@ def test_a_file_dropped_on_one_desk_is_saved_on_the_other_with_identical_bytes(p
     assert [p.name for p in target.parent.iterdir()] == ["saved.txt"]  # no temporary file left
 
 
-def test_a_pasted_image_is_sent_as_an_image_and_opens_in_the_viewer(server, users, desks, qtbot):
+def test_a_pasted_image_is_sent_as_an_image_and_opens_in_the_viewer(server, users, desks, qtbot, tmp_path,
+                                                                   monkeypatch):
+    """...and nothing of it is written in the clear on either desk: not the pasted PNG, not the
+    thumbnail, not the viewer's image (the temporary folder stays empty)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temp"))
+    (tmp_path / "temp").mkdir()
     kim, lee = users(2)
     room_id = group_room(kim, [lee], "Pair")
     kim_window = sign_in(qtbot, desks.start("kim"), server.url, kim.user["username"])
@@ -121,6 +128,7 @@ def test_a_pasted_image_is_sent_as_an_image_and_opens_in_the_viewer(server, user
     viewer = lee_window.findChild(ImageViewer)
     qtbot.waitUntil(lambda: viewer.loaded, timeout=WAIT_MS)
     assert viewer.image.pixmap().size().width() == 40
+    assert list((tmp_path / "temp").iterdir()) == []
 
 
 def test_an_empty_file_is_reported_not_sent(server, users, desks, qtbot, tmp_path):
@@ -168,8 +176,9 @@ def test_a_file_attached_while_the_server_is_down_waits_then_is_delivered_once(f
     pending = outbox_bubble(kim_window, source.name)
     assert pending.state == "pending" and pending.text == f"📎 {source.name}"
     assert ChatDelegate.meta_lines(pending)[-1][0] == "◷ Sending"
-    [copy] = a.session.outbox.files.iterdir()  # a private copy waits in the account's outbox folder
-    assert copy.read_bytes() == source.read_bytes() and copy.stat().st_mode & 0o777 == 0o600
+    [copy] = a.session.outbox.files.iterdir()  # a private copy waits in the account's outbox folder, sealed
+    assert copy.read_bytes()[:4096] not in source.read_bytes() and copy.stat().st_mode & 0o777 == 0o600
+    assert a.session.outbox.read_file(a.session.outbox.messages()[0]) == source.read_bytes()
     qtbot.wait(300)
     assert sent == [] and outbox_bubble(kim_window, source.name).state == "pending"
 
@@ -195,7 +204,12 @@ def test_a_file_attached_while_the_server_is_down_waits_then_is_delivered_once(f
     assert len(mine) == 1 and mine[0].message_id == sent[0]["message_id"] and mine[0].state == "sent"
 
 
-def test_a_file_queued_before_a_restart_is_sent_after_it_exactly_once(server, users, relay, desks, qtbot, tmp_path):
+def files_holding(folder, secrets: list[bytes]) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if p.is_file() and any(s in p.read_bytes() for s in secrets)]
+
+
+def test_what_waits_in_the_outbox_is_sealed_on_disk_sent_after_a_restart_once_and_wiped_at_sign_out(
+        server, users, relay, desks, qtbot, tmp_path):
     kim, lee = users(2)
     room_id = group_room(kim, [lee], "Pair")
     link = relay(server.url)
@@ -203,29 +217,43 @@ def test_a_file_queued_before_a_restart_is_sent_after_it_exactly_once(server, us
     window = sign_in(qtbot, first, link.url, kim.user["username"])
     keys_ready(qtbot, first)
     open_room(qtbot, window, room_id)
-    source = tmp_path / "photo.png"
+    source = tmp_path / "급여명세서.png"
     image = QImage(24, 16, QImage.Format.Format_RGB32)
     image.fill(QColor("#33AA66"))
     image.save(str(source), "PNG")
+    text = "연봉 협상 메모: 기밀"
+    secrets = [text.encode(), source.name.encode(), json.dumps(source.name).encode(), source.read_bytes()[16:48]]
 
     link.down()
     qtbot.waitUntil(lambda: window.connection != "connected", timeout=WAIT_MS)
     drop_files(window, [source])
     qtbot.waitUntil(lambda: outbox_bubble(window, source.name) is not None, timeout=WAIT_MS)
+    type_and_press_enter(window, text)
+    qtbot.waitUntil(lambda: len(first.session.outbox.messages()) == 2, timeout=WAIT_MS)
     pending = outbox_bubble(window, source.name)
-    assert (pending.message_type, pending.state, pending.text) == ("image", "pending", "🖼 photo.png")
-    folder = first.session.outbox.files
+    assert (pending.message_type, pending.state, pending.text) == ("image", "pending", "🖼 급여명세서.png")
+    data = desks.dirs("kim").data
+    assert files_holding(data, secrets) == []  # queued: the outbox's rows and its copy are sealed
+    folder, path = first.session.outbox.files, first.session.outbox.path
     first.shutdown()
-    assert len(list(folder.iterdir())) == 1
+    assert len(list(folder.iterdir())) == 1 and files_holding(data, secrets) == []
 
     link.up()
-    second = desks.start("kim")  # the same computer starts the client again
+    second = desks.start("kim")  # the same computer starts the client again: the key is in its keyring
     qtbot.waitUntil(lambda: second.main_window is not None, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: second.session.outbox.messages() == [], timeout=30_000)
-    [delivered] = second.session.outbox.messages(states=(OutboxState.SENT,))
-    assert delivered.client_msg_id == pending.client_msg_id and list(folder.iterdir()) == []
+    delivered = second.session.outbox.messages(states=(OutboxState.SENT,))
+    assert [m.client_msg_id for m in delivered][0] == pending.client_msg_id and list(folder.iterdir()) == []
     stored = lee.get(f"/api/rooms/{room_id}/messages").json()["messages"]
-    assert [(m["id"], m["message_type"]) for m in stored] == [(delivered.message_id, "image")]
+    assert [(m["id"], m["message_type"]) for m in stored] == [(m.message_id, m.message_type) for m in delivered]
+    assert [m["message_type"] for m in stored] == ["image", "text"]
     open_room(qtbot, second.main_window, room_id)
     qtbot.waitUntil(lambda: file_bubble(second.main_window, source.name) is not None, timeout=WAIT_MS)
-    assert [item.message_type for item in second.main_window.chat.items()] == ["image"]
+    assert [item.message_type for item in second.main_window.chat.items()] == ["image", "text"]
+
+    # Signing out takes the outbox (rows and copies) off this computer.
+    assert path.exists() and folder.exists()
+    second.sign_out()
+    qtbot.waitUntil(lambda: second.login_window is not None and second.login_window.sign_in.isEnabled(),
+                    timeout=WAIT_MS)
+    assert not path.exists() and not folder.exists()
