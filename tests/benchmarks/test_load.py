@@ -92,7 +92,7 @@ def test_the_socket_reassembles_frames_split_anyhow_across_reads(chunk):
               + frame(new_message(2, 1, 12)[:20], final=False) + frame(new_message(2, 1, 12)[20:], opcode=0x0)
               + frame(new_message(2, 2, 13, pad=70_000)))
     for start in range(0, len(stream), chunk):
-        client.sio.data_received(stream[start:start + chunk])
+        client.sio.feed(stream[start:start + chunk])
     assert client.received == [(1, 1, 10), (1, 2, 11), (2, 1, 12), (2, 2, 13)]
     assert run.delivered == 4 and not run.stats.errors and client.sio.buffer == b""
 
