@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import itertools
 import json
 import os
 import re
@@ -23,12 +25,13 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import orjson
 import psutil
-import socketio
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -215,6 +218,174 @@ async def login_storm(url: str, users: list[dict], count: int, seconds: float) -
 
 # --- sockets ------------------------------------------------------------------------------
 
+# asyncio reads every socket into this one buffer and hands it over at once (get_buffer, then
+# buffer_updated): a plain recv allocates 256 KiB for each read, ~15 µs of the ~20 a delivery cost.
+READ_BUFFER = memoryview(bytearray(256 * 1024))
+
+
+class Socket(asyncio.BufferedProtocol):
+    """A minimal Socket.IO 5 client over one WebSocket (Engine.IO 4): the handshake with `auth`,
+    pings, events and acks; nothing else (no polling, reconnection or binary attachments).
+
+    The load generator's receiving side: python-socketio's AsyncClient took 60–87 µs of CPU per
+    `new_message` (aiohttp's frame reader, engine.io and socket.io decoding, a task per event),
+    so one core could not receive what the relay sends in rooms of 100. Here frames are parsed
+    as each read arrives and each `new_message` goes to the client right there."""
+
+    def __init__(self, client: "Client"):
+        self.client = client
+        self.connected = False
+        self.transport: asyncio.Transport | None = None
+        self.upgraded = False
+        self.buffer = b""  # the start of a frame (or of the HTTP answer) that the next read completes
+        self.fragments: list[bytes] | None = None  # a text message split over frames
+        self.acks: dict[int, asyncio.Future] = {}
+        self.ack_ids = itertools.count()
+        self.auth: dict = {}
+        self.opened: asyncio.Future | None = None  # done at Socket.IO's CONNECT answer
+        self.closing = False  # our own disconnect: no error
+
+    async def open(self, url: str, auth: dict, timeout: float) -> None:
+        """Connects (`ConnectionError` if the server refuses, `TimeoutError` after `timeout` s)."""
+        parts = urllib.parse.urlsplit(url)
+        loop = asyncio.get_running_loop()
+        self.auth, self.opened = auth, loop.create_future()
+        async with asyncio.timeout(timeout):
+            await loop.create_connection(lambda: self, parts.hostname, parts.port or 80)
+            key = base64.b64encode(os.urandom(16)).decode()
+            self.transport.write(
+                f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+            await self.opened
+
+    async def call(self, event: str, data, timeout: float):
+        """Emits `event` with an ack id; the ack's argument (`TimeoutError` after `timeout` s)."""
+        if not self.connected:
+            raise ConnectionError("not connected")
+        ack_id = next(self.ack_ids)
+        self.acks[ack_id] = future = asyncio.get_running_loop().create_future()
+        self.send(b"42%d" % ack_id + orjson.dumps([event, data]))
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            self.acks.pop(ack_id, None)
+
+    def disconnect(self) -> None:
+        self.closing = True
+        if self.transport and not self.transport.is_closing():
+            if self.connected:
+                self.send(b"41")
+            self.send((1000).to_bytes(2, "big"), opcode=0x8)
+            self.transport.close()
+        self.connected = False
+
+    def send(self, payload: bytes, opcode: int = 0x1) -> None:
+        """One final frame, masked as a client's must be."""
+        n = len(payload)
+        head = bytes([0x80 | opcode, 0x80 | n]) if n < 126 else (
+            bytes([0x80 | opcode, 0xFE]) + n.to_bytes(2, "big") if n < 65536
+            else bytes([0x80 | opcode, 0xFF]) + n.to_bytes(8, "big"))
+        mask = os.urandom(4)
+        masked = (int.from_bytes(payload, "big") ^ int.from_bytes((mask * (n // 4 + 1))[:n], "big")).to_bytes(n, "big")
+        self.transport.write(head + mask + masked)
+
+    # asyncio.BufferedProtocol
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def connection_lost(self, exc) -> None:
+        was_connected, self.connected = self.connected, False
+        for future in self.acks.values():
+            if not future.done():
+                future.set_exception(ConnectionError("disconnected"))
+        if self.opened and not self.opened.done():
+            self.opened.set_exception(ConnectionError(f"closed during the handshake ({exc!r})"))
+        elif was_connected and not self.closing:
+            self.client.on_disconnect(repr(exc) if exc else "closed by the server")
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.feed(bytes(READ_BUFFER[:nbytes]))
+
+    def feed(self, data: bytes) -> None:
+        """The bytes of one read: the HTTP answer to the upgrade, then frames (any split)."""
+        if self.buffer:
+            data, self.buffer = self.buffer + data, b""
+        if not self.upgraded:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = data
+                return
+            status = data[:data.find(b"\r\n")]
+            if not status.startswith(b"HTTP/1.1 101"):
+                self.opened.set_exception(ConnectionError(f"no WebSocket upgrade: {status.decode(errors='replace')}"))
+                self.transport.close()
+                return
+            self.upgraded, data = True, data[end + 4:]
+        # Server frames are unmasked: 2 bytes, then a 16- or 64-bit length if the 7-bit one says so.
+        pos, size = 0, len(data)
+        while size - pos >= 2:
+            first, length = data[pos], data[pos + 1] & 0x7F
+            head = 2
+            if length == 126:
+                head, length = 4, int.from_bytes(data[pos + 2:pos + 4], "big")
+            elif length == 127:
+                head, length = 10, int.from_bytes(data[pos + 2:pos + 10], "big")
+            if size - pos < head + length:
+                break
+            self.frame(first, data[pos + head:pos + head + length])
+            pos += head + length
+        if pos < size:
+            self.buffer = data[pos:]
+
+    def frame(self, first: int, payload: bytes) -> None:
+        opcode, final = first & 0x0F, first & 0x80
+        if opcode == 0x1 and final:
+            self.packet(payload)
+        elif opcode == 0x1:
+            self.fragments = [payload]
+        elif opcode == 0x0 and self.fragments is not None:
+            self.fragments.append(payload)
+            if final:
+                self.packet(b"".join(self.fragments))
+                self.fragments = None
+        elif opcode == 0x9:
+            self.send(payload, opcode=0xA)
+        elif opcode == 0x8:
+            self.transport.close()
+
+    def packet(self, payload: bytes) -> None:
+        """One Engine.IO packet; in it, a Socket.IO one."""
+        kind = payload[:2]
+        if kind == b"42":
+            event = orjson.loads(payload[payload.index(b"[", 2):])  # `42` [ack id] [name, data]
+            if event[0] == "new_message":
+                self.client.on_new_message(event[1])
+        elif kind == b"43":
+            start = payload.index(b"[", 2)
+            future = self.acks.get(int(payload[2:start]))
+            if future and not future.done():
+                args = orjson.loads(payload[start:])
+                future.set_result(args[0] if len(args) == 1 else tuple(args))
+        elif payload == b"2":  # Engine.IO ping
+            self.send(b"3")
+        elif payload[:1] == b"0":  # Engine.IO open: now Socket.IO's CONNECT with the auth
+            self.send(b"40" + orjson.dumps(self.auth))
+        elif kind == b"40":
+            self.connected = True
+            self.opened.set_result(None)
+        elif kind == b"44":
+            self.opened.set_exception(ConnectionError(f"connect refused: {payload[2:].decode(errors='replace')}"))
+            self.transport.close()
+        elif kind == b"41" or payload[:1] == b"1":  # the server ends the namespace or the connection
+            self.transport.close()
+
+
 class Client:
     """One Socket.IO connection; records every `new_message` it receives."""
 
@@ -223,20 +394,19 @@ class Client:
         self.user = user
         self.run = run
         self.room_id: int | None = None
-        self.sio = socketio.AsyncClient(reconnection=False)
-        self.sio.on("new_message", self.on_new_message)
-        self.sio.on("disconnect", self.on_disconnect)
+        self.sio = Socket(self)
         # (sender client index, sequence number, message id) in arrival order
         self.received: list[tuple[int, int, int | None]] = []
         self.seen_ids: set = set()
         self.seq = 0  # continues across steps, so every client_msg_id stays new
 
     async def connect(self, url: str, timeout: float) -> bool:
+        self.sio = Socket(self)  # a fresh one each time (soak.py reconnects)
         try:
-            await self.sio.connect(url, auth={"token": self.user["token"]}, transports=["websocket"],
-                                   wait_timeout=timeout)
+            await self.sio.open(url, {"token": self.user["token"]}, timeout)
             return True
         except Exception as exc:  # noqa: BLE001 - every failure is counted, whatever its kind
+            self.sio.disconnect()
             self.run.stats.error("connect", repr(exc))
             return False
 
@@ -248,7 +418,7 @@ class Client:
         now = time.perf_counter()
         row = data.get("message", data) if isinstance(data, dict) else {}
         try:
-            mark = json.loads(row.get("content") or "")
+            mark = orjson.loads(row.get("content") or "")
             sender, seq, sent_at = mark["s"], mark["n"], mark["t"]
         except (ValueError, TypeError, KeyError):
             return  # not one of ours
@@ -272,8 +442,8 @@ class Client:
         try:
             ack = await self.sio.call("send_message", {
                 "room_id": self.room_id, "content": content, "type": "text", "encrypted": False,
-                "client_msg_id": f"bench-{self.index}-{seq}"}, timeout=ack_timeout)
-        except socketio.exceptions.TimeoutError:
+                "client_msg_id": f"bench-{self.index}-{seq}"}, ack_timeout)
+        except TimeoutError:
             run.stats.error("ack timeout")
             return
         except Exception as exc:  # noqa: BLE001
@@ -289,10 +459,7 @@ class Client:
         run.acked_by_room[self.room_id] = run.acked_by_room.get(self.room_id, 0) + 1
 
     async def close(self) -> None:
-        try:
-            await self.sio.disconnect()
-        except Exception:  # noqa: BLE001 - closing is best effort
-            pass
+        self.sio.disconnect()
 
 
 class Run:
@@ -510,6 +677,8 @@ async def load_mode(args, watch: ServerWatch, figures: dict) -> None:
         "server CPU (of one core)": (f"{(cpu_server1 - cpu_server0) / wall * 100:.0f} %"
                                      if cpu_server0 is not None and cpu_server1 is not None else "-"),
         "bench client CPU (of one core)": f"{(cpu_client1 - cpu_client0) / wall * 100:.0f} %",
+        "bench client CPU per delivery": (f"{(cpu_client1 - cpu_client0) * 1e6 / run.delivered:.1f} µs"
+                                          if run.delivered else "-"),
         # Anything well above server + client means other work shared the machine: rerun.
         "machine CPU, all processes": f"{(cpu_machine1 - cpu_machine0) / wall * 100:.0f} % of {os.cpu_count()} cores",
         "load average (1 min) start/end": f"{load0:.1f} / {load1:.1f}",
@@ -558,7 +727,9 @@ async def one_step(clients: list[Client], offered: float, args, watch: ServerWat
             "cpu ms/msg": cpu * 1000 / run.acked if run.acked else None,
             "cpu %": cpu / (time.perf_counter() - start) * 100,
             # Near 100: the load generator, not the server, set the limit of this step.
-            "client cpu %": client_cpu / (time.perf_counter() - start) * 100, "clean": clean, "notes": run.stats.notes}
+            "client cpu %": client_cpu / (time.perf_counter() - start) * 100,
+            "client us/delivery": client_cpu * 1e6 / run.delivered if run.delivered else None,
+            "load": os.getloadavg()[0], "clean": clean, "notes": run.stats.notes}
 
 
 async def setup_target(args, url: str) -> list[Client]:
@@ -606,14 +777,16 @@ def run_stepped(args, targets: list[dict]) -> None:
 
 def step_line(step: dict) -> str:
     cpu = "-" if step["cpu ms/msg"] is None else f"{step['cpu ms/msg']:.2f}"
+    us = "-" if step["client us/delivery"] is None else f"{step['client us/delivery']:.1f}"
     return (f"{step['offered']:>8g} {step['achieved']:>9.0f} {step['delivered/s']:>11.0f} "
             f"{ms(step['p50']):>10} {ms(step['p99']):>10} {step['lost']:>5} {step['duplicated']:>5} "
             f"{step['reordered']:>5} {step['errors']:>6} {cpu:>10} {step['cpu %']:>6.0f} {step['client cpu %']:>6.0f} "
-            f"{'clean' if step['clean'] else 'NOT clean'}")
+            f"{us:>7} {step['load']:>5.1f} {'clean' if step['clean'] else 'NOT clean'}")
 
 
 STEP_HEADER = (f"{'offered':>8} {'achieved':>9} {'delivered/s':>11} {'ack p50':>10} {'ack p99':>10} "
-               f"{'lost':>5} {'dup':>5} {'reord':>5} {'errors':>6} {'cpu ms/msg':>10} {'cpu %':>6} {'client':>6}")
+               f"{'lost':>5} {'dup':>5} {'reord':>5} {'errors':>6} {'cpu ms/msg':>10} {'cpu %':>6} {'client':>6} "
+               f"{'µs/dlv':>7} {'load':>5}")
 
 
 def highest_clean(steps: list[dict]) -> float:

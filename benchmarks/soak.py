@@ -25,7 +25,6 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-import socketio
 
 from load import (PASSWORD, Client, Run, ServerWatch, Stats, close_all, connect_all, create_rooms,
                   create_users, mib, ms, percentile, print_table, raise_open_file_limit,
@@ -65,8 +64,8 @@ class Desk(Client):
         """A socket call with an ack; the ack if it was `ok`, else None (and an error counted)."""
         start = time.perf_counter()
         try:
-            ack = await self.sio.call(event, payload, timeout=self.soak.args.ack_timeout)
-        except socketio.exceptions.TimeoutError:
+            ack = await self.sio.call(event, payload, self.soak.args.ack_timeout)
+        except TimeoutError:
             self.run.stats.error(f"{event} ack timeout")
             return None
         except Exception as exc:  # noqa: BLE001 - every failure is counted, whatever its kind
