@@ -6,6 +6,7 @@ README. The caller must have monkey-patched the standard library first.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import signal
@@ -125,6 +126,13 @@ def gevent_server(address: tuple[str, int], app: WSGIApplication, **server_args:
             websocket = self.environ.get("HTTP_UPGRADE", "").lower() == "websocket"
             if not websocket:
                 self.server.requests_in_flight.add(self)
+            else:
+                # A WebSocket reads its socket itself (simple-websocket, through the environ's
+                # `wsgi.input.raw`): the 8 KiB read buffer made for HTTP would sit unused for the
+                # connection's life. Nothing is left in it: a client sends no frame before the
+                # handshake's answer.
+                small = io.BufferedReader(self.rfile.detach(), 1)
+                self.rfile = self.wsgi_input.rfile = self.environ["wsgi.input"] = small
             try:
                 super().handle_one_response()
             finally:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)  # one per live socket: no per-instance dict
 class SocketCaller:
     sid: str  # the socket's id, for its own channels and for skipping it in a broadcast
     user_id: int
