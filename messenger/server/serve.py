@@ -122,6 +122,8 @@ def gevent_server(address: tuple[str, int], app: WSGIApplication, **server_args:
 
     # gevent has no type hints, so its classes are Any to mypy.
     class Handler(pywsgi.WSGIHandler):  # type: ignore[misc]
+        rfile: Any  # the connection's buffered reader (gevent sets it)
+
         def handle_one_response(self) -> None:
             websocket = self.environ.get("HTTP_UPGRADE", "").lower() == "websocket"
             if not websocket:
