@@ -6,6 +6,7 @@ README. The caller must have monkey-patched the standard library first.
 
 from __future__ import annotations
 
+import gc
 import io
 import logging
 import os
@@ -56,6 +57,11 @@ def serve(config: ServerConfig) -> int:
         fingerprint = tls.certificate_fingerprint(cert)
 
     server = gevent_server((config.host, config.port), app, error_log=log, **ssl_args)
+    # What start-up made (modules, the app, SQLAlchemy's mappers) lives as long as the process:
+    # out of the collector's sight, a full collection, which holds the loop (70-100 ms seen
+    # under load), walks only what serving made.
+    gc.collect()
+    gc.freeze()
     workers = jobs.start(app)
     server.start()
     stopping = gevent.event.Event()
