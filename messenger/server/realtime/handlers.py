@@ -100,11 +100,12 @@ def _on_disconnect(server):
     return handler
 
 
-def bind_events(socketio) -> None:
-    """Put the socket events on the app's Socket.IO server (made by `init_app`). The connect
-    stays with Flask-SocketIO: it reads the cookie session, the query and the headers."""
-    socketio.on_event("connect", on_connect)
-    server = socketio.server
+def bind_events(binding) -> None:
+    """Put the socket events on the Socket.IO server that `binding` (Flask-SocketIO's object)
+    made in `init_app`. The connect stays with Flask-SocketIO: it reads the cookie session, the
+    query and the headers."""
+    binding.on_event("connect", on_connect)
+    server = binding.server
     server.on("disconnect", _on_disconnect(server), namespace="/")
     for name, fn in EVENTS.items():
         server.on(name, _dispatch(server, name, fn), namespace="/")
