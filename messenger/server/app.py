@@ -103,6 +103,8 @@ def create_app(config: ServerConfig, *, serving: bool = True) -> tuple[Flask, ob
         max_http_buffer_size=config.max_request_bytes,
         # One sender's events are handled in the order they arrive.
         async_handlers=False,
+        # The connect reads the cookie session once; the other events never touch it (`bind_events`).
+        manage_session=False,
         ping_interval=20,
         ping_timeout=20,
         json=wirejson,
@@ -111,7 +113,9 @@ def create_app(config: ServerConfig, *, serving: bool = True) -> tuple[Flask, ob
                                                             write_only=not serving)}
            if config.message_queue else {}),
     )
-    from messenger.server.realtime import handlers  # noqa: F401  (registers the socket events)
+    from messenger.server.realtime.handlers import bind_events
+
+    bind_events(socketio)
 
     return app, socketio
 

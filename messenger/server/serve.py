@@ -6,6 +6,8 @@ README. The caller must have monkey-patched the standard library first.
 
 from __future__ import annotations
 
+import gc
+import io
 import logging
 import os
 import signal
@@ -55,6 +57,11 @@ def serve(config: ServerConfig) -> int:
         fingerprint = tls.certificate_fingerprint(cert)
 
     server = gevent_server((config.host, config.port), app, error_log=log, **ssl_args)
+    # What start-up made (modules, the app, SQLAlchemy's mappers) lives as long as the process:
+    # out of the collector's sight, a full collection, which holds the loop (70-100 ms seen
+    # under load), walks only what serving made.
+    gc.collect()
+    gc.freeze()
     workers = jobs.start(app)
     server.start()
     stopping = gevent.event.Event()
@@ -121,10 +128,19 @@ def gevent_server(address: tuple[str, int], app: WSGIApplication, **server_args:
 
     # gevent has no type hints, so its classes are Any to mypy.
     class Handler(pywsgi.WSGIHandler):  # type: ignore[misc]
+        rfile: Any  # the connection's buffered reader (gevent sets it)
+
         def handle_one_response(self) -> None:
             websocket = self.environ.get("HTTP_UPGRADE", "").lower() == "websocket"
             if not websocket:
                 self.server.requests_in_flight.add(self)
+            else:
+                # A WebSocket reads its socket itself (simple-websocket, through the environ's
+                # `wsgi.input.raw`): the 8 KiB read buffer made for HTTP would sit unused for the
+                # connection's life. Nothing is left in it: a client sends no frame before the
+                # handshake's answer.
+                small = io.BufferedReader(self.rfile.detach(), 1)
+                self.rfile = self.wsgi_input.rfile = self.environ["wsgi.input"] = small
             try:
                 super().handle_one_response()
             finally:

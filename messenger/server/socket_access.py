@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)  # one per live socket: no per-instance dict
 class SocketCaller:
+    sid: str  # the socket's id, for its own channels and for skipping it in a broadcast
     user_id: int
     device_session_id: int  # a browser's too: its sign-in is a device session of kind 'browser'
     locale: str

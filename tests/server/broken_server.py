@@ -40,6 +40,8 @@ def break_app(app, socketio, broken: set[str]) -> None:
             messages.on_edit_message(caller, data)
             raise ApiError("FORBIDDEN")
 
+    handlers.bind_events(socketio)  # the events above replace the ones create_app bound
+
     if "http_raises" in broken:
         def users_raises():
             raise RuntimeError("broken on purpose")

@@ -8,6 +8,7 @@ transaction, so a client that was away reads exactly what it missed by cursor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from messenger.server.db.models import RoomEvent
 from messenger.server.extensions import database, socketio
@@ -26,12 +27,18 @@ def device_channel(device_session_id: int) -> str:
     return f"device:{device_session_id}"
 
 
+def _channel(room_id: int | None, user_id: int | None) -> str:
+    if room_id is not None:
+        return room_channel(room_id)
+    if user_id is not None:
+        return user_channel(user_id)
+    raise ValueError("an event goes to one room or one user")
 
 
 @dataclass
 class Event:
     name: str
-    payload: dict
+    payload: dict[str, Any]
     room_id: int | None = None  # delivered to the room's subscribed sockets
     user_id: int | None = None  # delivered to every socket of one user
     keep: bool = True
@@ -39,7 +46,7 @@ class Event:
 
     @property
     def channel(self) -> str:
-        return room_channel(self.room_id) if self.room_id is not None else user_channel(self.user_id)
+        return _channel(self.room_id, self.user_id)
 
 
 @dataclass
@@ -48,7 +55,7 @@ class Pending:
 
     events: list[Event] = field(default_factory=list)
 
-    def add(self, name: str, payload: dict, *, room_id: int | None = None, user_id: int | None = None,
+    def add(self, name: str, payload: dict[str, Any], *, room_id: int | None = None, user_id: int | None = None,
             keep: bool = True, skip_sid: str | None = None) -> Event:
         if (room_id is None) == (user_id is None):
             raise ValueError("an event goes to exactly one room or one user")
@@ -73,11 +80,10 @@ def emit_all(pending: Pending) -> None:
         socketio.emit(event.name, event.payload, to=event.channel, skip_sid=event.skip_sid)
 
 
-def emit_now(name: str, payload: dict, *, room_id: int | None = None, user_id: int | None = None,
+def emit_now(name: str, payload: dict[str, Any], *, room_id: int | None = None, user_id: int | None = None,
              skip_sid: str | None = None) -> None:
     """An ephemeral event that changes nothing stored (typing, presence)."""
-    channel = room_channel(room_id) if room_id is not None else user_channel(user_id)
-    socketio.emit(name, payload, to=channel, skip_sid=skip_sid)
+    socketio.emit(name, payload, to=_channel(room_id, user_id), skip_sid=skip_sid)
 
 
 def unsubscribe_user_from_room(user_id: int, room_id: int) -> None:

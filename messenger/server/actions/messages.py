@@ -21,7 +21,8 @@ from messenger.core import protocol
 from messenger.server import serialize, settings
 from messenger.server.actions.events import Event, Pending, commit_and_emit, emit_all, emit_now
 from messenger.server.actions.files import attach_upload
-from messenger.server.db.models import DeviceSession, Message, Reaction, Room, RoomEvent, RoomMember, User, utcnow
+from messenger.server.db.models import (DeviceSession, Message, Reaction, Room, RoomEvent, RoomFile, RoomMember, User,
+                                        utcnow)
 from messenger.server.db.writer import GroupWriter
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
@@ -124,11 +125,11 @@ def _written(writer: GroupWriter, item) -> tuple[str, int]:
     """The outcome of a group writer's item and its id once committed; a refusal is its
     ApiError, a failed commit INTERNAL_ERROR (nothing of its batch stored)."""
     try:
-        outcome, value, *_ = writer.submit(item)
+        outcome, value, *more = writer.submit(item)
     except SQLAlchemyError:
         raise ApiError("INTERNAL_ERROR") from None
     if outcome == "refused":
-        raise ApiError(value)
+        raise ApiError(value, detail=more[0] if more else None)
     return outcome, value
 
 
@@ -338,32 +339,84 @@ def do_typing(user: SocketCaller, room_id: int, is_typing: bool, sid: str | None
     return True
 
 
+@dataclass
+class MessageChange:
+    """An edit (`content` given) or a soft delete of a message, for the group writer. Who may
+    is checked on the loop (`access_own_message`, a room admin's file take-down); that it is
+    still live, in the transaction: a delete committed meanwhile refuses it."""
+
+    message_id: int
+    room_id: int
+    content: str | None = None  # None: a delete
+    encrypted: bool = False
+    room_file_id: int | None = None  # a delete that takes the message's file down with it
+
+
 def do_edit_message(message: Message, content: str, encrypted: bool) -> dict:
     """Replace a message's content and broadcast `message_edited`; returns the event payload."""
     if message.message_type != "text":
         raise ApiError("MESSAGE_TYPE_NOT_ALLOWED", detail="only text messages can be edited")
-    message.content = content
-    message.encrypted = encrypted
-    message.edited_at = utcnow()
-    payload = {"message_id": message.id, "room_id": message.room_id, "content": content, "encrypted": encrypted,
-               "edited_at": serialize.iso(message.edited_at)}
-    pending = Pending()
-    pending.add(protocol.MESSAGE_EDITED, payload, room_id=message.room_id)
-    commit_and_emit(pending)
+    _, payload = _written(change_writer, MessageChange(message.id, message.room_id, content, encrypted))
     return payload
 
 
-def do_delete_message(message: Message) -> dict:
+def do_delete_message(message: Message, room_file_id: int | None = None) -> dict:
     """Soft delete: the row stays (replies and read marks point at it), its content and
-    reactions go; broadcasts `message_deleted` and returns its payload."""
-    message.deleted_at = utcnow()
-    message.content = ""
-    database.session.execute(delete(Reaction).where(Reaction.message_id == message.id))
-    payload = {"message_id": message.id, "room_id": message.room_id}
-    pending = Pending()
-    pending.add(protocol.MESSAGE_DELETED, payload, room_id=message.room_id)
-    commit_and_emit(pending)
+    reactions go (and its file, `room_file_id`, in the same transaction); broadcasts
+    `message_deleted` and returns its payload."""
+    _, payload = _written(change_writer, MessageChange(message.id, message.room_id,
+                                                       room_file_id=room_file_id))
     return payload
+
+
+_LIVE_MESSAGE = (Message.id == bindparam("m"), Message.deleted_at.is_(None))
+_EDIT = update(Message).where(*_LIVE_MESSAGE).values(
+    content=bindparam("text"), encrypted=bindparam("sealed"), edited_at=bindparam("now"))
+_DELETE = update(Message).where(*_LIVE_MESSAGE).values(content="", deleted_at=bindparam("now"))
+_DELETE_REACTIONS = delete(Reaction).where(Reaction.message_id == bindparam("m"))
+_DELETE_FILE = update(RoomFile).where(RoomFile.id == bindparam("file")).values(deleted_at=bindparam("now"))
+
+
+def _store_changes(connection: Connection, batch: list[MessageChange]) -> list[tuple]:
+    """The writer's transaction for edits and deletes: ("stored", payload, event name) or
+    ("refused", "MESSAGE_DELETED") each (rare, so a statement or two per change)."""
+    now = utcnow()
+    results: list[tuple] = []
+    events: list[dict] = []
+    for change in batch:
+        keys = {"m": change.message_id, "now": now}
+        if change.content is not None:
+            name, done = protocol.MESSAGE_EDITED, connection.execute(
+                _EDIT, {**keys, "text": change.content, "sealed": change.encrypted}).rowcount
+            payload = {"message_id": change.message_id, "room_id": change.room_id, "content": change.content,
+                       "encrypted": change.encrypted, "edited_at": serialize.iso(now)}
+        else:
+            name, done = protocol.MESSAGE_DELETED, connection.execute(_DELETE, keys).rowcount
+            payload = {"message_id": change.message_id, "room_id": change.room_id}
+            if done:
+                connection.execute(_DELETE_REACTIONS, keys)
+                if change.room_file_id is not None:
+                    connection.execute(_DELETE_FILE, {"file": change.room_file_id, "now": now})
+        if not done:
+            results.append(("refused", "MESSAGE_DELETED"))
+            continue
+        events.append({"name": name, "room_id": change.room_id, "user_id": None, "payload": payload,
+                       "created_at": now})
+        results.append(("stored", payload, name))
+    if events:
+        event_ids = iter(connection.execute(_INSERT_EVENTS, events).scalars().all())
+        for result in results:
+            if result[0] == "stored":
+                result[1]["event_id"] = next(event_ids)
+    return results
+
+
+def _publish_changes(batch: list[MessageChange], results: list[tuple]) -> None:
+    emit_all(Pending([Event(result[2], result[1], room_id=result[1]["room_id"])
+                      for result in results if result[0] == "stored"]))
+
+
+change_writer = GroupWriter(lambda: database.engine, _store_changes, _publish_changes)
 
 
 def reaction_rows(message_ids: list[int]) -> list[Reaction]:
@@ -374,25 +427,63 @@ def reaction_rows(message_ids: list[int]) -> list[Reaction]:
         select(Reaction).where(Reaction.message_id.in_(message_ids)).order_by(Reaction.id)))
 
 
+@dataclass
+class ReactionToggle:
+    """One person's emoji on a message, added or taken back, for the group writer."""
+
+    user_id: int
+    message_id: int
+    room_id: int
+    emoji: str
+
+
 def do_toggle_reaction(user: User, message: Message, emoji: str) -> tuple[bool, list[dict]]:
     """Add the caller's `emoji` to the message, or take it away if it is there; broadcasts
     `reaction_updated` with the message's reactions. Returns (added, reactions seen by `user`)."""
     if message.deleted_at is not None:
         raise ApiError("MESSAGE_DELETED")
-    removed = database.session.execute(
-        delete(Reaction).where(Reaction.message_id == message.id, Reaction.user_id == user.id,
-                               Reaction.emoji == emoji)
-    ).rowcount
-    if not removed:
-        kinds = set(database.session.scalars(select(Reaction.emoji).where(Reaction.message_id == message.id)))
-        if emoji not in kinds and len(kinds) >= protocol.MAX_REACTION_KINDS:
-            raise ApiError("VALIDATION_ERROR",
-                           detail=f"emoji: a message has at most {protocol.MAX_REACTION_KINDS} different reactions")
-        database.session.add(Reaction(message_id=message.id, user_id=user.id, emoji=emoji))
-        database.session.flush()
-    rows = reaction_rows([message.id])
-    pending = Pending()
-    pending.add(protocol.REACTION_UPDATED, {"message_id": message.id, "room_id": message.room_id,
-                                            "reactions": serialize.reactions(rows)}, room_id=message.room_id)
-    commit_and_emit(pending)
-    return not removed, serialize.reactions(rows, user.id)
+    _, (added, reactions) = _written(reaction_writer, ReactionToggle(user.id, message.id, message.room_id, emoji))
+    return added, reactions
+
+
+_IS_DELETED = select(Message.deleted_at.is_not(None)).where(Message.id == bindparam("m"))
+_TAKE_BACK = delete(Reaction).where(Reaction.message_id == bindparam("m"), Reaction.user_id == bindparam("u"),
+                                    Reaction.emoji == bindparam("e"))
+_KINDS = select(Reaction.emoji).where(Reaction.message_id == bindparam("m")).distinct()
+_ADD_REACTION = insert(Reaction).values(message_id=bindparam("m"), user_id=bindparam("u"), emoji=bindparam("e"))
+_REACTIONS = (select(Reaction.emoji, Reaction.user_id).where(Reaction.message_id == bindparam("m"))
+              .order_by(Reaction.id))
+
+
+def _store_reactions(connection: Connection, batch: list[ReactionToggle]) -> list[tuple]:
+    """The writer's transaction for reactions: ("stored", (added, reactions seen by the
+    person), payload) or ("refused", code[, detail]) each."""
+    results: list[tuple] = []
+    for toggle in batch:
+        keys = {"m": toggle.message_id, "u": toggle.user_id, "e": toggle.emoji}
+        if connection.scalar(_IS_DELETED, keys):  # deleted since the caller's look
+            results.append(("refused", "MESSAGE_DELETED"))
+            continue
+        removed = connection.execute(_TAKE_BACK, keys).rowcount
+        if not removed:
+            kinds = set(connection.scalars(_KINDS, keys))
+            if toggle.emoji not in kinds and len(kinds) >= protocol.MAX_REACTION_KINDS:
+                results.append(("refused", "VALIDATION_ERROR", f"emoji: a message has at most "
+                                 f"{protocol.MAX_REACTION_KINDS} different reactions"))
+                continue
+            connection.execute(_ADD_REACTION, keys)
+        rows = connection.execute(_REACTIONS, keys).all()
+        payload = {"message_id": toggle.message_id, "room_id": toggle.room_id, "reactions": serialize.reactions(rows)}
+        payload["event_id"] = connection.execute(_INSERT_EVENTS, [
+            {"name": protocol.REACTION_UPDATED, "room_id": toggle.room_id, "user_id": None, "payload": payload,
+             "created_at": utcnow()}]).scalar_one()
+        results.append(("stored", (not removed, serialize.reactions(rows, toggle.user_id)), payload))
+    return results
+
+
+def _publish_reactions(batch: list[ReactionToggle], results: list[tuple]) -> None:
+    emit_all(Pending([Event(protocol.REACTION_UPDATED, result[2], room_id=result[2]["room_id"])
+                      for result in results if result[0] == "stored"]))
+
+
+reaction_writer = GroupWriter(lambda: database.engine, _store_reactions, _publish_reactions)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from messenger.server.actions.files import stored_path
 from messenger.server.actions.messages import do_delete_message
-from messenger.server.db.models import Message, RoomFile, User, utcnow
+from messenger.server.db.models import Message, RoomFile, User
 from messenger.server.extensions import database
 from messenger.server.serialize import file_url, iso
 
@@ -40,9 +40,8 @@ def room_files(room_id: int, file_type: str | None, before_id: int | None, limit
 def do_delete_room_file(room_file: RoomFile, message: Message) -> dict[str, Any]:
     """Delete a file from its room: its message becomes a deleted message (the room gets
     `message_deleted`, so clients show a deleted file) and its bytes are removed."""
-    room_file.deleted_at = utcnow()
     path = stored_path(room_file.file_path)
     # The file row's change commits with the message's deletion, in one transaction.
-    payload = do_delete_message(message)
+    payload = do_delete_message(message, room_file.id)
     path.unlink(missing_ok=True)
     return {**payload, "file_id": room_file.id}

@@ -7,10 +7,10 @@ identity remembered (`socket_access`) stays true for the socket's life.
 
 from __future__ import annotations
 
-import functools
+from typing import Callable
 
 from flask import current_app, request, session
-from flask_socketio import ConnectionRefusedError, join_room, leave_room, rooms
+from flask_socketio import ConnectionRefusedError
 from sqlalchemy import select
 
 from messenger.core import protocol
@@ -41,6 +41,10 @@ def refuse(code: str, locale: str) -> ConnectionRefusedError:
     return refusal
 
 
+# name -> fn(caller, data): filled at import by `socket_event`, bound to each app's server by `bind_events`
+EVENTS: dict[str, Callable[[SocketCaller, dict], dict | None]] = {}
+
+
 def socket_event(name: str):
     """Register a handler `fn(caller, data)`; its dict result is the ack.
 
@@ -50,9 +54,23 @@ def socket_event(name: str):
     """
 
     def decorate(fn):
-        @functools.wraps(fn)
-        def handler(data=None):
-            caller = presence().local.get(request.sid)
+        EVENTS[name] = fn
+        return fn
+
+    return decorate
+
+
+def _dispatch(server, name: str, fn):
+    """The handler python-socketio calls. Flask-SocketIO's own would build a Flask request
+    context per event (URL routing, the cookie session: a fifth of the send path's CPU); an
+    event needs only its app's context, and the socket's sign-in is its `SocketCaller`."""
+
+    def handler(sid: str, data=None):
+        environ = server.get_environ(sid)
+        if environ is None:  # gone meanwhile
+            return None
+        with environ["flask.app"].app_context():
+            caller = presence().local.get(sid)
             if caller is None:
                 return socket_error("AUTH_REQUIRED", "ko-KR")
             try:
@@ -66,13 +84,31 @@ def socket_event(name: str):
                 else:  # answered like HTTP's 500; the payload may hold message text, so it is not logged
                     current_app.logger.exception("unhandled error in socket event %s", name)
                     error = socket_error("INTERNAL_ERROR", caller.locale)
-                socketio.emit(protocol.ERROR, error, to=request.sid)
+                server.emit(protocol.ERROR, error, to=sid)
                 return error
 
-        socketio.on_event(name, handler)
-        return fn
+    return handler
 
-    return decorate
+
+def _on_disconnect(server):
+    def handler(sid: str, *_reason):
+        environ = server.get_environ(sid)
+        if environ is not None:
+            with environ["flask.app"].app_context():
+                forget_socket(sid)
+
+    return handler
+
+
+def bind_events(binding) -> None:
+    """Put the socket events on the Socket.IO server that `binding` (Flask-SocketIO's object)
+    made in `init_app`. The connect stays with Flask-SocketIO: it reads the cookie session, the
+    query and the headers."""
+    binding.on_event("connect", on_connect)
+    server = binding.server
+    server.on("disconnect", _on_disconnect(server), namespace="/")
+    for name, fn in EVENTS.items():
+        server.on(name, _dispatch(server, name, fn), namespace="/")
 
 
 def _locale(auth) -> str:
@@ -80,7 +116,6 @@ def _locale(auth) -> str:
     return pick_locale(lang, request.args.get("lang"), request.headers.get("Accept-Language"))
 
 
-@socketio.on("connect")
 def on_connect(auth=None):
     locale = _locale(auth)
     token = auth.get("token") if isinstance(auth, dict) else None
@@ -101,26 +136,26 @@ def on_connect(auth=None):
     else:
         raise refuse("AUTH_REQUIRED", locale)
 
-    caller = SocketCaller(user.id, device_id, locale, user.nickname, browser, session.get("epoch") if browser else None)
-    join_room(user_channel(user.id))
-    join_room(device_channel(device_id))
+    caller = SocketCaller(request.sid, user.id, device_id, locale, user.nickname, browser,
+                          session.get("epoch") if browser else None)
+    _enter(caller, user_channel(user.id))
+    _enter(caller, device_channel(device_id))
     room_ids = member_room_ids(user.id)
     for room_id in room_ids:
-        join_room(room_channel(room_id))
+        _enter(caller, room_channel(room_id))
     do_socket_connected(request.sid, caller, room_ids)
 
 
-@socketio.on("disconnect")
-def on_disconnect(*_reason):
-    forget_socket(request.sid)
+def _enter(caller: SocketCaller, channel: str) -> None:
+    socketio.server.enter_room(caller.sid, channel, namespace="/")
 
 
-def in_room(room_id: int) -> bool:
+def in_room(caller: SocketCaller, room_id: int) -> bool:
     """Whether the event's socket gets the room's events, without the database: a member's
     socket sits in the room's channel from its connect (or invite) until a kick or leave takes
     it out, which the Socket.IO manager does on the socket's own process, whichever process
     acted (or until the socket itself leaves the channel: `leave_room`)."""
-    return room_channel(room_id) in rooms()
+    return room_channel(room_id) in socketio.server.rooms(caller.sid, namespace="/")
 
 
 def _member_room_ids(user_id: int, wanted: list) -> list[int]:
@@ -137,7 +172,7 @@ def on_join_room(caller: SocketCaller, data: dict):
     room_ids = _member_room_ids(caller.user_id, [take(data, "room_id", int)])
     if not room_ids:
         raise ApiError("ROOM_NOT_FOUND")
-    join_room(room_channel(room_ids[0]))
+    _enter(caller, room_channel(room_ids[0]))
     return {"room_id": room_ids[0]}
 
 
@@ -146,7 +181,7 @@ def on_leave_room(caller: SocketCaller, data: dict):
     """Stop this socket's delivery for a room; the user stays a member."""
     room_id = data.get("room_id")
     if isinstance(room_id, int) and not isinstance(room_id, bool):
-        leave_room(room_channel(room_id))
+        socketio.server.leave_room(caller.sid, room_channel(room_id), namespace="/")
     return {"room_id": room_id}
 
 
@@ -157,7 +192,7 @@ def on_subscribe_rooms(caller: SocketCaller, data: dict):
         raise ApiError("VALIDATION_ERROR", detail="room_ids: must be a list of room ids")
     room_ids = _member_room_ids(caller.user_id, wanted)
     for room_id in room_ids:
-        join_room(room_channel(room_id))
+        _enter(caller, room_channel(room_id))
     return {"room_ids": room_ids}
 
 

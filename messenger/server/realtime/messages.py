@@ -6,8 +6,6 @@ and hands over to one action; the ack goes out after the action's commit.
 
 from __future__ import annotations
 
-from flask import request
-
 from messenger.core import protocol
 from messenger.server.access import access_own_message, access_room
 from messenger.server.actions.messages import (
@@ -83,7 +81,7 @@ def on_send_message(caller: SocketCaller, data: dict):
 def on_message_read(caller: SocketCaller, data: dict):
     """Move the caller's read mark in a room forward; a mark at or past the message stays."""
     room_id = take(data, "room_id", int)
-    if not in_room(room_id):
+    if not in_room(caller, room_id):
         raise ApiError("ROOM_NOT_FOUND")
     mark, moved = do_mark_read(ReadMark(caller.user_id, room_id, take(data, "message_id", int)))
     return {"room_id": room_id, "message_id": mark, "moved": moved}
@@ -93,9 +91,9 @@ def on_message_read(caller: SocketCaller, data: dict):
 def on_typing(caller: SocketCaller, data: dict):
     """Tell the room's other sockets; `sent: false` means the throttle held it back."""
     room_id = take(data, "room_id", int)
-    if not in_room(room_id):
+    if not in_room(caller, room_id):
         raise ApiError("ROOM_NOT_FOUND")
-    return {"sent": do_typing(caller, room_id, take(data, "is_typing", bool), request.sid)}
+    return {"sent": do_typing(caller, room_id, take(data, "is_typing", bool), caller.sid)}
 
 
 @socket_event(protocol.EDIT_MESSAGE)
