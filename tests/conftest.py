@@ -102,20 +102,20 @@ def app(tmp_path):
     inside an app context: for jobs and query counts, with no server listening."""
     from messenger.server.app import create_app
     from messenger.server.config import ServerConfig
-    from messenger.server.extensions import database
+    from messenger.server.db import database_of
 
     app, _ = create_app(ServerConfig(data_dir=tmp_path / "data", async_mode="threading", testing=True))
     with app.app_context():
         yield app
-    database.close()
+    database_of(app).close()
 
 
 @pytest.fixture
 def in_process(app):
     """The database of `app`, for counting queries."""
-    from messenger.server.extensions import database
+    from messenger.server.db import database_of
 
-    return database
+    return database_of(app)
 
 
 @pytest.fixture

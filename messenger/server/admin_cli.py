@@ -29,6 +29,7 @@ from messenger.server.actions.legacy_keys import do_purge_legacy_keys, do_releas
 from messenger.server.app import command_app
 from messenger.server.backup import BackupError, create_backup, restore_backup
 from messenger.server.config import DATABASE_FILE, ServerConfig
+from messenger.server.db import database_of
 from messenger.server.db.models import User
 from messenger.server.db.move import move_to_postgresql, moved_note
 from messenger.server.errors import ApiError, Refused
@@ -93,8 +94,11 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> tuple[object, str]:
             raise CommandFailed("NO_DATABASE", f"there is no server database in {config.data_dir}")
 
     app = command_app(config)
-    with app.app_context():
-        return COMMANDS[command](args)
+    try:
+        with app.app_context():
+            return COMMANDS[command](args)
+    finally:
+        database_of(app).close()
 
 
 # --- backup and restore: no app, so nothing touches the live database's schema ------------

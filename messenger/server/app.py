@@ -16,7 +16,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from messenger.core.files import make_private, write_atomic
 from messenger.server.config import ServerConfig
 from messenger.server.errors import register_error_handlers
-from messenger.server.extensions import database, socketio
+from messenger.server.db import Database
+from messenger.server.extensions import socketio
 from messenger.server import wirejson
 from messenger.server.presence import LocalPresence, RedisPresence
 from messenger.server.throttle import (
@@ -80,8 +81,10 @@ def create_app(config: ServerConfig, *, serving: bool = True) -> tuple[Flask, ob
     cast(DefaultJSONProvider, app.json).ensure_ascii = False  # Flask's own provider, made by Flask()
     share_state(app, config)
 
+    database = Database()
     database.open(config.sqlalchemy_url, config.sqlite_synchronous)
     database.migrate()
+    app.extensions["database"] = database
 
     @app.teardown_appcontext
     def _end_session(_exc: BaseException | None) -> None:

@@ -36,6 +36,7 @@ from messenger.server.db.models import (
     RoomEvent,
     utcnow,
 )
+from messenger.server.db import database_of
 from messenger.server.extensions import database
 from messenger.server.offload import offload
 
@@ -46,12 +47,12 @@ EVENTS_KEEP_DAYS = 30  # the catch-up window of GET /api/events
 BATCH = 500
 
 
-def checkpoint_loop(interval: float) -> None:
-    """Fold the WAL into the database on a real thread, so no request waits for it."""
+def checkpoint_loop(app: Flask, interval: float) -> None:
+    """Fold the WAL into `app`'s database on a real thread, so no request waits for it."""
     while True:
         gevent.sleep(interval)
         try:
-            offload(database.checkpoint)
+            offload(database_of(app).checkpoint)
         except Exception:
             log.exception("WAL checkpoint failed")
 
@@ -218,7 +219,7 @@ def start(app: Flask) -> list[gevent.Greenlet]:
         start_announcing()
         mark_dead_processes_offline()  # counted as live before the first socket comes
     return [
-        gevent.spawn(checkpoint_loop, config.wal_checkpoint_seconds),
+        gevent.spawn(checkpoint_loop, app, config.wal_checkpoint_seconds),
         gevent.spawn(every, app, config.socket_sweep_seconds, "closing ended sockets", close_ended_sockets),
         # Its own beat, well inside the time after which others take this process for dead.
         gevent.spawn(every, app, app.extensions["presence"].HEARTBEAT_SECONDS / 3, "presence heartbeat",

@@ -34,7 +34,7 @@ def serve(config: ServerConfig) -> int:
     from messenger.server.app import create_app
     from messenger.server.bootstrap import ensure_first_admin
     from messenger.server.db.move import moved_note
-    from messenger.server.extensions import database
+    from messenger.server.db import database_of
 
     if config.database_url is None and moved_note(config.data_dir) is not None:
         # Else it would serve the SQLite file from before the move, as an office of its own.
@@ -97,8 +97,8 @@ def serve(config: ServerConfig) -> int:
     while server.requests_in_flight and time.monotonic() < deadline:
         gevent.sleep(0.05)
     app.extensions["presence"].stop()
-    database.checkpoint()
-    database.close()
+    database_of(app).checkpoint()
+    database_of(app).close()
     print("messenger server stopped", flush=True)
     logging.shutdown()
     # Everything owed is committed and the database closed. A normal interpreter exit would
@@ -194,6 +194,6 @@ def _serve_threading(app: Flask, socketio: Any, config: ServerConfig) -> int:
             port = probe.getsockname()[1]
     print(f"messenger server listening on http://{config.host}:{port}", flush=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request, as with gevent
-    threading.Thread(target=jobs.checkpoint_loop, args=(config.wal_checkpoint_seconds,), daemon=True).start()
+    threading.Thread(target=jobs.checkpoint_loop, args=(app, config.wal_checkpoint_seconds), daemon=True).start()
     socketio.run(app, config.host, port, allow_unsafe_werkzeug=True, request_handler=Handler, log_output=False)
     return 0

@@ -18,7 +18,7 @@ from messenger.programs import console_command
 from messenger.server.app import command_app
 from messenger.server.bootstrap import ensure_first_admin
 from messenger.server.config import ServerConfig
-from messenger.server.extensions import database
+from messenger.server.db import database_of
 
 RESTART_PAUSE_SECONDS = 1.0
 
@@ -51,7 +51,7 @@ def prepare(config: ServerConfig) -> None:
     app = command_app(config)
     with app.app_context():
         ensure_first_admin(config)
-    database.close()
+    database_of(app).close()
 
 
 def run_workers(config: ServerConfig, count: int, config_file: Path | None = None) -> int:

@@ -14,7 +14,6 @@ import pytest
 
 from harness import PASSWORD, Socket, login, register_and_login, unique_name
 from messenger.cli import main
-from messenger.server.extensions import database
 
 ADMIN_ENDPOINTS = [
     ("GET", "/api/admin/users"),
@@ -49,8 +48,6 @@ def cli(srv, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
             code = main(argv)
         except SystemExit as exc:  # argparse
             code = exc.code
-        finally:
-            database.close()
     return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 

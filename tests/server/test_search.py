@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from harness import Socket, register_and_login
+from messenger.server.db import database_of
 from messenger.server.db.models import Message, Room, RoomFile, RoomMember, User
 from messenger.server.db.search import search_messages
 from messenger.server.extensions import database
@@ -226,7 +227,7 @@ def _office_searched(database_url: str, data_dir) -> dict:
                     found[key] = [hit.message_id for hit in search_messages(terms, my_rooms, **filters)]
             return found
     finally:
-        database.close()
+        database_of(app).close()
 
 
 def test_postgresql_finds_what_fts5_finds_on_the_same_data(tmp_path, postgres):

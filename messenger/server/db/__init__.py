@@ -7,14 +7,17 @@ PostgreSQL is a change of `database_url` (and `messenger admin move-to`) only.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from flask import Flask, current_app
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.sql import sqltypes
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from werkzeug.local import LocalProxy
 
 from messenger.server import wirejson
 
@@ -106,4 +109,12 @@ def _tune_sqlite(engine: Engine, synchronous: str) -> None:
         cursor.close()
 
 
-database = Database()
+def database_of(app: Flask) -> Database:
+    """The database `create_app` opened for `app` (each app has its own)."""
+    found: Database = app.extensions["database"]
+    return found
+
+
+# The database of the app in context, looked up at each use as `current_app` is: the call
+# sites stay `database.session...`, and two apps in one process never share an engine.
+database = cast(Database, LocalProxy(lambda: database_of(current_app)))

@@ -14,6 +14,7 @@ import threading
 from concurrent.futures import Future
 from typing import Callable, Generic, TypeVar
 
+from flask import Flask, current_app
 from sqlalchemy.engine import Connection, Engine
 
 from messenger.server.offload import own_thread
@@ -37,14 +38,15 @@ class GroupWriter(Generic[Item, Result]):
         self.engine_of = engine_of
         self.write = write
         self.published = published
-        self.queue: queue.Queue[tuple[Item, Future[Result]]] = queue.Queue()  # gevent's under the monkey-patch
+        # Each item with the app it was submitted in: a batch is one app's, in that app's context.
+        self.queue: queue.Queue[tuple[Flask, Item, Future[Result]]] = queue.Queue()  # gevent's under the monkey-patch
         self.lock = threading.Lock()
         self.running = False
 
     def submit(self, item: Item) -> Result:
         """Queue `item` and wait for the commit that holds it; its result, or the commit's error."""
         done: Future[Result] = Future()
-        self.queue.put((item, done))
+        self.queue.put((current_app._get_current_object(), item, done))  # type: ignore[attr-defined]
         with self.lock:
             if not self.running:
                 # A greenlet under gevent (the monkey-patched threading), a thread otherwise.
@@ -55,27 +57,35 @@ class GroupWriter(Generic[Item, Result]):
     def _run(self) -> None:
         offload = own_thread()
         while True:
-            batch = [self.queue.get()]
-            while len(batch) < self.MAX_BATCH:
+            queued = [self.queue.get()]
+            while len(queued) < self.MAX_BATCH:
                 try:
-                    batch.append(self.queue.get_nowait())
+                    queued.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-            items = [item for item, _ in batch]
-            try:
-                results: list[Result] = offload(self._commit, items)
-            except Exception as exc:  # every waiter hears of it, whatever it is
-                log.exception("a group commit of %d items failed", len(items))
-                for _, done in batch:
-                    done.set_exception(exc)
-                continue
-            try:
-                self.published(items, results)
-            except Exception:  # committed is committed: the results stay true
-                log.exception("publishing a group commit failed")
-            for (_, done), result in zip(batch, results):
-                done.set_result(result)
+            by_app: dict[Flask, list[tuple[Item, Future[Result]]]] = {}
+            for app, item, done in queued:
+                by_app.setdefault(app, []).append((item, done))
+            for app, batch in by_app.items():
+                with app.app_context():
+                    self._write_batch(offload, batch)
 
-    def _commit(self, items: list[Item]) -> list[Result]:
-        with self.engine_of().begin() as connection:
+    def _write_batch(self, offload: Callable[..., list[Result]], batch: list[tuple[Item, Future[Result]]]) -> None:
+        items = [item for item, _ in batch]
+        try:
+            results: list[Result] = offload(self._commit, self.engine_of(), items)
+        except Exception as exc:  # every waiter hears of it, whatever it is
+            log.exception("a group commit of %d items failed", len(items))
+            for _, done in batch:
+                done.set_exception(exc)
+            return
+        try:
+            self.published(items, results)
+        except Exception:  # committed is committed: the results stay true
+            log.exception("publishing a group commit failed")
+        for (_, done), result in zip(batch, results):
+            done.set_result(result)
+
+    def _commit(self, engine: Engine, items: list[Item]) -> list[Result]:
+        with engine.begin() as connection:
             return self.write(connection, items)
