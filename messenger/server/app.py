@@ -11,13 +11,13 @@ from typing import cast
 import socketio as socketio_manager
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
+from flask_socketio import SocketIO
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from messenger.core.files import make_private, write_atomic
 from messenger.server.config import ServerConfig
 from messenger.server.errors import register_error_handlers
 from messenger.server.db import Database
-from messenger.server.extensions import socketio
 from messenger.server import wirejson
 from messenger.server.presence import LocalPresence, RedisPresence
 from messenger.server.throttle import (
@@ -58,7 +58,7 @@ def share_state(app: Flask, config: ServerConfig) -> None:
                           typing_throttle=RedisTypingThrottle(windows))
 
 
-def create_app(config: ServerConfig, *, serving: bool = True) -> tuple[Flask, object]:
+def create_app(config: ServerConfig, *, serving: bool = True) -> tuple[Flask, SocketIO]:
     """`serving` False (the admin command): with a queue, only send to it, so a change made there
     closes the sockets it ends at once on every server process."""
     data_dir = Path(config.data_dir)
@@ -99,6 +99,7 @@ def create_app(config: ServerConfig, *, serving: bool = True) -> tuple[Flask, ob
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's documented way to wrap it
             app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
 
+    socketio = SocketIO()  # this app's own (extensions.socketio finds it through the app in context)
     socketio.init_app(
         app,
         async_mode=config.async_mode,
