@@ -11,9 +11,10 @@ from sqlalchemy import select
 from messenger.server.db.models import ROOM_ADMIN, Message, Poll, Room, RoomFile, RoomMember, User
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
+from messenger.server.socket_access import SocketCaller
 
 
-def access_room(user: User, room_id: object) -> tuple[Room, RoomMember]:
+def access_room(user: User | SocketCaller, room_id: object) -> tuple[Room, RoomMember]:
     """The room and the caller's membership, or ROOM_NOT_FOUND."""
     if isinstance(room_id, bool) or not isinstance(room_id, int):
         raise ApiError("ROOM_NOT_FOUND")
@@ -42,7 +43,7 @@ def access_as_owner_or_room_admin(user: User, owner_id: int | None, membership: 
         raise ApiError(refusal)
 
 
-def access_message(user: User, message_id: object) -> tuple[Message, RoomMember]:
+def access_message(user: User | SocketCaller, message_id: object) -> tuple[Message, RoomMember]:
     """A message in one of the caller's rooms, or MESSAGE_NOT_FOUND."""
     if isinstance(message_id, bool) or not isinstance(message_id, int):
         raise ApiError("MESSAGE_NOT_FOUND")
@@ -57,7 +58,7 @@ def access_message(user: User, message_id: object) -> tuple[Message, RoomMember]
     return row[0], row[1]
 
 
-def access_own_message(user: User, message_id: object) -> Message:
+def access_own_message(user: User | SocketCaller, message_id: object) -> Message:
     """A live message the caller sent (edit and delete are the sender's alone)."""
     message, _ = access_message(user, message_id)
     if message.sender_id != user.id:

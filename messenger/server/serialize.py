@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, Sequence
 
 from messenger.server.presence import presence
-from messenger.server.db.models import DeviceSession, Message, Notice, Reaction, Room, RoomMember, User
+from messenger.server.db.models import DeviceSession, Message, Notice, Room, RoomMember, User
 
 PREVIEW_CHARS = 100
+
+
+class Sender(Protocol):
+    """What a message's shape reads of its sender: a User, a socket's caller or a selected row."""
+
+    @property
+    def nickname(self) -> str: ...
+
+
+class ReactionRow(Protocol):
+    """What the reactions' shape reads of each: a Reaction or a selected (emoji, user_id) row."""
+
+    @property
+    def emoji(self) -> str: ...
+
+    @property
+    def user_id(self) -> int: ...
 
 
 def iso(value: datetime | None) -> str | None:
@@ -64,7 +81,7 @@ def reply_preview(reply: Message | None, sender: User | None) -> dict[str, Any] 
     }
 
 
-def reactions(rows: list[Reaction], viewer_id: int | None = None) -> list[dict[str, Any]]:
+def reactions(rows: Sequence[ReactionRow], viewer_id: int | None = None) -> list[dict[str, Any]]:
     """Reactions grouped by emoji, in the order each emoji was first used.
 
     With a `viewer_id` each group says whether the viewer is in it (`me`); a room
@@ -86,7 +103,7 @@ def file_url(file_id: int) -> str:
     return f"/uploads/{file_id}"
 
 
-def message(row: Message, sender: User | None, reply: Message | None = None, reply_sender: User | None = None,
+def message(row: Message, sender: Sender | None, reply: Message | None = None, reply_sender: User | None = None,
             reactions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     deleted = row.deleted_at is not None
     # Loaded only for file and image messages (one lookup each).

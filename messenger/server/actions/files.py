@@ -25,6 +25,7 @@ from messenger.server.db.models import Message, Room, RoomFile, UploadToken, Use
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.offload import offload
+from messenger.server.socket_access import SocketCaller
 from messenger.server.tokens import hash_token, new_token
 
 FILE_TYPES = ("file", "image")
@@ -104,7 +105,7 @@ def do_upload(user: User, room: Room, stream: IO[bytes], *, file_name: str, file
     return token, row
 
 
-def attach_upload(sender: User, room_id: int, message_type: str, upload_token: object, message: Message) -> RoomFile:
+def attach_upload(sender: User | SocketCaller, room_id: int, message_type: str, upload_token: object, message: Message) -> RoomFile:
     """Inside the caller's transaction (the message is flushed, not committed): consume the
     upload token and attach its file to `message`, which takes the file's name and size.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any, TypeVar
 
 from flask import current_app
 from sqlalchemy import bindparam, delete, insert, select, update
@@ -27,6 +28,12 @@ from messenger.server.db.writer import GroupWriter
 from messenger.server.errors import ApiError
 from messenger.server.extensions import database
 from messenger.server.socket_access import SocketCaller
+
+Item = TypeVar("Item")
+# A group writer's result for one item: its outcome first, e.g. ("stored", id, payload) or ("refused", code).
+Outcome = tuple[Any, ...]
+# (sender, room, client_msg_id): what makes a message a repeat
+Key = tuple[int, int, str | None]
 
 
 def check_content(content: str, encrypted: bool) -> None:
@@ -56,7 +63,7 @@ def reply_target(room: Room, reply_to: int | None) -> Message | None:
     return reply
 
 
-def _by_client_msg_id(sender: User, room: Room, client_msg_id: str) -> Message | None:
+def _by_client_msg_id(sender: User | SocketCaller, room: Room, client_msg_id: str) -> Message | None:
     return database.session.scalar(select(Message).where(
         Message.sender_id == sender.id, Message.room_id == room.id, Message.client_msg_id == client_msg_id))
 
@@ -121,7 +128,7 @@ def do_send_text(message: OutgoingText) -> tuple[int, bool]:
     return value, outcome == "duplicate"
 
 
-def _written(writer: GroupWriter, item) -> tuple[str, int]:
+def _written(writer: GroupWriter[Item, Outcome], item: Item) -> tuple[str, Any]:
     """The outcome of a group writer's item and its id once committed; a refusal is its
     ApiError, a failed commit INTERNAL_ERROR (nothing of its batch stored)."""
     try:
@@ -163,11 +170,11 @@ _INSERT_MESSAGES = insert(Message).returning(Message.id, sort_by_parameter_order
 _INSERT_EVENTS = insert(RoomEvent).returning(RoomEvent.id, sort_by_parameter_order=True)
 
 
-def _key(m: OutgoingText) -> tuple:
+def _key(m: OutgoingText) -> Key:
     return m.sender_id, m.room_id, m.client_msg_id
 
 
-def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tuple]:
+def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[Outcome]:
     """The writer's transaction: a handful of statements for the whole batch, not per message.
 
     Each result is ("stored", id, payload), ("duplicate", first id) or ("refused", error code).
@@ -187,10 +194,10 @@ def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tupl
         active = set(sender_ids)
     plaintext_ok = all(m.encrypted for m in batch) or settings.read(connection, "e2e_policy") != "required"
 
-    results: list = [None] * len(batch)
-    keyed: dict[tuple, int] = {}  # (sender, room, client_msg_id) -> position of the one to store
+    results: list[Any] = [None] * len(batch)  # every position gets its Outcome below
+    keyed: dict[Key, int] = {}  # (sender, room, client_msg_id) -> position of the one to store
     plain: list[int] = []  # positions of messages without a client_msg_id
-    repeats: dict[int, tuple] = {}  # position -> key of a message before it in this batch
+    repeats: dict[int, Key] = {}  # position -> key of a message before it in this batch
     for position, m in enumerate(batch):
         key = _key(m)
         if m.sender_id not in active or (m.device_session_id is not None
@@ -207,15 +214,15 @@ def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tupl
         else:
             keyed[key] = position
 
-    def row(m: OutgoingText) -> dict:
+    def row(m: OutgoingText) -> dict[str, Any]:
         return {"room_id": m.room_id, "sender_id": m.sender_id, "content": m.content, "encrypted": m.encrypted,
                 "message_type": "text", "client_msg_id": m.client_msg_id,
                 "reply_to": m.reply.id if m.reply else None, "created_at": now}
 
     ids: dict[int, int] = {}  # position -> new message id
     # In runs of batch order, so a sender's ids follow the order its messages came in.
-    for with_key, run in groupby(sorted([*keyed.values(), *plain]), key=lambda p: batch[p].client_msg_id is not None):
-        run = list(run)
+    for with_key, group in groupby(sorted([*keyed.values(), *plain]), key=lambda p: batch[p].client_msg_id is not None):
+        run = list(group)
         if not with_key:
             ids.update(zip(run, connection.execute(_INSERT_MESSAGES, [row(batch[p]) for p in run]).scalars()))
             continue
@@ -248,7 +255,7 @@ def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[tupl
     return results
 
 
-def _publish_texts(batch: list[OutgoingText], results: list[tuple]) -> None:
+def _publish_texts(batch: list[OutgoingText], results: list[Outcome]) -> None:
     """After the commit, in id order: `new_message` to each room (serialized once per message)."""
     emit_all(Pending([Event(protocol.NEW_MESSAGE, result[2], room_id=result[2]["room_id"])
                       for result in results if result[0] == "stored"]))
@@ -288,11 +295,11 @@ _MARKS = (select(RoomMember.room_id, RoomMember.user_id, RoomMember.last_read_me
           .where(RoomMember.user_id.in_(bindparam("user_ids", expanding=True))))
 
 
-def _store_marks(connection: Connection, batch: list[ReadMark]) -> list[tuple]:
+def _store_marks(connection: Connection, batch: list[ReadMark]) -> list[Outcome]:
     """The writer's transaction for read marks: ("moved", mark, payload), ("kept", mark) or
     ("refused", error code) each."""
     rooms = dict(connection.execute(_MESSAGE_ROOMS, {"ids": list({m.message_id for m in batch})}).all())
-    results: list = [None] * len(batch)
+    results: list[Any] = [None] * len(batch)  # None: neither moved nor refused yet
     moved: list[int] = []
     for position, m in enumerate(batch):
         if rooms.get(m.message_id) != m.room_id:
@@ -318,7 +325,7 @@ def _store_marks(connection: Connection, batch: list[ReadMark]) -> list[tuple]:
     return results
 
 
-def _publish_marks(batch: list[ReadMark], results: list[tuple]) -> None:
+def _publish_marks(batch: list[ReadMark], results: list[Outcome]) -> None:
     emit_all(Pending([Event(protocol.READ_UPDATED, result[2], room_id=result[2]["room_id"])
                       for result in results if result[0] == "moved"]))
 
@@ -352,18 +359,20 @@ class MessageChange:
     room_file_id: int | None = None  # a delete that takes the message's file down with it
 
 
-def do_edit_message(message: Message, content: str, encrypted: bool) -> dict:
+def do_edit_message(message: Message, content: str, encrypted: bool) -> dict[str, Any]:
     """Replace a message's content and broadcast `message_edited`; returns the event payload."""
     if message.message_type != "text":
         raise ApiError("MESSAGE_TYPE_NOT_ALLOWED", detail="only text messages can be edited")
+    payload: dict[str, Any]
     _, payload = _written(change_writer, MessageChange(message.id, message.room_id, content, encrypted))
     return payload
 
 
-def do_delete_message(message: Message, room_file_id: int | None = None) -> dict:
+def do_delete_message(message: Message, room_file_id: int | None = None) -> dict[str, Any]:
     """Soft delete: the row stays (replies and read marks point at it), its content and
     reactions go (and its file, `room_file_id`, in the same transaction); broadcasts
     `message_deleted` and returns its payload."""
+    payload: dict[str, Any]
     _, payload = _written(change_writer, MessageChange(message.id, message.room_id,
                                                        room_file_id=room_file_id))
     return payload
@@ -377,12 +386,12 @@ _DELETE_REACTIONS = delete(Reaction).where(Reaction.message_id == bindparam("m")
 _DELETE_FILE = update(RoomFile).where(RoomFile.id == bindparam("file")).values(deleted_at=bindparam("now"))
 
 
-def _store_changes(connection: Connection, batch: list[MessageChange]) -> list[tuple]:
+def _store_changes(connection: Connection, batch: list[MessageChange]) -> list[Outcome]:
     """The writer's transaction for edits and deletes: ("stored", payload, event name) or
     ("refused", "MESSAGE_DELETED") each (rare, so a statement or two per change)."""
     now = utcnow()
-    results: list[tuple] = []
-    events: list[dict] = []
+    results: list[Outcome] = []
+    events: list[dict[str, Any]] = []
     for change in batch:
         keys = {"m": change.message_id, "now": now}
         if change.content is not None:
@@ -411,7 +420,7 @@ def _store_changes(connection: Connection, batch: list[MessageChange]) -> list[t
     return results
 
 
-def _publish_changes(batch: list[MessageChange], results: list[tuple]) -> None:
+def _publish_changes(batch: list[MessageChange], results: list[Outcome]) -> None:
     emit_all(Pending([Event(result[2], result[1], room_id=result[1]["room_id"])
                       for result in results if result[0] == "stored"]))
 
@@ -437,7 +446,7 @@ class ReactionToggle:
     emoji: str
 
 
-def do_toggle_reaction(user: User, message: Message, emoji: str) -> tuple[bool, list[dict]]:
+def do_toggle_reaction(user: User, message: Message, emoji: str) -> tuple[bool, list[dict[str, Any]]]:
     """Add the caller's `emoji` to the message, or take it away if it is there; broadcasts
     `reaction_updated` with the message's reactions. Returns (added, reactions seen by `user`)."""
     if message.deleted_at is not None:
@@ -455,10 +464,10 @@ _REACTIONS = (select(Reaction.emoji, Reaction.user_id).where(Reaction.message_id
               .order_by(Reaction.id))
 
 
-def _store_reactions(connection: Connection, batch: list[ReactionToggle]) -> list[tuple]:
+def _store_reactions(connection: Connection, batch: list[ReactionToggle]) -> list[Outcome]:
     """The writer's transaction for reactions: ("stored", (added, reactions seen by the
     person), payload) or ("refused", code[, detail]) each."""
-    results: list[tuple] = []
+    results: list[Outcome] = []
     for toggle in batch:
         keys = {"m": toggle.message_id, "u": toggle.user_id, "e": toggle.emoji}
         if connection.scalar(_IS_DELETED, keys):  # deleted since the caller's look
@@ -481,7 +490,7 @@ def _store_reactions(connection: Connection, batch: list[ReactionToggle]) -> lis
     return results
 
 
-def _publish_reactions(batch: list[ReactionToggle], results: list[tuple]) -> None:
+def _publish_reactions(batch: list[ReactionToggle], results: list[Outcome]) -> None:
     emit_all(Pending([Event(protocol.REACTION_UPDATED, result[2], room_id=result[2]["room_id"])
                       for result in results if result[0] == "stored"]))
 

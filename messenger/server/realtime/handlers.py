@@ -7,10 +7,10 @@ identity remembered (`socket_access`) stays true for the socket's life.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 from flask import current_app, request, session
-from flask_socketio import ConnectionRefusedError
+from flask_socketio import ConnectionRefusedError, SocketIO
 from sqlalchemy import select
 
 from messenger.core import protocol
@@ -19,7 +19,7 @@ from messenger.server import settings
 from messenger.server.actions.events import device_channel, room_channel, user_channel
 from messenger.server.actions.presence import do_socket_connected, forget_socket, member_room_ids
 from messenger.server.auth import browser_device_session, cookie_user, live_device_session
-from messenger.server.db.models import RoomMember
+from messenger.server.db.models import DeviceSession, RoomMember, User
 from messenger.server.errors import ApiError, error_body
 from messenger.server.extensions import database, socketio
 from messenger.server.params import fits_64_bits, take
@@ -27,7 +27,7 @@ from messenger.server.presence import presence
 from messenger.server.socket_access import SocketCaller
 
 
-def socket_error(code: str, locale: str, detail: str | None = None) -> dict:
+def socket_error(code: str, locale: str, detail: str | None = None) -> dict[str, Any]:
     """The HTTP error body plus `ok: false` and the contract's socket names of the same fields."""
     body = error_body(code, locale, detail)
     return {"ok": False, **body, "message": body["error"], "message_code": code,
@@ -41,11 +41,14 @@ def refuse(code: str, locale: str) -> ConnectionRefusedError:
     return refusal
 
 
+Handler = Callable[[SocketCaller, dict[str, Any]], dict[str, Any] | None]
+AnyHandler = TypeVar("AnyHandler", bound=Handler)
+
 # name -> fn(caller, data): filled at import by `socket_event`, bound to each app's server by `bind_events`
-EVENTS: dict[str, Callable[[SocketCaller, dict], dict | None]] = {}
+EVENTS: dict[str, Handler] = {}
 
 
-def socket_event(name: str):
+def socket_event(name: str) -> Callable[[AnyHandler], AnyHandler]:
     """Register a handler `fn(caller, data)`; its dict result is the ack.
 
     ApiError (from validation or `access_*`) becomes an `{ok: false, ...}` ack and an
@@ -53,19 +56,19 @@ def socket_event(name: str):
     has ended (`socket_access`: no database read per event).
     """
 
-    def decorate(fn):
+    def decorate(fn: AnyHandler) -> AnyHandler:
         EVENTS[name] = fn
         return fn
 
     return decorate
 
 
-def _dispatch(server, name: str, fn):
+def _dispatch(server: Any, name: str, fn: Handler) -> Callable[..., dict[str, Any] | None]:
     """The handler python-socketio calls. Flask-SocketIO's own would build a Flask request
     context per event (URL routing, the cookie session: a fifth of the send path's CPU); an
     event needs only its app's context, and the socket's sign-in is its `SocketCaller`."""
 
-    def handler(sid: str, data=None):
+    def handler(sid: str, data: object = None) -> dict[str, Any] | None:
         environ = server.get_environ(sid)
         if environ is None:  # gone meanwhile
             return None
@@ -90,8 +93,8 @@ def _dispatch(server, name: str, fn):
     return handler
 
 
-def _on_disconnect(server):
-    def handler(sid: str, *_reason):
+def _on_disconnect(server: Any) -> Callable[..., None]:
+    def handler(sid: str, *_reason: object) -> None:
         environ = server.get_environ(sid)
         if environ is not None:
             with environ["flask.app"].app_context():
@@ -100,7 +103,7 @@ def _on_disconnect(server):
     return handler
 
 
-def bind_events(binding) -> None:
+def bind_events(binding: SocketIO) -> None:
     """Put the socket events on the Socket.IO server that `binding` (Flask-SocketIO's object)
     made in `init_app`. The connect stays with Flask-SocketIO: it reads the cookie session, the
     query and the headers."""
@@ -111,13 +114,15 @@ def bind_events(binding) -> None:
         server.on(name, _dispatch(server, name, fn), namespace="/")
 
 
-def _locale(auth) -> str:
+def _locale(auth: object) -> str:
     lang = auth.get("lang") if isinstance(auth, dict) else None
     return pick_locale(lang, request.args.get("lang"), request.headers.get("Accept-Language"))
 
 
-def on_connect(auth=None):
+def on_connect(auth: object = None) -> None:
     locale = _locale(auth)
+    user: User | None
+    device: DeviceSession | None
     token = auth.get("token") if isinstance(auth, dict) else None
     if isinstance(token, str) and token:
         found = live_device_session(token)
@@ -130,20 +135,21 @@ def on_connect(auth=None):
             raise refuse("BROWSER_ACCESS_DISABLED", locale)
         user = cookie_user()
         device = browser_device_session(user) if user is not None else None
-        if device is None:
+        if user is None or device is None:  # no device without a user
             raise refuse("AUTH_TOKEN_INVALID_OR_EXPIRED", locale)
         device_id, browser = device.id, True
     else:
         raise refuse("AUTH_REQUIRED", locale)
 
-    caller = SocketCaller(request.sid, user.id, device_id, locale, user.nickname, browser,
+    sid: str = request.sid  # type: ignore[attr-defined]  # Flask-SocketIO puts it on a socket's request
+    caller = SocketCaller(sid, user.id, device_id, locale, user.nickname, browser,
                           session.get("epoch") if browser else None)
     _enter(caller, user_channel(user.id))
     _enter(caller, device_channel(device_id))
     room_ids = member_room_ids(user.id)
     for room_id in room_ids:
         _enter(caller, room_channel(room_id))
-    do_socket_connected(request.sid, caller, room_ids)
+    do_socket_connected(sid, caller, room_ids)
 
 
 def _enter(caller: SocketCaller, channel: str) -> None:
@@ -158,7 +164,7 @@ def in_room(caller: SocketCaller, room_id: int) -> bool:
     return room_channel(room_id) in socketio.server.rooms(caller.sid, namespace="/")
 
 
-def _member_room_ids(user_id: int, wanted: list) -> list[int]:
+def _member_room_ids(user_id: int, wanted: list[object]) -> list[int]:
     ids = [r for r in wanted if isinstance(r, int) and not isinstance(r, bool) and fits_64_bits(r)]
     if not ids:
         return []
@@ -167,7 +173,7 @@ def _member_room_ids(user_id: int, wanted: list) -> list[int]:
 
 
 @socket_event(protocol.JOIN_ROOM)
-def on_join_room(caller: SocketCaller, data: dict):
+def on_join_room(caller: SocketCaller, data: dict[str, Any]) -> dict[str, Any]:
     """Subscribe this socket to one of the user's rooms (membership is not changed)."""
     room_ids = _member_room_ids(caller.user_id, [take(data, "room_id", int)])
     if not room_ids:
@@ -177,7 +183,7 @@ def on_join_room(caller: SocketCaller, data: dict):
 
 
 @socket_event(protocol.LEAVE_ROOM)
-def on_leave_room(caller: SocketCaller, data: dict):
+def on_leave_room(caller: SocketCaller, data: dict[str, Any]) -> dict[str, Any]:
     """Stop this socket's delivery for a room; the user stays a member."""
     room_id = data.get("room_id")
     if isinstance(room_id, int) and not isinstance(room_id, bool):
@@ -186,7 +192,7 @@ def on_leave_room(caller: SocketCaller, data: dict):
 
 
 @socket_event(protocol.SUBSCRIBE_ROOMS)
-def on_subscribe_rooms(caller: SocketCaller, data: dict):
+def on_subscribe_rooms(caller: SocketCaller, data: dict[str, Any]) -> dict[str, Any]:
     wanted = data.get("room_ids")
     if not isinstance(wanted, list) or len(wanted) > 1000:
         raise ApiError("VALIDATION_ERROR", detail="room_ids: must be a list of room ids")

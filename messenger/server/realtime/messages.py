@@ -6,6 +6,8 @@ and hands over to one action; the ack goes out after the action's commit.
 
 from __future__ import annotations
 
+from typing import Any
+
 from messenger.core import protocol
 from messenger.server.access import access_own_message, access_room
 from messenger.server.actions.messages import (
@@ -30,7 +32,7 @@ from messenger.server.socket_access import SocketCaller
 
 
 @socket_event(protocol.SEND_MESSAGE)
-def on_send_message(caller: SocketCaller, data: dict):
+def on_send_message(caller: SocketCaller, data: dict[str, Any]) -> dict[str, Any]:
     """Store and broadcast a message; the ack `{message_id}` means it is committed.
 
     A repeated `client_msg_id` answers the first message's id with `duplicate: true`. A text
@@ -67,6 +69,7 @@ def on_send_message(caller: SocketCaller, data: dict):
         reply = reply_target(room, reply_to)
         check_content(content, encrypted)
         if message_type == "text":
+            assert reply is not None  # a text message comes here only as a reply (reply_to given)
             reply_sender = database.session.get(User, reply.sender_id)
             message_id, duplicate = do_send_text(OutgoingText(caller.user_id, caller.device_session_id, room.id, content,
                                                               encrypted, client_msg_id, reply, reply_sender))
@@ -78,7 +81,7 @@ def on_send_message(caller: SocketCaller, data: dict):
 
 
 @socket_event(protocol.MESSAGE_READ)
-def on_message_read(caller: SocketCaller, data: dict):
+def on_message_read(caller: SocketCaller, data: dict[str, Any]) -> dict[str, Any]:
     """Move the caller's read mark in a room forward; a mark at or past the message stays."""
     room_id = take(data, "room_id", int)
     if not in_room(caller, room_id):
@@ -88,7 +91,7 @@ def on_message_read(caller: SocketCaller, data: dict):
 
 
 @socket_event(protocol.TYPING)
-def on_typing(caller: SocketCaller, data: dict):
+def on_typing(caller: SocketCaller, data: dict[str, Any]) -> dict[str, Any]:
     """Tell the room's other sockets; `sent: false` means the throttle held it back."""
     room_id = take(data, "room_id", int)
     if not in_room(caller, room_id):
@@ -97,7 +100,7 @@ def on_typing(caller: SocketCaller, data: dict):
 
 
 @socket_event(protocol.EDIT_MESSAGE)
-def on_edit_message(user: SocketCaller, data: dict):
+def on_edit_message(user: SocketCaller, data: dict[str, Any]) -> dict[str, Any]:
     """Replace the caller's own text message; the room gets `message_edited`."""
     message = access_own_message(user, take(data, "message_id", int))
     content, encrypted = take(data, "content", str), take(data, "encrypted", bool)
@@ -107,6 +110,6 @@ def on_edit_message(user: SocketCaller, data: dict):
 
 
 @socket_event(protocol.DELETE_MESSAGE)
-def on_delete_message(user: SocketCaller, data: dict):
+def on_delete_message(user: SocketCaller, data: dict[str, Any]) -> dict[str, Any]:
     """Soft-delete the caller's own message; the room gets `message_deleted`."""
     return do_delete_message(access_own_message(user, take(data, "message_id", int)))
