@@ -12,6 +12,23 @@ from harness import ServerProcess, Socket, register_and_login, unique_name
 DATABASES = ("sqlite", "postgresql")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (the README runs `-n 2`) each test module goes to one worker, so its
+    module fixtures are made once, and all of tests/build to one worker: the frozen program is
+    built once, and a second worker would wait on its build lock (tests/build/conftest.py).
+    (pytest-xdist's own `--dist loadgroup` no longer groups under pytest 9: it renames nodeids.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ModulesAndTheBuildTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            return "tests/build" if nodeid.startswith("tests/build/") else super()._split_scope(nodeid)
+
+    return ModulesAndTheBuildTogether(config, log)
+
+
 def pytest_generate_tests(metafunc):
     """Tests marked `contract` (the wire's HTTP and Socket.IO contract) run against servers on
     each database; the others on SQLite only."""

@@ -122,7 +122,8 @@ def test_new_room_keys_are_fresh_and_well_formed():
     assert room_key_id(V3_KEY) == room_key_id(V3_KEY)
 
 
-@pytest.mark.parametrize("room_key", [LEGACY_KEY, "k1:", "k1:AAAA", "k2:" + V3_KEY[3:], ""])
+@pytest.mark.parametrize("room_key", [LEGACY_KEY, "k1:", "k1:AAAA", "k2:" + V3_KEY[3:], ""],
+                         ids=["legacy", "k1-empty", "k1-short", "k2", "empty"])  # keys are random: ids stay the same
 def test_v3_encryption_needs_a_k1_room_key(room_key):
     with pytest.raises(ValueError):
         encrypt_envelope("hi", room_key, "v3")
@@ -175,7 +176,7 @@ def test_v3_key_id_names_the_key_and_is_bound_to_the_ciphertext():
         decrypt_envelope(envelope.replace(room_key_id(V3_KEY), "0" * 16), V3_KEY)
 
 
-@pytest.mark.parametrize("room_key", [OTHER_V3_KEY, LEGACY_KEY])
+@pytest.mark.parametrize("room_key", [OTHER_V3_KEY, LEGACY_KEY], ids=["other-v3", "legacy"])
 def test_v3_under_a_wrong_key_raises(room_key):
     with pytest.raises(WrongRoomKey) as caught:
         decrypt_envelope(encrypt_envelope("hi", V3_KEY, "v3"), room_key)
@@ -236,7 +237,7 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize("envelope", MALFORMED)
+@pytest.mark.parametrize("envelope", MALFORMED, ids=[str(n) for n in range(len(MALFORMED))])  # some are random
 def test_malformed_envelopes_raise_malformed(envelope):
     with pytest.raises(MalformedEnvelope) as caught:
         decrypt_envelope(envelope, V3_KEY if envelope.startswith("v3") else LEGACY_KEY)

@@ -56,13 +56,15 @@ def test_public_keys_load_from_base64():
     )
 
 
-@pytest.mark.parametrize("text", ["", "d1:", "d1:AAAA:AAAA", "d2:" + ALICE.export()[3:], ALICE.export() + ":x"])
+@pytest.mark.parametrize("text", ["", "d1:", "d1:AAAA:AAAA", "d2:" + ALICE.export()[3:], ALICE.export() + ":x"],
+                         ids=["empty", "d1-empty", "d1-short", "d2", "a-part-too-many"])  # ALICE is random
 def test_malformed_device_keys_raise(text):
     with pytest.raises(MalformedEnvelope):
         DeviceKeys.load(text)
 
 
-@pytest.mark.parametrize("text", ["", "AAAA", ALICE.public_key[:-4], "not base64!"])
+@pytest.mark.parametrize("text", ["", "AAAA", ALICE.public_key[:-4], "not base64!"],
+                         ids=["empty", "short", "truncated", "not-base64"])
 def test_malformed_public_keys_raise(text):
     with pytest.raises(MalformedEnvelope):
         load_public_key(text)
