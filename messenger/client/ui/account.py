@@ -33,17 +33,15 @@ from PySide6.QtWidgets import (
 
 from messenger.client.i18n import clock, language, short_when, tr
 from messenger.client.services.keys import E2EError
-from messenger.client.ui.models import local_time
+from messenger.client.ui.login import ERROR_STYLE, INFO_STYLE
+from messenger.client.ui.models import RowListModel, local_time, select_row, selected_row
 from messenger.client.ui.session import ChatSession
-from messenger.client.ui.models import ITEM_ROLE, RowListModel
 from messenger.core.errors import localized
 from messenger.core.media import IMAGE_EXTENSIONS
 
 AVATAR_PIXELS = 72
 NICKNAME_CHARS = (2, 20)  # the server's limits
 STATUS_MESSAGE_CHARS = 100
-ERROR_STYLE = "color: #D93025;"
-INFO_STYLE = "color: #2E7D32;"
 HINT_STYLE = "color: #7A8291;"
 PASSPHRASE_MIN_CHARS = 8  # it guards every room key of the account (argon2id slows guessing, not much more)
 
@@ -421,16 +419,11 @@ class AccountDialog(QDialog):
         self.session.failed(exc, quiet=True)
 
     def selected_device(self) -> dict | None:
-        rows = self.device_view.selectionModel().selectedIndexes()
-        return rows[0].data(ITEM_ROLE) if rows else None
+        return selected_row(self.device_view)
 
     def select_device(self, name: str) -> bool:
         """Select the device called `name`; True if listed."""
-        for row, device in enumerate(self.devices.devices()):
-            if device.get("device_name") == name:
-                self.device_view.setCurrentIndex(self.devices.index(row, 0))
-                return True
-        return False
+        return select_row(self.device_view, lambda device: device.get("device_name") == name)
 
     def _update_device_buttons(self) -> None:
         self.sign_out_device_button.setEnabled(self.selected_device() is not None)

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QMessageBox,
     QPushButton,
     QSpinBox,
@@ -34,8 +33,9 @@ from PySide6.QtWidgets import (
 
 from messenger.client.i18n import tr
 from messenger.client.ui.account import ERROR_STYLE, INFO_STYLE, refusal_text, status_line, when_text
+from messenger.client.ui.login import new_account_fields
 from messenger.client.ui.session import ChatSession
-from messenger.client.ui.models import ITEM_ROLE
+from messenger.client.ui.models import ITEM_ROLE, select_row, selected_row
 
 AUDIT_PAGE = 100
 MODES = ("hybrid", "desktop-only")
@@ -118,32 +118,13 @@ def table_page(view: QTableView, *buttons: QPushButton) -> QWidget:
     return page
 
 
-def selected_row(view: QTableView) -> dict | None:
-    rows = view.selectionModel().selectedRows()
-    return rows[0].data(ITEM_ROLE) if rows else None
-
-
-def select_row(view: QTableView, model: RowsModel, test: Callable[[dict], bool]) -> bool:
-    """Select the first row passing `test`; True if there is one."""
-    for number, row in enumerate(model.rows()):
-        if test(row):
-            view.selectRow(number)
-            return True
-    return False
-
-
 class NewUserDialog(QDialog):
     """The fields of a new account; a blank password has the server make one."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle(tr("admin.new_user"))
-        self.username = QLineEdit()
-        self.username.setMaxLength(20)
-        self.nickname = QLineEdit()
-        self.nickname.setMaxLength(20)
-        self.password = QLineEdit()
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.username, self.nickname, self.password = new_account_fields()
         self.password.setPlaceholderText(tr("admin.password_generated"))
         self.is_admin = QCheckBox(tr("admin.make_admin"))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -238,12 +219,12 @@ class AdminDialog(QDialog):
         chosen = selected_row(self.user_view)
         self.users.reset(users)
         if chosen is not None:
-            select_row(self.user_view, self.users, lambda u: u["id"] == chosen["id"])
+            select_row(self.user_view, lambda u: u["id"] == chosen["id"])
         self.users_loaded = True
         self._update_user_buttons()
 
     def select_user(self, username: str) -> bool:
-        return select_row(self.user_view, self.users, lambda u: u["username"] == username)
+        return select_row(self.user_view, lambda u: u["username"] == username)
 
     def _update_user_buttons(self) -> None:
         user = selected_row(self.user_view)

@@ -34,7 +34,7 @@ from messenger.client.i18n import language, tr
 from messenger.client.services.keys import E2EError
 from messenger.client.services.outbox import NO_ANSWER, OutboxState, OutgoingMessage
 from messenger.client.ui.session import ChatSession
-from messenger.client.ui.models import ITEM_ROLE, RowListModel
+from messenger.client.ui.models import RowListModel, select_row, selected_row
 from messenger.core.errors import localized
 from messenger.core.names import save_name
 
@@ -220,16 +220,11 @@ class RoomFilesDialog(QDialog):
         self.save_button.setEnabled(bool(self.view.selectionModel().selectedIndexes()))
 
     def select(self, file_id: int) -> bool:
-        for row, file in enumerate(self.model.files()):
-            if file["id"] == file_id:
-                self.view.setCurrentIndex(self.model.index(row, 0))
-                return True
-        return False
+        return select_row(self.view, lambda file: file["id"] == file_id)
 
     def save_selected(self) -> None:
-        rows = self.view.selectionModel().selectedIndexes()
-        if rows:
-            file = rows[0].data(ITEM_ROLE)
+        file = selected_row(self.view)
+        if file is not None:
             save_as(self, self.session, {"id": file["id"], "name": file.get("file_name"), "key": file.get("file_key")},
                     self._saved)
 

@@ -40,6 +40,18 @@ def error_label() -> QLabel:
     return label
 
 
+def new_account_fields() -> tuple[QLineEdit, QLineEdit, QLineEdit]:
+    """The username, nickname and password fields of a new account (signing up, or an admin
+    creating one), cut to the server's lengths."""
+    username = QLineEdit()
+    username.setMaxLength(20)
+    nickname = QLineEdit()
+    nickname.setMaxLength(20)
+    password = QLineEdit()
+    password.setEchoMode(QLineEdit.EchoMode.Password)
+    return username, nickname, password
+
+
 class LoginWindow(QWidget):
     # (server url, username, password, device name, remember)
     sign_in_requested = Signal(str, str, str, str, bool)
@@ -181,12 +193,7 @@ class RegisterDialog(QDialog):
         self.registered_username = ""
         self.setWindowTitle(tr("register.title"))
         self.setMinimumWidth(360)
-        self.username = QLineEdit()
-        self.username.setMaxLength(20)
-        self.nickname = QLineEdit()
-        self.nickname.setMaxLength(20)
-        self.password = QLineEdit()
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.username, self.nickname, self.password = new_account_fields()
         self.confirm = QLineEdit()
         self.confirm.setEchoMode(QLineEdit.EchoMode.Password)
         self.message = error_label()

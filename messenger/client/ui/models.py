@@ -1,15 +1,17 @@
 """The client's list models: `RowListModel`, the one every list of the dialogs is made of
-(people, devices, notices, polls, files, search hits), and what the room list
-(ui/room_list.py) and the chat (ui/chat_model.py) share.
+(people, devices, notices, polls, files, search hits), what the room list
+(ui/room_list.py) and the chat (ui/chat_model.py) share, and picking a row in a view by
+its ITEM_ROLE object (`select_row`, `selected_row`).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any, Generic, Iterable, TypeVar
+from typing import Any, Callable, Generic, Iterable, TypeVar
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtWidgets import QAbstractItemView
 
 
 ITEM_ROLE = Qt.ItemDataRole.UserRole + 1  # the row's own object (a RoomItem, a ChatItem, a poll's dict...)
@@ -34,6 +36,24 @@ def _name_end(name: str) -> str:
     if re.match(rf"[{HANGUL_SYLLABLES}]", name[-1]):
         return rf"(?![^\W{HANGUL_SYLLABLES}])"
     return r"(?!\w)"
+
+
+def selected_row(view: QAbstractItemView) -> Any:
+    """The ITEM_ROLE object of the row selected in `view` (None: none is)."""
+    rows = view.selectionModel().selectedIndexes()
+    return rows[0].data(ITEM_ROLE) if rows else None
+
+
+def select_row(view: QAbstractItemView, test: Callable[[Any], bool]) -> bool:
+    """Make the first row of `view` whose ITEM_ROLE object passes `test` the current one;
+    True if there is one. Lists and the admin's tables alike answer ITEM_ROLE."""
+    model = view.model()
+    for number in range(model.rowCount()):
+        index = model.index(number, 0)
+        if test(index.data(ITEM_ROLE)):
+            view.setCurrentIndex(index)
+            return True
+    return False
 
 
 def local_time(value: str | None) -> datetime | None:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import tr
 from messenger.client.ui.message_text import MessageText
 from messenger.client.ui.session import ChatSession
-from messenger.client.ui.models import ITEM_ROLE, RowListModel
+from messenger.client.ui.models import RowListModel, select_row, selected_row
 from messenger.core import protocol
 
 
@@ -157,15 +157,10 @@ class NoticesDialog(QDialog):
             self.session.add_notice(self.room_id, content=text, owner=self).fail(self._refused)
 
     def select(self, notice_id: int) -> bool:
-        for row, notice in enumerate(self.model.notices()):
-            if notice["id"] == notice_id:
-                self.view.setCurrentIndex(self.model.index(row, 0))
-                return True
-        return False
+        return select_row(self.view, lambda notice: notice["id"] == notice_id)
 
     def remove_selected(self) -> None:
-        rows = self.view.selectionModel().selectedIndexes()
-        if rows:
+        notice = selected_row(self.view)
+        if notice is not None:
             self.error.clear()
-            notice = rows[0].data(ITEM_ROLE)
             self.session.remove_notice(self.room_id, notice["id"], owner=self).fail(self._refused)

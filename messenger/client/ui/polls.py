@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from messenger.client.i18n import tr
 from messenger.client.ui.session import ChatSession
-from messenger.client.ui.models import ITEM_ROLE, RowListModel
+from messenger.client.ui.models import ITEM_ROLE, RowListModel, select_row
 from messenger.core import protocol
 
 MIN_OPTIONS, MAX_OPTIONS = 2, 10  # the server's limits (contract section 6)
@@ -285,11 +285,7 @@ class PollsDialog(QDialog):
             self.reject()
 
     def select(self, poll_id: int) -> bool:
-        for row, poll in enumerate(self.model.polls()):
-            if poll["id"] == poll_id:
-                self.view.setCurrentIndex(self.model.index(row, 0))
-                return True
-        return False
+        return select_row(self.view, lambda poll: poll["id"] == poll_id)
 
     def _show_current(self) -> None:
         poll = self.view.currentIndex().data(ITEM_ROLE)

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from messenger.client.i18n import tr
 from messenger.client.ui.session import ChatSession
-from messenger.client.ui.models import ITEM_ROLE, RowListModel
+from messenger.client.ui.models import ITEM_ROLE, RowListModel, select_row, selected_row
 from messenger.core import protocol
 
 
@@ -371,16 +371,11 @@ class RoomInfoDialog(QDialog):
         return me is not None and me.get("role") == "admin"
 
     def selected(self) -> dict | None:
-        rows = self.member_view.selectionModel().selectedIndexes()
-        return rows[0].data(ITEM_ROLE) if rows else None
+        return selected_row(self.member_view)
 
     def select(self, user_id: int) -> bool:
         """Select the member `user_id`; True if listed."""
-        for row, user in enumerate(self.members.users()):
-            if user["id"] == user_id:
-                self.member_view.setCurrentIndex(self.members.index(row, 0))
-                return True
-        return False
+        return select_row(self.member_view, lambda user: user["id"] == user_id)
 
     def _update_buttons(self) -> None:
         member = self.selected()

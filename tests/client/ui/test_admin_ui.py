@@ -8,7 +8,8 @@ from PySide6.QtTest import QTest
 
 from harness import login
 from messenger.client.ui import admin
-from messenger.client.ui.admin import AdminDialog, admin_allowed, select_row
+from messenger.client.ui.admin import AdminDialog, admin_allowed
+from messenger.client.ui.models import select_row
 from messenger.core.errors import localized
 
 
@@ -36,7 +37,7 @@ def test_disabling_a_user_signs_their_desk_out_and_the_audit_log_says_so(server,
     sign_in(qtbot, kim_app, server.url, name)
     dialog = admin_dialog(qtbot, admin_window(qtbot, desks, server))
     assert row_of(dialog, name)["status"] == "active"
-    assert select_row(dialog.user_view, dialog.users, lambda u: u["username"] == "admin")
+    assert select_row(dialog.user_view, lambda u: u["username"] == "admin")
     assert not dialog.disable_button.isEnabled() and not dialog.delete_button.isEnabled()  # not oneself
 
     assert dialog.select_user(name)
@@ -93,7 +94,7 @@ def test_temporary_passwords_are_shown_once_and_work(server, users, desks, qtbot
 def test_the_devices_tab_signs_any_device_out(server, users, desks, qtbot):
     [kim] = users(1)
     dialog = admin_dialog(qtbot, admin_window(qtbot, desks, server))
-    assert select_row(dialog.device_view, dialog.devices, lambda d: d["id"] == kim.device_session_id)
+    assert select_row(dialog.device_view, lambda d: d["id"] == kim.device_session_id)
     assert dialog.revoke_button.isEnabled()
     dialog.revoke_button.click()
     qtbot.waitUntil(lambda: all(d["id"] != kim.device_session_id for d in dialog.devices.rows()), timeout=WAIT_MS)
