@@ -68,6 +68,11 @@ def add_chat_commands(commands) -> None:
     sub = chat.add_subparsers(dest="chat_command", metavar="COMMAND")
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("--json", action="store_true", help="one JSON object per line")
+    # The options of the two commands that print messages (history, tail).
+    reading = argparse.ArgumentParser(add_help=False)
+    reading.add_argument("--save-files", type=Path, metavar="DIR", help="download and decrypt files into DIR")
+    reading.add_argument("--keep-unread", action="store_true",
+                         help="leave your read mark where it is (default: what is printed counts as read)")
 
     login = sub.add_parser("login", help="sign in: this folder becomes a new device with its own keys")
     login.add_argument("username", nargs="?")
@@ -82,23 +87,18 @@ def add_chat_commands(commands) -> None:
     send_file.add_argument("room")
     send_file.add_argument("path", type=Path)
     history = sub.add_parser("history", help="print a room's latest messages, decrypted, oldest first",
-                             parents=[output])
+                             parents=[output, reading])
     history.add_argument("room")
     history.add_argument("--limit", type=int, default=50, help="how many messages (default 50)")
     history.add_argument("--wait-keys", type=float, default=5.0, metavar="SECONDS",
                          help="wait this long for missing keys to arrive (default 5)")
-    history.add_argument("--save-files", type=Path, metavar="DIR", help="download and decrypt files into DIR")
-    history.add_argument("--keep-unread", action="store_true",
-                         help="leave your read mark where it is (default: what is printed counts as read)")
-    tail = sub.add_parser("tail", help="print messages as they arrive, decrypted (Ctrl+C stops)", parents=[output])
+    tail = sub.add_parser("tail", help="print messages as they arrive, decrypted (Ctrl+C stops)",
+                          parents=[output, reading])
     tail.add_argument("room")
     tail.add_argument("--count", type=int, help="stop after this many messages (exit 1 if --timeout comes first)")
     tail.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this long")
     tail.add_argument("--wait-keys", type=float, default=10.0, metavar="SECONDS",
                       help="hold a message waiting for its key this long before printing it as waiting (default 10)")
-    tail.add_argument("--save-files", type=Path, metavar="DIR", help="download and decrypt files into DIR")
-    tail.add_argument("--keep-unread", action="store_true",
-                      help="leave your read mark where it is (default: what is printed counts as read)")
     backup = sub.add_parser("backup-keys", help="store this device's room keys in your encrypted key backup")
     backup.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
     backup.add_argument("--recovery-key-stdin", action="store_true",
