@@ -46,12 +46,12 @@ HINT_STYLE = "color: #7A8291;"
 PASSPHRASE_MIN_CHARS = 8  # it guards every room key of the account (argon2id slows guessing, not much more)
 
 
-def refusal_text(exc: BaseException) -> str:
+def refusal_text(exc: BaseException, *, otherwise: str | None = None) -> str:
     """A line for the user about a failed call: the server's own words, an end-to-end step's
-    reason, or that the server is unreachable."""
+    reason, else `otherwise` (by default: that the server is unreachable)."""
     if isinstance(exc, E2EError):
         return localized(exc.code, language())
-    return getattr(exc, "message_localized", "") or tr("login.unreachable")
+    return getattr(exc, "message_localized", "") or (tr("login.unreachable") if otherwise is None else otherwise)
 
 
 def when_text(value: str | None) -> str:

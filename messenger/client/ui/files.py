@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.client.i18n import language, tr
-from messenger.client.services.keys import E2EError
 from messenger.client.services.outbox import NO_ANSWER, OutboxState, OutgoingMessage
 from messenger.client.ui.session import ChatSession
+from messenger.client.ui.account import refusal_text
 from messenger.client.ui.models import RowListModel, select_row, selected_row
 from messenger.core.errors import localized
 from messenger.core.names import save_name
@@ -87,10 +87,7 @@ class Uploads(QObject):
             self.status.emit(localized(out.error_code or NO_ANSWER, language()))
 
     def _failed(self, name: str, exc: BaseException) -> None:
-        if isinstance(exc, E2EError):
-            self.status.emit(localized(exc.code, language()))
-        else:
-            self.status.emit(getattr(exc, "message_localized", "") or str(exc))
+        self.status.emit(refusal_text(exc, otherwise=str(exc)))
         self.failed.emit(name, exc)
         self.session.failed(exc, quiet=True)
 

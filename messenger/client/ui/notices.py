@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import tr
 from messenger.client.ui.message_text import MessageText
 from messenger.client.ui.session import ChatSession
+from messenger.client.ui.account import refusal_text
 from messenger.client.ui.models import RowListModel, select_row, selected_row
 from messenger.core import protocol
 
@@ -147,7 +148,7 @@ class NoticesDialog(QDialog):
         self.remove_button.setEnabled(bool(self.view.selectionModel().selectedIndexes()))
 
     def _refused(self, exc: BaseException) -> None:
-        self.error.setText(getattr(exc, "message_localized", "") or str(exc))
+        self.error.setText(refusal_text(exc, otherwise=str(exc)))
 
     def add(self) -> None:
         text = self.text.text().strip()

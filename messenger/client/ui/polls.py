@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from messenger.client.i18n import tr
 from messenger.client.ui.session import ChatSession
+from messenger.client.ui.account import refusal_text
 from messenger.client.ui.models import ITEM_ROLE, RowListModel, select_row
 from messenger.core import protocol
 
@@ -146,7 +147,7 @@ class NewPollDialog(QDialog):
 
     def _refused(self, exc: BaseException) -> None:
         self.ok_button.setEnabled(True)
-        self.error.setText(getattr(exc, "message_localized", "") or str(exc))
+        self.error.setText(refusal_text(exc, otherwise=str(exc)))
 
 
 class PollCard(QFrame):
@@ -300,7 +301,7 @@ class PollsDialog(QDialog):
         self.model.apply(poll)
 
     def _refused(self, exc: BaseException) -> None:
-        self.error.setText(getattr(exc, "message_localized", "") or str(exc))
+        self.error.setText(refusal_text(exc, otherwise=str(exc)))
 
     def vote(self, poll_id: int, option_ids: list[int]) -> None:
         self.session.vote(poll_id, option_ids, owner=self).then(self._answered).fail(self._refused)

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from messenger.client.i18n import tr
 from messenger.client.ui.session import ChatSession
+from messenger.client.ui.account import refusal_text
 from messenger.client.ui.models import ITEM_ROLE, RowListModel, select_row, selected_row
 from messenger.core import protocol
 
@@ -236,7 +237,7 @@ class _PickerDialog(QDialog):
 
     def _refused(self, exc: BaseException) -> None:
         self.ok_button.setEnabled(True)
-        self.error.setText(getattr(exc, "message_localized", "") or str(exc))
+        self.error.setText(refusal_text(exc, otherwise=str(exc)))
 
     def _submit_once(self) -> None:
         if self.ok_button.isEnabled():  # not while the last submit is on its way
@@ -401,7 +402,7 @@ class RoomInfoDialog(QDialog):
     # -- changes ----------------------------------------------------------------------------------
 
     def _refused(self, exc: BaseException) -> None:
-        self.error.setText(getattr(exc, "message_localized", "") or str(exc))
+        self.error.setText(refusal_text(exc, otherwise=str(exc)))
 
     def rename(self) -> None:
         name = self.name.text().strip()
