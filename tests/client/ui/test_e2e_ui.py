@@ -226,6 +226,10 @@ def test_a_message_the_server_replays_or_re_attributes_carries_its_own_mark(serv
     for text in ("the code is 4417", "lunch at noon"):
         type_and_press_enter(kim_window, text)
         qtbot.waitUntil(lambda text=text: getattr(bubble(kim_window, text), "state", None) == "sent", timeout=WAIT_MS)
+    # Lee's desk has read them live (kim's identity pinned there): the page below reads in order,
+    # not partly later, when a pending identity look-up comes back.
+    qtbot.waitUntil(lambda: getattr(lee_window.rooms.room(room_id), "preview", None) == "lunch at noon",
+                    timeout=WAIT_MS)
     code_id, lunch_id = [m["id"] for m in kim.get(f"/api/rooms/{room_id}/messages").json()["messages"]][-2:]
     with sqlite3.connect(server.data_dir / "messenger.db") as db:
         db.execute("UPDATE messages SET sender_id = ? WHERE id = ?", (lee.user["id"], lunch_id))
