@@ -261,7 +261,7 @@ def _publish_texts(batch: list[OutgoingText], results: list[Outcome]) -> None:
                       for result in results if result[0] == "stored"]))
 
 
-text_writer = GroupWriter(lambda: database.engine, _store_texts, _publish_texts)
+text_writer = GroupWriter(_store_texts, _publish_texts)
 
 
 @dataclass
@@ -330,7 +330,7 @@ def _publish_marks(batch: list[ReadMark], results: list[Outcome]) -> None:
                       for result in results if result[0] == "moved"]))
 
 
-read_writer = GroupWriter(lambda: database.engine, _store_marks, _publish_marks)
+read_writer = GroupWriter(_store_marks, _publish_marks)
 
 
 def do_typing(user: SocketCaller, room_id: int, is_typing: bool, sid: str | None) -> bool:
@@ -425,7 +425,7 @@ def _publish_changes(batch: list[MessageChange], results: list[Outcome]) -> None
                       for result in results if result[0] == "stored"]))
 
 
-change_writer = GroupWriter(lambda: database.engine, _store_changes, _publish_changes)
+change_writer = GroupWriter(_store_changes, _publish_changes)
 
 
 def reaction_rows(message_ids: list[int]) -> list[Reaction]:
@@ -495,4 +495,4 @@ def _publish_reactions(batch: list[ReactionToggle], results: list[Outcome]) -> N
                       for result in results if result[0] == "stored"]))
 
 
-reaction_writer = GroupWriter(lambda: database.engine, _store_reactions, _publish_reactions)
+reaction_writer = GroupWriter(_store_reactions, _publish_reactions)

@@ -17,6 +17,7 @@ from typing import Callable, Generic, TypeVar
 from flask import Flask, current_app
 from sqlalchemy.engine import Connection, Engine
 
+from messenger.server.db import database_of
 from messenger.server.offload import own_thread
 
 log = logging.getLogger("messenger.server")
@@ -33,9 +34,8 @@ class GroupWriter(Generic[Item, Result]):
 
     MAX_BATCH = 500
 
-    def __init__(self, engine_of: Callable[[], Engine], write: Callable[[Connection, list[Item]], list[Result]],
+    def __init__(self, write: Callable[[Connection, list[Item]], list[Result]],
                  published: Callable[[list[Item], list[Result]], None]):
-        self.engine_of = engine_of
         self.write = write
         self.published = published
         # Each item with the app it was submitted in: a batch is one app's, in that app's context.
@@ -68,12 +68,13 @@ class GroupWriter(Generic[Item, Result]):
                 by_app.setdefault(app, []).append((item, done))
             for app, batch in by_app.items():
                 with app.app_context():
-                    self._write_batch(offload, batch)
+                    self._write_batch(offload, database_of(app).engine, batch)
 
-    def _write_batch(self, offload: Callable[..., list[Result]], batch: list[tuple[Item, Future[Result]]]) -> None:
+    def _write_batch(self, offload: Callable[..., list[Result]], engine: Engine,
+                     batch: list[tuple[Item, Future[Result]]]) -> None:
         items = [item for item, _ in batch]
         try:
-            results: list[Result] = offload(self._commit, self.engine_of(), items)
+            results: list[Result] = offload(self._commit, engine, items)
         except Exception as exc:  # every waiter hears of it, whatever it is
             log.exception("a group commit of %d items failed", len(items))
             for _, done in batch:
