@@ -99,16 +99,17 @@ def add_chat_commands(commands) -> None:
     tail.add_argument("--timeout", type=float, metavar="SECONDS", help="stop after this long")
     tail.add_argument("--wait-keys", type=float, default=10.0, metavar="SECONDS",
                       help="hold a message waiting for its key this long before printing it as waiting (default 10)")
-    backup = sub.add_parser("backup-keys", help="store this device's room keys in your encrypted key backup")
-    backup.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
-    backup.add_argument("--recovery-key-stdin", action="store_true",
-                        help="encrypt it under your recovery key (read from standard input) instead of a passphrase")
+    # The key backup's secret, for the two commands that open it (backup-keys, restore-keys).
+    backup_secret = argparse.ArgumentParser(add_help=False)
+    backup_secret.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
+    backup_secret.add_argument("--recovery-key-stdin", action="store_true",
+                               help="the backup is under your recovery key instead of a passphrase: read it from "
+                                    "standard input")
+    backup = sub.add_parser("backup-keys", help="store this device's room keys in your encrypted key backup",
+                            parents=[backup_secret])
     backup.add_argument("--start-over", action="store_true",
                         help="replace a backup whose passphrase is lost with this device's keys")
-    restore = sub.add_parser("restore-keys", help="take the room keys of your key backup")
-    restore.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
-    restore.add_argument("--recovery-key-stdin", action="store_true",
-                         help="the backup was written under your recovery key: read it from standard input")
+    sub.add_parser("restore-keys", help="take the room keys of your key backup", parents=[backup_secret])
     sub.add_parser("devices", help="your devices: verified, or waiting for approval (with this device's code)",
                    parents=[output])
     approve = sub.add_parser("approve", help="approve another of your devices after comparing its code")

@@ -25,8 +25,7 @@ def cmd_discover(args) -> int:
     for server in found:
         fingerprint = f"\tSHA-256 {readable(server.fingerprint)}" if server.fingerprint else ""
         print(f"{server.name}\t{server.url}\t{server.version}{fingerprint}")
-    print(f"{len(found)} server(s) found", file=sys.stderr)
-    return EXIT_OK
+    return _done(f"{len(found)} server(s) found")
 
 
 def cmd_login(session: CliSession, args) -> int:
@@ -51,8 +50,7 @@ def cmd_login(session: CliSession, args) -> int:
         raise
     print(f"signed in as {user['username']} on {session.api.server_url} (device {keys.device_session_id})",
           file=sys.stderr)
-    print(f"device key fingerprint: {keys.fingerprint}", file=sys.stderr)
-    return EXIT_OK
+    return _done(f"device key fingerprint: {keys.fingerprint}")
 
 
 def _sign_out_previous(session: CliSession, username: str) -> None:
@@ -87,8 +85,7 @@ def cmd_logout(session: CliSession, args) -> int:
     # outbox goes, and its local data key, without which its sealed search index opens no more.
     forget_outbox(outbox_path(session.dirs.data, api.server_url, username))
     forget_local_data_key(session.store, api.server_url, username)
-    print("signed out" if told else "signed out here (the server could not be told)", file=sys.stderr)
-    return EXIT_OK
+    return _done("signed out" if told else "signed out here (the server could not be told)")
 
 
 def cmd_rooms(session: CliSession, args) -> int:
@@ -178,21 +175,17 @@ def cmd_backup_keys(session: CliSession, args) -> int:
     for room in api.rooms():  # open whatever was sealed to this device meanwhile
         session.keys.sync_room(room["id"])
     version = session.keys.write_backup(passphrase, start_over=args.start_over)
-    print(f"key backup version {version}", file=sys.stderr)
-    return EXIT_OK
+    return _done(f"key backup version {version}")
 
 
 def cmd_restore_keys(session: CliSession, args) -> int:
     passphrase = _read_passphrase(args, confirm=False)
-    session.open()
-    gained = session.keys.restore_backup(passphrase)
-    print(f"restored {gained} room keys", file=sys.stderr)
-    return EXIT_OK
+    gained = session.open_keys().restore_backup(passphrase)
+    return _done(f"restored {gained} room keys")
 
 
 def cmd_devices(session: CliSession, args) -> int:
-    session.open()
-    for device in session.keys.own_devices():
+    for device in session.open_keys().own_devices():
         state = "verified" if device["verified"] else "unverified"
         if args.json:
             print(json.dumps({key: device[key] for key in ("device_session_id", "device_name", "verified", "current",
@@ -204,10 +197,8 @@ def cmd_devices(session: CliSession, args) -> int:
 
 
 def cmd_approve(session: CliSession, args) -> int:
-    session.open()
-    session.keys.approve_device(args.device_id, args.code)
-    print(f"approved device {args.device_id}", file=sys.stderr)
-    return EXIT_OK
+    session.open_keys().approve_device(args.device_id, args.code)
+    return _done(f"approved device {args.device_id}")
 
 
 def _read_recovery_key(args) -> str:
@@ -224,18 +215,13 @@ def _read_recovery_key(args) -> str:
 
 def cmd_recover(session: CliSession, args) -> int:
     recovery_key = _read_recovery_key(args)
-    session.open()
-    restored = session.keys.recover(recovery_key)
-    print(f"this device is approved: it holds your identity again; restored {restored} room keys", file=sys.stderr)
-    return EXIT_OK
+    restored = session.open_keys().recover(recovery_key)
+    return _done(f"this device is approved: it holds your identity again; restored {restored} room keys")
 
 
 def cmd_reset_identity(session: CliSession, args) -> int:
-    session.open()
-    recovery_key = session.keys.reset_identity()
-    print(f"a new identity approves this device; your new recovery key (shown only now): {recovery_key}",
-          file=sys.stderr)
-    return EXIT_OK
+    recovery_key = session.open_keys().reset_identity()
+    return _done(f"a new identity approves this device; your new recovery key (shown only now): {recovery_key}")
 
 
 def cmd_safety_number(session: CliSession, args) -> int:
@@ -252,6 +238,12 @@ def cmd_trust(session: CliSession, args) -> int:
     user_id = resolve_user(api, args.user)
     session.keys.trust_identity(user_id)
     print(session.keys.safety_number(user_id))
+    return EXIT_OK
+
+
+def _done(status: str) -> int:
+    """A command's last status line: on standard error, as standard output carries only data."""
+    print(status, file=sys.stderr)
     return EXIT_OK
 
 

@@ -105,6 +105,11 @@ class CliSession:
         self.start_keys(resumed["device_session_id"])
         return self.api
 
+    def open_keys(self):
+        """`open()` for the commands that need only this device's keys."""
+        self.open()
+        return self.keys
+
     def start_keys(self, device_session_id: int | None = None, *, login_password: str | None = None):
         """This device's keys, started. `login_password` (at sign-in): its check goes into the
         key cache with the cache's first write, before anything could accept a backup passphrase."""
