@@ -75,7 +75,9 @@ class Postgres:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # SIGTERM: PostgreSQL's "smart" shutdown
+            # SIGINT: PostgreSQL's "fast" shutdown. "Smart" (SIGTERM) waits for every client to
+            # leave, so a server process still holding its pool stalled a test's end for 30 s.
+            self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:

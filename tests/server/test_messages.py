@@ -5,7 +5,6 @@ import threading
 import pytest
 
 from harness import Socket, login, register_and_login
-from services import Postgres
 from messaging import contents, history, open_room, text
 
 pytestmark = pytest.mark.contract  # run on SQLite and on PostgreSQL (conftest)
@@ -517,17 +516,12 @@ def test_the_e2e_policy_decides_whether_plaintext_is_stored(fresh_server, policy
         assert contents(alice, room_id) == ["v3:1:bm9uY2U:Y2lwaGVy"]  # nothing stored, nothing changed
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def two_processes(request, fresh_server, tmp_path):
-    """Two server processes on one database: the first's SQLite file, or one PostgreSQL database."""
-    if request.param == "sqlite":
-        first = fresh_server()
-        return first, fresh_server(data_dir=first.data_dir)
-    postgres = Postgres().start()
-    request.addfinalizer(postgres.stop)
-    env = {"MESSENGER_DATABASE_URL": postgres.database("race")}
-    # The policy stays "required" (the harness's admin CLI does not take the URL): the test sends sealed messages.
-    return fresh_server(env=env, e2e_policy=None), fresh_server(env=env, e2e_policy=None)
+@pytest.fixture
+def two_processes(fresh_server):
+    """Two server processes on one database: the same SQLite file, or the same PostgreSQL
+    database (the module runs on both)."""
+    first = fresh_server()
+    return first, fresh_server(data_dir=first.data_dir)
 
 
 def test_a_client_msg_id_raced_by_two_processes_is_stored_once(two_processes):
