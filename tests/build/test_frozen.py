@@ -95,6 +95,7 @@ def test_self_test_passes_every_check(program):
     root = json.loads(TRUST_ROOT.read_text())["signed"]
     assert f"update_root.json version {root['version']}, expires {root['expires'][:10]}" in report["update trust root"]
     assert "fail.Keyring" not in report["keyring"].split(";")[0], report["keyring"]
+    assert "v5 (signed, libsodium)" in report["e2e primitives"], report["e2e primitives"]
 
 
 def test_serves_health_and_a_real_session(frozen_server):
