@@ -17,7 +17,6 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -31,27 +30,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from messenger.client.i18n import clock, language, short_when, tr
-from messenger.client.services.keys import E2EError
-from messenger.client.ui.login import ERROR_STYLE, INFO_STYLE
+from messenger.client.i18n import clock, short_when, tr
+from messenger.client.ui.dialog_parts import (
+    HINT_STYLE,
+    StatusLine,
+    close_buttons,
+    list_page,
+    refusal_text,
+    status_line,
+    tab_page,
+)
 from messenger.client.ui.models import RowListModel, local_time, select_row, selected_row
 from messenger.client.ui.session import ChatSession
-from messenger.core.errors import localized
 from messenger.core.media import IMAGE_EXTENSIONS
 
 AVATAR_PIXELS = 72
 NICKNAME_CHARS = (2, 20)  # the server's limits
 STATUS_MESSAGE_CHARS = 100
-HINT_STYLE = "color: #7A8291;"
 PASSPHRASE_MIN_CHARS = 8  # it guards every room key of the account (argon2id slows guessing, not much more)
-
-
-def refusal_text(exc: BaseException, *, otherwise: str | None = None) -> str:
-    """A line for the user about a failed call: the server's own words, an end-to-end step's
-    reason, else `otherwise` (by default: that the server is unreachable)."""
-    if isinstance(exc, E2EError):
-        return localized(exc.code, language())
-    return getattr(exc, "message_localized", "") or (tr("login.unreachable") if otherwise is None else otherwise)
 
 
 def when_text(value: str | None) -> str:
@@ -61,13 +57,6 @@ def when_text(value: str | None) -> str:
         return "—"
     today = datetime.now().astimezone().date()
     return clock(moment) if moment.date() == today else f"{short_when(moment, today)} {clock(moment)}"
-
-
-def status_line(style: str, text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setStyleSheet(style)
-    return label
 
 
 class DeviceListModel(RowListModel[dict]):
@@ -112,17 +101,15 @@ class AccountDialog(QDialog):
         self.tabs.addTab(self.password_page, tr("account.password"))
         self.tabs.addTab(self._devices_tab(), tr("account.devices"))
         self.tabs.addTab(self._encryption_tab(), tr("account.encryption"))
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
-        layout.addWidget(close)
+        layout.addWidget(close_buttons(self))
         self.loaded = False
         self.devices_loaded = False
         if first_password is not None:
             self.tabs.setCurrentWidget(self.password_page)
             self.current_password.setText(first_password)
-            self._say(self.password_status, tr("account.first_password"))
+            self.password_status.say(tr("account.first_password"))
             self.new_password.setFocus()
         session.profile(owner=self).then(self._profile_arrived).fail(self._profile_refused)
         session.key_fingerprint(owner=self).then(self.fingerprint.setText)
@@ -158,26 +145,19 @@ class AccountDialog(QDialog):
         self.status_message.setMaxLength(STATUS_MESSAGE_CHARS)
         self.save_profile_button = QPushButton(tr("account.save"))
         self.save_profile_button.clicked.connect(self.save_profile)
-        self.profile_status = status_line(INFO_STYLE)
+        self.profile_status = StatusLine()
         form = QFormLayout()
         form.addRow(tr("account.username"), QLabel(f"@{self.user.get('username', '')}"))
         form.addRow(tr("account.nickname"), self.nickname)
         form.addRow(tr("account.status_message"), self.status_message)
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addLayout(picture_row)
-        layout.addLayout(form)
-        layout.addWidget(self.save_profile_button, 0, Qt.AlignmentFlag.AlignRight)
-        layout.addWidget(self.profile_status)
-        layout.addStretch(1)
-        return page
+        return tab_page(picture_row, form, button=self.save_profile_button, status=self.profile_status)
 
     def _profile_arrived(self, user: dict) -> None:
         self._show_user(user)
         self.loaded = True
 
     def _profile_refused(self, exc: BaseException) -> None:
-        self._say(self.profile_status, refusal_text(exc), error=True)
+        self.profile_status.say(refusal_text(exc), error=True)
 
     def _show_user(self, user: dict) -> None:
         self.user = user
@@ -202,12 +182,12 @@ class AccountDialog(QDialog):
     def _changed(self, user: dict, text: str) -> None:
         self._show_user(user)
         self.profile_changed.emit(user)
-        self._say(self.profile_status, text)
+        self.profile_status.say(text)
 
     def save_profile(self) -> None:
         nickname, status_message = self.nickname.text().strip(), self.status_message.text().strip()
         if not NICKNAME_CHARS[0] <= len(nickname) <= NICKNAME_CHARS[1]:
-            self._say(self.profile_status, tr("account.nickname_length"), error=True)
+            self.profile_status.say(tr("account.nickname_length"), error=True)
             return
         self.profile_status.clear()
         self.session.update_profile(nickname, status_message, owner=self).then(
@@ -247,7 +227,7 @@ class AccountDialog(QDialog):
         self.back_up_button.clicked.connect(self.back_up_keys)
         self.restore_button = QPushButton(tr("account.restore"))
         self.restore_button.clicked.connect(self.restore_keys)
-        self.backup_status = status_line(INFO_STYLE)
+        self.backup_status = StatusLine()
         self.key_devices = QListWidget()
         self._key_device_rows: list[dict] = []
         self.key_devices.setMaximumHeight(96)
@@ -265,15 +245,7 @@ class AccountDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(self.restore_button)
         buttons.addWidget(self.back_up_button)
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addWidget(hint)
-        layout.addLayout(form)
-        layout.addWidget(self.start_over)
-        layout.addLayout(buttons)
-        layout.addWidget(self.backup_status)
-        layout.addStretch(1)
-        return page
+        return tab_page(hint, form, self.start_over, buttons, status=self.backup_status)
 
     def _key_devices_arrived(self, state: dict) -> None:
         """The user's devices as the identity sees them: verified, or waiting for approval."""
@@ -307,9 +279,9 @@ class AccountDialog(QDialog):
     def back_up_keys(self) -> None:
         passphrase = self.passphrase.text()
         if len(passphrase) < PASSPHRASE_MIN_CHARS:
-            self._say(self.backup_status, tr("account.passphrase_short", count=PASSPHRASE_MIN_CHARS), error=True)
+            self.backup_status.say(tr("account.passphrase_short", count=PASSPHRASE_MIN_CHARS), error=True)
         elif passphrase != self.passphrase_again.text():
-            self._say(self.backup_status, tr("account.passphrase_mismatch"), error=True)
+            self.backup_status.say(tr("account.passphrase_mismatch"), error=True)
         else:
             self._backup_busy(True)
             self.session.back_up_keys(passphrase, start_over=self.start_over.isChecked(), owner=self).then(
@@ -317,7 +289,7 @@ class AccountDialog(QDialog):
 
     def restore_keys(self) -> None:
         if not self.passphrase.text():
-            self._say(self.backup_status, tr("account.passphrase_short", count=1), error=True)
+            self.backup_status.say(tr("account.passphrase_short", count=1), error=True)
             return
         self._backup_busy(True)
         self.session.restore_keys(self.passphrase.text(), owner=self).then(
@@ -332,11 +304,11 @@ class AccountDialog(QDialog):
         self._backup_busy(False)
         self.passphrase_again.clear()
         self.start_over.setChecked(False)
-        self._say(self.backup_status, text)
+        self.backup_status.say(text)
 
     def _backup_refused(self, exc: BaseException) -> None:
         self._backup_busy(False)
-        self._say(self.backup_status, refusal_text(exc), error=True)
+        self.backup_status.say(refusal_text(exc), error=True)
 
     # -- password ----------------------------------------------------------------------------------
 
@@ -349,28 +321,21 @@ class AccountDialog(QDialog):
         self.change_password_button = QPushButton(tr("account.change_password"))
         self.change_password_button.clicked.connect(self.change_password)
         hint = status_line(HINT_STYLE, tr("account.password_hint"))
-        self.password_status = status_line(ERROR_STYLE)
+        self.password_status = StatusLine()
         form = QFormLayout()
         form.addRow(tr("account.current_password"), self.current_password)
         form.addRow(tr("account.new_password"), self.new_password)
         form.addRow(tr("account.new_password_again"), self.new_password_again)
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addLayout(form)
-        layout.addWidget(hint)
-        layout.addWidget(self.change_password_button, 0, Qt.AlignmentFlag.AlignRight)
-        layout.addWidget(self.password_status)
-        layout.addStretch(1)
-        return page
+        return tab_page(form, hint, button=self.change_password_button, status=self.password_status)
 
     def change_password(self) -> None:
         current, new = self.current_password.text(), self.new_password.text()
         if not current or not new:
-            self._say(self.password_status, tr("account.password_fill"), error=True)
+            self.password_status.say(tr("account.password_fill"), error=True)
         elif new != self.new_password_again.text():
-            self._say(self.password_status, tr("account.password_mismatch"), error=True)
+            self.password_status.say(tr("account.password_mismatch"), error=True)
         elif new == current:
-            self._say(self.password_status, tr("account.password_same"), error=True)
+            self.password_status.say(tr("account.password_same"), error=True)
         else:
             self.password_status.clear()
             self.change_password_button.setEnabled(False)
@@ -379,7 +344,7 @@ class AccountDialog(QDialog):
 
     def _password_refused(self, exc: BaseException) -> None:
         self.change_password_button.setEnabled(True)
-        self._say(self.password_status, refusal_text(exc), error=True)
+        self.password_status.say(refusal_text(exc), error=True)
         self.session.failed(exc, quiet=True)  # a refusal that ended the session still ends it
 
     # -- devices ----------------------------------------------------------------------------------
@@ -393,18 +358,10 @@ class AccountDialog(QDialog):
         self.sign_out_device_button.clicked.connect(self.sign_out_selected)
         self.sign_out_others_button = QPushButton(tr("account.sign_out_others"))
         self.sign_out_others_button.clicked.connect(self.sign_out_others)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.sign_out_device_button)
-        buttons.addWidget(self.sign_out_others_button)
-        buttons.addStretch(1)
-        self.device_status = status_line(ERROR_STYLE)
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addWidget(self.device_view, 1)
-        layout.addLayout(buttons)
-        layout.addWidget(self.device_status)
+        self.device_status = StatusLine()
         self._update_device_buttons()
-        return page
+        return list_page(self.device_view, self.sign_out_device_button, self.sign_out_others_button,
+                         status=self.device_status)
 
     def load_devices(self) -> None:
         self.session.device_sessions(owner=self).then(self._devices_arrived).fail(self._device_refused)
@@ -415,7 +372,7 @@ class AccountDialog(QDialog):
         self._update_device_buttons()
 
     def _device_refused(self, exc: BaseException) -> None:
-        self._say(self.device_status, refusal_text(exc), error=True)
+        self.device_status.say(refusal_text(exc), error=True)
         self.session.failed(exc, quiet=True)
 
     def selected_device(self) -> dict | None:
@@ -440,10 +397,3 @@ class AccountDialog(QDialog):
         self.device_status.clear()
         self.session.sign_out_other_devices(owner=self).then(lambda _: self.load_devices()).fail(
             self._device_refused)
-
-    # -- lines ------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _say(label: QLabel, text: str, *, error: bool = False) -> None:
-        label.setStyleSheet(ERROR_STYLE if error else INFO_STYLE)
-        label.setText(text)

@@ -17,11 +17,8 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
-    QHBoxLayout,
     QHeaderView,
-    QLabel,
     QMessageBox,
     QPushButton,
     QSpinBox,
@@ -32,7 +29,17 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.client.i18n import tr
-from messenger.client.ui.account import ERROR_STYLE, INFO_STYLE, refusal_text, status_line, when_text
+from messenger.client.ui.account import when_text
+from messenger.client.ui.dialog_parts import (
+    HINT_STYLE,
+    StatusLine,
+    close_buttons,
+    list_page,
+    ok_cancel_buttons,
+    refusal_text,
+    status_line,
+    tab_page,
+)
 from messenger.client.ui.login import new_account_fields
 from messenger.client.ui.session import ChatSession
 from messenger.client.ui.models import ITEM_ROLE, select_row, selected_row
@@ -105,19 +112,6 @@ def table(model: RowsModel) -> QTableView:
     return view
 
 
-def table_page(view: QTableView, *buttons: QPushButton) -> QWidget:
-    """A tab: the table, with its buttons in a row under it."""
-    row = QHBoxLayout()
-    for button in buttons:
-        row.addWidget(button)
-    row.addStretch(1)
-    page = QWidget()
-    layout = QVBoxLayout(page)
-    layout.addWidget(view, 1)
-    layout.addLayout(row)
-    return page
-
-
 class NewUserDialog(QDialog):
     """The fields of a new account; a blank password has the server make one."""
 
@@ -127,9 +121,7 @@ class NewUserDialog(QDialog):
         self.username, self.nickname, self.password = new_account_fields()
         self.password.setPlaceholderText(tr("admin.password_generated"))
         self.is_admin = QCheckBox(tr("admin.make_admin"))
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        buttons = ok_cancel_buttons(self, self.accept)
         form = QFormLayout(self)
         form.addRow(tr("account.username"), self.username)
         form.addRow(tr("account.nickname"), self.nickname)
@@ -153,13 +145,11 @@ class AdminDialog(QDialog):
         self.tabs.addTab(self._devices_tab(), tr("admin.devices"))
         self.tabs.addTab(self._audit_tab(), tr("admin.audit"))
         self.tabs.addTab(self._settings_tab(), tr("admin.settings"))
-        self.status = status_line(ERROR_STYLE)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
+        self.status = StatusLine()
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.status)
-        layout.addWidget(close)
+        layout.addWidget(close_buttons(self))
         self.password_box: QMessageBox | None = None
         self.load_users()
         self.load_devices()
@@ -169,12 +159,8 @@ class AdminDialog(QDialog):
     # -- common -----------------------------------------------------------------------------------
 
     def _refused(self, exc: BaseException) -> None:
-        self._say(refusal_text(exc), error=True)
+        self.status.say(refusal_text(exc), error=True)
         self.session.failed(exc, quiet=True)  # a refusal that ended the session still ends it
-
-    def _say(self, text: str, *, error: bool = False) -> None:
-        self.status.setStyleSheet(ERROR_STYLE if error else INFO_STYLE)
-        self.status.setText(text)
 
     def _user_name(self, user_id: int | None) -> str:
         """A user id as its username, as far as the users tab knows it."""
@@ -206,7 +192,7 @@ class AdminDialog(QDialog):
         self.reset_password_button.clicked.connect(self.reset_password)
         self.delete_button = QPushButton(tr("admin.delete"))
         self.delete_button.clicked.connect(self.confirm_delete)
-        page = table_page(self.user_view, self.new_user_button, self.disable_button, self.enable_button,
+        page = list_page(self.user_view, self.new_user_button, self.disable_button, self.enable_button,
                           self.reset_password_button, self.delete_button)
         self.users_loaded = False
         self._update_user_buttons()
@@ -242,7 +228,7 @@ class AdminDialog(QDialog):
                 lambda _: self._user_changed(tr(done_key, name=user["username"]))).fail(self._refused)
 
     def _user_changed(self, text: str) -> None:
-        self._say(text)
+        self.status.say(text)
         self.load_users()
         self.load_devices()
         self.reload_audit()
@@ -320,7 +306,7 @@ class AdminDialog(QDialog):
         refresh = QPushButton(tr("admin.refresh"))
         refresh.clicked.connect(self.load_devices)
         self.devices_loaded = False
-        return table_page(self.device_view, self.revoke_button, refresh)
+        return list_page(self.device_view, self.revoke_button, refresh)
 
     def load_devices(self) -> None:
         self.session.admin("device_sessions", owner=self).then(self._devices_arrived).fail(self._refused)
@@ -357,7 +343,7 @@ class AdminDialog(QDialog):
         refresh.clicked.connect(self.reload_audit)
         self.audit_loaded = False
         self._audit_generation = 0  # a page asked for before a reload is not shown after it
-        return table_page(self.audit_view, self.more_audit_button, refresh)
+        return list_page(self.audit_view, self.more_audit_button, refresh)
 
     def reload_audit(self) -> None:
         self._audit_generation += 1
@@ -385,9 +371,7 @@ class AdminDialog(QDialog):
         self.mode = QComboBox()
         for mode in MODES:
             self.mode.addItem(tr(f"admin.mode_{mode}"), mode)
-        self.mode_note = QLabel()
-        self.mode_note.setWordWrap(True)
-        self.mode_note.setStyleSheet("color: #7A8291;")
+        self.mode_note = status_line(HINT_STYLE)
         self.self_registration = QCheckBox(tr("admin.self_registration"))
         self.e2e_policy = QComboBox()
         for policy in E2E_POLICIES:
@@ -407,12 +391,7 @@ class AdminDialog(QDialog):
         form.addRow(tr("admin.e2e_policy"), self.e2e_policy)
         form.addRow(tr("admin.retention_days"), self.retention_days)
         form.addRow(tr("admin.audit_days"), self.audit_days)
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addLayout(form)
-        layout.addWidget(self.save_settings_button, 0, Qt.AlignmentFlag.AlignRight)
-        layout.addStretch(1)
-        return page
+        return tab_page(form, button=self.save_settings_button)
 
     def load_settings(self) -> None:
         self.session.admin("settings", owner=self).then(self._settings_arrived).fail(self._refused)
@@ -441,12 +420,12 @@ class AdminDialog(QDialog):
     def save_settings(self) -> None:
         changes = self.settings_changes()
         if not changes:
-            self._say(tr("admin.nothing_changed"))
+            self.status.say(tr("admin.nothing_changed"))
             return
         self.status.clear()
         self.session.admin("update_settings", changes, owner=self).then(self._settings_saved).fail(self._refused)
 
     def _settings_saved(self, view: dict) -> None:
         self._settings_arrived(view)
-        self._say(tr("admin.settings_saved"))
+        self.status.say(tr("admin.settings_saved"))
         self.reload_audit()

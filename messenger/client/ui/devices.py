@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.client.i18n import tr
-from messenger.client.ui.account import ERROR_STYLE, HINT_STYLE, refusal_text, status_line
+from messenger.client.ui.dialog_parts import ERROR_STYLE, HINT_STYLE, StatusLine, refusal_text, status_line
 from messenger.client.ui.session import ChatSession
 
 WARNING_STYLE = "background: #FFF4D6; border-bottom: 1px solid #E8C766;"
@@ -267,7 +267,7 @@ class RecoverDialog(QDialog):
         self.key.returnPressed.connect(self.submit)
         self.submit_button = QPushButton(tr("devices.recover"))
         self.submit_button.clicked.connect(self.submit)
-        self.status = status_line(ERROR_STYLE)
+        self.status = StatusLine()
         layout = QVBoxLayout(self)
         layout.addWidget(status_line(HINT_STYLE, tr("devices.recover_hint")))
         layout.addWidget(self.key)
@@ -300,7 +300,7 @@ class ApproveDialog(QDialog):
         self.code.returnPressed.connect(self.submit)
         self.approve_button = QPushButton(tr("devices.approve"))
         self.approve_button.clicked.connect(self.submit)
-        self.status = status_line(ERROR_STYLE)
+        self.status = StatusLine()
         layout = QVBoxLayout(self)
         layout.addWidget(status_line("", tr("devices.approve_hint", name=device.get("device_name") or "?",
                                             fingerprint=device.get("fingerprint", ""))))
@@ -332,7 +332,7 @@ class SafetyNumberDialog(QDialog):
         self.number.setWordWrap(True)
         self.trust_button = QPushButton(tr("devices.trust"))
         self.trust_button.clicked.connect(self.trust)
-        self.status = status_line(ERROR_STYLE)
+        self.status = StatusLine()
         layout = QVBoxLayout(self)
         layout.addWidget(status_line("", tr("devices.safety_hint", name=name)))
         layout.addWidget(self.number)

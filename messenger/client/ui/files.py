@@ -19,7 +19,6 @@ from PySide6.QtCore import QBuffer, QEvent, QIODevice, QObject, QStandardPaths, 
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -33,7 +32,7 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import language, tr
 from messenger.client.services.outbox import NO_ANSWER, OutboxState, OutgoingMessage
 from messenger.client.ui.session import ChatSession
-from messenger.client.ui.account import refusal_text
+from messenger.client.ui.dialog_parts import close_buttons, refusal_text, status_line
 from messenger.client.ui.models import RowListModel, select_row, selected_row
 from messenger.core.errors import localized
 from messenger.core.names import save_name
@@ -193,14 +192,11 @@ class RoomFilesDialog(QDialog):
         self.view.doubleClicked.connect(lambda _: self.save_selected())
         self.save_button = QPushButton(tr("files.save"))
         self.save_button.clicked.connect(self.save_selected)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
+        self.status = status_line("")
         bottom = QHBoxLayout()
         bottom.addWidget(self.save_button)
         bottom.addStretch(1)
-        bottom.addWidget(close)
+        bottom.addWidget(close_buttons(self))
         layout = QVBoxLayout(self)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.status)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.client.i18n import tr
+from messenger.client.ui.dialog_parts import close_buttons, ok_cancel_buttons, status_line
 from messenger.client.ui.models import ITEM_ROLE
 from messenger.client.services.discovery import FoundServer
 from messenger.core.certificates import readable
@@ -78,12 +79,6 @@ def _fingerprint_label(digits: str) -> QLabel:
     return label
 
 
-def _wrapped(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    return label
-
-
 class TrustDialog(QDialog):
     """First contact with a server whose certificate no CA vouches for: accept() trusts it."""
 
@@ -92,18 +87,16 @@ class TrustDialog(QDialog):
         self.digits = digits
         self.setWindowTitle(tr("first.trust_title"))
         self.setMinimumWidth(460)
-        self.intro = _wrapped(tr("first.trust_intro", server=server))
+        self.intro = status_line("", tr("first.trust_intro", server=server))
         self.fingerprint = _fingerprint_label(digits)
-        self.advice = _wrapped(tr("first.trust_advice"))
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.advice = status_line("", tr("first.trust_advice"))
+        self.buttons = ok_cancel_buttons(self, self.accept)
         self.trust_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.trust_button.setText(tr("first.trust_yes"))
         # Enter must not trust by accident: the person has to choose.
         self.trust_button.setDefault(False)
         self.trust_button.setAutoDefault(False)
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).setText(tr("first.trust_no"))
-        self.buttons.accepted.connect(self.accept)
-        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.intro)
         layout.addWidget(self.fingerprint)
@@ -120,14 +113,13 @@ class CertificateChangedDialog(QDialog):
         self.setMinimumWidth(460)
         icon = QLabel()
         icon.setPixmap(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical).pixmap(40, 40))
-        self.warning = _wrapped(tr("first.changed_text", server=server))
+        self.warning = status_line("", tr("first.changed_text", server=server))
         self.warning.setStyleSheet("color: #B3261E; font-weight: 600;")
         self.presented = _fingerprint_label(presented)
-        self.pinned_label = _wrapped(tr("first.changed_pinned"))
+        self.pinned_label = status_line("", tr("first.changed_pinned"))
         self.pinned = _fingerprint_label(pinned)
-        self.advice = _wrapped(tr("first.changed_advice"))
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.buttons.rejected.connect(self.reject)
+        self.advice = status_line("", tr("first.changed_advice"))
+        self.buttons = close_buttons(self)
         layout = QVBoxLayout(self)
         layout.addWidget(icon, alignment=Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.warning)

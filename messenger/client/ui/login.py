@@ -25,16 +25,13 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import tr
 from messenger.client.services.settings import is_server_url
 from messenger.client.ui.bridge import Call
+from messenger.client.ui.dialog_parts import StatusLine, ok_cancel_buttons, refusal_text
 from messenger.client.ui.first_start import FoundServers
 from messenger.client.ui.tray import app_icon
 
-ERROR_STYLE = "color: #D93025;"
-INFO_STYLE = "color: #2E7D32;"
 
-
-def error_label() -> QLabel:
-    label = QLabel()
-    label.setWordWrap(True)
+def error_label() -> StatusLine:
+    label = StatusLine()
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.hide()
     return label
@@ -148,13 +145,11 @@ class LoginWindow(QWidget):
             self.show_info(text)
 
     def show_error(self, text: str) -> None:
-        self.message.setStyleSheet(ERROR_STYLE)
-        self.message.setText(text)
+        self.message.say(text, error=True)
         self.message.setVisible(bool(text))
 
     def show_info(self, text: str) -> None:
-        self.message.setStyleSheet(INFO_STYLE)
-        self.message.setText(text)
+        self.message.say(text)
         self.message.setVisible(bool(text))
 
     def set_registration_open(self, is_open: bool) -> None:
@@ -202,10 +197,8 @@ class RegisterDialog(QDialog):
         form.addRow(tr("register.nickname"), self.nickname)
         form.addRow(tr("login.password"), self.password)
         form.addRow(tr("register.confirm"), self.confirm)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = ok_cancel_buttons(self, self._submit)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText(tr("register.submit"))
-        self.buttons.accepted.connect(self._submit)
-        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.message)
@@ -229,9 +222,8 @@ class RegisterDialog(QDialog):
         self.accept()
 
     def _failed(self, exc: BaseException) -> None:
-        self._error(getattr(exc, "message_localized", "") or tr("login.unreachable"))
+        self._error(refusal_text(exc))
 
     def _error(self, text: str) -> None:
-        self.message.setStyleSheet(ERROR_STYLE)
-        self.message.setText(text)
+        self.message.say(text, error=True)
         self.message.setVisible(True)

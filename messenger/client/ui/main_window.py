@@ -27,6 +27,7 @@ from messenger.client.services.outbox import OutgoingMessage
 from messenger.client.services.settings import ClientSettings
 from messenger.client.ui.account import AccountDialog
 from messenger.client.ui.devices import DeviceBanners
+from messenger.client.ui.dialog_parts import ERROR_STYLE
 from messenger.client.ui.admin import AdminDialog, admin_allowed
 from messenger.client.ui.composer import TypingLine, TypingNotifier
 from messenger.client.ui.delegates import CHAT_BACKGROUND
@@ -223,7 +224,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.problem_label = QLabel()
-        self.problem_label.setStyleSheet("color: #D93025;")
+        self.problem_label.setStyleSheet(ERROR_STYLE)
         self.connection_label = QLabel()
         self.statusBar().addWidget(self.problem_label, 1)
         self.statusBar().addPermanentWidget(self.connection_label)

@@ -12,9 +12,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
-    QDialogButtonBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListView,
     QPushButton,
@@ -24,7 +22,7 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import tr
 from messenger.client.ui.message_text import MessageText
 from messenger.client.ui.session import ChatSession
-from messenger.client.ui.account import refusal_text
+from messenger.client.ui.dialog_parts import StatusLine, close_buttons
 from messenger.client.ui.models import RowListModel, select_row, selected_row
 from messenger.core import protocol
 
@@ -105,18 +103,14 @@ class NoticesDialog(QDialog):
         self.add_button.clicked.connect(self.add)
         self.remove_button = QPushButton(tr("notices.remove"))
         self.remove_button.clicked.connect(self.remove_selected)
-        self.error = QLabel()
-        self.error.setStyleSheet("color: #D93025;")
-        self.error.setWordWrap(True)
+        self.error = StatusLine()
         add_row = QHBoxLayout()
         add_row.addWidget(self.text, 1)
         add_row.addWidget(self.add_button)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
         bottom = QHBoxLayout()
         bottom.addWidget(self.remove_button)
         bottom.addStretch(1)
-        bottom.addWidget(close)
+        bottom.addWidget(close_buttons(self))
         layout = QVBoxLayout(self)
         layout.addWidget(self.view, 1)
         layout.addLayout(add_row)
@@ -147,15 +141,12 @@ class NoticesDialog(QDialog):
         self.add_button.setEnabled(bool(self.text.text().strip()))
         self.remove_button.setEnabled(bool(self.view.selectionModel().selectedIndexes()))
 
-    def _refused(self, exc: BaseException) -> None:
-        self.error.setText(refusal_text(exc, otherwise=str(exc)))
-
     def add(self) -> None:
         text = self.text.text().strip()
         if text:
             self.error.clear()
             self.text.clear()
-            self.session.add_notice(self.room_id, content=text, owner=self).fail(self._refused)
+            self.session.add_notice(self.room_id, content=text, owner=self).fail(self.error.show_refusal)
 
     def select(self, notice_id: int) -> bool:
         return select_row(self.view, lambda notice: notice["id"] == notice_id)
@@ -164,4 +155,4 @@ class NoticesDialog(QDialog):
         notice = selected_row(self.view)
         if notice is not None:
             self.error.clear()
-            self.session.remove_notice(self.room_id, notice["id"], owner=self).fail(self._refused)
+            self.session.remove_notice(self.room_id, notice["id"], owner=self).fail(self.error.show_refusal)

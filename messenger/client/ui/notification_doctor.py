@@ -4,10 +4,11 @@ line each in plain words. The checks run in the service (notification_doctor.py)
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from messenger.client.i18n import tr
 from messenger.client.services.notification_doctor import Finding, Verdict
+from messenger.client.ui.dialog_parts import close_buttons
 
 MARKS = {Verdict.OK: ("✔", "#2E7D32"), Verdict.PROBLEM: ("✖", "#D93025"), Verdict.UNKNOWN: ("?", "#9A6700"),
          Verdict.NOT_APPLICABLE: ("–", "#80868B")}
@@ -52,9 +53,7 @@ class NotificationDoctorDialog(QDialog):
             grid.addWidget(sign, row, 0)
             grid.addWidget(text, row, 1)
             self.lines.append(text)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
         layout.addLayout(grid)
-        layout.addWidget(buttons)
+        layout.addWidget(close_buttons(self))

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from messenger.client.i18n import tr
 from messenger.client.ui.session import ChatSession
-from messenger.client.ui.account import refusal_text
+from messenger.client.ui.dialog_parts import StatusLine, close_buttons, ok_cancel_buttons
 from messenger.client.ui.models import ITEM_ROLE, RowListModel, select_row
 from messenger.core import protocol
 
@@ -94,14 +94,10 @@ class NewPollDialog(QDialog):
         end_row = QHBoxLayout()
         end_row.addWidget(self.has_end)
         end_row.addWidget(self.ends_at, 1)
-        self.error = QLabel()
-        self.error.setStyleSheet("color: #D93025;")
-        self.error.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.error = StatusLine()
+        self.buttons = ok_cancel_buttons(self, self.submit)
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText(tr("polls.create"))
-        self.buttons.accepted.connect(self.submit)
-        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.question)
         layout.addLayout(self.options_box)
@@ -147,7 +143,7 @@ class NewPollDialog(QDialog):
 
     def _refused(self, exc: BaseException) -> None:
         self.ok_button.setEnabled(True)
-        self.error.setText(refusal_text(exc, otherwise=str(exc)))
+        self.error.show_refusal(exc)
 
 
 class PollCard(QFrame):
@@ -248,15 +244,11 @@ class PollsDialog(QDialog):
         self.card.close_requested.connect(self.close_poll)
         self.new_button = QPushButton(tr("polls.new"))
         self.new_button.clicked.connect(self.new_poll)
-        self.error = QLabel()
-        self.error.setStyleSheet("color: #D93025;")
-        self.error.setWordWrap(True)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
+        self.error = StatusLine()
         bottom = QHBoxLayout()
         bottom.addWidget(self.new_button)
         bottom.addStretch(1)
-        bottom.addWidget(close)
+        bottom.addWidget(close_buttons(self))
         layout = QVBoxLayout(self)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.card)
@@ -300,14 +292,11 @@ class PollsDialog(QDialog):
         self.error.clear()
         self.model.apply(poll)
 
-    def _refused(self, exc: BaseException) -> None:
-        self.error.setText(refusal_text(exc, otherwise=str(exc)))
-
     def vote(self, poll_id: int, option_ids: list[int]) -> None:
-        self.session.vote(poll_id, option_ids, owner=self).then(self._answered).fail(self._refused)
+        self.session.vote(poll_id, option_ids, owner=self).then(self._answered).fail(self.error.show_refusal)
 
     def close_poll(self, poll_id: int) -> None:
-        self.session.close_poll(poll_id, owner=self).then(self._answered).fail(self._refused)
+        self.session.close_poll(poll_id, owner=self).then(self._answered).fail(self.error.show_refusal)
 
     def new_poll(self) -> NewPollDialog:
         dialog = NewPollDialog(self.session, self.room_id, self)

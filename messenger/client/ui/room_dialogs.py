@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QListView,
     QMessageBox,
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from messenger.client.i18n import tr
 from messenger.client.ui.session import ChatSession
-from messenger.client.ui.account import refusal_text
+from messenger.client.ui.dialog_parts import HINT_STYLE, StatusLine, close_buttons, ok_cancel_buttons, status_line
 from messenger.client.ui.models import ITEM_ROLE, RowListModel, select_row, selected_row
 from messenger.core import protocol
 
@@ -212,15 +211,11 @@ class _PickerDialog(QDialog):
         self.setWindowTitle(title)
         self.resize(380, 480)
         self.picker = UserPicker()
-        self.error = QLabel()
-        self.error.setStyleSheet("color: #D93025;")
-        self.error.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.error = StatusLine()
+        self.buttons = ok_cancel_buttons(self, self.submit)
         self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok_button.setText(ok_text)
         self.ok_button.setEnabled(False)
-        self.buttons.accepted.connect(self.submit)
-        self.buttons.rejected.connect(self.reject)
         self.picker.submitted.connect(self._submit_once)
         self.picker.model.picked_changed.connect(lambda: self.ok_button.setEnabled(bool(self.picker.picked_ids())))
         self.layout_ = QVBoxLayout(self)
@@ -237,7 +232,7 @@ class _PickerDialog(QDialog):
 
     def _refused(self, exc: BaseException) -> None:
         self.ok_button.setEnabled(True)
-        self.error.setText(refusal_text(exc, otherwise=str(exc)))
+        self.error.show_refusal(exc)
 
     def _submit_once(self) -> None:
         if self.ok_button.isEnabled():  # not while the last submit is on its way
@@ -256,9 +251,7 @@ class NewRoomDialog(_PickerDialog):
         super().__init__(session, tr("rooms.new_title"), tr("rooms.create"), {session.user_id}, parent)
         self.name = QLineEdit()
         self.name.setPlaceholderText(tr("rooms.name"))
-        hint = QLabel(tr("rooms.pick_hint"))
-        hint.setWordWrap(True)
-        hint.setStyleSheet("color: #7A8291;")
+        hint = status_line(HINT_STYLE, tr("rooms.pick_hint"))
         self.layout_.insertWidget(0, self.name)
         self.layout_.insertWidget(1, hint)
         # Tab goes search, list, group name, buttons (the name is optional, so it comes after).
@@ -333,18 +326,14 @@ class RoomInfoDialog(QDialog):
         member_row.addWidget(self.admin_button)
         self.leave_button = QPushButton(tr("rooms.leave"))
         self.leave_button.clicked.connect(self.confirm_leave)
-        self.error = QLabel()
-        self.error.setStyleSheet("color: #D93025;")
-        self.error.setWordWrap(True)
-        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        close.rejected.connect(self.reject)
+        self.error = StatusLine()
         layout = QVBoxLayout(self)
         layout.addLayout(name_row)
         layout.addWidget(self.member_view, 1)
         layout.addLayout(member_row)
         layout.addWidget(self.error)
         layout.addWidget(self.leave_button)
-        layout.addWidget(close)
+        layout.addWidget(close_buttons(self))
         self.loaded = False
         self._update_buttons()
         session.event_received.connect(self._on_event)
@@ -401,27 +390,24 @@ class RoomInfoDialog(QDialog):
 
     # -- changes ----------------------------------------------------------------------------------
 
-    def _refused(self, exc: BaseException) -> None:
-        self.error.setText(refusal_text(exc, otherwise=str(exc)))
-
     def rename(self) -> None:
         name = self.name.text().strip()
         if name:
             self.error.clear()
-            self.session.rename_room(self.room_id, name, owner=self).fail(self._refused)
+            self.session.rename_room(self.room_id, name, owner=self).fail(self.error.show_refusal)
 
     def kick_selected(self) -> None:
         member = self.selected()
         if member is not None:
             self.error.clear()
-            self.session.kick(self.room_id, member["id"], owner=self).fail(self._refused)
+            self.session.kick(self.room_id, member["id"], owner=self).fail(self.error.show_refusal)
 
     def toggle_admin_selected(self) -> None:
         member = self.selected()
         if member is not None:
             self.error.clear()
             make_admin = member.get("role") != "admin"
-            self.session.set_room_admin(self.room_id, member["id"], make_admin, owner=self).fail(self._refused)
+            self.session.set_room_admin(self.room_id, member["id"], make_admin, owner=self).fail(self.error.show_refusal)
 
     def invite(self) -> InviteDialog:
         dialog = InviteDialog(self.session, self.room_id, {m["id"] for m in self.members.users()}, self)
@@ -436,4 +422,4 @@ class RoomInfoDialog(QDialog):
             self.leave()
 
     def leave(self) -> None:
-        self.session.leave_room(self.room_id, owner=self).then(lambda _: self.accept()).fail(self._refused)
+        self.session.leave_room(self.room_id, owner=self).then(lambda _: self.accept()).fail(self.error.show_refusal)

@@ -12,7 +12,6 @@ from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QTextDocument
 from PySide6.QtWidgets import (
     QDialog,
-    QLabel,
     QLineEdit,
     QListView,
     QStyle,
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import tr
 from messenger.client.services.search_index import SearchHit
 from messenger.client.ui.account import when_text
+from messenger.client.ui.dialog_parts import HINT_STYLE, status_line
 from messenger.client.ui.session import ChatSession
 from messenger.client.ui.models import ITEM_ROLE, RowListModel
 
@@ -107,9 +107,7 @@ class SearchDialog(QDialog):
         self.view.setUniformItemSizes(False)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.activated.connect(self._chosen)  # a double click, or Enter
-        self.status = QLabel(tr("search.where"))
-        self.status.setWordWrap(True)
-        self.status.setStyleSheet(f"color: {META_COLOUR};")
+        self.status = status_line(HINT_STYLE, tr("search.where"))
         layout = QVBoxLayout(self)
         layout.addWidget(self.query)
         layout.addWidget(self.view, 1)

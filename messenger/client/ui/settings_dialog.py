@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -22,7 +21,7 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import LANGUAGE_NAMES, tr
 from messenger.client.services.session_store import normalize_server_url
 from messenger.client.services.settings import AUTO, LANGUAGES, UPDATE_CHANNELS, ClientSettings, is_server_url
-from messenger.client.ui.login import ERROR_STYLE
+from messenger.client.ui.dialog_parts import StatusLine, ok_cancel_buttons, status_line
 from messenger.client.ui.updates import Updates
 
 
@@ -67,8 +66,7 @@ class SettingsDialog(QDialog):
         for channel in UPDATE_CHANNELS:
             self.update_channel.addItem(tr(f"settings.channel_{channel}"), channel)
         self.update_channel.setCurrentIndex(UPDATE_CHANNELS.index(settings.update_channel))
-        self.update_status = QLabel()
-        self.update_status.setWordWrap(True)
+        self.update_status = status_line("")
         self.check_now = QPushButton(tr("update.check_now"))
         self.check_now.clicked.connect(self._check_now)
         self.restart = QPushButton(tr("update.restart"))
@@ -82,9 +80,7 @@ class SettingsDialog(QDialog):
             if name in settings.locked:
                 widget.setEnabled(False)
                 widget.setToolTip(tr("settings.locked_by_policy"))
-        self.message = QLabel()
-        self.message.setStyleSheet(ERROR_STYLE)
-        self.message.setWordWrap(True)
+        self.message = StatusLine()
         self.message.hide()
 
         form = QFormLayout()
@@ -105,13 +101,10 @@ class SettingsDialog(QDialog):
         form.addRow("", self.notification_doctor)
         form.addRow("", self.start_at_login)
         form.addRow("", self.close_to_tray)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.save)
-        buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.message)
-        layout.addWidget(buttons)
+        layout.addWidget(ok_cancel_buttons(self, self.save))
 
     def chosen(self) -> dict:
         """The settings as the form has them."""

@@ -10,6 +10,7 @@ from test_chat import bubble, group_room, say
 
 from messenger.client.ui.models import ITEM_ROLE as USER_ROLE
 from messenger.client.ui.room_dialogs import NewRoomDialog
+from messenger.core.errors import localized
 
 
 def click_user(picker, user_id: int) -> None:
@@ -84,7 +85,7 @@ def test_an_admin_kicks_a_member_and_the_room_leaves_their_list(server, users, d
     qtbot.waitUntil(lambda: lee.user["id"] not in {m["id"] for m in info.members.users()}, timeout=WAIT_MS)
 
 
-def test_a_plain_member_cannot_kick_or_grant_admin(server, users, desks, qtbot):
+def test_a_plain_member_cannot_kick_or_grant_admin_and_is_told_why_a_rename_is_refused(server, users, desks, qtbot):
     kim, lee, park = users(3)
     room_id = group_room(kim, [lee, park], "Team")
     lee_window = sign_in(qtbot, desks.start("lee"), server.url, lee.user["username"])
@@ -95,6 +96,10 @@ def test_a_plain_member_cannot_kick_or_grant_admin(server, users, desks, qtbot):
     assert not info.kick_button.isEnabled()
     assert not info.admin_button.isEnabled()
     assert info.invite_button.isEnabled()  # any member may invite
+
+    info.name.setText("Mine now")
+    info.rename_button.click()  # offered in every group: the server says who may
+    qtbot.waitUntil(lambda: info.error.text() == localized("ROOM_ADMIN_REQUIRED", "en-US"), timeout=WAIT_MS)
 
 
 def test_admin_role_rename_and_invite_reach_the_other_desk(server, users, desks, qtbot):
