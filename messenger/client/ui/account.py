@@ -31,15 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.client.i18n import clock, short_when, tr
-from messenger.client.ui.dialog_parts import (
-    HINT_STYLE,
-    StatusLine,
-    close_buttons,
-    list_page,
-    refusal_text,
-    status_line,
-    tab_page,
-)
+from messenger.client.ui.dialog_parts import StatusLine, close_buttons, hint_line, list_page, refusal_text, tab_page
 from messenger.client.ui.models import RowListModel, local_time, select_row, selected_row
 from messenger.client.ui.session import ChatSession
 from messenger.core.media import IMAGE_EXTENSIONS
@@ -217,7 +209,7 @@ class AccountDialog(QDialog):
         self.fingerprint = QLabel("…")
         self.fingerprint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.fingerprint.setStyleSheet("font-family: monospace;")
-        hint = status_line(HINT_STYLE, tr("account.backup_hint"))
+        hint = hint_line(tr("account.backup_hint"))
         self.passphrase = QLineEdit()
         self.passphrase_again = QLineEdit()
         for field in (self.passphrase, self.passphrase_again):
@@ -320,7 +312,7 @@ class AccountDialog(QDialog):
             field.setEchoMode(QLineEdit.EchoMode.Password)
         self.change_password_button = QPushButton(tr("account.change_password"))
         self.change_password_button.clicked.connect(self.change_password)
-        hint = status_line(HINT_STYLE, tr("account.password_hint"))
+        hint = hint_line(tr("account.password_hint"))
         self.password_status = StatusLine()
         form = QFormLayout()
         form.addRow(tr("account.current_password"), self.current_password)

@@ -31,13 +31,12 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import tr
 from messenger.client.ui.account import when_text
 from messenger.client.ui.dialog_parts import (
-    HINT_STYLE,
     StatusLine,
     close_buttons,
+    hint_line,
     list_page,
     ok_cancel_buttons,
     refusal_text,
-    status_line,
     tab_page,
 )
 from messenger.client.ui.login import new_account_fields
@@ -371,7 +370,7 @@ class AdminDialog(QDialog):
         self.mode = QComboBox()
         for mode in MODES:
             self.mode.addItem(tr(f"admin.mode_{mode}"), mode)
-        self.mode_note = status_line(HINT_STYLE)
+        self.mode_note = hint_line()
         self.self_registration = QCheckBox(tr("admin.self_registration"))
         self.e2e_policy = QComboBox()
         for policy in E2E_POLICIES:

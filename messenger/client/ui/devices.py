@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.client.i18n import tr
-from messenger.client.ui.dialog_parts import ERROR_STYLE, HINT_STYLE, StatusLine, refusal_text, status_line
+from messenger.client.ui.dialog_parts import ERROR_STYLE, StatusLine, hint_line, refusal_text, text_line
 from messenger.client.ui.session import ChatSession
 
 WARNING_STYLE = "background: #FFF4D6; border-bottom: 1px solid #E8C766;"
@@ -244,9 +244,9 @@ class RecoveryKeyDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(self.done_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(status_line("", tr("devices.recovery_explained")))
+        layout.addWidget(text_line(tr("devices.recovery_explained")))
         layout.addWidget(self.key)
-        layout.addWidget(status_line(ERROR_STYLE, tr("devices.recovery_warning")))
+        layout.addWidget(text_line(tr("devices.recovery_warning"), ERROR_STYLE))
         layout.addWidget(self.written)
         layout.addLayout(buttons)
 
@@ -269,7 +269,7 @@ class RecoverDialog(QDialog):
         self.submit_button.clicked.connect(self.submit)
         self.status = StatusLine()
         layout = QVBoxLayout(self)
-        layout.addWidget(status_line(HINT_STYLE, tr("devices.recover_hint")))
+        layout.addWidget(hint_line(tr("devices.recover_hint")))
         layout.addWidget(self.key)
         layout.addWidget(self.status)
         layout.addWidget(self.submit_button, 0, Qt.AlignmentFlag.AlignRight)
@@ -302,7 +302,7 @@ class ApproveDialog(QDialog):
         self.approve_button.clicked.connect(self.submit)
         self.status = StatusLine()
         layout = QVBoxLayout(self)
-        layout.addWidget(status_line("", tr("devices.approve_hint", name=device.get("device_name") or "?",
+        layout.addWidget(text_line(tr("devices.approve_hint", name=device.get("device_name") or "?",
                                             fingerprint=device.get("fingerprint", ""))))
         layout.addWidget(self.code)
         layout.addWidget(self.status)
@@ -334,7 +334,7 @@ class SafetyNumberDialog(QDialog):
         self.trust_button.clicked.connect(self.trust)
         self.status = StatusLine()
         layout = QVBoxLayout(self)
-        layout.addWidget(status_line("", tr("devices.safety_hint", name=name)))
+        layout.addWidget(text_line(tr("devices.safety_hint", name=name)))
         layout.addWidget(self.number)
         layout.addWidget(self.status)
         layout.addWidget(self.trust_button, 0, Qt.AlignmentFlag.AlignRight)

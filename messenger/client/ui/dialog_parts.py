@@ -36,12 +36,17 @@ def refusal_text(exc: BaseException, *, otherwise: str | None = None) -> str:
     return getattr(exc, "message_localized", "") or (tr("login.unreachable") if otherwise is None else otherwise)
 
 
-def status_line(style: str, text: str = "") -> QLabel:
-    """A line of text in `style` that wraps: a hint, a warning, an explanation."""
+def text_line(text: str = "", style: str = "") -> QLabel:
+    """A line of text that wraps: an explanation, or in `style` a warning."""
     label = QLabel(text)
     label.setWordWrap(True)
     label.setStyleSheet(style)
     return label
+
+
+def hint_line(text: str = "") -> QLabel:
+    """A grey line of advice under what it is about."""
+    return text_line(text, HINT_STYLE)
 
 
 class StatusLine(QLabel):

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import language, tr
 from messenger.client.services.outbox import NO_ANSWER, OutboxState, OutgoingMessage
 from messenger.client.ui.session import ChatSession
-from messenger.client.ui.dialog_parts import close_buttons, refusal_text, status_line
+from messenger.client.ui.dialog_parts import close_buttons, refusal_text, text_line
 from messenger.client.ui.models import RowListModel, select_row, selected_row
 from messenger.core.errors import localized
 from messenger.core.names import save_name
@@ -192,7 +192,7 @@ class RoomFilesDialog(QDialog):
         self.view.doubleClicked.connect(lambda _: self.save_selected())
         self.save_button = QPushButton(tr("files.save"))
         self.save_button.clicked.connect(self.save_selected)
-        self.status = status_line("")
+        self.status = text_line()
         bottom = QHBoxLayout()
         bottom.addWidget(self.save_button)
         bottom.addStretch(1)

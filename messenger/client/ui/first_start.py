@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from messenger.client.i18n import tr
-from messenger.client.ui.dialog_parts import close_buttons, ok_cancel_buttons, status_line
+from messenger.client.ui.dialog_parts import close_buttons, ok_cancel_buttons, text_line
 from messenger.client.ui.models import ITEM_ROLE
 from messenger.client.services.discovery import FoundServer
 from messenger.core.certificates import readable
@@ -87,9 +87,9 @@ class TrustDialog(QDialog):
         self.digits = digits
         self.setWindowTitle(tr("first.trust_title"))
         self.setMinimumWidth(460)
-        self.intro = status_line("", tr("first.trust_intro", server=server))
+        self.intro = text_line(tr("first.trust_intro", server=server))
         self.fingerprint = _fingerprint_label(digits)
-        self.advice = status_line("", tr("first.trust_advice"))
+        self.advice = text_line(tr("first.trust_advice"))
         self.buttons = ok_cancel_buttons(self, self.accept)
         self.trust_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.trust_button.setText(tr("first.trust_yes"))
@@ -113,12 +113,12 @@ class CertificateChangedDialog(QDialog):
         self.setMinimumWidth(460)
         icon = QLabel()
         icon.setPixmap(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical).pixmap(40, 40))
-        self.warning = status_line("", tr("first.changed_text", server=server))
+        self.warning = text_line(tr("first.changed_text", server=server))
         self.warning.setStyleSheet("color: #B3261E; font-weight: 600;")
         self.presented = _fingerprint_label(presented)
-        self.pinned_label = status_line("", tr("first.changed_pinned"))
+        self.pinned_label = text_line(tr("first.changed_pinned"))
         self.pinned = _fingerprint_label(pinned)
-        self.advice = status_line("", tr("first.changed_advice"))
+        self.advice = text_line(tr("first.changed_advice"))
         self.buttons = close_buttons(self)
         layout = QVBoxLayout(self)
         layout.addWidget(icon, alignment=Qt.AlignmentFlag.AlignHCenter)

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from messenger.client.i18n import tr
 from messenger.client.ui.session import ChatSession
-from messenger.client.ui.dialog_parts import HINT_STYLE, StatusLine, close_buttons, ok_cancel_buttons, status_line
+from messenger.client.ui.dialog_parts import StatusLine, close_buttons, hint_line, ok_cancel_buttons
 from messenger.client.ui.models import ITEM_ROLE, RowListModel, select_row, selected_row
 from messenger.core import protocol
 
@@ -251,7 +251,7 @@ class NewRoomDialog(_PickerDialog):
         super().__init__(session, tr("rooms.new_title"), tr("rooms.create"), {session.user_id}, parent)
         self.name = QLineEdit()
         self.name.setPlaceholderText(tr("rooms.name"))
-        hint = status_line(HINT_STYLE, tr("rooms.pick_hint"))
+        hint = hint_line(tr("rooms.pick_hint"))
         self.layout_.insertWidget(0, self.name)
         self.layout_.insertWidget(1, hint)
         # Tab goes search, list, group name, buttons (the name is optional, so it comes after).

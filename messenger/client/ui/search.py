@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import tr
 from messenger.client.services.search_index import SearchHit
 from messenger.client.ui.account import when_text
-from messenger.client.ui.dialog_parts import HINT_STYLE, status_line
+from messenger.client.ui.dialog_parts import hint_line
 from messenger.client.ui.session import ChatSession
 from messenger.client.ui.models import ITEM_ROLE, RowListModel
 
@@ -107,7 +107,7 @@ class SearchDialog(QDialog):
         self.view.setUniformItemSizes(False)
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.activated.connect(self._chosen)  # a double click, or Enter
-        self.status = status_line(HINT_STYLE, tr("search.where"))
+        self.status = hint_line(tr("search.where"))
         layout = QVBoxLayout(self)
         layout.addWidget(self.query)
         layout.addWidget(self.view, 1)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from messenger.client.i18n import LANGUAGE_NAMES, tr
 from messenger.client.services.session_store import normalize_server_url
 from messenger.client.services.settings import AUTO, LANGUAGES, UPDATE_CHANNELS, ClientSettings, is_server_url
-from messenger.client.ui.dialog_parts import StatusLine, ok_cancel_buttons, status_line
+from messenger.client.ui.dialog_parts import StatusLine, ok_cancel_buttons, text_line
 from messenger.client.ui.updates import Updates
 
 
@@ -66,7 +66,7 @@ class SettingsDialog(QDialog):
         for channel in UPDATE_CHANNELS:
             self.update_channel.addItem(tr(f"settings.channel_{channel}"), channel)
         self.update_channel.setCurrentIndex(UPDATE_CHANNELS.index(settings.update_channel))
-        self.update_status = status_line("")
+        self.update_status = text_line()
         self.check_now = QPushButton(tr("update.check_now"))
         self.check_now.clicked.connect(self._check_now)
         self.restart = QPushButton(tr("update.restart"))
