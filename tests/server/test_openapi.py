@@ -24,10 +24,19 @@ CLIENT_ONLY_CODES = {code for code in ERRORS if code.startswith(("E2E_", "SERVER
 METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH"}
 
 
+def openapi_paths(rule: str) -> list[str]:
+    """A Flask rule in OpenAPI's path syntax; a rule with `<any(a, b):name>` is one path per word."""
+    choice = re.search(r"<any\(([^)]*)\):\w+>", rule)
+    if choice:
+        return [path for word in choice[1].split(",")
+                for path in openapi_paths(rule[:choice.start()] + word.strip() + rule[choice.end():])]
+    return [re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", rule)]
+
+
 def flask_routes(app) -> set[tuple[str, str]]:
     """(METHOD, /path/{name}) for every rule of the app, in OpenAPI's path syntax."""
-    return {(method, re.sub(r"<(?:\w+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", rule.rule))
-            for rule in app.url_map.iter_rules() for method in rule.methods & METHODS}
+    return {(method, path) for rule in app.url_map.iter_rules() for path in openapi_paths(rule.rule)
+            for method in rule.methods & METHODS}
 
 
 def described_routes() -> set[tuple[str, str]]:

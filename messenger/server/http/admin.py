@@ -57,19 +57,16 @@ def create_user() -> tuple[dict[str, Any], int]:
     return body, 201
 
 
-@bp.post("/api/admin/users/<int:user_id>/disable")
-@platform_admin_required
-def disable_user(user_id: int) -> dict[str, Any]:
-    target = admin.find_user(user_id)
-    changed = admin.do_disable_user(target, actor())
-    return {"success": True, "changed": changed, "user": admin.admin_user(target)}
+# Two actions, not one with a flag: disabling also signs the account out everywhere.
+ACCOUNT_SWITCHES = {"disable": admin.do_disable_user, "enable": admin.do_enable_user}
 
 
-@bp.post("/api/admin/users/<int:user_id>/enable")
+@bp.post("/api/admin/users/<int:user_id>/<any(disable, enable):switch>")
 @platform_admin_required
-def enable_user(user_id: int) -> dict[str, Any]:
+def switch_user(user_id: int, switch: str) -> dict[str, Any]:
+    """`.../disable` or `.../enable`; `changed` is false when the account already was."""
     target = admin.find_user(user_id)
-    changed = admin.do_enable_user(target, actor())
+    changed = ACCOUNT_SWITCHES[switch](target, actor())
     return {"success": True, "changed": changed, "user": admin.admin_user(target)}
 
 
