@@ -127,6 +127,10 @@ class RoomMember(Base):
 
 
 class Message(Base):
+    """A room's message. `content` is an end-to-end envelope the server cannot read (spec/e2e.md),
+    or plain text: a system line, or where the server's E2E policy allows it. A file or image
+    message's upload is its RoomFile."""
+
     __tablename__ = "messages"
     __table_args__ = (
         # A resent client_msg_id is recognised forever, not for a window.

@@ -158,6 +158,8 @@ def sign_device(device_session_id: int) -> dict[str, Any]:
 @bp.get("/api/rooms/<int:room_id>/devices")
 @login_required
 def room_devices(room_id: int) -> dict[str, Any]:
+    """Any member may list them: public keys and identity signatures only, which each desk checks
+    against the identities it pinned before it seals a key to one (spec/e2e.md §4a)."""
     room, _ = access_room(g.user, room_id)
     return {"room_id": room.id, "devices": keys.room_devices(room.id)}
 
@@ -237,6 +239,8 @@ def request_room_keys(room_id: int) -> tuple[dict[str, Any], int]:
 @bp.get("/api/keys/backup")
 @login_required
 def get_key_backup() -> dict[str, Any]:
+    """The caller's key backup: its version, when and from which device it was written, and the
+    sealed blob that only the passphrase or the recovery key opens (404 KEY_BACKUP_NOT_FOUND if none)."""
     backup = keys.key_backup(g.user.id)
     if backup is None:
         raise ApiError("KEY_BACKUP_NOT_FOUND")
