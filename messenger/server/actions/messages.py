@@ -30,7 +30,7 @@ from messenger.server.extensions import database
 from messenger.server.socket_access import SocketCaller
 
 Item = TypeVar("Item")
-# A group writer's result for one item: its outcome first, e.g. ("stored", id, payload) or ("refused", code).
+# A group writer's result for one item: its outcome first, e.g. ("stored", id, event) or ("refused", code).
 Outcome = tuple[Any, ...]
 # (sender, room, client_msg_id): what makes a message a repeat
 Key = tuple[int, int, str | None]
@@ -177,7 +177,7 @@ def _key(m: OutgoingText) -> Key:
 def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[Outcome]:
     """The writer's transaction: a handful of statements for the whole batch, not per message.
 
-    Each result is ("stored", id, payload), ("duplicate", first id) or ("refused", error code).
+    Each result is ("stored", id, event), ("duplicate", first id) or ("refused", error code).
     """
     now = utcnow()
     sender_ids = list({m.sender_id for m in batch})
@@ -249,19 +249,19 @@ def _store_texts(connection: Connection, batch: list[OutgoingText]) -> list[Outc
               "created_at": now} for p in payloads]).scalars().all()
         for position, payload, event_id in zip(fresh, payloads, event_ids):
             payload["event_id"] = event_id
-            results[position] = ("stored", payload["id"], payload)
+            results[position] = ("stored", payload["id"], Event(protocol.NEW_MESSAGE, payload, room_id=payload["room_id"]))
     for position, key in repeats.items():
         results[position] = ("duplicate", results[keyed[key]][1])
     return results
 
 
-def _publish_texts(batch: list[OutgoingText], results: list[Outcome]) -> None:
-    """After the commit, in id order: `new_message` to each room (serialized once per message)."""
-    emit_all(Pending([Event(protocol.NEW_MESSAGE, result[2], room_id=result[2]["room_id"])
-                      for result in results if result[0] == "stored"]))
+def _emit_changes(batch: list[Any], results: list[Outcome]) -> None:
+    """After a group writer's commit, in batch order: the event of each item that changed
+    something ("stored" or "moved", whose third part is its Event)."""
+    emit_all(Pending([result[2] for result in results if result[0] in ("stored", "moved")]))
 
 
-text_writer = GroupWriter(_store_texts, _publish_texts)
+text_writer = GroupWriter(_store_texts, _emit_changes)
 
 
 @dataclass
@@ -296,7 +296,7 @@ _MARKS = (select(RoomMember.room_id, RoomMember.user_id, RoomMember.last_read_me
 
 
 def _store_marks(connection: Connection, batch: list[ReadMark]) -> list[Outcome]:
-    """The writer's transaction for read marks: ("moved", mark, payload), ("kept", mark) or
+    """The writer's transaction for read marks: ("moved", mark, event), ("kept", mark) or
     ("refused", error code) each."""
     rooms = dict(connection.execute(_MESSAGE_ROOMS, {"ids": list({m.message_id for m in batch})}).all())
     results: list[Any] = [None] * len(batch)  # None: neither moved nor refused yet
@@ -313,7 +313,9 @@ def _store_marks(connection: Connection, batch: list[ReadMark]) -> list[Outcome]
             _INSERT_EVENTS, [{"name": protocol.READ_UPDATED, "room_id": p["room_id"], "user_id": None, "payload": p,
                               "created_at": utcnow()} for p in payloads]).scalars().all()
         for position, payload, event_id in zip(moved, payloads, event_ids):
-            results[position] = ("moved", payload["message_id"], {**payload, "event_id": event_id})
+            results[position] = ("moved", payload["message_id"],
+                                 Event(protocol.READ_UPDATED, {**payload, "event_id": event_id},
+                                       room_id=payload["room_id"]))
     kept = [p for p, result in enumerate(results) if result is None]
     if kept:
         marks = {(row.room_id, row.user_id): row.last_read_message_id for row in connection.execute(
@@ -325,12 +327,7 @@ def _store_marks(connection: Connection, batch: list[ReadMark]) -> list[Outcome]
     return results
 
 
-def _publish_marks(batch: list[ReadMark], results: list[Outcome]) -> None:
-    emit_all(Pending([Event(protocol.READ_UPDATED, result[2], room_id=result[2]["room_id"])
-                      for result in results if result[0] == "moved"]))
-
-
-read_writer = GroupWriter(_store_marks, _publish_marks)
+read_writer = GroupWriter(_store_marks, _emit_changes)
 
 
 def do_typing(user: SocketCaller, room_id: int, is_typing: bool, sid: str | None) -> bool:
@@ -387,7 +384,7 @@ _DELETE_FILE = update(RoomFile).where(RoomFile.id == bindparam("file")).values(d
 
 
 def _store_changes(connection: Connection, batch: list[MessageChange]) -> list[Outcome]:
-    """The writer's transaction for edits and deletes: ("stored", payload, event name) or
+    """The writer's transaction for edits and deletes: ("stored", payload, event) or
     ("refused", "MESSAGE_DELETED") each (rare, so a statement or two per change)."""
     now = utcnow()
     results: list[Outcome] = []
@@ -411,7 +408,7 @@ def _store_changes(connection: Connection, batch: list[MessageChange]) -> list[O
             continue
         events.append({"name": name, "room_id": change.room_id, "user_id": None, "payload": payload,
                        "created_at": now})
-        results.append(("stored", payload, name))
+        results.append(("stored", payload, Event(name, payload, room_id=change.room_id)))
     if events:
         event_ids = iter(connection.execute(_INSERT_EVENTS, events).scalars().all())
         for result in results:
@@ -420,12 +417,7 @@ def _store_changes(connection: Connection, batch: list[MessageChange]) -> list[O
     return results
 
 
-def _publish_changes(batch: list[MessageChange], results: list[Outcome]) -> None:
-    emit_all(Pending([Event(result[2], result[1], room_id=result[1]["room_id"])
-                      for result in results if result[0] == "stored"]))
-
-
-change_writer = GroupWriter(_store_changes, _publish_changes)
+change_writer = GroupWriter(_store_changes, _emit_changes)
 
 
 def reaction_rows(message_ids: list[int]) -> list[Reaction]:
@@ -466,7 +458,7 @@ _REACTIONS = (select(Reaction.emoji, Reaction.user_id).where(Reaction.message_id
 
 def _store_reactions(connection: Connection, batch: list[ReactionToggle]) -> list[Outcome]:
     """The writer's transaction for reactions: ("stored", (added, reactions seen by the
-    person), payload) or ("refused", code[, detail]) each."""
+    person), event) or ("refused", code[, detail]) each."""
     results: list[Outcome] = []
     for toggle in batch:
         keys = {"m": toggle.message_id, "u": toggle.user_id, "e": toggle.emoji}
@@ -486,13 +478,9 @@ def _store_reactions(connection: Connection, batch: list[ReactionToggle]) -> lis
         payload["event_id"] = connection.execute(_INSERT_EVENTS, [
             {"name": protocol.REACTION_UPDATED, "room_id": toggle.room_id, "user_id": None, "payload": payload,
              "created_at": utcnow()}]).scalar_one()
-        results.append(("stored", (not removed, serialize.reactions(rows, toggle.user_id)), payload))
+        results.append(("stored", (not removed, serialize.reactions(rows, toggle.user_id)),
+                        Event(protocol.REACTION_UPDATED, payload, room_id=toggle.room_id)))
     return results
 
 
-def _publish_reactions(batch: list[ReactionToggle], results: list[Outcome]) -> None:
-    emit_all(Pending([Event(protocol.REACTION_UPDATED, result[2], room_id=result[2]["room_id"])
-                      for result in results if result[0] == "stored"]))
-
-
-reaction_writer = GroupWriter(_store_reactions, _publish_reactions)
+reaction_writer = GroupWriter(_store_reactions, _emit_changes)
