@@ -80,8 +80,10 @@ def run(argv: list[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)  # the tray keeps it running
     app.setWindowIcon(app_icon())
     instance = SingleInstance(instance_name(dirs.data))
-    # Started by a click on a toast (Windows: `messenger.exe office-messenger:room/42`): the running client opens it.
-    if not instance.claim(argv[0] if argv and linked_room(argv) is not None else ""):
+    # Started by a click on a toast (Windows: `messenger.exe office-messenger:room/42`): the room to open,
+    # by the running client, or by this one once signed in.
+    room_link = argv[0] if argv and linked_room(argv) is not None else ""
+    if not instance.claim(room_link):
         log.info("another instance is running; it was asked to come forward")
         return 0
     install_exception_hook(log_path)
@@ -95,8 +97,8 @@ def run(argv: list[str] | None = None) -> int:
     client = ClientApp(dirs, install_dir=install_dir, autostart=Autostart(), discover=browse)
     instance.activated.connect(client.show_front)
     instance.asked.connect(client.desktop_notifications.open_link)
-    if argv and linked_room(argv) is not None:  # a toast's click started us: its room opens after sign-in
-        client.desktop_notifications.open_link(argv[0])
+    if room_link:
+        client.desktop_notifications.open_link(room_link)
     app.aboutToQuit.connect(client.shutdown)
     # Ctrl+C in a terminal: Python only sees signals between Qt events, so wake it now and then.
     signal.signal(signal.SIGINT, lambda *_: client.quit())
