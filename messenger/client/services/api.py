@@ -408,6 +408,14 @@ class ApiClient:
         params = {k: v for k, v in (("type", file_type), ("before_id", before_id)) if v is not None}
         return self._call("GET", f"/api/rooms/{room_id}/files", params=params or None)["files"]
 
+    def download_bytes(self, path: str) -> bytes:
+        """A room file as stored (`/uploads/<id>`, a message's `file_url`: an encrypted blob, most
+        often), in memory, on this session's connection: for what is shown, never saved."""
+        response = self._send("GET", path, None, None, self._require_token())
+        if not response.is_success:
+            self._answer("GET", path, response)
+        return response.content
+
     def download(self, file_id: int, destination: str | os.PathLike,
                  progress: Callable[[int, int], None] | None = None) -> Path:
         """Save a room file at `destination`, whole or not at all (a temporary file beside

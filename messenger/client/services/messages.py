@@ -333,7 +333,7 @@ def fetch_file(api: ApiClient, message: dict, readable: Readable | None = None, 
         raise E2EError(readable.error_code or "E2E_MALFORMED", "no readable file in this message")
     if not shared.url:
         raise E2EError("FILE_NOT_FOUND", "the message has no file (deleted?)")
-    data, image_type = open_blob(download_blob(api, shared.url), shared.file_key)
+    data, image_type = open_blob(api.download_bytes(shared.url), shared.file_key)
     return ReceivedFile(shared.name, data, shared.mime, image_type)
 
 
@@ -386,10 +386,6 @@ def upload_blob(api: ApiClient, room_id: int, blob: bytes, file_type: str,
                        data={"room_id": str(room_id), "encrypted": "1", "type": file_type},
                        files={"file": (BLOB_NAME, stream, "application/octet-stream")})
     return answer.json()["upload_token"]
-
-
-def download_blob(api: ApiClient, url: str) -> bytes:
-    return _transfer(api, "GET", url).content
 
 
 def _transfer(api: ApiClient, method: str, path: str, **kwargs: Any) -> httpx.Response:

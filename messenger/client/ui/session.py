@@ -31,7 +31,6 @@ from messenger.client.services.dirs import ClientDirs
 from messenger.client.services.keys import E2EError, E2EKeys
 from messenger.client.services.local_db import forget_local_data_key, local_data_key
 from messenger.client.services.messages import (
-    download_blob,
     download_file,
     encrypt_text,
     open_blob,
@@ -355,7 +354,7 @@ class ChatSession(QObject):
         """A room image's bytes to show, decrypted with `file_key` in memory (never on disk)."""
 
         def work() -> bytes:
-            return open_blob(download_blob(self.api, f"/uploads/{file_id}"), file_key)[0]
+            return open_blob(self.api.download_bytes(f"/uploads/{file_id}"), file_key)[0]
 
         return self.call(work, owner=owner, quiet=quiet)
 
